@@ -1,0 +1,51 @@
+# Every target installs what it needs: a fresh machine of this kind needs no manual step.
+SHELL := /bin/bash
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+UV := scripts/ensure-uv.sh
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-unit lint infra-up infra-down cluster-up cluster-down \
+        operator-run bench bench-full clean
+
+setup:  ## install the Python workspace (runtime + operator + dev tools) from uv.lock
+	@$(UV) sync --frozen
+
+run: setup  ## the embedded all-in-one OCR server on http://127.0.0.1:8000
+	@$(UV) run --frozen ocr-runtime all-in-one
+
+lint: setup  ## ruff, mypy --strict and the import-layer contracts
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy
+	@$(UV) run --frozen lint-imports
+
+test-unit: setup  ## unit tests only: no service needed
+	@$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+test: setup infra-up cluster-up  ## everything: lint, unit, integration and end-to-end tests
+	@$(MAKE) --no-print-directory lint
+	@set -a; . .local/env; set +a; $(UV) run --frozen pytest $(PYTEST_ARGS)
+
+infra-up:  ## Kafka (KRaft), MariaDB, Redis, Prometheus on loopback; writes .local/env
+	@scripts/infra/infra.sh up
+
+infra-down:
+	@scripts/infra/infra.sh down
+
+cluster-up:  ## etcd + kube-apiserver + controller-manager + scheduler + kwok GPU nodes
+	@scripts/infra/cluster.sh up
+
+cluster-down:
+	@scripts/infra/cluster.sh down
+
+operator-run: setup  ## the operator against the current KUBECONFIG
+	@$(UV) run --frozen ocr-operator run
+
+bench: setup infra-up cluster-up  ## quick benchmarks (2-core machine), writes docs/benchmarks.md
+	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --quick
+
+bench-full: setup infra-up cluster-up
+	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --full
+
+clean: infra-down cluster-down
+	rm -rf .local

@@ -1,0 +1,91 @@
+"""What travels on the queues. Claim check: messages carry ids, never image bytes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from ocr_runtime.domain import JobError, JobErrorCode, OcrLine, OcrResult
+
+
+@dataclass(frozen=True, slots=True)
+class JobMessage:
+    job_id: str
+    blob_id: str
+    width: int
+    height: int
+    submitted_at: float  # unix seconds, for end-to-end latency
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> JobMessage:
+        """Raises ValueError/KeyError/TypeError on a malformed message (a poison message)."""
+        data = json.loads(raw)
+        return cls(
+            job_id=str(data["job_id"]),
+            blob_id=str(data["blob_id"]),
+            width=int(data["width"]),
+            height=int(data["height"]),
+            submitted_at=float(data["submitted_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """A finished attempt: exactly one of `result` or `error` is set."""
+
+    job_id: str
+    finished_at: datetime
+    result: OcrResult | None = None
+    error: JobError | None = None
+    submitted_at: float | None = None
+
+    def to_bytes(self) -> bytes:
+        body: dict[str, object] = {
+            "job_id": self.job_id,
+            "finished_at": self.finished_at.isoformat(),
+            "submitted_at": self.submitted_at,
+            "result": None,
+            "error": None,
+        }
+        if self.result is not None:
+            body["result"] = [
+                {"text": ln.text, "confidence": ln.confidence, "box": ln.box}
+                for ln in self.result.lines
+            ]
+        if self.error is not None:
+            body["error"] = {"code": self.error.code.value, "message": self.error.message}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> JobOutcome:
+        data = json.loads(raw)
+        result = None
+        if data.get("result") is not None:
+            result = OcrResult(
+                lines=tuple(
+                    OcrLine(
+                        text=ln["text"],
+                        confidence=float(ln["confidence"]),
+                        box=tuple(tuple(p) for p in ln["box"]),  # type: ignore[arg-type]
+                    )
+                    for ln in data["result"]
+                )
+            )
+        error = None
+        if data.get("error") is not None:
+            error = JobError(JobErrorCode(data["error"]["code"]), data["error"]["message"])
+        return cls(
+            job_id=data["job_id"],
+            finished_at=datetime.fromisoformat(data["finished_at"]),
+            result=result,
+            error=error,
+            submitted_at=data.get("submitted_at"),
+        )

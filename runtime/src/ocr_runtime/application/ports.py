@@ -1,0 +1,81 @@
+"""Ports: the outside world as the use cases see it. Each has two real implementations
+(SQLite and MySQL, database and filesystem blobs, in-process queue and Kafka, real engine and
+test fake)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ocr_runtime.application.messages import JobMessage, JobOutcome
+from ocr_runtime.domain import Job, OcrResult
+
+# A decoded image: height x width x 3, RGB, uint8.
+Image = npt.NDArray[np.uint8]
+
+
+class OcrEngine(Protocol):
+    """Loaded once at start. `recognize_batch` is blocking: callers run it off the event loop."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def load(self) -> None:
+        """Load the model and run one warm-up inference."""
+
+    def recognize_batch(self, images: Sequence[Image]) -> list[OcrResult]:
+        """One result per image, in order. Raises if the batch as a whole failed."""
+
+
+class JobRepository(Protocol):
+    async def add(self, job: Job) -> Job:
+        """Store a new job. If a job with the same idempotency key exists, return that one."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]: ...
+
+    async def mark_running(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """Start an attempt on each non-terminal job; return every job found (terminal ones
+        unchanged, so the caller can skip work already done)."""
+
+    async def record_outcomes(self, outcomes: Sequence[JobOutcome]) -> int:
+        """Persist outcomes in one transaction, idempotent on job_id: a job that is already
+        terminal keeps its first outcome. Returns how many jobs changed."""
+
+    async def requeue(self, job_ids: Sequence[str]) -> None:
+        """Give running jobs back to the queued status after a transient failure."""
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+
+class BlobStore(Protocol):
+    async def put(self, data: bytes) -> str:
+        """Store bytes, return their blob id."""
+
+    async def get_many(self, blob_ids: Sequence[str]) -> dict[str, bytes]:
+        """Missing ids are absent from the result."""
+
+    async def delete_many(self, blob_ids: Sequence[str]) -> None: ...
+
+
+class JobPublisher(Protocol):
+    async def publish(self, message: JobMessage) -> None:
+        """Return once the message is durable (acks=all for Kafka)."""
+
+    async def ping(self) -> None: ...
+
+
+class OutcomeSink(Protocol):
+    """Where a worker sends finished attempts: the database (standard, batched) or the
+    result topic (writer mode)."""
+
+    async def deliver(self, outcomes: Sequence[JobOutcome]) -> None:
+        """Return once the outcomes are durable."""
