@@ -1,0 +1,37 @@
+"""The advisor: reads Prometheus, decides whether the stack should change architecture, and
+(under the Recommend or Auto policy) moves `status.activeMode`. Rules in docs/advisor.md.
+
+Only pure names are re-exported here; the kopf handlers live in `advisor.handlers` and the
+Prometheus source in `advisor.metrics`, imported by the operator's entry point."""
+
+from ocr_operator.advisor.policy import Action, Approval, Plan, is_pinned, plan
+from ocr_operator.advisor.rules import (
+    AdvisorWindow,
+    Decision,
+    Evidence,
+    RuleName,
+    Signal,
+    Verdict,
+    decide,
+    observe,
+)
+from ocr_operator.advisor.spec import AdvisorQueries, AdvisorSpec, AdvisorThresholds
+
+__all__ = [
+    "Action",
+    "AdvisorQueries",
+    "AdvisorSpec",
+    "AdvisorThresholds",
+    "AdvisorWindow",
+    "Approval",
+    "Decision",
+    "Evidence",
+    "Plan",
+    "RuleName",
+    "Signal",
+    "Verdict",
+    "decide",
+    "is_pinned",
+    "observe",
+    "plan",
+]
