@@ -1,0 +1,134 @@
+# Shared helpers for infra.sh and cluster.sh (sourced, not executed).
+# State lives under $LOCAL (the repo's git-ignored .local/); downloads and builds are cached
+# outside the repo under $CACHE, one folder per tool and version.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LOCAL="${OCR_LOCAL_DIR:-$REPO_ROOT/.local}"
+CACHE="${OCR_CACHE_DIR:-$HOME/.cache/ocr-serving}"
+RUN_DIR="$LOCAL/run"
+LOG_DIR="$LOCAL/logs"
+ENV_FILE="$LOCAL/env"
+
+log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S)" "${LOG_TAG:-infra}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+ensure_dirs() { mkdir -p "$LOCAL" "$RUN_DIR" "$LOG_DIR" "$CACHE"; }
+
+# Runs a command as root (directly when we are root, through sudo otherwise).
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+# Installs Debian packages whose marker command is missing: apt_ensure CMD PKG [PKG...].
+apt_ensure() {
+  local cmd="$1"; shift
+  if command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ]; then return 0; fi
+  log "installing Debian packages: $* (for $cmd)"
+  export DEBIAN_FRONTEND=noninteractive
+  # Keep Debian's maintainer scripts from starting system services: we run our own.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod +x "$policy"; created_policy=1
+  fi
+  if ! as_root apt-get install -y --no-install-recommends "$@" >"$LOG_DIR/apt.log" 2>&1; then
+    log "apt-get install failed; refreshing the package index and retrying"
+    as_root apt-get update >>"$LOG_DIR/apt.log" 2>&1 || true
+    as_root apt-get install -y --no-install-recommends "$@" >>"$LOG_DIR/apt.log" 2>&1 \
+      || { [ "$created_policy" = 1 ] && as_root rm -f "$policy"; die "apt-get install $* failed (see $LOG_DIR/apt.log)"; }
+  fi
+  [ "$created_policy" = 1 ] && as_root rm -f "$policy"
+  return 0
+}
+
+# --- processes -------------------------------------------------------------------------
+
+pid_file() { echo "$RUN_DIR/$1.pid"; }
+
+# True when the pid recorded for NAME is alive (and not a zombie).
+is_running() {
+  local f pid state
+  f="$(pid_file "$1")"
+  [ -f "$f" ] || return 1
+  pid="$(cat "$f")"
+  [ -n "$pid" ] || return 1
+  state="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "${state:0:1}" != "Z" ]
+}
+
+# start_bg NAME CMD...: runs CMD detached in its own session, logs to $LOG_DIR/NAME.log.
+start_bg() {
+  local name="$1"; shift
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$(pid_file "$name")"
+}
+
+# stop_bg NAME: SIGTERM, wait up to 20 s, then SIGKILL; removes the pid file.
+stop_bg() {
+  local name="$1" f pid i
+  f="$(pid_file "$name")"
+  [ -f "$f" ] || return 0
+  pid="$(cat "$f")"
+  if is_running "$name"; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+      is_running "$name" || break
+      sleep 0.2
+    done
+    if is_running "$name"; then
+      log "$name did not stop after SIGTERM; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+  fi
+  is_running "$name" && die "$name (pid $pid) is still running"
+  # Give init a moment to reap the zombie so `ps` right after `down` shows nothing of ours.
+  for i in $(seq 1 15); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  rm -f "$f"
+}
+
+# wait_tcp HOST PORT TIMEOUT NAME: waits until a TCP connect succeeds; fails if NAME died.
+wait_tcp() {
+  local host="$1" port="$2" timeout="$3" name="$4" deadline
+  deadline=$(( $(date +%s) + timeout ))
+  until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+    if [ -n "$name" ] && ! is_running "$name"; then
+      tail -n 30 "$LOG_DIR/$name.log" >&2 || true
+      die "$name exited before listening on $host:$port (log: $LOG_DIR/$name.log)"
+    fi
+    [ "$(date +%s)" -lt "$deadline" ] || die "$name not listening on $host:$port after ${timeout}s"
+    sleep 0.2
+  done
+}
+
+# port_in_use PORT: true when something listens on 127.0.0.1:PORT.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# --- .local/env ------------------------------------------------------------------------
+
+# env_set KEY VALUE...: merges `export KEY=VALUE` lines into .local/env, keeping other keys.
+env_set() {
+  ensure_dirs
+  local tmp="$ENV_FILE.tmp.$$" key
+  touch "$ENV_FILE"
+  cp "$ENV_FILE" "$tmp"
+  while [ $# -ge 2 ]; do
+    key="$1"
+    grep -v "^export $key=" "$tmp" >"$tmp.2" || true
+    printf 'export %s=%s\n' "$key" "$2" >>"$tmp.2"
+    mv "$tmp.2" "$tmp"
+    shift 2
+  done
+  mv "$tmp" "$ENV_FILE"
+}
+
+# env_unset KEY...: removes keys from .local/env.
+env_unset() {
+  [ -f "$ENV_FILE" ] || return 0
+  local key
+  for key in "$@"; do
+    grep -v "^export $key=" "$ENV_FILE" >"$ENV_FILE.tmp.$$" || true
+    mv "$ENV_FILE.tmp.$$" "$ENV_FILE"
+  done
+}
