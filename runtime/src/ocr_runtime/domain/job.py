@@ -35,11 +35,17 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
+def statuses_allowing(target: JobStatus) -> frozenset[JobStatus]:
+    """Every status a job may leave for `target`: what set-based storage updates filter on."""
+    return frozenset(status for status, targets in TRANSITIONS.items() if target in targets)
+
+
 class JobErrorCode(StrEnum):
     INVALID_IMAGE = "invalid_image"
     ENGINE_ERROR = "engine_error"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     TIMEOUT = "timeout"
+    QUEUE_UNAVAILABLE = "queue_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,10 @@ class Job:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    def attempts_left(self, max_attempts: int) -> bool:
+        """Whether a failed attempt may be retried: the attempt just made was not the last."""
+        return self.attempts < max_attempts
 
     def _move(self, target: JobStatus) -> None:
         if target not in TRANSITIONS[self.status]:

@@ -1,0 +1,41 @@
+"""Errors of the use cases. Same root as the domain's (`OcrError`), so the API maps every one
+of them to HTTP in one handler."""
+
+from __future__ import annotations
+
+from ocr_runtime.domain import OcrError
+
+
+class JobNotFound(OcrError):  # noqa: N818 (names are the contract)
+    code = "not_found"
+    http_status = 404
+
+
+class WaitTimeout(OcrError):  # noqa: N818 (names are the contract)
+    """The job did not finish within the caller's wait; it keeps running."""
+
+    code = "timeout"
+    http_status = 504
+
+    def __init__(self, job_id: str, timeout_s: float) -> None:
+        super().__init__(
+            f"job {job_id} not finished within {timeout_s:g} s; poll GET /v1/jobs/"
+            f"{job_id} for its result"
+        )
+        self.job_id = job_id
+
+    def details(self) -> dict[str, str]:
+        return {"job_id": self.job_id}
+
+
+class QueueUnavailable(OcrError):  # noqa: N818 (names are the contract)
+    """The job could not be handed to the queue; nothing will process it."""
+
+    code = "queue_unavailable"
+    http_status = 503
+
+
+class QueueFull(QueueUnavailable):
+    """The queue refuses more work for now (back-pressure); retry later."""
+
+    code = "queue_full"

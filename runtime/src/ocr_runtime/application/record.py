@@ -1,0 +1,45 @@
+"""Use case: record finished attempts. Idempotent on job_id: the first terminal outcome of a
+job wins, duplicates (redelivered messages) change nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ocr_runtime.application.messages import JobOutcome
+from ocr_runtime.application.ports import BlobStore, JobRepository
+from ocr_runtime.core.settings import BlobRetention
+
+
+class RecordOutcomes:
+    def __init__(
+        self,
+        repository: JobRepository,
+        blobs: BlobStore,
+        retention: BlobRetention = BlobRetention.DELETE_ON_FINISH,
+    ) -> None:
+        self._repository = repository
+        self._blobs = blobs
+        self._retention = retention
+
+    async def __call__(self, outcomes: Sequence[JobOutcome]) -> int:
+        """Persist the outcomes in one transaction; return how many jobs changed."""
+        if not outcomes:
+            return 0
+        changed = await self._repository.record_outcomes(outcomes)
+        if self._retention is BlobRetention.DELETE_ON_FINISH:
+            # The outcomes are durable first: a crash here leaves an orphan image, never a
+            # job without its image.
+            blob_ids = sorted({o.blob_id for o in outcomes if o.blob_id is not None})
+            if blob_ids:
+                await self._blobs.delete_many(blob_ids)
+        return changed
+
+
+class RecordingOutcomeSink:
+    """The `OutcomeSink` of the standard and batched modes: straight into the database."""
+
+    def __init__(self, record: RecordOutcomes) -> None:
+        self._record = record
+
+    async def deliver(self, outcomes: Sequence[JobOutcome]) -> None:
+        await self._record(outcomes)

@@ -1,0 +1,104 @@
+"""Use case: submit an OCR job (validate, store the image, store the job, enqueue it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ocr_runtime.application.errors import QueueUnavailable
+from ocr_runtime.application.images import (
+    ImageInfo,
+    ImageLimits,
+    check_media_type,
+    finish_inspection,
+    open_image,
+)
+from ocr_runtime.application.messages import JobMessage, JobOutcome
+from ocr_runtime.application.ports import BlobStore, JobPublisher, JobRepository
+from ocr_runtime.domain import Job, JobError, JobErrorCode
+
+logger = logging.getLogger(__name__)
+
+# Images up to this many pixels decode on the event loop (about a millisecond); bigger ones go
+# to a thread so they never stall other requests.
+INLINE_DECODE_MAX_PIXELS = 262_144
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    data: bytes
+    content_type: str | None = None
+    idempotency_key: str | None = None
+
+
+class SubmitJob:
+    def __init__(
+        self,
+        repository: JobRepository,
+        blobs: BlobStore,
+        publisher: JobPublisher,
+        limits: ImageLimits,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._repository = repository
+        self._blobs = blobs
+        self._publisher = publisher
+        self._limits = limits
+        self._clock = clock
+
+    async def __call__(self, upload: Upload) -> Job:
+        """Return the queued job (or the earlier job of the same idempotency key). Raises an
+        `OcrError` for bad input, having stored nothing."""
+        key = upload.idempotency_key
+        if key is not None:
+            existing = await self._repository.find_by_idempotency_key(key)
+            if existing is not None:
+                return existing
+        check_media_type(upload.content_type)
+        info = await self._inspect(upload.data)
+        blob_id = await self._blobs.put(upload.data)
+        job = Job.submit(blob_id, width=info.width, height=info.height, idempotency_key=key)
+        stored = await self._repository.add(job)
+        if stored.job_id != job.job_id:
+            # A concurrent request with the same key won the race: keep its job only.
+            await self._blobs.delete_many([blob_id])
+            return stored
+        await self._publish(stored)
+        return stored
+
+    async def _inspect(self, data: bytes) -> ImageInfo:
+        image, info = open_image(data, self._limits)
+        if info.pixels <= INLINE_DECODE_MAX_PIXELS:
+            finish_inspection(image)
+        else:
+            await asyncio.to_thread(finish_inspection, image)
+        return info
+
+    async def _publish(self, job: Job) -> None:
+        message = JobMessage(
+            job_id=job.job_id,
+            blob_id=job.blob_id,
+            width=job.width,
+            height=job.height,
+            submitted_at=self._clock(),
+        )
+        try:
+            await self._publisher.publish(message)
+        except QueueUnavailable:
+            await self._abandon(job, "the queue refused the job")
+            raise
+        except Exception as exc:  # any broker failure: the job must not stay queued forever
+            logger.exception("publishing job failed", extra={"job_id": job.job_id})
+            await self._abandon(job, f"the queue is unavailable: {type(exc).__name__}")
+            raise QueueUnavailable("the job queue is unavailable; retry later") from exc
+
+    async def _abandon(self, job: Job, reason: str) -> None:
+        error = JobError(JobErrorCode.QUEUE_UNAVAILABLE, reason)
+        outcome = JobOutcome(job_id=job.job_id, finished_at=datetime.now(UTC), error=error)
+        await self._repository.record_outcomes([outcome])
+        await self._blobs.delete_many([job.blob_id])

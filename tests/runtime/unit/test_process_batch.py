@@ -1,0 +1,134 @@
+import pytest
+from runtime_fakes import FakeBlobStore, FakeEngine, FakeRepository, ListSink, png_bytes
+
+from ocr_runtime.application import (
+    BatchProcessor,
+    ImageLimits,
+    JobMessage,
+    RecordingOutcomeSink,
+    RecordOutcomes,
+    retry_delay_s,
+)
+from ocr_runtime.domain import Job, JobErrorCode, JobStatus
+
+LIMITS = ImageLimits(max_bytes=5_000_000, max_pixels=5_000_000)
+
+
+async def enqueue(repo: FakeRepository, blobs: FakeBlobStore, data: bytes) -> JobMessage:
+    blob_id = await blobs.put(data)
+    job = await repo.add(Job.submit(blob_id, width=1, height=1))
+    return JobMessage(job.job_id, blob_id, 1, 1, submitted_at=1.0)
+
+
+def processor(
+    engine: FakeEngine,
+    blobs: FakeBlobStore,
+    sink: ListSink,
+    repo: FakeRepository | None,
+    max_attempts: int = 3,
+) -> BatchProcessor:
+    return BatchProcessor(engine, blobs, sink, LIMITS, max_attempts=max_attempts, repository=repo)
+
+
+async def test_a_batch_runs_in_one_engine_call() -> None:
+    repo, blobs, sink, engine = FakeRepository(), FakeBlobStore(), ListSink(), FakeEngine()
+    messages = [await enqueue(repo, blobs, png_bytes(w, 10)) for w in (11, 12, 13)]
+    report = await processor(engine, blobs, sink, repo).process(messages)
+    assert engine.calls == [3]
+    assert [o.result.text for o in sink.delivered if o.result] == ["11", "12", "13"]
+    assert report.images == 3 and not report.retries
+    assert all(repo.jobs[m.job_id].status is JobStatus.RUNNING for m in messages)
+
+
+async def test_one_bad_image_fails_only_its_own_job() -> None:
+    repo, blobs, sink, engine = FakeRepository(), FakeBlobStore(), ListSink(), FakeEngine()
+    good = await enqueue(repo, blobs, png_bytes(21, 10))
+    corrupt = await enqueue(repo, blobs, b"garbage")
+    report = await processor(engine, blobs, sink, repo).process([good, corrupt])
+    by_job = {o.job_id: o for o in report.outcomes}
+    assert by_job[good.job_id].result is not None
+    error = by_job[corrupt.job_id].error
+    assert error is not None and error.code is JobErrorCode.INVALID_IMAGE
+
+
+async def test_engine_crash_on_one_image_falls_back_to_single_calls() -> None:
+    repo, blobs, sink = FakeRepository(), FakeBlobStore(), ListSink()
+    engine = FakeEngine(poison={66})
+    good = await enqueue(repo, blobs, png_bytes(31, 10))
+    poison = await enqueue(repo, blobs, png_bytes(66, 10))
+    report = await processor(engine, blobs, sink, repo).process([good, poison])
+    assert engine.calls == [2, 1, 1]
+    assert [o.job_id for o in report.outcomes] == [good.job_id]
+    assert [m.job_id for m in report.retries] == [poison.job_id]
+    assert report.retries[0].attempt == 2
+    assert repo.jobs[poison.job_id].status is JobStatus.QUEUED
+
+
+async def test_engine_error_fails_the_job_on_its_last_attempt() -> None:
+    repo, blobs, sink = FakeRepository(), FakeBlobStore(), ListSink()
+    message = await enqueue(repo, blobs, png_bytes(66, 10))
+    run = processor(FakeEngine(poison={66}), blobs, sink, repo, max_attempts=2)
+    first = await run.process([message])
+    second = await run.process(first.retries)
+    assert not second.retries
+    [outcome] = second.outcomes
+    assert outcome.error is not None and outcome.error.code is JobErrorCode.ENGINE_ERROR
+    assert repo.jobs[message.job_id].attempts == 2
+
+
+async def test_a_job_started_too_often_is_given_up_without_running() -> None:
+    repo, blobs, sink, engine = FakeRepository(), FakeBlobStore(), ListSink(), FakeEngine()
+    message = await enqueue(repo, blobs, png_bytes(12, 10))
+    repo.jobs[message.job_id] = repo.jobs[message.job_id].start().start()  # crashed twice
+    report = await processor(engine, blobs, sink, repo, max_attempts=2).process([message])
+    assert engine.calls == []
+    assert report.outcomes[0].error is not None
+    assert report.outcomes[0].error.code is JobErrorCode.ATTEMPTS_EXHAUSTED
+
+
+async def test_finished_and_unknown_jobs_are_skipped_and_duplicates_merged() -> None:
+    repo, blobs, engine = FakeRepository(), FakeBlobStore(), FakeEngine()
+    sink = ListSink()
+    message = await enqueue(repo, blobs, png_bytes(12, 10))
+    run = processor(engine, blobs, sink, repo)
+    await RecordingOutcomeSink(RecordOutcomes(repo, blobs)).deliver(
+        (await run.process([message, message])).outcomes
+    )
+    assert engine.calls == [1]
+    ghost = JobMessage("ghost", "none", 1, 1, 0.0)
+    report = await run.process([message, ghost])
+    assert sorted(report.skipped) == sorted([message.job_id, "ghost"])
+    assert engine.calls == [1]
+
+
+async def test_missing_image_fails_the_job() -> None:
+    repo, blobs, sink, engine = FakeRepository(), FakeBlobStore(), ListSink(), FakeEngine()
+    message = await enqueue(repo, blobs, png_bytes())
+    await blobs.delete_many([message.blob_id])
+    report = await processor(engine, blobs, sink, repo).process([message])
+    assert report.outcomes[0].error is not None
+    assert report.outcomes[0].error.code is JobErrorCode.INVALID_IMAGE
+
+
+async def test_without_repository_attempts_come_from_the_message() -> None:
+    blobs, sink = FakeBlobStore(), ListSink()
+    blob_id = await blobs.put(png_bytes(66, 10))
+    message = JobMessage("j1", blob_id, 66, 10, 0.0, attempt=3)
+    report = await processor(FakeEngine(poison={66}), blobs, sink, None).process([message])
+    assert not report.retries
+    assert report.outcomes[0].error is not None
+
+
+async def test_sink_failure_propagates_so_nothing_is_acknowledged() -> None:
+    class BrokenSink(ListSink):
+        async def deliver(self, outcomes: object) -> None:
+            raise ConnectionError("db down")
+
+    repo, blobs = FakeRepository(), FakeBlobStore()
+    message = await enqueue(repo, blobs, png_bytes())
+    with pytest.raises(ConnectionError):
+        await processor(FakeEngine(), blobs, BrokenSink(), repo).process([message])
+
+
+def test_retry_delay_doubles() -> None:
+    assert [retry_delay_s(a, 100) for a in (2, 3, 4)] == [0.1, 0.2, 0.4]

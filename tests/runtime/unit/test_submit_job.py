@@ -1,0 +1,97 @@
+import pytest
+from runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, FullPublisher, png_bytes
+
+from ocr_runtime.application import (
+    ImageLimits,
+    QueueFull,
+    QueueUnavailable,
+    SubmitJob,
+    Upload,
+    get_job,
+    wait_for_job,
+)
+from ocr_runtime.application.errors import JobNotFound, WaitTimeout
+from ocr_runtime.domain import InvalidImage, JobError, JobErrorCode, JobStatus, UnsupportedMediaType
+
+LIMITS = ImageLimits(max_bytes=5_000_000, max_pixels=5_000_000)
+
+
+def make(
+    publisher: FakePublisher | None = None,
+) -> tuple[SubmitJob, FakeRepository, FakeBlobStore, FakePublisher]:
+    repo, blobs, pub = FakeRepository(), FakeBlobStore(), publisher or FakePublisher()
+    return SubmitJob(repo, blobs, pub, LIMITS, clock=lambda: 123.0), repo, blobs, pub
+
+
+async def test_submit_stores_blob_and_job_and_publishes() -> None:
+    submit, repo, blobs, pub = make()
+    job = await submit(Upload(png_bytes(50, 20), "image/png"))
+    assert job.status is JobStatus.QUEUED
+    assert repo.jobs[job.job_id] == job
+    assert blobs.blobs[job.blob_id] == png_bytes(50, 20)
+    assert [(m.job_id, m.blob_id, m.width, m.height, m.submitted_at) for m in pub.messages] == [
+        (job.job_id, job.blob_id, 50, 20, 123.0)
+    ]
+
+
+async def test_large_images_are_validated_off_the_loop_too() -> None:
+    submit, repo, _, _ = make()
+    job = await submit(Upload(png_bytes(1000, 600)))
+    assert (job.width, job.height) == (1000, 600)
+    assert job.job_id in repo.jobs
+
+
+async def test_idempotency_key_returns_the_same_job_once() -> None:
+    submit, repo, blobs, pub = make()
+    first = await submit(Upload(png_bytes(), idempotency_key="abc"))
+    second = await submit(Upload(png_bytes(), idempotency_key="abc"))
+    assert second.job_id == first.job_id
+    assert len(repo.jobs) == 1 and len(blobs.blobs) == 1 and len(pub.messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("upload", "error"),
+    [
+        (Upload(b"not an image"), InvalidImage),
+        (Upload(png_bytes(), "application/pdf"), UnsupportedMediaType),
+        (Upload(b""), InvalidImage),
+    ],
+)
+async def test_bad_input_stores_nothing(upload: Upload, error: type[Exception]) -> None:
+    submit, repo, blobs, pub = make()
+    with pytest.raises(error):
+        await submit(upload)
+    assert not repo.jobs and not blobs.blobs and not pub.messages
+
+
+async def test_broker_failure_fails_the_job_and_drops_the_image() -> None:
+    submit, repo, blobs, _ = make(FakePublisher(failure=ConnectionError("down")))
+    with pytest.raises(QueueUnavailable):
+        await submit(Upload(png_bytes()))
+    [job] = repo.jobs.values()
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.code is JobErrorCode.QUEUE_UNAVAILABLE
+    assert not blobs.blobs
+
+
+async def test_full_queue_is_reported_as_such() -> None:
+    submit, repo, _, _ = make(FullPublisher())
+    with pytest.raises(QueueFull):
+        await submit(Upload(png_bytes()))
+    assert [j.status for j in repo.jobs.values()] == [JobStatus.FAILED]
+
+
+async def test_get_job_unknown_raises_not_found() -> None:
+    with pytest.raises(JobNotFound) as caught:
+        await get_job(FakeRepository(), "nope")
+    assert caught.value.http_status == 404
+
+
+async def test_wait_returns_terminal_job_and_times_out_otherwise() -> None:
+    submit, repo, _, _ = make()
+    job = await submit(Upload(png_bytes()))
+    with pytest.raises(WaitTimeout) as caught:
+        await wait_for_job(repo, job.job_id, 0.05)
+    assert caught.value.details() == {"job_id": job.job_id}
+    repo.jobs[job.job_id] = job.start().fail(JobError(JobErrorCode.ENGINE_ERROR, "x"))
+    assert (await wait_for_job(repo, job.job_id, 1.0)).status is JobStatus.FAILED
