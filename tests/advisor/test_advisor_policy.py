@@ -19,7 +19,7 @@ from ocr_operator.advisor.policy import (
     plan,
 )
 from ocr_operator.advisor.rules import Decision, RuleName, Verdict
-from ocr_operator.advisor.spec import AdvisorSpec
+from ocr_operator.model.advisor import AdvisorSpec
 from ocr_operator.model.enums import Mode, Policy
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -141,7 +141,9 @@ def test_spec_reads_camel_case_from_the_resource() -> None:
         ({"queries": {"lag": "sum(x{pod='$pod'})"}}, "unknown query variables ['pod']"),
         ({"queries": {"gpuUtilization": "up $"}}, "malformed $variable"),
         ({"queries": {"apiP95": "  "}}, "a query must be"),
-        ({"prometheusUrl": "file:///etc/passwd"}, "http(s) URL"),
+        ({"prometheusUrl": "file:///etc/passwd"}, "should match pattern"),
+        ({"prometheusUrl": "http://"}, "should match pattern"),
+        ({"windowSeconds": 1000}, "recoveryWindowSeconds must be at least windowSeconds"),
         ({"windowSeconds": 0}, "greater than or equal to 1"),
         ({"minSamples": 0}, "greater than or equal to 1"),
     ],

@@ -18,7 +18,7 @@ from ocr_operator.advisor.rules import (
     decide,
     observe,
 )
-from ocr_operator.advisor.spec import AdvisorSpec
+from ocr_operator.model.advisor import AdvisorSpec
 from ocr_operator.model.enums import Mode
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

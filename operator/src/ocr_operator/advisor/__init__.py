@@ -15,7 +15,7 @@ from ocr_operator.advisor.rules import (
     decide,
     observe,
 )
-from ocr_operator.advisor.spec import AdvisorQueries, AdvisorSpec, AdvisorThresholds
+from ocr_operator.model.advisor import AdvisorQueries, AdvisorSpec, AdvisorThresholds
 
 __all__ = [
     "Action",

@@ -1,16 +1,18 @@
-"""`spec.architecture.advisor`: how the advisor reads Prometheus and when it may switch modes.
+"""`spec.advisor`: how the advisor reads Prometheus and when it may switch modes.
 
-Pure pydantic (no client imports): the CRD schema, the reconcile model and the rules all read
-these. Durations are whole seconds so the schema stays simple and CEL can compare them.
+Pure pydantic (no client imports): the CRD schema, the operator and the advisor's rules all
+read these. Durations are whole seconds so the schema stays simple and CEL can compare them;
+cross-field rules exist twice on purpose: as CEL (the apiserver rejects a bad spec) and as
+pydantic validators (the rules never run on thresholds that contradict each other).
 """
 
 from __future__ import annotations
 
 from string import Template
-from typing import Self
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from ocr_operator.model._base import WireModel
 
@@ -24,9 +26,32 @@ QUERY_VARIABLES = (
     "rate_window",
 )
 _MAX_QUERY_CHARS = 4096
+PromQL = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_QUERY_CHARS)]
+HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+\S*$", max_length=2048)]
 
 
-class AdvisorThresholds(WireModel):
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class AdvisorThresholds(
+    WireModel,
+    json_schema_extra=_cel(
+        (
+            "self.gpuIdlePercent <= self.gpuLowPercent && "
+            "self.gpuLowPercent < self.gpuSaturatedPercent",
+            "thresholds need gpuIdlePercent <= gpuLowPercent < gpuSaturatedPercent",
+        ),
+        (
+            "self.lagFlatPerSecond < self.lagGrowingPerSecond",
+            "thresholds need lagFlatPerSecond < lagGrowingPerSecond",
+        ),
+        (
+            "self.dbWriteP95NormalSeconds < self.dbWriteP95HighSeconds",
+            "thresholds need dbWriteP95NormalSeconds < dbWriteP95HighSeconds",
+        ),
+    ),
+):
     """Where each rule of docs/advisor.md trips. The paired thresholds (saturated/low/idle,
     growing/flat, high/normal) leave a dead band between them so noise near one edge cannot
     satisfy a rule and its way back at the same time."""
@@ -91,15 +116,15 @@ class AdvisorQueries(WireModel):
     variables `$namespace`, `$name`, `$consumer_group`, `$jobs_topic`, `$window` and
     `$rate_window` (durations such as `300s`) and must return one number."""
 
-    gpu_utilization: str | None = Field(
+    gpu_utilization: PromQL | None = Field(
         None, description="Average GPU utilisation of the worker pods, percent (0-100)."
     )
-    lag: str | None = Field(None, description="Consumer lag of the workers, messages.")
-    lag_trend: str | None = Field(
+    lag: PromQL | None = Field(None, description="Consumer lag of the workers, messages.")
+    lag_trend: PromQL | None = Field(
         None, description="Change of the lag over the rate window, messages per second."
     )
-    db_write_p95: str | None = Field(None, description="Database write p95, seconds.")
-    api_p95: str | None = Field(None, description="API request p95, seconds (reported only).")
+    db_write_p95: PromQL | None = Field(None, description="Database write p95, seconds.")
+    api_p95: PromQL | None = Field(None, description="API request p95, seconds (reported only).")
 
     @field_validator("*")
     @classmethod
@@ -119,11 +144,20 @@ class AdvisorQueries(WireModel):
         return value
 
 
-class AdvisorSpec(WireModel):
+class AdvisorSpec(
+    WireModel,
+    json_schema_extra=_cel(
+        (
+            "self.recoveryWindowSeconds >= self.windowSeconds",
+            "recoveryWindowSeconds must be at least windowSeconds (the way back is judged "
+            "over the longer window)",
+        ),
+    ),
+):
     """How the advisor evaluates this stack. Only read when `policy` is Recommend or Auto
     (under Manual the evidence is still reported)."""
 
-    prometheus_url: str | None = Field(
+    prometheus_url: HttpUrl | None = Field(
         None,
         description="Prometheus base URL (http or https). Unset: the operator's "
         "OCR_OPERATOR_PROMETHEUS_URL setting.",
@@ -174,3 +208,9 @@ class AdvisorSpec(WireModel):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("prometheusUrl must be an http(s) URL with a host")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _windows(self) -> Self:
+        if self.recovery_window_seconds < self.window_seconds:
+            raise ValueError("recoveryWindowSeconds must be at least windowSeconds")
+        return self
