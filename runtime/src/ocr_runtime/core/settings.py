@@ -78,6 +78,23 @@ class Settings(BaseSettings):
     dead_letter_topic: str = Field("ocr-jobs-dlq", description="Topic of poison jobs.")
     consumer_group: str = Field("ocr-workers", description="Consumer group of workers.")
     writer_group: str = Field("ocr-writers", description="Consumer group of writers.")
+    kafka_create_topics: bool = Field(
+        True, description="Workers and writers create missing topics at start."
+    )
+    kafka_partitions: int = Field(
+        6,
+        ge=1,
+        le=1000,
+        description="Partitions of topics created at start (upper bound on "
+        "useful worker and writer replicas).",
+    )
+    kafka_replication: int = Field(1, ge=1, le=10, description="Replicas of created topics.")
+    kafka_session_timeout_ms: int = Field(
+        10_000,
+        ge=6_000,
+        le=300_000,
+        description="Consumer session timeout: how long a dead member keeps its partitions.",
+    )
 
     # --- engine ---
     engine: EngineKind = Field(EngineKind.ONNX, description="OCR engine.")
@@ -112,6 +129,12 @@ class Settings(BaseSettings):
         description="Longest wait for a batch to fill after its first job arrived.",
     )
     batch_max_pixels: int = Field(32_000_000, ge=1, description="Pixel budget of one batch.")
+    writer_batch_max_size: int = Field(
+        500, ge=1, le=10_000, description="Most results in one writer transaction."
+    )
+    writer_batch_max_wait_ms: int = Field(
+        20, ge=0, le=10_000, description="Longest wait for a writer batch to fill."
+    )
 
     # --- reliability ---
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts before a job is dead.")
