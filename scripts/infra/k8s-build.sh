@@ -120,6 +120,9 @@ build_kwok() {
 }
 
 ensure_dirs
+# Concurrent callers (cluster-up from two shells, a fixture) wait for one build.
+exec 9>"$CACHE/.k8s-build.lock"
+flock 9
 case "${1:-all}" in
   k8s) build_k8s ;;
   kwok) build_kwok ;;

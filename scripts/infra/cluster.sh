@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# A local Kubernetes control plane (no kubelet, no containers): etcd, kube-apiserver
+# (https://127.0.0.1:16443, RBAC, ServiceAccount tokens), kube-controller-manager,
+# kube-scheduler and kwok faking GPU nodes, so Deployments roll out and pods become Ready.
+# Binaries are built once from the Go module proxy (k8s-build.sh); state lives under
+# .local/k8s/; the admin kubeconfig is .local/kubeconfig.
+# Usage: cluster.sh up|down|status
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+LOG_TAG=cluster
+
+K8S_VERSION="${OCR_K8S_VERSION:-v1.34.4}"
+KWOK_VERSION="${OCR_KWOK_VERSION:-v0.7.0}"
+BIN="$CACHE/kubernetes-$K8S_VERSION/bin"
+KWOK="$CACHE/kwok-$KWOK_VERSION/bin/kwok"
+APISERVER_PORT=16443
+ETCD_PORT=12379
+ETCD_PEER_PORT=12380
+KWOK_PORT=16447
+FAKE_NODES="${OCR_FAKE_GPU_NODES:-2}"
+GPUS_PER_NODE=4
+K="$LOCAL/k8s"
+KUBECONFIG_PATH="$LOCAL/kubeconfig"
+SERVER="https://127.0.0.1:$APISERVER_PORT"
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+# --- credentials ---------------------------------------------------------------------------
+
+# One CA signs the apiserver's serving certificate and is the root CA handed to pods;
+# one RSA key signs and verifies ServiceAccount tokens.
+make_pki() {
+  mkdir -p "$K/pki"
+  local p="$K/pki"
+  [ -f "$p/ca.crt" ] && [ -f "$p/apiserver.crt" ] && [ -f "$p/sa.key" ] && return 0
+  log "generating the cluster CA, serving certificate and ServiceAccount key"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=ocr-serving-local-ca" \
+    -keyout "$p/ca.key" -out "$p/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+    -keyout "$p/apiserver.key" -out "$p/apiserver.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' \
+    >"$p/apiserver.ext"
+  openssl x509 -req -in "$p/apiserver.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$p/apiserver.ext" -out "$p/apiserver.crt" 2>/dev/null
+  openssl genrsa -out "$p/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$p/sa.key" -pubout -out "$p/sa.pub" 2>/dev/null
+  chmod 600 "$p"/*.key
+}
+
+# Static bearer tokens: admin (system:masters) for people, tests and kwok; the controller
+# manager and scheduler get their own identities, which RBAC's bootstrap policy knows.
+make_tokens() {
+  local f="$K/tokens.csv"
+  [ -f "$f" ] && return 0
+  log "generating bearer tokens"
+  {
+    echo "$(openssl rand -hex 24),admin,admin,system:masters"
+    echo "$(openssl rand -hex 24),system:kube-controller-manager,system:kube-controller-manager,"
+    echo "$(openssl rand -hex 24),system:kube-scheduler,system:kube-scheduler,"
+  } >"$f"
+  chmod 600 "$f"
+}
+
+token_of() { awk -F, -v u="$1" '$2 == u {print $1}' "$K/tokens.csv"; }
+
+# write_kubeconfig PATH USER: a kubeconfig with a bearer token for USER.
+write_kubeconfig() {
+  local path="$1" user="$2"
+  cat >"$path" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+  - name: ocr-local
+    cluster:
+      server: $SERVER
+      insecure-skip-tls-verify: true
+users:
+  - name: $user
+    user:
+      token: $(token_of "$user")
+contexts:
+  - name: ocr-local
+    context:
+      cluster: ocr-local
+      user: $user
+      namespace: default
+current-context: ocr-local
+EOF
+  chmod 600 "$path"
+}
+
+# --- components ----------------------------------------------------------------------------
+
+ensure_binaries() {
+  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/etcd" ] && [ -x "$KWOK" ]; then return 0; fi
+  log "Kubernetes binaries not cached: building them (once; 15-30 min on 2 cores)"
+  OCR_K8S_VERSION="$K8S_VERSION" OCR_KWOK_VERSION="$KWOK_VERSION" "$(dirname "$0")/k8s-build.sh" all
+}
+
+ensure_kubectl() {
+  command -v kubectl >/dev/null 2>&1 && return 0
+  apt_ensure kubectl kubernetes-client
+}
+
+etcd_up() {
+  mkdir -p "$K/etcd"
+  # No fsync: this etcd holds throwaway test state, and fsync dominates on a shared disk.
+  start_bg etcd "$BIN/etcd" --name=ocr-local --data-dir="$K/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="ocr-local=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --listen-metrics-urls="" --unsafe-no-fsync --quota-backend-bytes=2147483648 \
+    --log-level=warn
+  wait_tcp 127.0.0.1 "$ETCD_PORT" 60 etcd
+}
+
+kube_apiserver_up() {
+  local p="$K/pki"
+  start_bg kube-apiserver "$BIN/kube-apiserver" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" \
+    --client-ca-file="$p/ca.crt" \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --authorization-mode=RBAC --token-auth-file="$K/tokens.csv" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
+    --api-audiences=https://kubernetes.default.svc.cluster.local \
+    --allow-privileged=true --endpoint-reconciler-type=none --profiling=false \
+    --watch-cache=true --v=1
+}
+
+apiserver_ready() {
+  curl -ksf -H "Authorization: Bearer $(token_of admin)" "$SERVER/readyz" >/dev/null 2>&1
+}
+
+wait_apiserver() {
+  local deadline=$(( $(date +%s) + 120 ))
+  until apiserver_ready; do
+    is_running kube-apiserver || { tail -n 30 "$LOG_DIR/kube-apiserver.log" >&2; die "kube-apiserver exited (see $LOG_DIR/kube-apiserver.log)"; }
+    [ "$(date +%s)" -lt "$deadline" ] || die "kube-apiserver not ready after 120 s"
+    sleep 0.5
+  done
+  log "kube-apiserver ready at $SERVER"
+}
+
+kube_controller_manager_up() {
+  write_kubeconfig "$K/controller-manager.kubeconfig" system:kube-controller-manager
+  start_bg kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig="$K/controller-manager.kubeconfig" \
+    --authentication-skip-lookup=true --secure-port=0 --leader-elect=false \
+    --use-service-account-credentials=true \
+    --service-account-private-key-file="$K/pki/sa.key" --root-ca-file="$K/pki/ca.crt" \
+    --cluster-signing-cert-file="$K/pki/ca.crt" --cluster-signing-key-file="$K/pki/ca.key" \
+    --service-cluster-ip-range=10.96.0.0/16 --v=1
+}
+
+kube_scheduler_up() {
+  write_kubeconfig "$K/scheduler.kubeconfig" system:kube-scheduler
+  start_bg kube-scheduler "$BIN/kube-scheduler" \
+    --kubeconfig="$K/scheduler.kubeconfig" --authentication-skip-lookup=true \
+    --secure-port=0 --leader-elect=false --v=1
+}
+
+kwok_up() {
+  write_kubeconfig "$K/kwok.kubeconfig" admin
+  # kwok plays the kubelet of every node carrying the kwok annotation.
+  start_bg kwok "$KWOK" --kubeconfig="$K/kwok.kubeconfig" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --server-address="127.0.0.1:$KWOK_PORT" \
+    --cidr=10.244.0.0/16 --node-ip=10.200.0.1
+}
+
+# start_component NAME: starts NAME unless it already runs.
+start_component() {
+  local name="$1"
+  if is_running "$name"; then log "$name already running"; return 0; fi
+  log "starting $name"
+  "${name//-/_}_up"
+}
+
+fake_nodes_manifest() {
+  local i
+  for i in $(seq 0 $((FAKE_NODES - 1))); do
+    cat <<EOF
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-gpu-$i
+  annotations:
+    kwok.x-k8s.io/node: fake
+    node.alpha.kubernetes.io/ttl: "0"
+  labels:
+    type: kwok
+    kubernetes.io/hostname: kwok-gpu-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    nvidia.com/gpu.present: "true"
+    node-role.kubernetes.io/gpu-worker: ""
+spec: {}
+status:
+  capacity: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "$GPUS_PER_NODE"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "$GPUS_PER_NODE"}
+EOF
+  done
+}
+
+ensure_fake_nodes() {
+  local kc=(kubectl --kubeconfig="$KUBECONFIG_PATH")
+  fake_nodes_manifest | "${kc[@]}" apply -f - >/dev/null
+  local i
+  for i in $(seq 0 $((FAKE_NODES - 1))); do
+    # A create may drop .status; the capacity must be there for the scheduler.
+    "${kc[@]}" patch node "kwok-gpu-$i" --subresource=status --type=merge -p \
+      "{\"status\":{\"capacity\":{\"cpu\":\"32\",\"memory\":\"256Gi\",\"pods\":\"110\",\"nvidia.com/gpu\":\"$GPUS_PER_NODE\"},\"allocatable\":{\"cpu\":\"32\",\"memory\":\"256Gi\",\"pods\":\"110\",\"nvidia.com/gpu\":\"$GPUS_PER_NODE\"}}}" \
+      >/dev/null
+  done
+  "${kc[@]}" wait --for=condition=Ready node -l type=kwok --timeout=90s >/dev/null \
+    || die "fake nodes not Ready (see $LOG_DIR/kwok.log)"
+  log "$FAKE_NODES fake nodes Ready with $GPUS_PER_NODE nvidia.com/gpu each"
+}
+
+# Pods need the namespace's default ServiceAccount, which the controller manager creates.
+wait_default_service_account() {
+  local deadline=$(( $(date +%s) + 60 ))
+  until kubectl --kubeconfig="$KUBECONFIG_PATH" get serviceaccount default -n default >/dev/null 2>&1; do
+    is_running kube-controller-manager || die "kube-controller-manager exited (see $LOG_DIR/kube-controller-manager.log)"
+    [ "$(date +%s)" -lt "$deadline" ] || die "no default ServiceAccount after 60 s"
+    sleep 0.5
+  done
+}
+
+# --- commands ------------------------------------------------------------------------------
+
+up() {
+  ensure_dirs
+  local start
+  start=$(date +%s)
+  ensure_binaries
+  ensure_kubectl
+  mkdir -p "$K"
+  make_pki
+  make_tokens
+  write_kubeconfig "$KUBECONFIG_PATH" admin
+  start_component etcd
+  start_component kube-apiserver
+  wait_apiserver
+  start_component kube-controller-manager
+  start_component kube-scheduler
+  start_component kwok
+  ensure_fake_nodes
+  wait_default_service_account
+  env_set KUBECONFIG "$KUBECONFIG_PATH"
+  log "cluster up in $(( $(date +%s) - start )) s; KUBECONFIG=$KUBECONFIG_PATH"
+}
+
+down() {
+  local i
+  # Reverse order: clients first, etcd last.
+  for (( i=${#COMPONENTS[@]}-1; i>=0; i-- )); do stop_bg "${COMPONENTS[$i]}"; done
+  log "cluster stopped (state kept in $K; make clean removes it)"
+}
+
+status() {
+  local c rc=0
+  for c in "${COMPONENTS[@]}"; do
+    if is_running "$c"; then echo "$c: running (pid $(cat "$(pid_file "$c")"))"
+    else echo "$c: stopped"; rc=1; fi
+  done
+  return "$rc"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: $0 up|down|status" ;;
+esac
