@@ -1,0 +1,195 @@
+"""Thin Kubernetes I/O: server-side apply, list, delete, status patch, events.
+
+Uses the kubernetes client's generic request path (no discovery round trips); each call
+runs in a thread because that client is synchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+
+from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from ocr_operator.render import Kind, Manifest
+
+Body = dict[str, Any]
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+MERGE_CONTENT_TYPE = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    """A request to the apiserver failed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+    @property
+    def temporary(self) -> bool:
+        """Worth retrying (throttling, server errors, conflicts, network)."""
+        return self.status in {0, 409, 429} or self.status >= 500
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The OCRServing that owns the children."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> Body:
+        return {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def _collection_path(kind: Kind, namespace: str) -> str:
+    version = kind.api_version
+    prefix = "/api/v1" if version == "v1" else f"/apis/{version}"
+    return f"{prefix}/namespaces/{namespace}/{kind.plural}"
+
+
+def _own_path(namespace: str, name: str) -> str:
+    return f"/apis/{API_GROUP}/{API_VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+
+
+class KubeClient:
+    """The operator's handful of apiserver calls."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._api = api_client
+
+    @classmethod
+    def from_environment(cls) -> KubeClient:
+        """In-cluster service account, else the current KUBECONFIG."""
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+        return cls(client.ApiClient())
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    async def apply(self, manifest: Manifest, owner: Owner) -> Body:
+        """Server-side apply under the operator's field manager, taking over conflicts."""
+        body = json.loads(json.dumps(manifest.body))
+        body["metadata"]["ownerReferences"] = [owner.reference()]
+        path = f"{_collection_path(manifest.kind, owner.namespace)}/{manifest.name}"
+        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        return await self._request("PATCH", path, query, body, APPLY_CONTENT_TYPE)
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
+        try:
+            return await self._request("GET", f"{_collection_path(kind, namespace)}/{name}")
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def list(self, kind: Kind, namespace: str, labels: Mapping[str, str]) -> list[Body]:
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        result = await self._request(
+            "GET", _collection_path(kind, namespace), {"labelSelector": selector})
+        items: list[Body] = result.get("items", [])
+        return items
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        try:
+            await self._request("DELETE", f"{_collection_path(kind, namespace)}/{name}",
+                                {"propagationPolicy": "Background"})
+        except KubeError as error:
+            if error.status != 404:
+                raise
+
+    async def get_own(self, namespace: str, name: str) -> Body | None:
+        try:
+            return await self._request("GET", _own_path(namespace, name))
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
+        """JSON merge patch of the status subresource (never touches spec)."""
+        return await self._request("PATCH", f"{_own_path(namespace, name)}/status", None,
+                                   {"status": status}, MERGE_CONTENT_TYPE)
+
+    async def event(self, owner: Owner, warning: bool, reason: str, message: str) -> None:
+        """A core/v1 Event on the OCRServing."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{owner.name}.{secrets.token_hex(8)}",
+                         "namespace": owner.namespace},
+            "involvedObject": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": KIND,
+                               "name": owner.name, "namespace": owner.namespace,
+                               "uid": owner.uid},
+            "type": "Warning" if warning else "Normal",
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": FIELD_MANAGER,
+            "firstTimestamp": now[:19] + "Z",
+            "lastTimestamp": now[:19] + "Z",
+            "count": 1,
+        }
+        await self._request("POST", f"/api/v1/namespaces/{owner.namespace}/events", None, body)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None = None,
+        body: Body | None = None,
+        content_type: str = "application/json",
+    ) -> Body:
+        return await asyncio.to_thread(self._request_sync, method, path, query, body,
+                                       content_type)
+
+    def _request_sync(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        body: Body | None,
+        content_type: str,
+    ) -> Body:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        _, url, headers, _, _ = self._api.param_serialize(
+            method, path, query_params=list((query or {}).items()), header_params=headers,
+            auth_settings=["BearerToken"])
+        try:
+            response = self._api.call_api(method, url, headers,
+                                          json.dumps(body) if body is not None else None,
+                                          _request_timeout=30)
+            data = response.read()  # type: ignore[no-untyped-call]
+        except Exception as error:  # urllib3 and socket errors: retryable
+            raise KubeError(0, f"{method} {path}: {error}") from error
+        if response.status >= 300:
+            raise KubeError(response.status, _message(data))
+        return json.loads(data) if data else {}
+
+
+def _message(data: bytes | None) -> str:
+    try:
+        return str(json.loads(data or b"{}").get("message", data))
+    except ValueError:
+        return repr(data)

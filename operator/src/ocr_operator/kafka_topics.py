@@ -1,0 +1,132 @@
+"""Kafka topics through the admin API (management Operator) and consumer lag.
+
+Topics are created with the spec's partitions, replication factor and config; partitions
+only ever grow. A smaller partition count is never applied: it comes back in
+`TopicReport.not_supported` and the reconciler reports reason NotSupported (as Strimzi does).
+Topics are never deleted by the operator (they may hold unprocessed work).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+REQUEST_TIMEOUT_MS = 10_000
+
+
+class KafkaUnavailableError(Exception):
+    """The broker could not be reached or refused an admin request."""
+
+
+@dataclass(frozen=True)
+class TopicRequest:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ShrinkRefused:
+    topic: str
+    current: int
+    requested: int
+
+    def describe(self) -> str:
+        return (f"topic {self.topic} has {self.current} partitions; decreasing to "
+                f"{self.requested} is not supported")
+
+
+@dataclass
+class TopicReport:
+    created: list[str] = field(default_factory=list)
+    grown: list[str] = field(default_factory=list)
+    not_supported: list[ShrinkRefused] = field(default_factory=list)
+
+
+async def ensure_topics(bootstrap: str, topics: Sequence[TopicRequest]) -> TopicReport:
+    """Create missing topics and grow partitions; never shrink, never delete."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    try:
+        await admin.start()
+        return await _ensure(admin, topics)
+    except KafkaError as error:
+        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+    finally:
+        await admin.close()
+
+
+async def _ensure(admin: AIOKafkaAdminClient, topics: Sequence[TopicRequest]) -> TopicReport:
+    report = TopicReport()
+    current = await _partition_counts(admin, [t.name for t in topics])
+    missing = [t for t in topics if t.name not in current]
+    if missing:
+        # Created concurrently: the next pass sees it.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics([
+                NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config)
+                for t in missing])
+        report.created = [t.name for t in missing]
+    grow = {t.name: NewPartitions(total_count=t.partitions)
+            for t in topics if t.name in current and t.partitions > current[t.name]}
+    if grow:
+        await admin.create_partitions(grow)
+        report.grown = sorted(grow)
+    report.not_supported = [ShrinkRefused(t.name, current[t.name], t.partitions)
+                            for t in topics
+                            if t.name in current and t.partitions < current[t.name]]
+    return report
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    existing = set(await admin.list_topics())
+    wanted = [n for n in names if n in existing]
+    if not wanted:
+        return {}
+    described = await admin.describe_topics(wanted)
+    return {d["topic"]: len(d["partitions"]) for d in described if d.get("error_code", 0) == 0}
+
+
+async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
+    """Partitions of each existing topic among `names` (missing ones are left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    try:
+        await admin.start()
+        return await _partition_counts(admin, names)
+    except KafkaError as error:
+        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+    finally:
+        await admin.close()
+
+
+async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
+    """Messages of `topic` not yet committed by `group` (0 for a missing or empty topic)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                request_timeout_ms=REQUEST_TIMEOUT_MS)
+    try:
+        await admin.start()
+        counts = await _partition_counts(admin, [topic])
+        if topic not in counts:
+            return 0
+        partitions = [TopicPartition(topic, p) for p in range(counts[topic])]
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        await consumer.start()
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+    except KafkaError as error:
+        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+    finally:
+        await consumer.stop()
+        await admin.close()
+    lag = 0
+    for tp in partitions:
+        meta = committed.get(tp)
+        done = meta.offset if meta is not None and meta.offset >= 0 else 0
+        lag += max(ends[tp] - max(done, starts[tp]), 0)
+    return lag

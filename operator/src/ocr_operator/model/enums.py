@@ -1,0 +1,107 @@
+"""Enumerations of the OCRServing resource (values as they appear in YAML)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """Data-plane architecture of a serving stack."""
+
+    STANDARD = "Standard"
+    BATCHED = "Batched"
+    WRITER = "Writer"
+
+    @property
+    def runtime_value(self) -> str:
+        """The value of the runtime's OCR_MODE for this mode."""
+        return self.value.lower()
+
+
+class Policy(StrEnum):
+    """Who decides the active mode."""
+
+    MANUAL = "Manual"
+    RECOMMEND = "Recommend"
+    AUTO = "Auto"
+
+
+class EngineKind(StrEnum):
+    ONNX = "onnx"
+    PADDLE = "paddle"
+    NOOP = "noop"
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class TopicManagement(StrEnum):
+    """How Kafka topics come to exist."""
+
+    OPERATOR = "Operator"
+    STRIMZI = "Strimzi"
+    EXTERNAL = "External"
+
+
+class AntiAffinity(StrEnum):
+    NONE = "None"
+    PREFERRED = "Preferred"
+    REQUIRED = "Required"
+
+
+class PullPolicy(StrEnum):
+    ALWAYS = "Always"
+    IF_NOT_PRESENT = "IfNotPresent"
+    NEVER = "Never"
+
+
+class ServiceType(StrEnum):
+    CLUSTER_IP = "ClusterIP"
+    NODE_PORT = "NodePort"
+    LOAD_BALANCER = "LoadBalancer"
+
+
+class Component(StrEnum):
+    """A workload of the stack; also the value of the component label."""
+
+    API = "api"
+    WORKER = "worker"
+    WRITER = "writer"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    TOPICS_READY = "TopicsReady"
+    # Owned by the advisor (issue 6); listed so that the CRD enum accepts them.
+    ADVISOR_AVAILABLE = "AdvisorAvailable"
+    TRANSITION_RECOMMENDED = "TransitionRecommended"
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Reason(StrEnum):
+    """Reasons of the operator's conditions (machine-readable, CamelCase)."""
+
+    RECONCILED = "Reconciled"
+    PAUSED = "Paused"
+    COMPONENTS_NOT_READY = "ComponentsNotReady"
+    WAITING_FOR_TOPICS = "WaitingForTopics"
+    WAITING_FOR_WRITER = "WaitingForWriter"
+    WAITING_FOR_WORKERS = "WaitingForWorkers"
+    DRAINING_RESULTS = "DrainingResults"
+    INVALID_SPEC = "InvalidSpec"
+    APPLY_FAILED = "ApplyFailed"
+    KAFKA_UNAVAILABLE = "KafkaUnavailable"
+    NOT_SUPPORTED = "NotSupported"
+    TOPICS_READY = "TopicsReady"
+    TOPICS_EXTERNAL = "TopicsExternal"
+    STRIMZI_UNAVAILABLE = "StrimziUnavailable"
+    AS_EXPECTED = "AsExpected"

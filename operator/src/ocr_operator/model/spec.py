@@ -1,0 +1,307 @@
+"""`spec` of OCRServing: the pydantic model that is also the source of the CRD schema.
+
+Every field carries a description (it becomes `kubectl explain` text); cross-field rules
+are CEL expressions (`x-kubernetes-validations`) so the apiserver rejects bad specs with a
+clear message before the operator ever sees them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from ocr_operator.model._base import WireModel
+from ocr_operator.model.advisor import AdvisorSpec
+from ocr_operator.model.enums import (
+    AntiAffinity,
+    Device,
+    EngineKind,
+    Mode,
+    Policy,
+    PullPolicy,
+    ServiceType,
+    TopicManagement,
+)
+
+Quantity = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$", max_length=32),
+]
+ObjectName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
+]
+TopicName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9._-]+$", max_length=249)]
+GroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9._-]+$", max_length=249)]
+LabelText = Annotated[str, StringConstraints(max_length=253)]
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """json_schema_extra carrying CEL rules: (expression, message) pairs."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class ResourceList(WireModel):
+    """Amounts of CPU and memory (Kubernetes quantities)."""
+
+    cpu: Quantity | None = Field(None, description="CPU, e.g. 500m or 2.")
+    memory: Quantity | None = Field(None, description="Memory, e.g. 512Mi or 4Gi.")
+
+
+class Resources(WireModel):
+    """Container resource requests and limits."""
+
+    requests: ResourceList = Field(default_factory=ResourceList, description="Requests.")
+    limits: ResourceList = Field(default_factory=ResourceList, description="Limits.")
+
+
+class TolerationOperator(StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(WireModel):
+    """A pod toleration (subset of the core/v1 Toleration)."""
+
+    key: LabelText | None = Field(None, description="Taint key; empty with Exists matches all.")
+    operator: TolerationOperator = Field(TolerationOperator.EQUAL, description="Match rule.")
+    value: LabelText | None = Field(None, description="Taint value (operator Equal).")
+    effect: TaintEffect | None = Field(None, description="Taint effect; empty matches all.")
+
+
+class CpuAutoscaling(WireModel, json_schema_extra=_cel(
+    ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+)):
+    """HorizontalPodAutoscaler on average CPU utilisation."""
+
+    enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
+    min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
+    max_replicas: int = Field(4, ge=1, le=1000, description="Most replicas.")
+    target_cpu_utilization_percentage: int = Field(
+        70, ge=1, le=100, description="Average CPU utilisation the autoscaler aims at.")
+
+
+class LagAutoscaling(WireModel, json_schema_extra=_cel(
+    ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+)):
+    """HorizontalPodAutoscaler on Kafka consumer lag per replica (an External metric)."""
+
+    enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
+    min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
+    max_replicas: int = Field(6, ge=1, le=1000, description="Most replicas.")
+    lag_per_replica: int = Field(
+        10, ge=1, le=1_000_000, description="Target consumer lag per replica (AverageValue).")
+    metric_name: Annotated[str, StringConstraints(max_length=253, min_length=1)] = Field(
+        "kafka_consumergroup_lag",
+        description="External metric name served by the metrics adapter; it is selected by "
+        "the labels consumergroup and topic.")
+
+
+class ApiSpec(WireModel):
+    """The HTTP API (FastAPI) Deployment and its Service."""
+
+    replicas: int = Field(2, ge=0, le=1000, description="Replicas when autoscaling is off.")
+    resources: Resources = Field(default_factory=Resources, description="Container resources.")
+    node_selector: dict[str, LabelText] = Field(
+        default_factory=dict, description="Node labels the pods require.")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=16, description="Pod tolerations.")
+    autoscaling: CpuAutoscaling = Field(
+        default_factory=CpuAutoscaling, description="CPU-based autoscaling.")
+    service_type: ServiceType = Field(ServiceType.CLUSTER_IP, description="Service type.")
+
+
+class WorkerSpec(WireModel):
+    """The inference worker Deployment (consumes the jobs topic)."""
+
+    replicas: int = Field(1, ge=0, le=1000, description="Replicas when autoscaling is off.")
+    resources: Resources = Field(default_factory=Resources, description="Container resources.")
+    node_selector: dict[str, LabelText] = Field(
+        default_factory=dict, description="Node labels the pods require.")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=16, description="Pod tolerations.")
+    gpus: int = Field(
+        1, ge=0, le=16, description="nvidia.com/gpu per pod, requested when engine.device is gpu.")
+    autoscaling: LagAutoscaling = Field(
+        default_factory=LagAutoscaling, description="Autoscaling on jobs-topic lag.")
+
+
+class WriterSpec(WireModel):
+    """The result writer Deployment (Writer mode only; consumes the results topic)."""
+
+    replicas: int = Field(1, ge=1, le=1000, description="Replicas when autoscaling is off.")
+    resources: Resources = Field(default_factory=Resources, description="Container resources.")
+    node_selector: dict[str, LabelText] = Field(
+        default_factory=dict, description="Node labels the pods require.")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=16, description="Pod tolerations.")
+    autoscaling: LagAutoscaling = Field(
+        default_factory=LagAutoscaling, description="Autoscaling on results-topic lag.")
+
+
+class EngineSpec(WireModel):
+    """The OCR engine the workers load."""
+
+    kind: EngineKind = Field(EngineKind.ONNX, description="onnx (RapidOCR on ONNX Runtime), "
+                             "paddle (PaddleOCR) or noop (plumbing benchmarks only).")
+    device: Device = Field(Device.CPU, description="Run inference on cpu or gpu.")
+    model_version: Annotated[str, StringConstraints(
+        pattern=r"^[A-Za-z0-9._-]+$", max_length=63)] = Field(
+        "default", description="Model version, recorded on the pods (label and OCR_MODEL_VERSION).")
+    threads: int = Field(0, ge=0, le=256, description="Intra-op threads (0: library default).")
+
+
+class BatchingSpec(WireModel):
+    """Micro-batching knobs of the worker (used in Batched and Writer modes)."""
+
+    max_size: int = Field(8, ge=1, le=1024, description="Most jobs in one batch.")
+    max_wait_ms: int = Field(20, ge=0, le=10_000, description="Longest wait for a batch to fill "
+                             "after its first job arrived.")
+    max_pixels: int = Field(32_000_000, ge=1, le=2_000_000_000,
+                            description="Pixel budget of one batch.")
+
+
+class TopicNames(WireModel, json_schema_extra=_cel((
+    "self.jobs != self.results && self.jobs != self.deadLetter && self.results != self.deadLetter",
+    "topics.jobs, topics.results and topics.deadLetter must be three different topics",
+))):
+    """Names of the Kafka topics of the stack."""
+
+    jobs: TopicName = Field("ocr-jobs", description="Topic the API publishes jobs to.")
+    results: TopicName = Field("ocr-results", description="Topic of results (Writer mode).")
+    dead_letter: TopicName = Field("ocr-jobs-dlq", description="Topic of poison jobs.")
+
+
+class KafkaSpec(WireModel, json_schema_extra=_cel(
+    ("self.management != 'Strimzi' || has(self.strimziCluster)",
+     "kafka.strimziCluster is required when kafka.management is Strimzi"),
+    ("self.consumerGroup != self.writerGroup",
+     "kafka.consumerGroup and kafka.writerGroup must differ"),
+)):
+    """Kafka connection, topics and how topics are managed."""
+
+    bootstrap_servers: Annotated[str, StringConstraints(
+        pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]+(,[A-Za-z0-9.\-\[\]:]+:[0-9]+)*$",
+        max_length=1024)] = Field(description="Comma-separated host:port list.")
+    topics: TopicNames = Field(default_factory=TopicNames, description="Topic names.")
+    consumer_group: GroupName = Field("ocr-workers", description="Consumer group of workers.")
+    writer_group: GroupName = Field("ocr-writers", description="Consumer group of writers.")
+    partitions: int = Field(6, ge=1, le=10_000, description="Partitions of each topic; can grow, "
+                            "never shrink (a decrease is reported as NotSupported).")
+    replication_factor: int = Field(1, ge=1, le=10, description="Replicas of each partition "
+                                    "(applied at creation).")
+    config: dict[str, Annotated[str, StringConstraints(max_length=1024)]] = Field(
+        default_factory=dict, description="Topic configuration (e.g. retention.ms), applied at "
+        "creation (Operator) or on the KafkaTopic (Strimzi).")
+    management: TopicManagement = Field(
+        TopicManagement.OPERATOR, description="Operator: the operator creates topics and grows "
+        "partitions through the Kafka admin API; Strimzi: KafkaTopic resources are rendered; "
+        "External: topics are managed elsewhere.")
+    strimzi_cluster: ObjectName | None = Field(
+        None, description="Strimzi Kafka cluster name (label strimzi.io/cluster); Strimzi only.")
+
+
+class SecretKeyRef(WireModel):
+    """A key of a Secret in the resource's namespace."""
+
+    name: ObjectName = Field(description="Secret name.")
+    key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = Field(
+        "url", description="Key in the Secret.")
+
+
+class DatabaseSpec(WireModel):
+    """Database connection (mysql+aiomysql://...)."""
+
+    url_secret_ref: SecretKeyRef = Field(description="Secret key holding the database URL.")
+
+
+class RedisSpec(WireModel):
+    """Redis connection (duplicate suppression, rate limiting)."""
+
+    url_secret_ref: SecretKeyRef = Field(description="Secret key holding the Redis URL.")
+
+
+class PodDisruptionBudgetSpec(WireModel):
+    """PodDisruptionBudget per component with more than one replica."""
+
+    enabled: bool = Field(True, description="Create PodDisruptionBudgets.")
+    max_unavailable: int = Field(1, ge=1, le=1000, description="Pods that may be down at once.")
+
+
+class TopologySpreadSpec(WireModel):
+    """Spread pods of each component over a topology domain."""
+
+    enabled: bool = Field(False, description="Add a topology spread constraint.")
+    topology_key: LabelText = Field(
+        "topology.kubernetes.io/zone", description="Node label defining the domains.")
+    max_skew: int = Field(1, ge=1, le=100, description="Largest allowed imbalance.")
+
+
+class AvailabilitySpec(WireModel):
+    """High-availability policies (they apply in every mode)."""
+
+    pod_disruption_budget: PodDisruptionBudgetSpec = Field(
+        default_factory=PodDisruptionBudgetSpec, description="PodDisruptionBudgets.")
+    anti_affinity: AntiAffinity = Field(
+        AntiAffinity.PREFERRED, description="Pod anti-affinity across nodes per component.")
+    topology_spread: TopologySpreadSpec = Field(
+        default_factory=TopologySpreadSpec, description="Topology spread constraints.")
+
+
+class ArchitectureSpec(WireModel):
+    """Which data-plane architecture runs, and who decides."""
+
+    mode: Mode = Field(Mode.STANDARD, description="Standard, Batched or Writer. Under Manual it "
+                       "is applied as written; under Recommend/Auto it is the starting mode.")
+    policy: Policy = Field(Policy.MANUAL, description="Manual: apply mode as written; Recommend: "
+                           "the advisor recommends; Auto: the advisor switches status.activeMode.")
+
+
+class OCRServingSpec(WireModel, json_schema_extra=_cel(
+    ("self.engine.device != 'gpu' || self.worker.gpus >= 1",
+     "engine.device gpu needs worker.gpus >= 1"),
+    ("!self.worker.autoscaling.enabled || self.worker.autoscaling.maxReplicas <= "
+     "self.kafka.partitions",
+     "worker.autoscaling.maxReplicas must not exceed kafka.partitions (extra workers would idle)"),
+    ("self.worker.autoscaling.enabled || self.worker.replicas <= self.kafka.partitions",
+     "worker.replicas must not exceed kafka.partitions (extra workers would idle)"),
+    ("!self.writer.autoscaling.enabled || self.writer.autoscaling.maxReplicas <= "
+     "self.kafka.partitions",
+     "writer.autoscaling.maxReplicas must not exceed kafka.partitions (extra writers would idle)"),
+)):
+    """Desired state of an OCR serving stack."""
+
+    paused: bool = Field(False, description="Stop reconciling (children are left as they are).")
+    image: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^\S+$")] = (
+        Field(description="Runtime container image (ocr-runtime), e.g. "
+              "ghcr.io/example/ocr-runtime:0.1.0."))
+    image_pull_policy: PullPolicy = Field(PullPolicy.IF_NOT_PRESENT, description="Pull policy.")
+    image_pull_secrets: list[ObjectName] = Field(
+        default_factory=list, max_length=8, description="Names of image pull Secrets.")
+    architecture: ArchitectureSpec = Field(
+        default_factory=ArchitectureSpec, description="Mode and policy.")
+    engine: EngineSpec = Field(default_factory=EngineSpec, description="OCR engine.")
+    batching: BatchingSpec = Field(default_factory=BatchingSpec, description="Batching knobs.")
+    api: ApiSpec = Field(default_factory=ApiSpec, description="API component.")
+    worker: WorkerSpec = Field(default_factory=WorkerSpec, description="Worker component.")
+    writer: WriterSpec = Field(default_factory=WriterSpec, description="Writer component "
+                               "(created only in Writer mode).")
+    kafka: KafkaSpec = Field(description="Kafka connection and topics.")
+    database: DatabaseSpec = Field(description="Database connection.")
+    redis: RedisSpec | None = Field(None, description="Redis connection (optional).")
+    availability: AvailabilitySpec = Field(
+        default_factory=AvailabilitySpec, description="Availability policies.")
+    advisor: AdvisorSpec = Field(default_factory=AdvisorSpec, description="Advisor settings.")
+    http_port: int = Field(8000, ge=1024, le=65535, description="Container port of every "
+                           "component (API; probes and metrics of worker and writer).")
+    drain_seconds: int = Field(25, ge=1, le=3600, description="Graceful shutdown budget; the "
+                               "termination grace period adds a margin on top.")
+    log_level: Annotated[str, StringConstraints(
+        pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = Field("INFO", description="Log level.")

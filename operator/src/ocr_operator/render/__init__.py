@@ -1,0 +1,76 @@
+"""Pure rendering: (spec, active mode, transition plan) -> desired child manifests.
+
+No Kubernetes client here; the apply layer sends what this returns.
+"""
+
+from __future__ import annotations
+
+from ocr_operator.model import Component, OCRServingSpec, TopicManagement
+from ocr_operator.render._manifest import (
+    LABEL_COMPONENT,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    Instance,
+    Kind,
+    Manifest,
+    component_name,
+    instance_labels,
+)
+from ocr_operator.render.env import config_data, container_env
+from ocr_operator.render.extras import (
+    api_service,
+    autoscaler,
+    config_map,
+    disruption_budget,
+    kafka_topics,
+)
+from ocr_operator.render.plan import Observed, Phase, Plan, plan_transition
+from ocr_operator.render.workloads import deployment
+
+
+def topic_names(spec: OCRServingSpec, plan: Plan) -> list[str]:
+    """Topics the stack needs now (the results topic only while a writer exists)."""
+    topics = [spec.kafka.topics.jobs, spec.kafka.topics.dead_letter]
+    if plan.needs_results_topic:
+        topics.insert(1, spec.kafka.topics.results)
+    return topics
+
+
+def render(spec: OCRServingSpec, instance: Instance, plan: Plan) -> list[Manifest]:
+    """Every child the stack should have now, in apply order."""
+    manifests = [config_map(spec, instance)]
+    if spec.kafka.management is TopicManagement.STRIMZI:
+        manifests += kafka_topics(spec, instance, topic_names(spec, plan))
+    components = [Component.API, Component.WORKER]
+    if plan.include_writer:
+        components.insert(0, Component.WRITER)  # the writer first: workers may depend on it
+    for component in components:
+        mode = plan.target if component is Component.WRITER else plan.worker_mode
+        manifests.append(deployment(spec, instance, component, mode))
+        if component is Component.API:
+            manifests.append(api_service(spec, instance))
+        for extra in (autoscaler(spec, instance, component),
+                      disruption_budget(spec, instance, component)):
+            if extra is not None:
+                manifests.append(extra)
+    return manifests
+
+
+__all__ = [
+    "LABEL_COMPONENT",
+    "LABEL_INSTANCE",
+    "LABEL_MANAGED_BY",
+    "Instance",
+    "Kind",
+    "Manifest",
+    "Observed",
+    "Phase",
+    "Plan",
+    "component_name",
+    "config_data",
+    "container_env",
+    "instance_labels",
+    "plan_transition",
+    "render",
+    "topic_names",
+]

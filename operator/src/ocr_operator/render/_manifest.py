@@ -1,0 +1,122 @@
+"""Typed manifests: what render produces and the apply layer sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ocr_operator.model import Component
+
+MANAGED_BY = "ocr-operator"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_PART_OF = "app.kubernetes.io/part-of"
+ANNOTATION_MODE = "ocrserving.io/mode"
+ANNOTATION_CONFIG_HASH = "ocrserving.io/config-hash"
+ANNOTATION_MODEL_VERSION = "ocrserving.io/model-version"
+APP_NAME = "ocr-serving"
+
+
+class Kind(StrEnum):
+    """Kinds of children the operator manages, in apply order."""
+
+    CONFIG_MAP = "ConfigMap"
+    KAFKA_TOPIC = "KafkaTopic"
+    DEPLOYMENT = "Deployment"
+    SERVICE = "Service"
+    HORIZONTAL_POD_AUTOSCALER = "HorizontalPodAutoscaler"
+    POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
+
+    @property
+    def api_version(self) -> str:
+        return _API_VERSIONS[self]
+
+    @property
+    def plural(self) -> str:
+        return _PLURALS[self]
+
+
+_API_VERSIONS = {
+    Kind.CONFIG_MAP: "v1",
+    Kind.SERVICE: "v1",
+    Kind.DEPLOYMENT: "apps/v1",
+    Kind.HORIZONTAL_POD_AUTOSCALER: "autoscaling/v2",
+    Kind.POD_DISRUPTION_BUDGET: "policy/v1",
+    Kind.KAFKA_TOPIC: "kafka.strimzi.io/v1beta2",
+}
+_PLURALS = {
+    Kind.CONFIG_MAP: "configmaps",
+    Kind.SERVICE: "services",
+    Kind.DEPLOYMENT: "deployments",
+    Kind.HORIZONTAL_POD_AUTOSCALER: "horizontalpodautoscalers",
+    Kind.POD_DISRUPTION_BUDGET: "poddisruptionbudgets",
+    Kind.KAFKA_TOPIC: "kafkatopics",
+}
+
+
+@dataclass(frozen=True)
+class Instance:
+    """The OCRServing a render is for."""
+
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One desired child object; `body` is the full JSON-ready manifest."""
+
+    kind: Kind
+    name: str
+    body: dict[str, Any] = field(compare=False)
+    component: Component | None = None
+
+    @property
+    def key(self) -> tuple[Kind, str]:
+        return (self.kind, self.name)
+
+
+def instance_labels(instance: Instance) -> dict[str, str]:
+    """Labels on every child of one instance (used to list them for pruning)."""
+    return {
+        LABEL_NAME: APP_NAME,
+        LABEL_INSTANCE: instance.name,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+
+
+def selector_labels(instance: Instance, component: Component) -> dict[str, str]:
+    return {LABEL_NAME: APP_NAME, LABEL_INSTANCE: instance.name, LABEL_COMPONENT: component.value}
+
+
+def component_name(instance: Instance, component: Component) -> str:
+    return f"{instance.name}-{component.value}"
+
+
+def config_map_name(instance: Instance) -> str:
+    return f"{instance.name}-config"
+
+
+def make(
+    kind: Kind,
+    name: str,
+    instance: Instance,
+    spec: dict[str, Any],
+    component: Component | None = None,
+    *,
+    top_level: str = "spec",
+) -> Manifest:
+    labels = instance_labels(instance)
+    if component is not None:
+        labels[LABEL_COMPONENT] = component.value
+        labels[LABEL_PART_OF] = APP_NAME
+    body: dict[str, Any] = {
+        "apiVersion": kind.api_version,
+        "kind": kind.value,
+        "metadata": {"name": name, "namespace": instance.namespace, "labels": labels},
+        top_level: spec,
+    }
+    return Manifest(kind=kind, name=name, body=body, component=component)

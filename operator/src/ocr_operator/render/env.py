@@ -1,0 +1,65 @@
+"""Environment of the runtime containers: the contract with ocr_runtime's Settings (OCR_*)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from ocr_operator.model import Mode, OCRServingSpec
+
+PRESTOP_SECONDS = 5
+GRACE_MARGIN_SECONDS = 5
+
+
+def config_data(spec: OCRServingSpec) -> dict[str, str]:
+    """Non-secret settings shared by every component (the ConfigMap)."""
+    kafka, engine, batching = spec.kafka, spec.engine, spec.batching
+    return {
+        "OCR_HTTP_HOST": "0.0.0.0",
+        "OCR_HTTP_PORT": str(spec.http_port),
+        "OCR_LOG_LEVEL": spec.log_level,
+        "OCR_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
+        "OCR_JOBS_TOPIC": kafka.topics.jobs,
+        "OCR_RESULTS_TOPIC": kafka.topics.results,
+        "OCR_DEAD_LETTER_TOPIC": kafka.topics.dead_letter,
+        "OCR_CONSUMER_GROUP": kafka.consumer_group,
+        "OCR_WRITER_GROUP": kafka.writer_group,
+        "OCR_ENGINE": engine.kind.value,
+        "OCR_DEVICE": engine.device.value,
+        "OCR_ENGINE_THREADS": str(engine.threads),
+        "OCR_MODEL_VERSION": engine.model_version,
+        "OCR_BATCH_MAX_SIZE": str(batching.max_size),
+        "OCR_BATCH_MAX_WAIT_MS": str(batching.max_wait_ms),
+        "OCR_BATCH_MAX_PIXELS": str(batching.max_pixels),
+        "OCR_DRAIN_SECONDS": str(spec.drain_seconds),
+    }
+
+
+def config_hash(data: dict[str, str]) -> str:
+    """Pod-template annotation so that a ConfigMap change rolls the pods."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def container_env(spec: OCRServingSpec, mode: Mode) -> list[dict[str, Any]]:
+    """Per-container variables: the mode and the Secret-backed URLs."""
+    env: list[dict[str, Any]] = [
+        {"name": "OCR_MODE", "value": mode.runtime_value},
+        _secret_env("OCR_DATABASE_URL", spec.database.url_secret_ref.name,
+                    spec.database.url_secret_ref.key),
+    ]
+    if spec.redis is not None:
+        env.append(_secret_env("OCR_REDIS_URL", spec.redis.url_secret_ref.name,
+                               spec.redis.url_secret_ref.key))
+    return env
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def termination_grace_seconds(spec: OCRServingSpec) -> int:
+    """Long enough for preStop, one batch to fill and the runtime's drain."""
+    batch_wait = math.ceil(spec.batching.max_wait_ms / 1000)
+    return PRESTOP_SECONDS + batch_wait + spec.drain_seconds + GRACE_MARGIN_SECONDS

@@ -1,0 +1,113 @@
+"""ConfigMap, API Service, HorizontalPodAutoscalers, PodDisruptionBudgets, KafkaTopics."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ocr_operator.model import Component, OCRServingSpec
+from ocr_operator.render._manifest import (
+    Instance,
+    Kind,
+    Manifest,
+    component_name,
+    config_map_name,
+    make,
+    selector_labels,
+)
+from ocr_operator.render.env import config_data
+
+SCALE_DOWN_STABILIZATION_SECONDS = 300
+
+
+def config_map(spec: OCRServingSpec, instance: Instance) -> Manifest:
+    return make(Kind.CONFIG_MAP, config_map_name(instance), instance, config_data(spec),
+                top_level="data")
+
+
+def api_service(spec: OCRServingSpec, instance: Instance) -> Manifest:
+    body = {
+        "type": spec.api.service_type.value,
+        "selector": selector_labels(instance, Component.API),
+        "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+    }
+    return make(Kind.SERVICE, component_name(instance, Component.API), instance, body,
+                Component.API)
+
+
+def autoscaler(spec: OCRServingSpec, instance: Instance, component: Component) -> Manifest | None:
+    """autoscaling/v2 HPA: api on CPU, worker/writer on consumer lag per replica."""
+    if component is Component.API:
+        cpu = spec.api.autoscaling
+        if not cpu.enabled:
+            return None
+        metric: dict[str, Any] = {"type": "Resource", "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization",
+                       "averageUtilization": cpu.target_cpu_utilization_percentage}}}
+        bounds = (cpu.min_replicas, cpu.max_replicas)
+    else:
+        lag = spec.worker.autoscaling if component is Component.WORKER else spec.writer.autoscaling
+        if not lag.enabled:
+            return None
+        topic, group = _consumed(spec, component)
+        metric = {"type": "External", "external": {
+            "metric": {"name": lag.metric_name, "selector": {"matchLabels": {
+                "topic": topic, "consumergroup": group}}},
+            "target": {"type": "AverageValue", "averageValue": str(lag.lag_per_replica)}}}
+        bounds = (lag.min_replicas, lag.max_replicas)
+    name = component_name(instance, component)
+    body = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "minReplicas": bounds[0],
+        "maxReplicas": bounds[1],
+        "metrics": [metric],
+        # Each consumer-group rebalance costs seconds: scale down slowly.
+        "behavior": {"scaleDown": {
+            "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}},
+    }
+    return make(Kind.HORIZONTAL_POD_AUTOSCALER, name, instance, body, component)
+
+
+def _consumed(spec: OCRServingSpec, component: Component) -> tuple[str, str]:
+    if component is Component.WRITER:
+        return spec.kafka.topics.results, spec.kafka.writer_group
+    return spec.kafka.topics.jobs, spec.kafka.consumer_group
+
+
+def disruption_budget(
+    spec: OCRServingSpec, instance: Instance, component: Component
+) -> Manifest | None:
+    pdb = spec.availability.pod_disruption_budget
+    if not pdb.enabled:
+        return None
+    body = {
+        "maxUnavailable": pdb.max_unavailable,
+        "selector": {"matchLabels": selector_labels(instance, component)},
+    }
+    return make(Kind.POD_DISRUPTION_BUDGET, component_name(instance, component), instance,
+                body, component)
+
+
+def kafka_topics(spec: OCRServingSpec, instance: Instance, topics: list[str]) -> list[Manifest]:
+    """Strimzi KafkaTopic resources (management Strimzi)."""
+    manifests = []
+    for topic in topics:
+        body: dict[str, Any] = {
+            "topicName": topic,
+            "partitions": spec.kafka.partitions,
+            "replicas": spec.kafka.replication_factor,
+        }
+        if spec.kafka.config:
+            body["config"] = dict(spec.kafka.config)
+        manifest = make(Kind.KAFKA_TOPIC, kafka_topic_name(instance, topic), instance, body)
+        manifest.body["metadata"]["labels"]["strimzi.io/cluster"] = spec.kafka.strimzi_cluster
+        manifests.append(manifest)
+    return manifests
+
+
+def kafka_topic_name(instance: Instance, topic: str) -> str:
+    """A DNS-1123 object name for a topic (topic names allow '_' and upper case)."""
+    slug = re.sub(r"[^a-z0-9.-]+", "-", topic.lower()).strip("-.")
+    return f"{instance.name}-{slug}"[:253]
