@@ -1,0 +1,163 @@
+"""`JobRepository` on SQLAlchemy Core, for SQLite and MySQL/MariaDB alike. Bulk operations are
+set-based (one statement per chunk of jobs), and each status filter is derived from the
+domain's transition table, so storage cannot allow a move the domain forbids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ocr_runtime.adapters.sql._mapping import (
+    MAX_ERROR_MESSAGE,
+    job_from_row,
+    job_to_row,
+    result_to_json,
+    to_db_time,
+)
+from ocr_runtime.adapters.sql.tables import jobs
+from ocr_runtime.application.messages import JobOutcome
+from ocr_runtime.domain import Job, JobStatus, statuses_allowing
+
+# Bound parameters per statement stay far below SQLite's limit (32766) and MySQL's packet.
+CHUNK = 500
+_T = TypeVar("_T")
+
+
+def _chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _values(statuses: frozenset[JobStatus]) -> list[str]:
+    return sorted(s.value for s in statuses)
+
+
+# A job may (re)start from every status the table lets move to RUNNING, and while RUNNING.
+_STARTABLE = _values(statuses_allowing(JobStatus.RUNNING) | {JobStatus.RUNNING})
+_REQUEUEABLE = _values(statuses_allowing(JobStatus.QUEUED))
+
+
+class SqlJobRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def add(self, job: Job) -> Job:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(jobs.insert().values(**job_to_row(job)))
+        except IntegrityError:
+            if job.idempotency_key is None:
+                raise
+            existing = await self.find_by_idempotency_key(job.idempotency_key)
+            if existing is None:
+                raise
+            return existing
+        return job
+
+    async def get(self, job_id: str) -> Job | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(jobs.select().where(jobs.c.job_id == job_id))).first()
+        return None if row is None else job_from_row(row)
+
+    async def find_by_idempotency_key(self, key: str) -> Job | None:
+        query = jobs.select().where(jobs.c.idempotency_key == key)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else job_from_row(row)
+
+    async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        async with self._engine.connect() as conn:
+            return await self._select(conn, job_ids)
+
+    async def mark_running(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        now = to_db_time(datetime.now(UTC))
+        async with self._engine.begin() as conn:
+            for chunk in _chunks(list(dict.fromkeys(job_ids))):
+                await conn.execute(
+                    jobs.update()
+                    .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_STARTABLE))
+                    .values(
+                        status=JobStatus.RUNNING.value, attempts=jobs.c.attempts + 1, started_at=now
+                    )
+                )
+            return await self._select(conn, job_ids)
+
+    async def record_outcomes(self, outcomes: Sequence[JobOutcome]) -> int:
+        first: dict[str, JobOutcome] = {}
+        for outcome in outcomes:
+            first.setdefault(outcome.job_id, outcome)  # first outcome of a job wins
+        succeeded = [o for o in first.values() if o.result is not None]
+        failed = [o for o in first.values() if o.result is None and o.error is not None]
+        changed = 0
+        async with self._engine.begin() as conn:
+            for target, group in ((JobStatus.SUCCEEDED, succeeded), (JobStatus.FAILED, failed)):
+                for chunk in _chunks(group):
+                    changed += await self._finish(conn, target, chunk)
+        return changed
+
+    async def requeue(self, job_ids: Sequence[str]) -> None:
+        async with self._engine.begin() as conn:
+            for chunk in _chunks(list(dict.fromkeys(job_ids))):
+                await conn.execute(
+                    jobs.update()
+                    .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_REQUEUEABLE))
+                    .values(status=JobStatus.QUEUED.value)
+                )
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    @staticmethod
+    async def _select(conn: AsyncConnection, job_ids: Sequence[str]) -> dict[str, Job]:
+        found: dict[str, Job] = {}
+        for chunk in _chunks(list(dict.fromkeys(job_ids))):
+            rows = await conn.execute(jobs.select().where(jobs.c.job_id.in_(chunk)))
+            for row in rows:
+                found[row.job_id] = job_from_row(row)
+        return found
+
+    @staticmethod
+    async def _finish(
+        conn: AsyncConnection, target: JobStatus, outcomes: Sequence[JobOutcome]
+    ) -> int:
+        """One UPDATE for many jobs: per-job values through CASE on job_id; jobs already
+        terminal are filtered out by the WHERE, so the first terminal outcome wins."""
+        ids = [o.job_id for o in outcomes]
+        values: dict[str, Any] = {
+            "status": target.value,
+            "finished_at": _case(
+                {o.job_id: to_db_time(o.finished_at) for o in outcomes}, jobs.c.finished_at
+            ),
+        }
+        if target is JobStatus.SUCCEEDED:
+            values["result"] = _case(
+                {o.job_id: result_to_json(o.result) for o in outcomes if o.result is not None},
+                jobs.c.result,
+            )
+            values["error_code"] = None
+            values["error_message"] = None
+        else:
+            errors = {o.job_id: o.error for o in outcomes if o.error is not None}
+            values["error_code"] = _case(
+                {k: e.code.value for k, e in errors.items()}, jobs.c.error_code
+            )
+            values["error_message"] = _case(
+                {k: e.message[:MAX_ERROR_MESSAGE] for k, e in errors.items()},
+                jobs.c.error_message,
+            )
+        allowed = _values(statuses_allowing(target))
+        result = await conn.execute(
+            jobs.update().where(jobs.c.job_id.in_(ids), jobs.c.status.in_(allowed)).values(values)
+        )
+        return int(result.rowcount)
+
+
+def _case(by_job: dict[str, Any], column: sa.Column[Any]) -> sa.Case[Any]:
+    whens = {job_id: sa.literal(value, column.type) for job_id, value in by_job.items()}
+    return sa.case(whens, value=jobs.c.job_id, else_=column)
