@@ -4,11 +4,8 @@ database per test session, both migrated with the real Alembic scripts."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shlex
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -16,29 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ocr_runtime.adapters.sql import create_database_engine
 from ocr_runtime.migrations import upgrade_database
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def _url_from_local_env() -> str:
-    url = os.environ.get("OCR_DATABASE_URL", "")
-    env_file = REPO_ROOT / ".local" / "env"
-    if not url.startswith("mysql") and env_file.exists():
-        for token in shlex.split(env_file.read_text(), comments=True):
-            if token.startswith("OCR_DATABASE_URL="):
-                url = token.split("=", 1)[1]
-    if not url.startswith("mysql"):
-        pytest.fail("no MariaDB URL: run `make infra-up` (writes .local/env)")
-    return url
-
-
-@pytest.fixture(scope="session")
-def server_mysql_url(request: pytest.FixtureRequest) -> str:
-    """The shared `mysql_url` fixture when the suite has one, else `.local/env`."""
-    try:
-        return str(request.getfixturevalue("mysql_url"))
-    except pytest.FixtureLookupError:
-        return _url_from_local_env()
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -54,12 +28,12 @@ async def _admin(url: str, statement: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def fresh_mysql_url(server_mysql_url: str) -> Iterator[str]:
+def fresh_mysql_url(mysql_url: str) -> Iterator[str]:
     name = f"ocr_rt_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(server_mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    url = make_url(server_mysql_url).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_admin(mysql_url, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    url = make_url(mysql_url).set(database=name).render_as_string(hide_password=False)
     yield url
-    asyncio.run(_admin(server_mysql_url, f"DROP DATABASE IF EXISTS `{name}`"))
+    asyncio.run(_admin(mysql_url, f"DROP DATABASE IF EXISTS `{name}`"))
 
 
 @pytest.fixture(scope="session")
