@@ -105,14 +105,18 @@ class KubeClient:
     async def list(self, kind: Kind, namespace: str, labels: Mapping[str, str]) -> list[Body]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
         result = await self._request(
-            "GET", _collection_path(kind, namespace), {"labelSelector": selector})
+            "GET", _collection_path(kind, namespace), {"labelSelector": selector}
+        )
         items: list[Body] = result.get("items", [])
         return items
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
         try:
-            await self._request("DELETE", f"{_collection_path(kind, namespace)}/{name}",
-                                {"propagationPolicy": "Background"})
+            await self._request(
+                "DELETE",
+                f"{_collection_path(kind, namespace)}/{name}",
+                {"propagationPolicy": "Background"},
+            )
         except KubeError as error:
             if error.status != 404:
                 raise
@@ -127,8 +131,13 @@ class KubeClient:
 
     async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
         """JSON merge patch of the status subresource (never touches spec)."""
-        return await self._request("PATCH", f"{_own_path(namespace, name)}/status", None,
-                                   {"status": status}, MERGE_CONTENT_TYPE)
+        return await self._request(
+            "PATCH",
+            f"{_own_path(namespace, name)}/status",
+            None,
+            {"status": status},
+            MERGE_CONTENT_TYPE,
+        )
 
     async def event(self, owner: Owner, warning: bool, reason: str, message: str) -> None:
         """A core/v1 Event on the OCRServing."""
@@ -136,11 +145,17 @@ class KubeClient:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{owner.name}.{secrets.token_hex(8)}",
-                         "namespace": owner.namespace},
-            "involvedObject": {"apiVersion": f"{API_GROUP}/{API_VERSION}", "kind": KIND,
-                               "name": owner.name, "namespace": owner.namespace,
-                               "uid": owner.uid},
+            "metadata": {
+                "name": f"{owner.name}.{secrets.token_hex(8)}",
+                "namespace": owner.namespace,
+            },
+            "involvedObject": {
+                "apiVersion": f"{API_GROUP}/{API_VERSION}",
+                "kind": KIND,
+                "name": owner.name,
+                "namespace": owner.namespace,
+                "uid": owner.uid,
+            },
             "type": "Warning" if warning else "Normal",
             "reason": reason,
             "message": message[:1024],
@@ -161,8 +176,7 @@ class KubeClient:
         body: Body | None = None,
         content_type: str = "application/json",
     ) -> Body:
-        return await asyncio.to_thread(self._request_sync, method, path, query, body,
-                                       content_type)
+        return await asyncio.to_thread(self._request_sync, method, path, query, body, content_type)
 
     def _request_sync(
         self,
@@ -174,12 +188,20 @@ class KubeClient:
     ) -> Body:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         _, url, headers, _, _ = self._api.param_serialize(
-            method, path, query_params=list((query or {}).items()), header_params=headers,
-            auth_settings=["BearerToken"])
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            auth_settings=["BearerToken"],
+        )
         try:
-            response = self._api.call_api(method, url, headers,
-                                          json.dumps(body) if body is not None else None,
-                                          _request_timeout=30)
+            response = self._api.call_api(
+                method,
+                url,
+                headers,
+                json.dumps(body) if body is not None else None,
+                _request_timeout=30,
+            )
             data = response.read()  # type: ignore[no-untyped-call]
         except Exception as error:  # urllib3 and socket errors: retryable
             raise KubeError(0, f"{method} {path}: {error}") from error

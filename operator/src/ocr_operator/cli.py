@@ -19,14 +19,27 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the operator")
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", default=[],
-                       help="namespace to watch (repeatable; glob patterns allowed)")
-    scope.add_argument("-A", "--all-namespaces", action="store_true",
-                       help="watch every namespace (the default without --namespace)")
-    run.add_argument("--standalone", action="store_true",
-                     help="no peering: this process is the only active operator")
-    run.add_argument("--liveness", default=None,
-                     help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="namespace to watch (repeatable; glob patterns allowed)",
+    )
+    scope.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="watch every namespace (the default without --namespace)",
+    )
+    run.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering: this process is the only active operator",
+    )
+    run.add_argument(
+        "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
     run.add_argument("--verbose", action="store_true", help="debug logging")
     commands.add_parser("crd", help="print the CustomResourceDefinition")
     return parser
@@ -37,8 +50,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "crd":
         sys.stdout.write(render_yaml())
         return
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     registry = kopf.OperatorRegistry()
     register(registry, OperatorSettings())
     kopf.run(

@@ -34,13 +34,15 @@ def merge_conditions(
             "status": update.status.value,
             "reason": update.reason.value,
             "message": update.message[:1024],
-            "lastTransitionTime": now if changed or previous is None
+            "lastTransitionTime": now
+            if changed or previous is None
             else previous.get("lastTransitionTime", now),
             "observedGeneration": generation,
         }
     order = [t.value for t in ConditionType]
-    return sorted(by_type.values(),
-                  key=lambda c: order.index(c["type"]) if c["type"] in order else len(order))
+    return sorted(
+        by_type.values(), key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
+    )
 
 
 def true_if(flag: bool) -> ConditionStatus:

@@ -21,21 +21,49 @@ Schema = dict[str, Any]
 _DROP = {"title", "$defs"}
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
-    {"name": "Mode", "type": "string", "jsonPath": ".spec.architecture.mode",
-     "description": "Mode written in the spec."},
-    {"name": "Policy", "type": "string", "jsonPath": ".spec.architecture.policy",
-     "description": "Manual, Recommend or Auto.", "priority": 1},
-    {"name": "Active", "type": "string", "jsonPath": ".status.activeMode",
-     "description": "Mode the stack runs."},
-    {"name": "Ready", "type": "string",
-     "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status",
-     "description": "Ready condition."},
-    {"name": "Recommended", "type": "string", "jsonPath": ".status.recommendation.mode",
-     "description": "Mode the advisor recommends."},
-    {"name": "GPU", "type": "number", "jsonPath": ".status.advisor.gpuUtilization",
-     "description": "Worker GPU utilisation (percent)."},
-    {"name": "Lag", "type": "number", "jsonPath": ".status.advisor.lag",
-     "description": "Jobs-topic consumer lag."},
+    {
+        "name": "Mode",
+        "type": "string",
+        "jsonPath": ".spec.architecture.mode",
+        "description": "Mode written in the spec.",
+    },
+    {
+        "name": "Policy",
+        "type": "string",
+        "jsonPath": ".spec.architecture.policy",
+        "description": "Manual, Recommend or Auto.",
+        "priority": 1,
+    },
+    {
+        "name": "Active",
+        "type": "string",
+        "jsonPath": ".status.activeMode",
+        "description": "Mode the stack runs.",
+    },
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+        "description": "Ready condition.",
+    },
+    {
+        "name": "Recommended",
+        "type": "string",
+        "jsonPath": ".status.recommendation.mode",
+        "description": "Mode the advisor recommends.",
+    },
+    {
+        "name": "GPU",
+        "type": "number",
+        "jsonPath": ".status.advisor.gpuUtilization",
+        "description": "Worker GPU utilisation (percent).",
+    },
+    {
+        "name": "Lag",
+        "type": "number",
+        "jsonPath": ".status.advisor.lag",
+        "description": "Jobs-topic consumer lag.",
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -123,14 +151,16 @@ def crd() -> Schema:
                 "shortNames": ["ocrs"],
                 "categories": ["all", "ocr"],
             },
-            "versions": [{
-                "name": API_VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": PRINTER_COLUMNS,
-                "schema": {"openAPIV3Schema": openapi_schema()},
-            }],
+            "versions": [
+                {
+                    "name": API_VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": openapi_schema()},
+                }
+            ],
         },
     }
 

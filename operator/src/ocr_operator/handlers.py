@@ -29,13 +29,14 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         # Progress and diff-base in annotations under our own prefix: nothing of kopf's is
         # written into status (the CRD's status schema would prune it anyway).
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-            prefix=API_GROUP)
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-            prefix=API_GROUP, key="last-handled-configuration")
+            prefix=API_GROUP, key="last-handled-configuration"
+        )
         settings.posting.level = logging.WARNING
-        memo[MEMO_KEY] = ReconcileContext(kube=KubeClient.from_environment(),
-                                          settings=operator_settings)
+        memo[MEMO_KEY] = ReconcileContext(
+            kube=KubeClient.from_environment(), settings=operator_settings
+        )
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -49,8 +50,12 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     async def _changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
         await run_reconcile(memo, namespace or "", name)
 
-    @kopf.timer(*resource, interval=settings.resync_seconds,
-                initial_delay=settings.resync_seconds, registry=registry)
+    @kopf.timer(
+        *resource,
+        interval=settings.resync_seconds,
+        initial_delay=settings.resync_seconds,
+        registry=registry,
+    )
     async def _resync(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
         await run_reconcile(memo, namespace or "", name)
 
@@ -71,7 +76,8 @@ async def run_reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
     try:
         outcome = await reconcile(context, namespace, name)
     except KubeError as error:
-        raise kopf.TemporaryError(f"apiserver: {error}",
-                                  delay=context.settings.error_backoff_seconds) from error
+        raise kopf.TemporaryError(
+            f"apiserver: {error}", delay=context.settings.error_backoff_seconds
+        ) from error
     if outcome.retry_after is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_after)

@@ -38,8 +38,10 @@ class ShrinkRefused:
     requested: int
 
     def describe(self) -> str:
-        return (f"topic {self.topic} has {self.current} partitions; decreasing to "
-                f"{self.requested} is not supported")
+        return (
+            f"topic {self.topic} has {self.current} partitions; decreasing to "
+            f"{self.requested} is not supported"
+        )
 
 
 @dataclass
@@ -68,18 +70,26 @@ async def _ensure(admin: AIOKafkaAdminClient, topics: Sequence[TopicRequest]) ->
     if missing:
         # Created concurrently: the next pass sees it.
         with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics([
-                NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config)
-                for t in missing])
+            await admin.create_topics(
+                [
+                    NewTopic(t.name, t.partitions, t.replication_factor, topic_configs=t.config)
+                    for t in missing
+                ]
+            )
         report.created = [t.name for t in missing]
-    grow = {t.name: NewPartitions(total_count=t.partitions)
-            for t in topics if t.name in current and t.partitions > current[t.name]}
+    grow = {
+        t.name: NewPartitions(total_count=t.partitions)
+        for t in topics
+        if t.name in current and t.partitions > current[t.name]
+    }
     if grow:
         await admin.create_partitions(grow)
         report.grown = sorted(grow)
-    report.not_supported = [ShrinkRefused(t.name, current[t.name], t.partitions)
-                            for t in topics
-                            if t.name in current and t.partitions < current[t.name]]
+    report.not_supported = [
+        ShrinkRefused(t.name, current[t.name], t.partitions)
+        for t in topics
+        if t.name in current and t.partitions < current[t.name]
+    ]
     return report
 
 
@@ -107,8 +117,9 @@ async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
 async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
     """Messages of `topic` not yet committed by `group` (0 for a missing or empty topic)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                request_timeout_ms=REQUEST_TIMEOUT_MS)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         counts = await _partition_counts(admin, [topic])

@@ -97,22 +97,44 @@ async def _reconcile(ctx: ReconcileContext, owner: Owner, body: Body) -> Reconci
         spec = OCRServingSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
         message = f"invalid spec: {_first_errors(error)}"
-        await _write_failure(ctx, owner, raw_status=raw_status, generation=generation,
-                             reason=Reason.INVALID_SPEC, message=message)
+        await _write_failure(
+            ctx,
+            owner,
+            raw_status=raw_status,
+            generation=generation,
+            reason=Reason.INVALID_SPEC,
+            message=message,
+        )
         return ReconcileOutcome(None, None, False, None, message)
     status = _parse_status(raw_status)
     if spec.paused:
-        paused = ConditionUpdate(ConditionType.PROGRESSING, ConditionStatus.FALSE,
-                                 Reason.PAUSED, "spec.paused is true: children are left as is")
-        await _write(ctx, owner, raw_status=raw_status, fields={"observedGeneration": generation},
-                     updates=[paused], generation=generation)
+        paused = ConditionUpdate(
+            ConditionType.PROGRESSING,
+            ConditionStatus.FALSE,
+            Reason.PAUSED,
+            "spec.paused is true: children are left as is",
+        )
+        await _write(
+            ctx,
+            owner,
+            raw_status=raw_status,
+            fields={"observedGeneration": generation},
+            updates=[paused],
+            generation=generation,
+        )
         return ReconcileOutcome(status.active_mode, None, False, None, "paused")
     target = resolve_active_mode(spec, status)
     try:
         return await _converge(ctx, owner, body, spec, target)
     except _FailureError as failure:
-        await _write_failure(ctx, owner, raw_status=raw_status, generation=generation,
-                             reason=failure.reason, message=failure.message)
+        await _write_failure(
+            ctx,
+            owner,
+            raw_status=raw_status,
+            generation=generation,
+            reason=failure.reason,
+            message=failure.message,
+        )
         return ReconcileOutcome(target, None, False, failure.retry_after, failure.message)
 
 
@@ -123,11 +145,13 @@ async def _converge(
     generation = body["metadata"].get("generation")
     instance = Instance(owner.name, owner.namespace)
     plan = plan_transition(target, await _observe(ctx, spec, instance, target))
-    topics = await ensure_topics_step(ctx.kube, settings=ctx.settings, spec=spec,
-                                     instance=instance, plan=plan, owner=owner)
+    topics = await ensure_topics_step(
+        ctx.kube, settings=ctx.settings, spec=spec, instance=instance, plan=plan, owner=owner
+    )
     if topics.failure is not None:
-        raise _FailureError(topics.failure.reason, topics.failure.message,
-                       ctx.settings.error_backoff_seconds)
+        raise _FailureError(
+            topics.failure.reason, topics.failure.message, ctx.settings.error_backoff_seconds
+        )
     manifests = render(spec, instance, plan)
     applied = await _apply_all(ctx, owner, manifests)
     await _prune(ctx, owner, instance, {m.key for m in manifests})
@@ -141,8 +165,14 @@ async def _converge(
         "specMode": spec.architecture.mode.value,
         "components": components,
     }
-    await _write(ctx, owner, raw_status=raw_status, fields=fields, generation=generation,
-                 updates=_conditions(plan, ready, topics, message))
+    await _write(
+        ctx,
+        owner,
+        raw_status=raw_status,
+        fields=fields,
+        generation=generation,
+        updates=_conditions(plan, ready, topics, message),
+    )
     await _announce(ctx, owner, raw_status, target, plan)
     retry = None if ready else ctx.settings.wait_seconds
     return ReconcileOutcome(target, plan.phase, ready, retry, message)
@@ -151,15 +181,21 @@ async def _converge(
 async def _observe(
     ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, target: Mode
 ) -> Observed:
-    worker = await ctx.kube.get(Kind.DEPLOYMENT, instance.namespace,
-                                component_name(instance, Component.WORKER))
-    writer = await ctx.kube.get(Kind.DEPLOYMENT, instance.namespace,
-                                component_name(instance, Component.WRITER))
+    worker = await ctx.kube.get(
+        Kind.DEPLOYMENT, instance.namespace, component_name(instance, Component.WORKER)
+    )
+    writer = await ctx.kube.get(
+        Kind.DEPLOYMENT, instance.namespace, component_name(instance, Component.WRITER)
+    )
     worker_mode = _deployment_mode(worker)
     settled = worker is None or _rolled_out(worker)
     lag: int | None = None
-    if target is not Mode.WRITER and writer is not None and worker_mode is not Mode.WRITER \
-            and settled:
+    if (
+        target is not Mode.WRITER
+        and writer is not None
+        and worker_mode is not Mode.WRITER
+        and settled
+    ):
         bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
         try:
             lag = await consumer_lag(bootstrap, spec.kafka.writer_group, spec.kafka.topics.results)
@@ -212,9 +248,11 @@ async def _apply_all(
             applied[manifest.key] = await ctx.kube.apply(manifest, owner)
         except KubeError as error:
             delay = ctx.settings.error_backoff_seconds
-            raise _FailureError(Reason.APPLY_FAILED,
-                           f"apply {manifest.kind.value}/{manifest.name}: {error.message}",
-                           delay if error.temporary else delay * 4) from error
+            raise _FailureError(
+                Reason.APPLY_FAILED,
+                f"apply {manifest.kind.value}/{manifest.name}: {error.message}",
+                delay if error.temporary else delay * 4,
+            ) from error
     return applied
 
 
@@ -237,8 +275,11 @@ async def _prune(
                 if owned and (kind, meta["name"]) not in desired:
                     await ctx.kube.delete(kind, instance.namespace, meta["name"])
         except KubeError as error:
-            raise _FailureError(Reason.APPLY_FAILED, f"prune {kind.value}: {error.message}",
-                           ctx.settings.error_backoff_seconds) from error
+            raise _FailureError(
+                Reason.APPLY_FAILED,
+                f"prune {kind.value}: {error.message}",
+                ctx.settings.error_backoff_seconds,
+            ) from error
 
 
 def _components(applied: dict[tuple[Kind, str], Body], plan: Plan) -> dict[str, Any]:
@@ -270,19 +311,30 @@ def _progress_message(plan: Plan, all_ready: bool) -> str:
 def _conditions(
     plan: Plan, ready: bool, topics: TopicsOutcome, message: str
 ) -> list[ConditionUpdate]:
-    waiting = plan.phase.reason if plan.phase is not Phase.STEADY else (
-        Reason.COMPONENTS_NOT_READY)
+    waiting = plan.phase.reason if plan.phase is not Phase.STEADY else (Reason.COMPONENTS_NOT_READY)
     degraded = topics.not_supported is not None
     return [
-        ConditionUpdate(ConditionType.READY, true_if(ready),
-                        Reason.RECONCILED if ready else waiting, message),
-        ConditionUpdate(ConditionType.PROGRESSING, true_if(not ready),
-                        waiting if not ready else Reason.RECONCILED, message),
-        ConditionUpdate(ConditionType.DEGRADED, true_if(degraded),
-                        Reason.NOT_SUPPORTED if degraded else Reason.AS_EXPECTED,
-                        topics.not_supported or ""),
-        ConditionUpdate(ConditionType.TOPICS_READY, true_if(not degraded), topics.reason,
-                        topics.not_supported or topics.message),
+        ConditionUpdate(
+            ConditionType.READY, true_if(ready), Reason.RECONCILED if ready else waiting, message
+        ),
+        ConditionUpdate(
+            ConditionType.PROGRESSING,
+            true_if(not ready),
+            waiting if not ready else Reason.RECONCILED,
+            message,
+        ),
+        ConditionUpdate(
+            ConditionType.DEGRADED,
+            true_if(degraded),
+            Reason.NOT_SUPPORTED if degraded else Reason.AS_EXPECTED,
+            topics.not_supported or "",
+        ),
+        ConditionUpdate(
+            ConditionType.TOPICS_READY,
+            true_if(not degraded),
+            topics.reason,
+            topics.not_supported or topics.message,
+        ),
     ]
 
 
@@ -295,11 +347,13 @@ async def _write(
     updates: list[ConditionUpdate],
     generation: int | None,
 ) -> None:
-    conditions = merge_conditions(list(raw_status.get("conditions") or []), updates,
-                                  generation, _now())
+    conditions = merge_conditions(
+        list(raw_status.get("conditions") or []), updates, generation, _now()
+    )
     try:
-        await ctx.kube.patch_status(owner.namespace, owner.name,
-                                    {**fields, "conditions": conditions})
+        await ctx.kube.patch_status(
+            owner.namespace, owner.name, {**fields, "conditions": conditions}
+        )
     except KubeError as error:
         if error.status != 404:  # deleted meanwhile: nothing to report on
             raise
@@ -314,11 +368,17 @@ async def _write_failure(
     reason: Reason,
     message: str,
 ) -> None:
-    await _write(ctx, owner, raw_status=raw_status, fields={"observedGeneration": generation},
-                 generation=generation, updates=[
-                     ConditionUpdate(ConditionType.READY, ConditionStatus.FALSE, reason, message),
-                     ConditionUpdate(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, message),
-                 ])
+    await _write(
+        ctx,
+        owner,
+        raw_status=raw_status,
+        fields={"observedGeneration": generation},
+        generation=generation,
+        updates=[
+            ConditionUpdate(ConditionType.READY, ConditionStatus.FALSE, reason, message),
+            ConditionUpdate(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, message),
+        ],
+    )
     previous = {c.get("type"): c for c in raw_status.get("conditions") or []}
     if previous.get(ConditionType.DEGRADED.value, {}).get("reason") != reason.value:
         await _event(ctx, owner, True, reason.value, message)
@@ -337,8 +397,9 @@ async def _announce(
         await _event(ctx, owner, False, plan.phase.reason.value, _progress_message(plan, False))
 
 
-async def _event(ctx: ReconcileContext, owner: Owner, warning: bool, reason: str,
-                 message: str) -> None:
+async def _event(
+    ctx: ReconcileContext, owner: Owner, warning: bool, reason: str, message: str
+) -> None:
     with contextlib.suppress(KubeError):  # events are best effort
         await ctx.kube.event(owner, warning, reason, message)
 

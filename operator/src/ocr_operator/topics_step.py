@@ -41,14 +41,20 @@ async def ensure_topics_step(
     if management is TopicManagement.STRIMZI:
         return await _strimzi(kube, spec, instance, plan, owner)
     bootstrap = settings.kafka_bootstrap or spec.kafka.bootstrap_servers
-    requests = [TopicRequest(n, spec.kafka.partitions, spec.kafka.replication_factor,
-                             dict(spec.kafka.config)) for n in names]
+    requests = [
+        TopicRequest(
+            n, spec.kafka.partitions, spec.kafka.replication_factor, dict(spec.kafka.config)
+        )
+        for n in names
+    ]
     try:
         report = await ensure_topics(bootstrap, requests)
     except KafkaUnavailableError as error:
-        return TopicsOutcome(Reason.KAFKA_UNAVAILABLE, str(error),
-                             failure=TopicsFailure(Reason.KAFKA_UNAVAILABLE,
-                                                   f"Kafka at {bootstrap}: {error}"))
+        return TopicsOutcome(
+            Reason.KAFKA_UNAVAILABLE,
+            str(error),
+            failure=TopicsFailure(Reason.KAFKA_UNAVAILABLE, f"Kafka at {bootstrap}: {error}"),
+        )
     refused = "; ".join(r.describe() for r in report.not_supported) or None
     if refused:
         return TopicsOutcome(Reason.NOT_SUPPORTED, refused, not_supported=refused)
@@ -67,6 +73,9 @@ async def _strimzi(
             message = f"KafkaTopic {manifest.name}: {error.message}"
             if error.status == 404:
                 message = "the KafkaTopic resource (Strimzi) is not installed in the cluster"
-            return TopicsOutcome(Reason.STRIMZI_UNAVAILABLE, message,
-                                 failure=TopicsFailure(Reason.STRIMZI_UNAVAILABLE, message))
+            return TopicsOutcome(
+                Reason.STRIMZI_UNAVAILABLE,
+                message,
+                failure=TopicsFailure(Reason.STRIMZI_UNAVAILABLE, message),
+            )
     return TopicsOutcome(Reason.TOPICS_READY, "KafkaTopic resources applied")

@@ -76,32 +76,41 @@ class Toleration(WireModel):
     effect: TaintEffect | None = Field(None, description="Taint effect; empty matches all.")
 
 
-class CpuAutoscaling(WireModel, json_schema_extra=_cel(
-    ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
-)):
+class CpuAutoscaling(
+    WireModel,
+    json_schema_extra=_cel(
+        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+    ),
+):
     """HorizontalPodAutoscaler on average CPU utilisation."""
 
     enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
     min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
     max_replicas: int = Field(4, ge=1, le=1000, description="Most replicas.")
     target_cpu_utilization_percentage: int = Field(
-        70, ge=1, le=100, description="Average CPU utilisation the autoscaler aims at.")
+        70, ge=1, le=100, description="Average CPU utilisation the autoscaler aims at."
+    )
 
 
-class LagAutoscaling(WireModel, json_schema_extra=_cel(
-    ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
-)):
+class LagAutoscaling(
+    WireModel,
+    json_schema_extra=_cel(
+        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+    ),
+):
     """HorizontalPodAutoscaler on Kafka consumer lag per replica (an External metric)."""
 
     enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
     min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
     max_replicas: int = Field(6, ge=1, le=1000, description="Most replicas.")
     lag_per_replica: int = Field(
-        10, ge=1, le=1_000_000, description="Target consumer lag per replica (AverageValue).")
+        10, ge=1, le=1_000_000, description="Target consumer lag per replica (AverageValue)."
+    )
     metric_name: Annotated[str, StringConstraints(max_length=253, min_length=1)] = Field(
         "kafka_consumergroup_lag",
         description="External metric name served by the metrics adapter; it is selected by "
-        "the labels consumergroup and topic.")
+        "the labels consumergroup and topic.",
+    )
 
 
 class ApiSpec(WireModel):
@@ -110,11 +119,14 @@ class ApiSpec(WireModel):
     replicas: int = Field(2, ge=0, le=1000, description="Replicas when autoscaling is off.")
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
     node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require.")
+        default_factory=dict, description="Node labels the pods require."
+    )
     tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations.")
+        default_factory=list, max_length=16, description="Pod tolerations."
+    )
     autoscaling: CpuAutoscaling = Field(
-        default_factory=CpuAutoscaling, description="CPU-based autoscaling.")
+        default_factory=CpuAutoscaling, description="CPU-based autoscaling."
+    )
     service_type: ServiceType = Field(ServiceType.CLUSTER_IP, description="Service type.")
 
 
@@ -124,13 +136,17 @@ class WorkerSpec(WireModel):
     replicas: int = Field(1, ge=0, le=1000, description="Replicas when autoscaling is off.")
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
     node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require.")
+        default_factory=dict, description="Node labels the pods require."
+    )
     tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations.")
+        default_factory=list, max_length=16, description="Pod tolerations."
+    )
     gpus: int = Field(
-        1, ge=0, le=16, description="nvidia.com/gpu per pod, requested when engine.device is gpu.")
+        1, ge=0, le=16, description="nvidia.com/gpu per pod, requested when engine.device is gpu."
+    )
     autoscaling: LagAutoscaling = Field(
-        default_factory=LagAutoscaling, description="Autoscaling on jobs-topic lag.")
+        default_factory=LagAutoscaling, description="Autoscaling on jobs-topic lag."
+    )
 
 
 class WriterSpec(WireModel):
@@ -139,22 +155,30 @@ class WriterSpec(WireModel):
     replicas: int = Field(1, ge=1, le=1000, description="Replicas when autoscaling is off.")
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
     node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require.")
+        default_factory=dict, description="Node labels the pods require."
+    )
     tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations.")
+        default_factory=list, max_length=16, description="Pod tolerations."
+    )
     autoscaling: LagAutoscaling = Field(
-        default_factory=LagAutoscaling, description="Autoscaling on results-topic lag.")
+        default_factory=LagAutoscaling, description="Autoscaling on results-topic lag."
+    )
 
 
 class EngineSpec(WireModel):
     """The OCR engine the workers load."""
 
-    kind: EngineKind = Field(EngineKind.ONNX, description="onnx (RapidOCR on ONNX Runtime), "
-                             "paddle (PaddleOCR) or noop (plumbing benchmarks only).")
+    kind: EngineKind = Field(
+        EngineKind.ONNX,
+        description="onnx (RapidOCR on ONNX Runtime), "
+        "paddle (PaddleOCR) or noop (plumbing benchmarks only).",
+    )
     device: Device = Field(Device.CPU, description="Run inference on cpu or gpu.")
-    model_version: Annotated[str, StringConstraints(
-        pattern=r"^[A-Za-z0-9._-]+$", max_length=63)] = Field(
-        "default", description="Model version, recorded on the pods (label and OCR_MODEL_VERSION).")
+    model_version: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$", max_length=63)
+    ] = Field(
+        "default", description="Model version, recorded on the pods (label and OCR_MODEL_VERSION)."
+    )
     threads: int = Field(0, ge=0, le=256, description="Intra-op threads (0: library default).")
 
 
@@ -162,16 +186,27 @@ class BatchingSpec(WireModel):
     """Micro-batching knobs of the worker (used in Batched and Writer modes)."""
 
     max_size: int = Field(8, ge=1, le=1024, description="Most jobs in one batch.")
-    max_wait_ms: int = Field(20, ge=0, le=10_000, description="Longest wait for a batch to fill "
-                             "after its first job arrived.")
-    max_pixels: int = Field(32_000_000, ge=1, le=2_000_000_000,
-                            description="Pixel budget of one batch.")
+    max_wait_ms: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description="Longest wait for a batch to fill after its first job arrived.",
+    )
+    max_pixels: int = Field(
+        32_000_000, ge=1, le=2_000_000_000, description="Pixel budget of one batch."
+    )
 
 
-class TopicNames(WireModel, json_schema_extra=_cel((
-    "self.jobs != self.results && self.jobs != self.deadLetter && self.results != self.deadLetter",
-    "topics.jobs, topics.results and topics.deadLetter must be three different topics",
-))):
+class TopicNames(
+    WireModel,
+    json_schema_extra=_cel(
+        (
+            "self.jobs != self.results && self.jobs != self.deadLetter"
+            " && self.results != self.deadLetter",
+            "topics.jobs, topics.results and topics.deadLetter must be three different topics",
+        )
+    ),
+):
     """Names of the Kafka topics of the stack."""
 
     jobs: TopicName = Field("ocr-jobs", description="Topic the API publishes jobs to.")
@@ -179,33 +214,54 @@ class TopicNames(WireModel, json_schema_extra=_cel((
     dead_letter: TopicName = Field("ocr-jobs-dlq", description="Topic of poison jobs.")
 
 
-class KafkaSpec(WireModel, json_schema_extra=_cel(
-    ("self.management != 'Strimzi' || has(self.strimziCluster)",
-     "kafka.strimziCluster is required when kafka.management is Strimzi"),
-    ("self.consumerGroup != self.writerGroup",
-     "kafka.consumerGroup and kafka.writerGroup must differ"),
-)):
+class KafkaSpec(
+    WireModel,
+    json_schema_extra=_cel(
+        (
+            "self.management != 'Strimzi' || has(self.strimziCluster)",
+            "kafka.strimziCluster is required when kafka.management is Strimzi",
+        ),
+        (
+            "self.consumerGroup != self.writerGroup",
+            "kafka.consumerGroup and kafka.writerGroup must differ",
+        ),
+    ),
+):
     """Kafka connection, topics and how topics are managed."""
 
-    bootstrap_servers: Annotated[str, StringConstraints(
-        pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]+(,[A-Za-z0-9.\-\[\]:]+:[0-9]+)*$",
-        max_length=1024)] = Field(description="Comma-separated host:port list.")
+    bootstrap_servers: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]+(,[A-Za-z0-9.\-\[\]:]+:[0-9]+)*$", max_length=1024
+        ),
+    ] = Field(description="Comma-separated host:port list.")
     topics: TopicNames = Field(default_factory=TopicNames, description="Topic names.")
     consumer_group: GroupName = Field("ocr-workers", description="Consumer group of workers.")
     writer_group: GroupName = Field("ocr-writers", description="Consumer group of writers.")
-    partitions: int = Field(6, ge=1, le=10_000, description="Partitions of each topic; can grow, "
-                            "never shrink (a decrease is reported as NotSupported).")
-    replication_factor: int = Field(1, ge=1, le=10, description="Replicas of each partition "
-                                    "(applied at creation).")
+    partitions: int = Field(
+        6,
+        ge=1,
+        le=10_000,
+        description="Partitions of each topic; can grow, "
+        "never shrink (a decrease is reported as NotSupported).",
+    )
+    replication_factor: int = Field(
+        1, ge=1, le=10, description="Replicas of each partition (applied at creation)."
+    )
     config: dict[str, Annotated[str, StringConstraints(max_length=1024)]] = Field(
-        default_factory=dict, description="Topic configuration (e.g. retention.ms), applied at "
-        "creation (Operator) or on the KafkaTopic (Strimzi).")
+        default_factory=dict,
+        description="Topic configuration (e.g. retention.ms), applied at "
+        "creation (Operator) or on the KafkaTopic (Strimzi).",
+    )
     management: TopicManagement = Field(
-        TopicManagement.OPERATOR, description="Operator: the operator creates topics and grows "
+        TopicManagement.OPERATOR,
+        description="Operator: the operator creates topics and grows "
         "partitions through the Kafka admin API; Strimzi: KafkaTopic resources are rendered; "
-        "External: topics are managed elsewhere.")
+        "External: topics are managed elsewhere.",
+    )
     strimzi_cluster: ObjectName | None = Field(
-        None, description="Strimzi Kafka cluster name (label strimzi.io/cluster); Strimzi only.")
+        None, description="Strimzi Kafka cluster name (label strimzi.io/cluster); Strimzi only."
+    )
 
 
 class SecretKeyRef(WireModel):
@@ -213,7 +269,8 @@ class SecretKeyRef(WireModel):
 
     name: ObjectName = Field(description="Secret name.")
     key: Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)] = Field(
-        "url", description="Key in the Secret.")
+        "url", description="Key in the Secret."
+    )
 
 
 class DatabaseSpec(WireModel):
@@ -240,7 +297,8 @@ class TopologySpreadSpec(WireModel):
 
     enabled: bool = Field(False, description="Add a topology spread constraint.")
     topology_key: LabelText = Field(
-        "topology.kubernetes.io/zone", description="Node label defining the domains.")
+        "topology.kubernetes.io/zone", description="Node label defining the domains."
+    )
     max_skew: int = Field(1, ge=1, le=100, description="Largest allowed imbalance.")
 
 
@@ -248,60 +306,99 @@ class AvailabilitySpec(WireModel):
     """High-availability policies (they apply in every mode)."""
 
     pod_disruption_budget: PodDisruptionBudgetSpec = Field(
-        default_factory=PodDisruptionBudgetSpec, description="PodDisruptionBudgets.")
+        default_factory=PodDisruptionBudgetSpec, description="PodDisruptionBudgets."
+    )
     anti_affinity: AntiAffinity = Field(
-        AntiAffinity.PREFERRED, description="Pod anti-affinity across nodes per component.")
+        AntiAffinity.PREFERRED, description="Pod anti-affinity across nodes per component."
+    )
     topology_spread: TopologySpreadSpec = Field(
-        default_factory=TopologySpreadSpec, description="Topology spread constraints.")
+        default_factory=TopologySpreadSpec, description="Topology spread constraints."
+    )
 
 
 class ArchitectureSpec(WireModel):
     """Which data-plane architecture runs, and who decides."""
 
-    mode: Mode = Field(Mode.STANDARD, description="Standard, Batched or Writer. Under Manual it "
-                       "is applied as written; under Recommend/Auto it is the starting mode.")
-    policy: Policy = Field(Policy.MANUAL, description="Manual: apply mode as written; Recommend: "
-                           "the advisor recommends; Auto: the advisor switches status.activeMode.")
+    mode: Mode = Field(
+        Mode.STANDARD,
+        description="Standard, Batched or Writer. Under Manual it "
+        "is applied as written; under Recommend/Auto it is the starting mode.",
+    )
+    policy: Policy = Field(
+        Policy.MANUAL,
+        description="Manual: apply mode as written; Recommend: "
+        "the advisor recommends; Auto: the advisor switches status.activeMode.",
+    )
 
 
-class OCRServingSpec(WireModel, json_schema_extra=_cel(
-    ("self.engine.device != 'gpu' || self.worker.gpus >= 1",
-     "engine.device gpu needs worker.gpus >= 1"),
-    ("!self.worker.autoscaling.enabled || self.worker.autoscaling.maxReplicas <= "
-     "self.kafka.partitions",
-     "worker.autoscaling.maxReplicas must not exceed kafka.partitions (extra workers would idle)"),
-    ("self.worker.autoscaling.enabled || self.worker.replicas <= self.kafka.partitions",
-     "worker.replicas must not exceed kafka.partitions (extra workers would idle)"),
-    ("!self.writer.autoscaling.enabled || self.writer.autoscaling.maxReplicas <= "
-     "self.kafka.partitions",
-     "writer.autoscaling.maxReplicas must not exceed kafka.partitions (extra writers would idle)"),
-)):
+class OCRServingSpec(
+    WireModel,
+    json_schema_extra=_cel(
+        (
+            "self.engine.device != 'gpu' || self.worker.gpus >= 1",
+            "engine.device gpu needs worker.gpus >= 1",
+        ),
+        (
+            "!self.worker.autoscaling.enabled || self.worker.autoscaling.maxReplicas <= "
+            "self.kafka.partitions",
+            "worker.autoscaling.maxReplicas must not exceed kafka.partitions"
+            " (extra workers would idle)",
+        ),
+        (
+            "self.worker.autoscaling.enabled || self.worker.replicas <= self.kafka.partitions",
+            "worker.replicas must not exceed kafka.partitions (extra workers would idle)",
+        ),
+        (
+            "!self.writer.autoscaling.enabled || self.writer.autoscaling.maxReplicas <= "
+            "self.kafka.partitions",
+            "writer.autoscaling.maxReplicas must not exceed kafka.partitions"
+            " (extra writers would idle)",
+        ),
+    ),
+):
     """Desired state of an OCR serving stack."""
 
     paused: bool = Field(False, description="Stop reconciling (children are left as they are).")
     image: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^\S+$")] = (
-        Field(description="Runtime container image (ocr-runtime), e.g. "
-              "ghcr.io/example/ocr-runtime:0.1.0."))
+        Field(
+            description="Runtime container image (ocr-runtime), e.g. "
+            "ghcr.io/example/ocr-runtime:0.1.0."
+        )
+    )
     image_pull_policy: PullPolicy = Field(PullPolicy.IF_NOT_PRESENT, description="Pull policy.")
     image_pull_secrets: list[ObjectName] = Field(
-        default_factory=list, max_length=8, description="Names of image pull Secrets.")
+        default_factory=list, max_length=8, description="Names of image pull Secrets."
+    )
     architecture: ArchitectureSpec = Field(
-        default_factory=ArchitectureSpec, description="Mode and policy.")
+        default_factory=ArchitectureSpec, description="Mode and policy."
+    )
     engine: EngineSpec = Field(default_factory=EngineSpec, description="OCR engine.")
     batching: BatchingSpec = Field(default_factory=BatchingSpec, description="Batching knobs.")
     api: ApiSpec = Field(default_factory=ApiSpec, description="API component.")
     worker: WorkerSpec = Field(default_factory=WorkerSpec, description="Worker component.")
-    writer: WriterSpec = Field(default_factory=WriterSpec, description="Writer component "
-                               "(created only in Writer mode).")
+    writer: WriterSpec = Field(
+        default_factory=WriterSpec, description="Writer component (created only in Writer mode)."
+    )
     kafka: KafkaSpec = Field(description="Kafka connection and topics.")
     database: DatabaseSpec = Field(description="Database connection.")
     redis: RedisSpec | None = Field(None, description="Redis connection (optional).")
     availability: AvailabilitySpec = Field(
-        default_factory=AvailabilitySpec, description="Availability policies.")
+        default_factory=AvailabilitySpec, description="Availability policies."
+    )
     advisor: AdvisorSpec = Field(default_factory=AdvisorSpec, description="Advisor settings.")
-    http_port: int = Field(8000, ge=1024, le=65535, description="Container port of every "
-                           "component (API; probes and metrics of worker and writer).")
-    drain_seconds: int = Field(25, ge=1, le=3600, description="Graceful shutdown budget; the "
-                               "termination grace period adds a margin on top.")
-    log_level: Annotated[str, StringConstraints(
-        pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = Field("INFO", description="Log level.")
+    http_port: int = Field(
+        8000,
+        ge=1024,
+        le=65535,
+        description="Container port of every "
+        "component (API; probes and metrics of worker and writer).",
+    )
+    drain_seconds: int = Field(
+        25,
+        ge=1,
+        le=3600,
+        description="Graceful shutdown budget; the termination grace period adds a margin on top.",
+    )
+    log_level: Annotated[str, StringConstraints(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = Field(
+        "INFO", description="Log level."
+    )

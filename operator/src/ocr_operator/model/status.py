@@ -18,10 +18,12 @@ class Condition(WireModel):
     type: ConditionType = Field(description="Ready, Progressing, Degraded or TopicsReady.")
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: Annotated[str, StringConstraints(max_length=128)] = Field(
-        description="CamelCase reason (an enum of the operator or the advisor).")
+        description="CamelCase reason (an enum of the operator or the advisor)."
+    )
     message: ShortText = Field("", description="Human-readable detail.")
     last_transition_time: Annotated[str, StringConstraints(max_length=64)] = Field(
-        description="When status last changed (RFC 3339).")
+        description="When status last changed (RFC 3339)."
+    )
     observed_generation: int | None = Field(None, description="Generation this reflects.")
 
 
@@ -47,7 +49,8 @@ class Recommendation(WireModel):
     reason: ShortText = Field("", description="Why.")
     evidence: dict[str, float] = Field(default_factory=dict, description="Signal values.")
     since: Annotated[str, StringConstraints(max_length=64)] | None = Field(
-        None, description="Since when it is recommended (RFC 3339).")
+        None, description="Since when it is recommended (RFC 3339)."
+    )
 
 
 class Transition(WireModel):
@@ -62,15 +65,17 @@ class Transition(WireModel):
 class AdvisorStatus(WireModel):
     """Last evaluation of the advisor (extra fields allowed)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={
-        "x-kubernetes-preserve-unknown-fields": True})
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
 
     gpu_utilization: float | None = Field(None, description="GPU utilisation (percent).")
     lag: float | None = Field(None, description="Jobs-topic consumer lag (messages).")
     db_write_p95_seconds: float | None = Field(None, description="Database write p95.")
     api_p95_seconds: float | None = Field(None, description="API p95.")
     evaluated_at: Annotated[str, StringConstraints(max_length=64)] | None = Field(
-        None, description="Time of the last evaluation (RFC 3339).")
+        None, description="Time of the last evaluation (RFC 3339)."
+    )
 
 
 class OCRServingStatus(WireModel):
@@ -78,13 +83,19 @@ class OCRServingStatus(WireModel):
 
     observed_generation: int | None = Field(None, description="Last reconciled generation.")
     active_mode: Mode | None = Field(None, description="Mode the stack runs (or moves to).")
-    spec_mode: Mode | None = Field(None, description="spec.architecture.mode when activeMode "
-                                   "was last reset; a user edit of the mode resets activeMode.")
-    conditions: list[Condition] = Field(default_factory=list, max_length=16,
-                                        description="Ready, Progressing, Degraded, ...")
+    spec_mode: Mode | None = Field(
+        None,
+        description="spec.architecture.mode when activeMode "
+        "was last reset; a user edit of the mode resets activeMode.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=16, description="Ready, Progressing, Degraded, ..."
+    )
     components: ComponentsStatus = Field(
-        default_factory=ComponentsStatus, description="Replicas per component.")
+        default_factory=ComponentsStatus, description="Replicas per component."
+    )
     recommendation: Recommendation | None = Field(None, description="Advisor recommendation.")
-    transitions: list[Transition] = Field(default_factory=list, max_length=50,
-                                          description="Recent mode changes, newest last.")
+    transitions: list[Transition] = Field(
+        default_factory=list, max_length=50, description="Recent mode changes, newest last."
+    )
     advisor: AdvisorStatus | None = Field(None, description="Advisor's last evaluation.")

@@ -49,8 +49,10 @@ def render(spec: OCRServingSpec, instance: Instance, plan: Plan) -> list[Manifes
         manifests.append(deployment(spec, instance, component, mode))
         if component is Component.API:
             manifests.append(api_service(spec, instance))
-        for extra in (autoscaler(spec, instance, component),
-                      disruption_budget(spec, instance, component)):
+        for extra in (
+            autoscaler(spec, instance, component),
+            disruption_budget(spec, instance, component),
+        ):
             if extra is not None:
                 manifests.append(extra)
     return manifests

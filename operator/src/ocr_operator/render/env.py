@@ -46,12 +46,16 @@ def container_env(spec: OCRServingSpec, mode: Mode) -> list[dict[str, Any]]:
     """Per-container variables: the mode and the Secret-backed URLs."""
     env: list[dict[str, Any]] = [
         {"name": "OCR_MODE", "value": mode.runtime_value},
-        _secret_env("OCR_DATABASE_URL", spec.database.url_secret_ref.name,
-                    spec.database.url_secret_ref.key),
+        _secret_env(
+            "OCR_DATABASE_URL", spec.database.url_secret_ref.name, spec.database.url_secret_ref.key
+        ),
     ]
     if spec.redis is not None:
-        env.append(_secret_env("OCR_REDIS_URL", spec.redis.url_secret_ref.name,
-                               spec.redis.url_secret_ref.key))
+        env.append(
+            _secret_env(
+                "OCR_REDIS_URL", spec.redis.url_secret_ref.name, spec.redis.url_secret_ref.key
+            )
+        )
     return env
 
 

@@ -21,8 +21,9 @@ SCALE_DOWN_STABILIZATION_SECONDS = 300
 
 
 def config_map(spec: OCRServingSpec, instance: Instance) -> Manifest:
-    return make(Kind.CONFIG_MAP, config_map_name(instance), instance, config_data(spec),
-                top_level="data")
+    return make(
+        Kind.CONFIG_MAP, config_map_name(instance), instance, config_data(spec), top_level="data"
+    )
 
 
 def api_service(spec: OCRServingSpec, instance: Instance) -> Manifest:
@@ -31,8 +32,9 @@ def api_service(spec: OCRServingSpec, instance: Instance) -> Manifest:
         "selector": selector_labels(instance, Component.API),
         "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
     }
-    return make(Kind.SERVICE, component_name(instance, Component.API), instance, body,
-                Component.API)
+    return make(
+        Kind.SERVICE, component_name(instance, Component.API), instance, body, Component.API
+    )
 
 
 def autoscaler(spec: OCRServingSpec, instance: Instance, component: Component) -> Manifest | None:
@@ -41,20 +43,32 @@ def autoscaler(spec: OCRServingSpec, instance: Instance, component: Component) -
         cpu = spec.api.autoscaling
         if not cpu.enabled:
             return None
-        metric: dict[str, Any] = {"type": "Resource", "resource": {
-            "name": "cpu",
-            "target": {"type": "Utilization",
-                       "averageUtilization": cpu.target_cpu_utilization_percentage}}}
+        metric: dict[str, Any] = {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {
+                    "type": "Utilization",
+                    "averageUtilization": cpu.target_cpu_utilization_percentage,
+                },
+            },
+        }
         bounds = (cpu.min_replicas, cpu.max_replicas)
     else:
         lag = spec.worker.autoscaling if component is Component.WORKER else spec.writer.autoscaling
         if not lag.enabled:
             return None
         topic, group = _consumed(spec, component)
-        metric = {"type": "External", "external": {
-            "metric": {"name": lag.metric_name, "selector": {"matchLabels": {
-                "topic": topic, "consumergroup": group}}},
-            "target": {"type": "AverageValue", "averageValue": str(lag.lag_per_replica)}}}
+        metric = {
+            "type": "External",
+            "external": {
+                "metric": {
+                    "name": lag.metric_name,
+                    "selector": {"matchLabels": {"topic": topic, "consumergroup": group}},
+                },
+                "target": {"type": "AverageValue", "averageValue": str(lag.lag_per_replica)},
+            },
+        }
         bounds = (lag.min_replicas, lag.max_replicas)
     name = component_name(instance, component)
     body = {
@@ -63,9 +77,12 @@ def autoscaler(spec: OCRServingSpec, instance: Instance, component: Component) -
         "maxReplicas": bounds[1],
         "metrics": [metric],
         # Each consumer-group rebalance costs seconds: scale down slowly.
-        "behavior": {"scaleDown": {
-            "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
-            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}},
+        "behavior": {
+            "scaleDown": {
+                "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
+                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+            }
+        },
     }
     return make(Kind.HORIZONTAL_POD_AUTOSCALER, name, instance, body, component)
 
@@ -86,8 +103,9 @@ def disruption_budget(
         "maxUnavailable": pdb.max_unavailable,
         "selector": {"matchLabels": selector_labels(instance, component)},
     }
-    return make(Kind.POD_DISRUPTION_BUDGET, component_name(instance, component), instance,
-                body, component)
+    return make(
+        Kind.POD_DISRUPTION_BUDGET, component_name(instance, component), instance, body, component
+    )
 
 
 def kafka_topics(spec: OCRServingSpec, instance: Instance, topics: list[str]) -> list[Manifest]:

@@ -38,8 +38,10 @@ def deployment(
     body: dict[str, Any] = {
         "selector": {"matchLabels": selector},
         "revisionHistoryLimit": 3,
-        "strategy": {"type": "RollingUpdate",
-                     "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
         "template": {
             "metadata": {
                 "labels": {**selector, "ocrserving.io/model-version": spec.engine.model_version},
@@ -59,15 +61,15 @@ def deployment(
     # apply from fighting it (and ArgoCD from seeing drift).
     if not part.autoscaling.enabled:
         body["replicas"] = part.replicas
-    manifest = make(Kind.DEPLOYMENT, component_name(instance, component), instance, body,
-                    component)
+    manifest = make(Kind.DEPLOYMENT, component_name(instance, component), instance, body, component)
     manifest.body["metadata"]["annotations"] = {ANNOTATION_MODE: mode.value}
     return manifest
 
 
 def _component_spec(spec: OCRServingSpec, component: Component) -> Any:
-    return {Component.API: spec.api, Component.WORKER: spec.worker,
-            Component.WRITER: spec.writer}[component]
+    return {Component.API: spec.api, Component.WORKER: spec.worker, Component.WRITER: spec.writer}[
+        component
+    ]
 
 
 def _pod_spec(
@@ -98,12 +100,14 @@ def _pod_spec(
         pod["affinity"] = affinity
     spread = spec.availability.topology_spread
     if spread.enabled:
-        pod["topologySpreadConstraints"] = [{
-            "maxSkew": spread.max_skew,
-            "topologyKey": spread.topology_key,
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": selector_labels(instance, component)},
-        }]
+        pod["topologySpreadConstraints"] = [
+            {
+                "maxSkew": spread.max_skew,
+                "topologyKey": spread.topology_key,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector_labels(instance, component)},
+            }
+        ]
     return pod
 
 
@@ -160,6 +164,11 @@ def _anti_affinity(policy: AntiAffinity, selector: dict[str, str]) -> dict[str, 
     if policy is AntiAffinity.REQUIRED:
         return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
     if policy is AntiAffinity.PREFERRED:
-        return {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-            {"weight": 100, "podAffinityTerm": term}]}}
+        return {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "podAffinityTerm": term}
+                ]
+            }
+        }
     return {}

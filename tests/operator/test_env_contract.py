@@ -1,0 +1,74 @@
+"""Contract: the environment rendered for each component parses into the runtime's Settings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from ocr_operator.model import Mode
+from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
+from ocr_runtime.core.settings import Device, EngineKind, Settings
+from ocr_runtime.core.settings import Mode as RuntimeMode
+from tests.operator._examples import EXAMPLES, example_spec
+
+SECRETS = {
+    ("ocr-database", "url"): "mysql+aiomysql://ocr:ocr@db:3306/ocr",
+    ("ocr-redis", "url"): "redis://redis:6379/0",
+}
+NOT_SETTINGS = {"OCR_MODEL_VERSION"}  # recorded for people and metrics, not read by Settings
+
+
+def _environment(manifests: dict[tuple[Kind, str], dict[str, Any]], name: str) -> dict[str, str]:
+    container = manifests[(Kind.DEPLOYMENT, name)]["spec"]["template"]["spec"]["containers"][0]
+    env: dict[str, str] = {}
+    for source in container["envFrom"]:
+        config_map = manifests[(Kind.CONFIG_MAP, source["configMapRef"]["name"])]
+        env.update(config_map["data"])
+    for item in container["env"]:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = SECRETS[(ref["name"], ref["key"])]
+    return env
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_rendered_environment_parses_into_settings(
+    example: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = example_spec(example)
+    mode = spec.architecture.mode
+    writer = mode is Mode.WRITER
+    observed = Observed(worker_mode=mode, writer_exists=writer, writer_ready=writer)
+    manifests = {
+        m.key: m.body
+        for m in render(spec, Instance("demo", "ocr"), plan_transition(mode, observed))
+    }
+    deployments = [name for kind, name in manifests if kind is Kind.DEPLOYMENT]
+    assert len(deployments) == (3 if mode is Mode.WRITER else 2)
+    fields = {f"OCR_{name.upper()}" for name in Settings.model_fields}
+    for name in deployments:
+        env = _environment(manifests, name)
+        assert set(env) - fields == NOT_SETTINGS
+        for key in list(os.environ):
+            if key.startswith("OCR_"):
+                monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        settings = Settings()
+        assert settings.mode is RuntimeMode(mode.runtime_value)
+        assert settings.kafka_bootstrap == spec.kafka.bootstrap_servers
+        assert settings.jobs_topic == spec.kafka.topics.jobs
+        assert settings.results_topic == spec.kafka.topics.results
+        assert settings.consumer_group == spec.kafka.consumer_group
+        assert settings.engine is EngineKind(spec.engine.kind.value)
+        assert settings.device is Device(spec.engine.device.value)
+        assert settings.batch_max_size == spec.batching.max_size
+        assert settings.http_port == spec.http_port
+        assert settings.http_host == "0.0.0.0"
+        assert settings.drain_seconds == spec.drain_seconds
+        assert settings.database_url.startswith("mysql+aiomysql://")
+        assert (settings.redis_url is not None) == (spec.redis is not None)
