@@ -1,0 +1,84 @@
+"""Runs the runtime image's build steps outside Docker (there is no engine here): the
+context that .dockerignore lets through, the two `uv sync` commands of Dockerfile.runtime,
+then its warm-up script with the network switched off where the kernel allows it. Proves
+the lock installs the default engine and that its models load without any download."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.packaging.conftest import REPO_ROOT
+from tests.packaging.test_dockerfiles import RUNTIME, uv_syncs
+
+ENGINE = "onnx"
+
+
+def _offline_prefix() -> list[str]:
+    """`unshare -n` (root) or `unshare -rn` (user namespace): a process with no network."""
+    for prefix in (["unshare", "-n"], ["unshare", "-rn"]):
+        if (
+            shutil.which(prefix[0])
+            and subprocess.run([*prefix, "true"], capture_output=True, check=False).returncode == 0
+        ):
+            return prefix
+    return []
+
+
+def _context(tmp: Path) -> Path:
+    src = tmp / "src"
+    for rel in ("pyproject.toml", "uv.lock", "runtime/pyproject.toml", "operator/pyproject.toml"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / rel, src / rel)
+    return src
+
+
+def _sync(words: list[str], src: Path, venv: Path) -> None:
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_LINK_MODE": "copy"}
+    env.pop("VIRTUAL_ENV", None)
+    cmd = [w.replace("$ENGINE", ENGINE) for w in words]
+    done = subprocess.run(
+        [str(REPO_ROOT / "scripts" / "ensure-uv.sh"), *cmd[1:]],
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, f"{shlex.join(cmd)} failed:\n{done.stderr[-3000:]}"
+
+
+def test_runtime_image_steps_install_and_warm_offline(tmp_path: Path) -> None:
+    src = _context(tmp_path)
+    venv = tmp_path / "venv"
+    deps, project = uv_syncs(RUNTIME)
+    _sync(deps, src, venv)
+    assert not (venv / "bin" / "ocr-runtime").exists(), "first layer must not hold our code"
+    shutil.copytree(
+        REPO_ROOT / "runtime" / "src",
+        src / "runtime" / "src",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    _sync(project, src, venv)
+    assert (venv / "bin" / "ocr-runtime").is_file()
+    # Non-editable: the installed package must not point back into the build context.
+    assert not list(venv.glob("lib/python3.11/site-packages/*ocr_runtime*.pth"))
+
+    script = re.search(r"<<'PY'\n(.*?)\nPY\n", RUNTIME.read_text(), re.S)
+    assert script is not None
+    (tmp_path / "warm.py").write_text(script.group(1))
+    done = subprocess.run(
+        [*_offline_prefix(), str(venv / "bin" / "python"), str(tmp_path / "warm.py"), ENGINE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"engine {ENGINE}: models present and loadable offline" in done.stdout
