@@ -1,0 +1,61 @@
+"""The bare engine library, called the way a user would call it: construct `RapidOCR()` with
+its defaults and pass one image at a time. Runs as its own process (like the worker), so its
+resident size and CPU are its own.
+
+    python -m benchmarks.bare_engine --images DIR
+Prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.procs import rss_bytes
+from benchmarks.stats import latency_summary_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks.bare_engine")
+    parser.add_argument("--images", type=Path, required=True)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    payloads = [path.read_bytes() for path in sorted(args.images.glob("*.png"))]
+    if not payloads:
+        raise SystemExit(f"no PNG files in {args.images}")
+
+    from rapidocr import RapidOCR  # noqa: PLC0415 - imported after the images are read
+
+    load_started = time.perf_counter()
+    engine = RapidOCR()
+    engine(payloads[0])  # warm-up, as the worker does before it reports ready
+    load_s = time.perf_counter() - load_started
+
+    durations, lines = [], 0
+    started = time.perf_counter()
+    for payload in payloads:
+        one = time.perf_counter()
+        output = engine(payload)
+        durations.append(time.perf_counter() - one)
+        lines += len(getattr(output, "txts", None) or ())
+    wall = time.perf_counter() - started
+    json.dump(
+        {
+            "images": len(payloads),
+            "wall_s": round(wall, 3),
+            "images_per_s": round(len(payloads) / wall, 3),
+            "lines": lines,
+            "per_image_ms": latency_summary_ms(durations),
+            "load_and_warmup_s": round(load_s, 2),
+            "rss_bytes": rss_bytes(__import__("os").getpid()),
+        },
+        sys.stdout,
+    )
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

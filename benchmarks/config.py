@@ -1,0 +1,44 @@
+"""Sizes of a quick run (a 2-core machine, under ten minutes) and a full run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    name: str
+    engine_images: int  # distinct rendered documents in the engine comparison
+    plumbing_jobs: int  # jobs per system in the capacity comparison
+    plumbing_concurrency: int  # requests in flight from the load generator
+    warmup_jobs: int
+    api_rates: tuple[int, ...]  # arrival rates of the open-loop API test, requests/s
+    api_seconds: float  # duration of each rate step
+    operator_resources: int  # OCRServing objects applied at once
+    profile_seconds: float  # py-spy window when a target is missed
+    drain_timeout_s: float = 300.0
+
+
+QUICK = BenchConfig(
+    name="quick",
+    engine_images=10,
+    plumbing_jobs=3000,
+    plumbing_concurrency=64,
+    warmup_jobs=100,
+    api_rates=(200, 500, 1000),
+    api_seconds=8.0,
+    operator_resources=50,
+    profile_seconds=8.0,
+)
+FULL = BenchConfig(
+    name="full",
+    engine_images=40,
+    plumbing_jobs=20000,
+    plumbing_concurrency=128,
+    warmup_jobs=500,
+    api_rates=(200, 500, 1000),
+    api_seconds=30.0,
+    operator_resources=200,
+    profile_seconds=20.0,
+    drain_timeout_s=900.0,
+)

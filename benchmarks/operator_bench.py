@@ -1,0 +1,239 @@
+"""Suite 4: the operator on the local control plane (kube-apiserver + controller-manager +
+scheduler + kwok nodes). Time from apply to Ready for one OCRServing and for many at once,
+then the advisor's reaction time (see `advisor_bench`), and the operator's memory."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, cast
+
+from kubernetes import client, config
+
+from benchmarks import advisor_bench, procs
+from benchmarks.context import Ctx, Target
+from benchmarks.stats import latency_summary_ms
+
+NAMESPACE = "bench-operator"
+GROUP, VERSION, PLURAL = "ocrserving.io", "v1alpha1", "ocrservings"
+CRD_FILE = Path("crds/ocrserving.yaml")
+
+
+class OperatorMissingError(RuntimeError):
+    """The operator, its CRD or the cluster is not there yet."""
+
+
+def _kubectl(*args: str, stdin: str | None = None) -> str:
+    out = subprocess.run(
+        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()[:500]}")
+    return out.stdout
+
+
+def _preflight(ctx: Ctx) -> None:
+    if not ctx.services.kubeconfig or not Path(ctx.services.kubeconfig).exists():
+        raise OperatorMissingError("KUBECONFIG unset or missing: run `make cluster-up`")
+    if not CRD_FILE.exists():
+        raise OperatorMissingError(f"{CRD_FILE} missing")
+    if importlib.util.find_spec("ocr_operator.cli") is None:
+        raise OperatorMissingError("ocr_operator.cli missing")
+    _kubectl("get", "--raw", "/readyz")
+
+
+def _resource(name: str, topics: str, **arch: str) -> dict[str, Any]:
+    """A small stack: one API and one worker replica (pods are kwok's, so no image is
+    pulled); topics unique per resource."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "OCRServing",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "image": "ocr-runtime:bench",
+            "architecture": {
+                "mode": arch.get("mode", "Standard"),
+                "policy": arch.get("policy", "Manual"),
+            },
+            "engine": {"kind": "noop"},
+            "api": {"replicas": 1},
+            "worker": {"replicas": 1},
+            "availability": {"podDisruptionBudget": {"enabled": False}},
+            "kafka": {
+                "bootstrapServers": os.environ.get("OCR_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+                "partitions": 1,
+                "management": topics,
+                "topics": {
+                    "jobs": f"opbench-{name}-jobs",
+                    "results": f"opbench-{name}-results",
+                    "deadLetter": f"opbench-{name}-dlq",
+                },
+                "consumerGroup": f"opbench-{name}-w",
+                "writerGroup": f"opbench-{name}-r",
+            },
+            "database": {"urlSecretRef": {"name": "bench-db", "key": "url"}},
+        },
+    }
+
+
+def _is_ready(obj: dict[str, Any]) -> bool:
+    for condition in obj.get("status", {}).get("conditions", []):
+        if condition.get("type") == "Ready":
+            return bool(condition.get("status") == "True")
+    return False
+
+
+class Cluster:
+    def __init__(self) -> None:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+        self.custom = client.CustomObjectsApi()
+        self.core = client.CoreV1Api()
+
+    def create(self, body: dict[str, Any]) -> None:
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+
+    def items(self) -> list[dict[str, Any]]:
+        listed = cast(
+            dict[str, Any],
+            self.custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL),
+        )
+        return list(listed.get("items", []))
+
+    def get(self, name: str) -> dict[str, Any]:
+        found = self.custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+        return cast(dict[str, Any], found)
+
+    def wait_ready(self, names: set[str], since: float, timeout: float) -> dict[str, float]:
+        """Seconds from `since` until each named resource first reported Ready=True."""
+        ready: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        while len(ready) < len(names) and time.monotonic() < deadline:
+            for obj in self.items():
+                name = obj["metadata"]["name"]
+                if name in names and name not in ready and _is_ready(obj):
+                    ready[name] = time.monotonic() - since
+            time.sleep(0.2 if len(names) == 1 else 0.5)
+        return ready
+
+    def delete_all(self, timeout: float = 180.0) -> None:
+        for obj in self.items():
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, NAMESPACE, PLURAL, obj["metadata"]["name"]
+            )
+        deadline = time.monotonic() + timeout
+        while self.items() and time.monotonic() < deadline:
+            time.sleep(1.0)
+
+
+def _prepare_namespace() -> None:
+    _kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    _kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}")
+    namespace = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n"
+    _kubectl("apply", "-f", "-", stdin=namespace)
+    db_url = os.environ.get("OCR_DATABASE_URL", "mysql+aiomysql://ocr:ocr@127.0.0.1/ocr")
+    secret = (
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: bench-db\n  namespace: "
+        f"{NAMESPACE}\nstringData:\n  url: {db_url}\n"
+    )
+    _kubectl("apply", "-f", "-", stdin=secret)
+
+
+def _start_operator(ctx: Ctx) -> procs.ManagedProcess:
+    port = procs.free_port()
+    env = {**os.environ, "OCR_OPERATOR_PROMETHEUS_URL": ctx.services.prometheus_url}
+    proc = procs.start(
+        "operator",
+        [
+            procs.venv_bin("ocr-operator"),
+            "run",
+            "--standalone",
+            "-n",
+            NAMESPACE,
+            "--liveness",
+            f"http://127.0.0.1:{port}/healthz",
+        ],
+        env,
+        ctx.log_dir / "operator",
+    )
+    procs.wait_http_ready(f"http://127.0.0.1:{port}/healthz", proc, timeout=60)
+    return proc
+
+
+def _one(cluster: Cluster, timeout: float) -> dict[str, Any]:
+    started = time.monotonic()
+    cluster.create(_resource("single", "Operator"))
+    ready = cluster.wait_ready({"single"}, started, timeout)
+    seconds = ready.get("single")
+    return {
+        "seconds": seconds,
+        "detail": "Kafka topics created by the operator"
+        if seconds is not None
+        else f"not Ready after {timeout:.0f}s",
+    }
+
+
+def _many(cluster: Cluster, count: int, timeout: float) -> dict[str, Any]:
+    names = {f"scale-{i:03d}" for i in range(count)}
+    started = time.monotonic()
+    for name in sorted(names):
+        cluster.create(_resource(name, "External"))
+    applied = time.monotonic() - started
+    ready = cluster.wait_ready(names, started, timeout)
+    done = max(ready.values()) if len(ready) == count else None
+    per = latency_summary_ms(list(ready.values()))
+    return {
+        "seconds": done,
+        "detail": (
+            f"{len(ready)}/{count} Ready; applying took {applied:.1f}s; per resource p50 "
+            f"{per['p50'] / 1000:.1f}s p95 {per['p95'] / 1000:.1f}s; topics External"
+        ),
+    }
+
+
+def run(ctx: Ctx) -> dict[str, Any]:
+    try:
+        _preflight(ctx)
+    except (OperatorMissingError, RuntimeError, OSError) as exc:
+        return {"status": "not run", "reason": str(exc)}
+    _prepare_namespace()
+    cluster = Cluster()
+    cluster.delete_all()
+    operator = _start_operator(ctx)
+    ctx.sampler.processes.append(operator)
+    count = ctx.config.operator_resources
+    measurements: dict[str, Any] = {}
+    try:
+        measurements["apply -> Ready, 1 resource"] = _one(cluster, 180.0)
+        cluster.delete_all()
+        measurements[f"apply -> Ready, {count} resources"] = _many(cluster, count, 600.0)
+        ctx.memory[f"operator (after {count} resources)"] = operator.sample_rss()
+        cluster.delete_all()
+        measurements["advisor reaction"] = advisor_bench.measure(
+            ctx, cluster.create, cluster.get, _resource
+        )
+        cluster.delete_all()
+    finally:
+        operator.sample_rss()
+        ctx.memory["operator (peak)"] = operator.peak_rss
+        operator.stop()
+        ctx.sampler.processes.remove(operator)
+    return {"measurements": measurements, "targets": _targets(measurements)}
+
+
+def _targets(measurements: dict[str, Any]) -> list[dict[str, Any]]:
+    reaction = measurements.get("advisor reaction", {})
+    if reaction.get("seconds") is None or "budget_s" not in reaction:
+        return []
+    met = reaction["seconds"] <= reaction["budget_s"]
+    return [
+        Target(
+            "advisor reaction",
+            f"<= window + interval ({reaction['budget_s']:.0f} s)",
+            reaction["seconds"],
+            met,
+            "s",
+        ).as_dict()
+    ]

@@ -1,0 +1,88 @@
+"""Suite 2: plumbing capacity with the zero-cost engine, jobs/s end to end and job latency,
+for our three modes and for the Celery-on-Redis baseline of seed 003, in one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.context import Ctx, Target
+from benchmarks.runner import measure_closed, warm_up
+from benchmarks.stack import CeleryStack, RuntimeStack, StackSpec, System
+from benchmarks.stats import ratio
+
+CAPACITY_GOAL = 1000.0  # jobs/s, batched and writer mode, 2 cores
+SEVERAL_TIMES = 3.0  # "several times the Celery baseline"
+# Batches big enough that a noop batch costs one database transaction per 64 jobs; the
+# engine comparison keeps the runtime's default size instead.
+PLUMBING_BATCH = 64
+
+
+def _specs() -> list[StackSpec]:
+    return [
+        StackSpec(label="noop-standard", mode="standard", engine="noop"),
+        StackSpec(
+            label="noop-batched", mode="batched", engine="noop", batch_max_size=PLUMBING_BATCH
+        ),
+        StackSpec(label="noop-writer", mode="writer", engine="noop", batch_max_size=PLUMBING_BATCH),
+    ]
+
+
+def _measure(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
+    cfg = ctx.config
+    with system:
+        ctx.watch(system)
+        warm_up(system, cfg.warmup_jobs)
+        result = measure_closed(
+            system, cfg.plumbing_jobs, cfg.plumbing_concurrency, cfg.drain_timeout_s
+        )
+        result["startup_s"] = getattr(system, "startup_s", {})
+        if ctx.profile and result["jobs_per_s"] < goal:
+            result["profile"] = ctx.profile_closed(
+                system, cfg.plumbing_jobs // 2, cfg.plumbing_concurrency
+            )
+        ctx.remember_memory(system)
+    return result
+
+
+def run(ctx: Ctx) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for spec in _specs():
+        goal = CAPACITY_GOAL if spec.mode in ("batched", "writer") else 0.0
+        results[spec.mode] = _measure(ctx, RuntimeStack(ctx.services, spec, ctx.log_dir), goal)
+        results[spec.mode]["settings"] = spec.settings()
+    results["celery"] = _measure(ctx, CeleryStack(ctx.services, ctx.log_dir), 0.0)
+    results["celery"]["settings"] = {
+        "design": "seed 003: FastAPI -> Celery (Redis broker and "
+        "result backend, prefork pool) -> MariaDB"
+    }
+    celery_rate = results["celery"]["jobs_per_s"]
+    ratios = {
+        mode: round(ratio(results[mode]["jobs_per_s"], celery_rate), 2)
+        for mode in ("standard", "batched", "writer")
+    }
+    targets = []
+    for mode in ("batched", "writer"):
+        rate = results[mode]["jobs_per_s"]
+        targets.append(
+            Target(
+                f"plumbing: {mode} jobs/s",
+                f">= {CAPACITY_GOAL:.0f}/s",
+                rate,
+                rate >= CAPACITY_GOAL,
+                "jobs/s",
+            )
+        )
+        targets.append(
+            Target(
+                f"plumbing: {mode} vs Celery",
+                f">= {SEVERAL_TIMES:.0f}x",
+                ratios[mode],
+                ratios[mode] >= SEVERAL_TIMES,
+                "x",
+            )
+        )
+    return {
+        "systems": results,
+        "ratio_to_celery": ratios,
+        "targets": [target.as_dict() for target in targets],
+    }

@@ -1,0 +1,97 @@
+"""Sampling profiles of running processes with py-spy, summarised to the functions that took
+the time: what the summary quotes when a target is missed."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.procs import venv_bin
+
+
+@dataclass
+class Recording:
+    name: str
+    popen: subprocess.Popen[bytes]
+    output: Path
+
+
+def start_recording(name: str, pid: int, seconds: float, out_dir: Path) -> Recording:
+    """py-spy samples `pid` (and its subprocesses) for `seconds` without pausing it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / f"{name}.pyspy.txt"
+    argv = [
+        venv_bin("py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(int(seconds)),
+        "--rate",
+        "67",
+        "--format",
+        "raw",
+        "--nonblocking",
+        "--subprocesses",
+        "--output",
+        str(output),
+    ]
+    popen = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return Recording(name=name, popen=popen, output=output)
+
+
+def _frame_name(frame: str) -> str:
+    """`func (path/to/module.py:12)` -> `func (module.py)`; line numbers vary per sample."""
+    func, _, where = frame.partition(" (")
+    module = where.rsplit("/", 1)[-1].split(":", 1)[0].rstrip(")")
+    return f"{func} ({module})" if module else func
+
+
+def summarise(path: Path, top: int = 8) -> dict[str, Any]:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return {"samples": 0, "error": f"no profile at {path}"}
+    for line in lines:
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [
+            _frame_name(frame)
+            for frame in stack.split(";")
+            if not frame.startswith("process ") and not frame.startswith("thread ")
+        ]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for name in set(frames):
+            inclusive[name] += count
+
+    def share(counter: Counter[str]) -> list[list[Any]]:
+        return [[name, round(100.0 * n / total, 1)] for name, n in counter.most_common(top)]
+
+    return {"samples": total, "self_pct": share(own), "inclusive_pct": share(inclusive)}
+
+
+def finish(recordings: list[Recording], timeout: float = 60.0) -> dict[str, Any]:
+    results = {}
+    for rec in recordings:
+        try:
+            rec.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rec.popen.kill()
+        results[rec.name] = summarise(rec.output)
+    return results

@@ -1,0 +1,269 @@
+"""Turns a run's JSON results into `docs/benchmarks.md`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _cpu(cores: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in cores.items() if value >= 0.01)
+
+
+def _machine(results: dict[str, Any]) -> list[str]:
+    m = results["machine"]
+    rows = [
+        ["CPU", f"{m['cpu']} ({m['cores']} cores)"],
+        ["Memory", f"{m['memory_gib']} GiB"],
+        ["Kernel / Python", f"{m['kernel']} / {m['python']}"],
+        ["Load average at start", " / ".join(str(v) for v in m["load_average_at_start"])],
+        ["GPU", m["gpu"]],
+        ["Commit", m["git_commit"]],
+        ["Packages", ", ".join(f"{k} {v}" for k, v in m["packages"].items())],
+    ]
+    return ["## Machine", "", *_table(["", ""], rows)]
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    rows = []
+    for suite in results["suites"].values():
+        for t in suite.get("targets", []):
+            verdict = "met" if t["met"] else "**missed**"
+            rows.append([t["name"], t["goal"], f"{_num(t['value'], 2)} {t['unit']}", verdict])
+    for name, suite in results["suites"].items():
+        if "error" in suite or suite.get("status") == "not run":
+            rows.append(
+                [name, "-", suite.get("reason", suite.get("error", ""))[:160], "**not measured**"]
+            )
+    return ["## Targets", "", *_table(["target", "goal", "this run", "verdict"], rows)]
+
+
+def _latency(lat: dict[str, Any]) -> list[str]:
+    return [_num(lat.get("p50")), _num(lat.get("p95")), _num(lat.get("p99"))]
+
+
+def _engine(suite: dict[str, Any]) -> list[str]:
+    img = suite["images"]
+    out = [
+        "## 1. Engine efficiency (RapidOCR on ONNX Runtime, CPU)",
+        "",
+        f"{img['count']} rendered documents (`tests/support/documents.py`), mean "
+        f"{img['mean_megapixels']} MP, from {img['min_size']} to {img['max_size']} px. "
+        "Bare: `RapidOCR()` with its defaults, one image at a time, in its own process. "
+        "Worker: the same PNG bytes uploaded over HTTP, through MariaDB and Kafka to "
+        "`ocr-runtime worker`, rate = images / (first created_at -> last finished_at).",
+        "",
+    ]
+    rows = [
+        [
+            "bare library",
+            _num(suite["bare_images_per_s"], 2),
+            "1.00",
+            " / ".join(_num(r["images_per_s"], 2) for r in suite["bare_runs"]),
+            "-",
+            "-",
+        ]
+    ]
+    for mode, side in suite["worker"].items():
+        rows.append(
+            [
+                f"worker, {mode}",
+                _num(side["images_per_s"], 2),
+                _num(suite["ratio_to_bare"][mode], 2),
+                "-",
+                " / ".join(_latency(side["job_latency_ms"])),
+                _cpu(side["cpu_cores"]),
+            ]
+        )
+    out += _table(
+        [
+            "side",
+            "images/s",
+            "ratio to bare",
+            "bare runs (before / after)",
+            "job latency p50 / p95 / p99 ms",
+            "CPU cores by process",
+        ],
+        rows,
+    )
+    return out
+
+
+def _plumbing(suite: dict[str, Any]) -> list[str]:
+    out = [
+        "## 2. Plumbing capacity (noop engine)",
+        "",
+        "Closed loop from a separate load-generator process; jobs/s = jobs / (first "
+        "created_at -> last finished_at) read from the database; latency is created_at -> "
+        "finished_at per job.",
+        "",
+    ]
+    rows = []
+    for name, sys in suite["systems"].items():
+        ratio = suite["ratio_to_celery"].get(name, 1.0)
+        rows.append(
+            [
+                name,
+                _num(sys["jobs_per_s"]),
+                _num(ratio, 2),
+                _num(sys["submit"]["achieved_rps"]),
+                *_latency(sys["job_latency_ms"]),
+                _num(sys["submit"]["latency_ms"]["p99"]),
+                _cpu(sys["cpu_cores"]),
+            ]
+        )
+    out += _table(
+        [
+            "system",
+            "jobs/s end to end",
+            "ratio to Celery",
+            "HTTP submits/s",
+            "job p50 ms",
+            "job p95 ms",
+            "job p99 ms",
+            "HTTP p99 ms",
+            "CPU cores by process",
+        ],
+        rows,
+    )
+    first = next(iter(suite["systems"].values()))
+    out.append(
+        f"{first['jobs']} jobs per system, "
+        f"{first['submit'].get('kind')} loop. Settings: "
+        + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in suite["systems"].items())
+    )
+    return [*out, ""]
+
+
+def _api(suite: dict[str, Any]) -> list[str]:
+    out = [
+        "## 3. API latency, open loop",
+        "",
+        "Requests are sent at a fixed rate whatever the server does; latency counts from "
+        "the moment each request was due (no coordinated omission).",
+        "",
+    ]
+    rows = []
+    for rate, step in suite["rates"].items():
+        lag = step.get("client_lag_ms", {})
+        rejected = sum(n for code, n in step["statuses"].items() if code != "202")
+        rows.append(
+            [
+                rate,
+                _num(step["achieved_rps"]),
+                *_latency(step["latency_ms"]),
+                _num(step["latency_ms"]["max"]),
+                str(rejected),
+                _num(lag.get("p99")),
+                _cpu(step["cpu_cores"]),
+            ]
+        )
+    out += _table(
+        [
+            "rate/s",
+            "achieved/s",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "max ms",
+            "non-202",
+            "client lag p99 ms",
+            "CPU cores by process",
+        ],
+        rows,
+    )
+    return out
+
+
+def _operator(suite: dict[str, Any]) -> list[str]:
+    out = ["## 4. Operator", ""]
+    if suite.get("status") == "not run" or "error" in suite:
+        return [*out, f"Not measured: {suite.get('reason', suite.get('error'))}", ""]
+    rows = [
+        [name, _num(value.get("seconds"), 2), str(value.get("detail", ""))]
+        for name, value in suite.get("measurements", {}).items()
+    ]
+    return [*out, *_table(["measurement", "seconds", "detail"], rows)]
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    rows = [[name, _num(rss / MIB)] for name, rss in sorted(results.get("memory", {}).items())]
+    return [
+        "## 5. Memory (peak resident set size, process and its children)",
+        "",
+        *_table(["process", "MiB"], rows),
+    ]
+
+
+def _profiles(results: dict[str, Any]) -> list[str]:
+    out = []
+    for suite_name, suite in results["suites"].items():
+        for label, profile in _find_profiles(suite):
+            out += [f"### {suite_name}: {label}", ""]
+            for proc, summary in profile.get("processes", {}).items():
+                top = "; ".join(f"{name} {pct}%" for name, pct in summary.get("self_pct", [])[:6])
+                out.append(f"- `{proc}` ({summary.get('samples', 0)} samples), self time: {top}")
+            out.append("")
+    return ["## Profiles of missed targets (py-spy, top self time)", "", *out] if out else []
+
+
+def _find_profiles(suite: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if "profile" in suite:
+        found.append(("api", suite["profile"]))
+    for group in ("worker", "systems"):
+        for name, side in suite.get(group, {}).items():
+            if isinstance(side, dict) and "profile" in side:
+                found.append((name, side["profile"]))
+    return found
+
+
+def render(results: dict[str, Any], notes: str = "") -> str:
+    suites = results["suites"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `python -m benchmarks --{results['config']['name']}` "
+        f"(`make bench`) on {results['machine']['date_utc']}, in "
+        f"{results['duration_s'] / 60:.1f} min. Raw results: `bench-results/` (JSON, "
+        "logs, profiles). Every comparison ran side by side in this one run; read the "
+        "ratios rather than the absolute numbers, which move with the machine's load.",
+        "",
+    ]
+    lines += _machine(results) + _targets(results)
+    renderers = {"engine": _engine, "plumbing": _plumbing, "api": _api, "operator": _operator}
+    for name, renderer in renderers.items():
+        suite = suites.get(name)
+        if suite is None:
+            continue
+        if "error" in suite and name != "operator":
+            lines += [f"## {name}", "", f"Failed: `{suite['error']}`", ""]
+            continue
+        lines += renderer(suite)
+    lines += _memory(results) + _profiles(results)
+    if notes:
+        lines += ["## Analysis", "", notes.strip(), ""]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], path: Path, notes_path: Path | None = None) -> None:
+    notes = notes_path.read_text() if notes_path is not None and notes_path.exists() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(results, notes))

@@ -1,0 +1,108 @@
+"""Steps shared by the suites: drive the load generator, wait for the jobs to drain, read the
+database, and attribute CPU to each process while it happens."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import procs
+from benchmarks.stack import System
+from benchmarks.stats import ratio
+
+# Command-line fragments that identify the infrastructure's own processes.
+INFRA_PROCESSES = {"kafka": "kafka.Kafka", "mariadb": "mariadbd", "redis": "redis-server"}
+
+
+def infra_pids() -> dict[str, int]:
+    found = {}
+    for name, fragment in INFRA_PROCESSES.items():
+        pids = procs.find_pids(fragment)
+        if pids:
+            found[name] = min(pids)
+    return found
+
+
+def run_loadgen(args: list[str], timeout: float) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "benchmarks.loadgen", *args]
+    out = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed ({out.returncode}): {out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def warm_up(system: System, count: int, timeout: float = 120.0) -> None:
+    """A few jobs through the whole pipeline: connections open, consumers assigned, JIT-ish
+    caches warm, and proof that the system works before anything is timed."""
+    since = system.cutoff()
+    report = run_loadgen(
+        [
+            "closed",
+            "--url",
+            f"{system.api_url}/v1/jobs",
+            "--count",
+            str(count),
+            "--concurrency",
+            "8",
+        ],
+        timeout,
+    )
+    accepted = report["statuses"].get("202", 0)
+    if accepted != count:
+        raise RuntimeError(
+            f"{system.label}: warm-up accepted {accepted}/{count}: "
+            f"{report['statuses']} {report['first_error']}"
+        )
+    system.table.wait_finished(count, since, timeout)
+
+
+def measure_closed(
+    system: System, count: int, concurrency: int, timeout: float, images: Path | None = None
+) -> dict[str, Any]:
+    """Submit `count` jobs with `concurrency` in flight, wait until all are finished, and
+    report throughput from the database's own timestamps."""
+    since = system.cutoff()
+    window = procs.CpuWindow({**system.python_pids(), **infra_pids()})
+    window.begin()
+    started = time.monotonic()
+    args = [
+        "closed",
+        "--url",
+        f"{system.api_url}/v1/jobs",
+        "--count",
+        str(count),
+        "--concurrency",
+        str(concurrency),
+    ]
+    if images is not None:
+        args += ["--images", str(images)]
+    submit = run_loadgen(args, timeout)
+    system.table.wait_finished(count, since, timeout)
+    wall = time.monotonic() - started
+    cpu = window.end()
+    times = system.table.times(since)
+    span = times.span_seconds()
+    return {
+        "jobs": count,
+        "finished": times.finished,
+        "statuses": times.statuses,
+        "jobs_per_s": round(ratio(times.finished, span), 1),
+        "span_s": round(span, 3),
+        "wall_s": round(wall, 3),
+        "jobs_per_s_wall": round(ratio(count, wall), 1),
+        "job_latency_ms": times.latencies(),
+        "timestamps_fractional": times.fractional_seconds,
+        "submit": submit,
+        "cpu_cores": {**cpu, "loadgen": submit["client_cpu_cores"]},
+    }
