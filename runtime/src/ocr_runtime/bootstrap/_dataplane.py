@@ -1,0 +1,186 @@
+"""Composition helpers shared by the api, worker and writer roles: storage, Kafka clients,
+the retry policy that knows which errors are transient, and the run-until-SIGTERM-then-drain
+skeleton of the consumer processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy.exc
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ocr_runtime.adapters.blob_fs import FilesystemBlobStore
+from ocr_runtime.adapters.kafka import (
+    ConsumerOptions,
+    KafkaProducerClient,
+    KafkaRecordSource,
+    ProducerOptions,
+    ensure_topics,
+)
+from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository, create_database_engine
+from ocr_runtime.application.ports import BlobStore
+from ocr_runtime.core.settings import BlobBackend, Settings
+from ocr_runtime.worker import ConsumeLoop, DataPlaneMetrics, ProbeServer, RetryPolicy, probe_app
+from ocr_runtime.worker.probes import ReadinessChecks
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 10.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Infrastructure away (database, broker, network): retry without counting attempts."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, KafkaError) and exc.retriable:
+        return True
+    return isinstance(
+        exc,
+        sqlalchemy.exc.OperationalError
+        | sqlalchemy.exc.InterfaceError
+        | sqlalchemy.exc.TimeoutError
+        | KafkaConnectionError
+        | KafkaTimeoutError
+        | ConnectionError
+        | TimeoutError
+        | OSError,
+    )
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.max_attempts,
+        first_backoff_s=settings.retry_backoff_ms / 1000,
+        max_backoff_s=_MAX_BACKOFF_S,
+        is_transient=is_transient,
+    )
+
+
+def client_id(role: str) -> str:
+    return f"ocr-{role}-{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    engine: AsyncEngine
+    repository: SqlJobRepository
+    blobs: BlobStore
+
+
+@contextlib.asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    engine = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
+    blobs: BlobStore = (
+        FilesystemBlobStore(settings.blob_dir)
+        if settings.blob_backend is BlobBackend.FILESYSTEM
+        else DatabaseBlobStore(engine)
+    )
+    try:
+        yield Storage(engine, SqlJobRepository(engine), blobs)
+    finally:
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def open_producer(settings: Settings, role: str) -> AsyncIterator[KafkaProducerClient]:
+    client = KafkaProducerClient(ProducerOptions(settings.kafka_bootstrap, client_id(role)))
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def prepare_topics(settings: Settings) -> None:
+    if settings.kafka_create_topics:
+        created = await ensure_topics(
+            settings.kafka_bootstrap,
+            [settings.jobs_topic, settings.results_topic, settings.dead_letter_topic],
+            partitions=settings.kafka_partitions,
+            replication=settings.kafka_replication,
+        )
+        if created:
+            log.info("created topics %s", created)
+
+
+def record_source(settings: Settings, topic: str, group: str, role: str) -> KafkaRecordSource:
+    return KafkaRecordSource(
+        ConsumerOptions(
+            bootstrap=settings.kafka_bootstrap,
+            topic=topic,
+            group=group,
+            client_id=client_id(role),
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=max(1000, settings.kafka_session_timeout_ms // 5),
+        )
+    )
+
+
+def database_check(storage: Storage) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        await storage.repository.ping()
+        return True
+
+    return check
+
+
+@contextlib.asynccontextmanager
+async def serving_probes(settings: Settings, checks: ReadinessChecks) -> AsyncIterator[None]:
+    """/healthz, /readyz and /metrics from the start (liveness during model load); `checks`
+    is read at each request, so the caller may add checks as components come up."""
+    probes = ProbeServer(probe_app(checks), settings.http_host, settings.http_port)
+    await probes.start()
+    try:
+        yield
+    finally:
+        await probes.aclose()
+
+
+async def run_consumer(
+    loop: ConsumeLoop[Any],
+    settings: Settings,
+    metrics: DataPlaneMetrics,
+    checks: dict[str, Callable[[], Awaitable[bool]]],
+) -> int:
+    """Consume until SIGTERM/SIGINT, then drain within `drain_seconds`. Exit code 0 after a
+    clean drain, 1 when the drain ran out of time or the loop failed."""
+    stop = asyncio.Event()
+    running = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        running.add_signal_handler(sig, stop.set)
+
+    async def consuming() -> bool:
+        return loop.ready
+
+    checks["consumer"] = consuming
+    task = asyncio.create_task(loop.run(stop), name="consume-loop")
+    try:
+        await asyncio.wait(
+            {task, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not task.done():
+            metrics.draining.set(1)
+            log.info("stop requested: draining for at most %.1fs", settings.drain_seconds)
+            try:
+                await asyncio.wait_for(asyncio.shield(task), settings.drain_seconds)
+            except TimeoutError:
+                log.error("drain did not finish in %.1fs; exiting", settings.drain_seconds)
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                return 1
+        task.result()  # re-raise a loop failure
+        log.info("stopped cleanly")
+        return 0
+    except Exception:
+        log.exception("consume loop failed")
+        return 1

@@ -1,0 +1,150 @@
+"""`ocr-runtime worker`: the inference worker of every mode.
+
+standard: one job per batch, results into the database. batched: micro-batches bounded by
+`OCR_BATCH_MAX_SIZE`, `OCR_BATCH_MAX_WAIT_MS` and `OCR_BATCH_MAX_PIXELS`, results into the
+database. writer: same batching, results to the result topic (no database writes; image
+blobs are still read from the blob store)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from ocr_runtime.adapters.engines import build_engine
+from ocr_runtime.adapters.kafka import (
+    KafkaDeadLetterPublisher,
+    KafkaProducerClient,
+    KafkaResultPublisher,
+)
+from ocr_runtime.application import (
+    BatchProcessor,
+    ImageLimits,
+    JobMessage,
+    RecordingOutcomeSink,
+    RecordOutcomes,
+)
+from ocr_runtime.application.ports import OutcomeSink
+from ocr_runtime.bootstrap import _dataplane as dp
+from ocr_runtime.core.logging import configure_logging
+from ocr_runtime.core.settings import Mode, Settings
+from ocr_runtime.worker import (
+    BatchLimits,
+    ConsumeLoop,
+    DataPlaneMetrics,
+    InferenceHandler,
+    InstrumentedEngine,
+    ObservedSink,
+    SinkTarget,
+    UtilisationSampler,
+)
+
+log = logging.getLogger(__name__)
+
+ROLE = "worker"
+
+
+def batch_limits(settings: Settings) -> BatchLimits:
+    if settings.mode is Mode.STANDARD:
+        # One job at a time, no waiting: the seed's "GPU concurrency 1" worker.
+        return BatchLimits(max_size=1, max_wait_s=0.0, max_cost=settings.batch_max_pixels)
+    return BatchLimits(
+        max_size=settings.batch_max_size,
+        max_wait_s=settings.batch_max_wait_ms / 1000,
+        max_cost=settings.batch_max_pixels,
+    )
+
+
+def run(settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> int:
+    metrics = DataPlaneMetrics()
+    metrics.runtime_info.labels(
+        role=ROLE, mode=settings.mode.value, engine=settings.engine.value
+    ).set(1)
+    engine = InstrumentedEngine(build_engine(settings), metrics)
+    # One thread owns the engine: engines are not thread-safe, and the loop never blocks.
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
+    sampler = UtilisationSampler(engine, metrics)
+
+    async def model_loaded() -> bool:
+        return engine.loaded
+
+    checks: dict[str, Callable[[], Awaitable[bool]]] = {"model": model_loaded}
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(dp.serving_probes(settings, checks))
+            await dp.prepare_topics(settings)
+            storage = await stack.enter_async_context(dp.open_storage(settings))
+            checks["database"] = dp.database_check(storage)
+            kafka = await stack.enter_async_context(dp.open_producer(settings, ROLE))
+            await asyncio.get_running_loop().run_in_executor(executor, engine.load)
+            log.info("engine %s loaded; mode %s", engine.name, settings.mode.value)
+            loop = _consume_loop(
+                settings,
+                metrics=metrics,
+                engine=engine,
+                executor=executor,
+                storage=storage,
+                kafka=kafka,
+            )
+            sampler.start()
+            return await dp.run_consumer(loop, settings, metrics, checks)
+    finally:
+        await sampler.aclose()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _sink(
+    settings: Settings, metrics: DataPlaneMetrics, storage: dp.Storage, kafka: KafkaProducerClient
+) -> OutcomeSink:
+    if settings.mode is Mode.WRITER:
+        publisher = KafkaResultPublisher(kafka, settings.results_topic)
+        return ObservedSink(publisher, metrics, SinkTarget.RESULT_TOPIC)
+    record = RecordOutcomes(storage.repository, storage.blobs, settings.blob_retention)
+    return ObservedSink(RecordingOutcomeSink(record), metrics, SinkTarget.DATABASE)
+
+
+def _consume_loop(
+    settings: Settings,
+    *,
+    metrics: DataPlaneMetrics,
+    engine: InstrumentedEngine,
+    executor: ThreadPoolExecutor,
+    storage: dp.Storage,
+    kafka: KafkaProducerClient,
+) -> ConsumeLoop[JobMessage]:
+    sink = _sink(settings, metrics, storage, kafka)
+    processor = BatchProcessor(
+        engine,
+        storage.blobs,
+        sink,
+        ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
+        max_attempts=settings.max_attempts,
+        # Writer mode: the worker writes nothing to the database; attempts ride on messages.
+        repository=None if settings.mode is Mode.WRITER else storage.repository,
+        executor=executor,
+    )
+    handler = InferenceHandler(
+        processor,
+        sink,
+        KafkaDeadLetterPublisher(kafka, settings.dead_letter_topic),
+        dp.retry_policy(settings),
+        metrics,
+        retry_backoff_ms=settings.retry_backoff_ms,
+    )
+    return ConsumeLoop(
+        dp.record_source(settings, settings.jobs_topic, settings.consumer_group, ROLE),
+        decode=JobMessage.from_bytes,
+        cost=lambda message: message.pixels,
+        handle=handler,
+        limits=batch_limits(settings),
+        metrics=metrics,
+        group=settings.consumer_group,
+        revoke_wait_s=settings.drain_seconds,
+    )

@@ -1,0 +1,117 @@
+"""Unit tests of the micro-batcher: no service needed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+from ocr_runtime.worker.batcher import MicroBatcher
+
+
+class Feed:
+    """A fetch function fed by the test."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[list[int]] = asyncio.Queue()
+
+    async def fetch(self, room: int) -> Sequence[int]:
+        try:
+            return await asyncio.wait_for(self.queue.get(), 0.05)
+        except TimeoutError:
+            return []
+
+
+def make(feed: Feed, *, size: int = 4, wait: float = 0.2, cost: int = 1000) -> MicroBatcher[int]:
+    return MicroBatcher(feed.fetch, max_size=size, max_wait_s=wait, max_cost=cost, cost=lambda i: i)
+
+
+async def test_full_batch_is_released_without_waiting() -> None:
+    feed = Feed()
+    batcher = make(feed, size=4, wait=30.0)
+    await batcher.start()
+    feed.queue.put_nowait([1, 2, 3, 4, 5])
+    batch = await asyncio.wait_for(batcher.next_batch(), 5.0)  # would hang 30 s if it waited
+    assert batch is not None
+    assert batch.items == (1, 2, 3, 4)
+    await batcher.aclose()
+
+
+async def test_partial_batch_waits_for_more_then_releases_after_max_wait() -> None:
+    feed = Feed()
+    batcher = make(feed, size=10, wait=0.3)
+    await batcher.start()
+    feed.queue.put_nowait([1])
+    task = asyncio.create_task(batcher.next_batch())
+    await asyncio.sleep(0.1)
+    feed.queue.put_nowait([2, 3])
+    batch = await asyncio.wait_for(task, 5.0)
+    assert batch is not None
+    assert batch.items == (1, 2, 3)  # the late items joined the batch of the first
+    assert batch.waited_s >= 0.25
+    await batcher.aclose()
+
+
+async def test_item_that_already_waited_is_not_delayed_again() -> None:
+    feed = Feed()
+    batcher = make(feed, size=10, wait=0.3)
+    await batcher.start()
+    feed.queue.put_nowait([1])
+    await asyncio.sleep(0.5)  # longer than max wait: the item waited while "a batch ran"
+    started = time.monotonic()
+    batch = await batcher.next_batch()
+    assert batch is not None
+    assert batch.items == (1,)
+    assert time.monotonic() - started < 0.25
+    await batcher.aclose()
+
+
+async def test_cost_budget_bounds_a_batch_and_an_oversized_item_goes_alone() -> None:
+    feed = Feed()
+    batcher = make(feed, size=10, wait=0.0, cost=100)
+    await batcher.start()
+    feed.queue.put_nowait([60, 30, 20, 500, 5])
+    await asyncio.sleep(0.1)
+    sizes = []
+    for _ in range(3):
+        batch = await batcher.next_batch()
+        assert batch is not None
+        sizes.append(batch.items)
+    assert sizes == [(60, 30), (20,), (500,)]
+    last = await batcher.next_batch()
+    assert last is not None
+    assert last.items == (5,)
+    await batcher.aclose()
+
+
+async def test_discard_and_stop_fetching() -> None:
+    feed = Feed()
+    batcher = make(feed, size=10, wait=0.0)
+    await batcher.start()
+    feed.queue.put_nowait([1, 2, 3, 4])
+    await asyncio.sleep(0.1)
+    assert batcher.discard(lambda i: i % 2 == 0) == 2
+    await batcher.stop_fetching()
+    feed.queue.put_nowait([9])  # no longer fetched
+    batch = await batcher.next_batch()
+    assert batch is not None
+    assert batch.items == (1, 3)
+    assert await batcher.next_batch() is None
+    await batcher.aclose()
+
+
+async def test_buffer_is_bounded() -> None:
+    pulled: list[int] = []
+
+    async def endless(room: int) -> Sequence[int]:
+        pulled.append(room)
+        await asyncio.sleep(0)
+        return list(range(room))
+
+    batcher = MicroBatcher(endless, max_size=4, max_wait_s=0, max_cost=100, cost=lambda _: 1,
+                           buffer_limit=16)  # fmt: skip
+    await batcher.start()
+    await asyncio.sleep(0.1)
+    assert batcher.buffered == 16
+    assert sum(pulled) == 16
+    await batcher.aclose()

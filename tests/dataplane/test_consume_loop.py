@@ -1,0 +1,184 @@
+"""Unit tests of the consume loop and its handlers with an in-memory source and fakes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from prometheus_client import CollectorRegistry
+
+from ocr_runtime.application import BatchReport, JobMessage, JobOutcome
+from ocr_runtime.application.stream import (
+    DeadLetter,
+    DeadLetterReason,
+    Delivery,
+    PartitionKey,
+    RevokeHook,
+)
+from ocr_runtime.worker import (
+    BatchLimits,
+    ConsumeLoop,
+    DataPlaneMetrics,
+    Decoded,
+    InferenceHandler,
+    RetryPolicy,
+)
+
+TOPIC = "jobs"
+
+
+class MemorySource:
+    def __init__(self, values: Sequence[bytes]) -> None:
+        self.pending = [Delivery(TOPIC, 0, i, v) for i, v in enumerate(values)]
+        self.commits: list[dict[PartitionKey, int]] = []
+        self.on_revoke: RevokeHook | None = None
+        self.stopped = False
+
+    async def start(self, on_revoke: RevokeHook) -> None:
+        self.on_revoke = on_revoke
+
+    async def fetch(self, max_records: int) -> Sequence[Delivery]:
+        if not self.pending:
+            await asyncio.sleep(0.01)
+            return []
+        taken, self.pending = self.pending[:max_records], self.pending[max_records:]
+        return taken
+
+    async def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
+        self.commits.append(dict(next_offsets))
+
+    def assigned(self) -> frozenset[PartitionKey]:
+        return frozenset({PartitionKey(TOPIC, 0)})
+
+    async def lag(self) -> dict[PartitionKey, int]:
+        return {}
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class Letters:
+    def __init__(self) -> None:
+        self.letters: list[DeadLetter] = []
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        self.letters.extend(letters)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.outcomes: list[JobOutcome] = []
+
+    async def deliver(self, outcomes: Sequence[JobOutcome]) -> None:
+        self.outcomes.extend(outcomes)
+
+
+class FlakyProcessor:
+    """Fails the first `failures` calls with a permanent error, then succeeds."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.batches: list[list[str]] = []
+
+    async def process(self, messages: Sequence[JobMessage]) -> BatchReport:
+        self.batches.append([m.job_id for m in messages])
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("engine exploded")
+        return BatchReport()
+
+
+def job(n: int) -> bytes:
+    return JobMessage(f"job{n}", f"blob{n}", 10, 10, 0.0).to_bytes()
+
+
+def build(
+    source: MemorySource, processor: FlakyProcessor, letters: Letters, sink: Sink, size: int = 4
+) -> ConsumeLoop[JobMessage]:
+    metrics = DataPlaneMetrics(CollectorRegistry())
+    handler = InferenceHandler(
+        processor,  # type: ignore[arg-type]
+        sink,
+        letters,
+        RetryPolicy(max_attempts=2, first_backoff_s=0.0),
+        metrics,
+        retry_backoff_ms=0,
+    )
+    return ConsumeLoop(
+        source,
+        decode=JobMessage.from_bytes,
+        cost=lambda m: m.pixels,
+        handle=handler,
+        limits=BatchLimits(max_size=size, max_wait_s=0.01, max_cost=10**9),
+        metrics=metrics,
+        group="g",
+        revoke_wait_s=1.0,
+    )
+
+
+async def run_until_committed(loop: ConsumeLoop[JobMessage], source: MemorySource, n: int) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    for _ in range(500):
+        if source.commits and max(c[PartitionKey(TOPIC, 0)] for c in source.commits) >= n:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
+
+
+async def test_poison_is_dead_lettered_and_its_batch_neighbours_processed() -> None:
+    source = MemorySource([job(0), b"{not json", job(2), job(3)])
+    processor, letters, sink = FlakyProcessor(), Letters(), Sink()
+    loop = build(source, processor, letters, sink)
+    await run_until_committed(loop, source, 4)
+    assert [ln.reason for ln in letters.letters] == [DeadLetterReason.POISON]
+    assert letters.letters[0].delivery.offset == 1
+    assert sorted(j for b in processor.batches for j in b) == ["job0", "job2", "job3"]
+    assert source.commits[-1] == {PartitionKey(TOPIC, 0): 4}
+    assert source.stopped
+
+
+async def test_batch_failing_for_good_is_isolated_then_failed_and_dead_lettered() -> None:
+    # Two permanent failures exhaust the batch; then each job alone: the first single fails
+    # twice more (dead-lettered), the others succeed.
+    source = MemorySource([job(0), job(1)])
+    processor, letters, sink = FlakyProcessor(failures=4), Letters(), Sink()
+    loop = build(source, processor, letters, sink)
+    await run_until_committed(loop, source, 2)
+    assert processor.batches[:2] == [["job0", "job1"], ["job0", "job1"]]
+    assert [o.job_id for o in sink.outcomes] == ["job0"]
+    assert sink.outcomes[0].error is not None
+    assert [ln.reason for ln in letters.letters] == [DeadLetterReason.ATTEMPTS_EXHAUSTED]
+    assert letters.letters[0].delivery.offset == 0
+    assert source.commits[-1] == {PartitionKey(TOPIC, 0): 2}
+
+
+async def test_revoke_waits_for_the_batch_and_drops_buffered_records() -> None:
+    source = MemorySource([job(i) for i in range(3)])
+    gate = asyncio.Event()
+    seen: list[list[str]] = []
+
+    async def slow(items: Sequence[Decoded[JobMessage]]) -> None:
+        seen.append([i.message.job_id for i in items if i.message is not None])
+        await gate.wait()
+
+    metrics = DataPlaneMetrics(CollectorRegistry())
+    loop = ConsumeLoop(
+        source, decode=JobMessage.from_bytes, cost=lambda m: 1, handle=slow,
+        limits=BatchLimits(1, 0.0, 10), metrics=metrics, group="g", revoke_wait_s=5.0,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    while not seen:
+        await asyncio.sleep(0.01)
+    assert source.on_revoke is not None
+    revoke = asyncio.create_task(source.on_revoke(frozenset({PartitionKey(TOPIC, 0)})))
+    await asyncio.sleep(0.05)
+    assert not revoke.done()  # waits for the in-flight batch
+    gate.set()
+    await asyncio.wait_for(revoke, 2.0)
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
+    assert source.commits[0] == {PartitionKey(TOPIC, 0): 1}  # the finished batch, committed
+    assert len(seen) <= 2  # buffered records were dropped, not all processed
