@@ -27,7 +27,6 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from aiomysql import connection as aiomysql_connection  # type: ignore[import-untyped]
 from celery import Celery
 from fastapi import FastAPI, File, HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
@@ -45,16 +44,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.mysql import DATETIME, LONGBLOB
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-
-def _patch_aiomysql_bytes() -> None:
-    """aiomysql 0.3.2 imports `escape_bytes_prefixed` from PyMySQL, which 1.2 replaced by a
-    placeholder string, so binding bytes fails with "'str' object is not callable". Restore
-    PyMySQL 1.1's definition (hex literal: no escaping questions)."""
-    if isinstance(aiomysql_connection.escape_bytes_prefixed, str):
-        aiomysql_connection.escape_bytes_prefixed = lambda value: f"_binary X'{value.hex()}'"
-
-
-_patch_aiomysql_bytes()
 DATABASE_URL = os.environ.get("BASELINE_DATABASE_URL", "mysql+aiomysql://ocr:ocr@127.0.0.1/ocr")
 REDIS_URL = os.environ.get("BASELINE_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -120,7 +109,9 @@ _async_engine: AsyncEngine | None = None
 @asynccontextmanager
 async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
     global _async_engine  # noqa: PLW0603
-    _async_engine = create_async_engine(DATABASE_URL, pool_size=10)
+    _async_engine = create_async_engine(
+        DATABASE_URL, pool_size=10, connect_args={"charset": "utf8mb4"}
+    )
     async with _async_engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     yield
