@@ -33,6 +33,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
             prefix=API_GROUP, key="last-handled-configuration"
         )
+        settings.persistence.finalizer = f"{API_GROUP}/finalizer"
         settings.posting.level = logging.WARNING
         memo[MEMO_KEY] = ReconcileContext(
             kube=KubeClient.from_environment(), settings=operator_settings

@@ -1,0 +1,295 @@
+"""End to end on the local control plane (kwok pods) and the real Kafka broker, with the
+operator running under kopf's KopfRunner in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kopf
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+from kopf.testing import KopfRunner
+
+from ocr_operator.handlers import register
+from ocr_operator.kafka_topics import partition_counts
+from ocr_operator.settings import OperatorSettings
+from tests.operator._cluster import (
+    apply_documents,
+    condition,
+    container_env,
+    get,
+    kubectl,
+    names,
+    wait_for,
+)
+from tests.operator._examples import EXAMPLES, ROOT, example_documents
+from tests.operator.test_kafka_topics import commit_offset
+
+pytestmark = pytest.mark.e2e
+
+CHILD_KINDS = "deployments,services,configmaps,horizontalpodautoscalers,poddisruptionbudgets"
+
+
+@pytest.fixture(scope="module")
+def crd(kubeconfig: Path) -> None:
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/ocrservings.ocrserving.io")
+
+
+@pytest.fixture(scope="module")
+def namespace(kubeconfig: Path) -> Iterator[str]:
+    name = f"ocr-op-e2e-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def operator(crd: None, namespace: str, kafka_bootstrap: str) -> Iterator[KopfRunner]:
+    settings = OperatorSettings(
+        kafka_bootstrap=kafka_bootstrap, resync_seconds=3, wait_seconds=1, error_backoff_seconds=2
+    )
+    registry = kopf.OperatorRegistry()
+    register(registry, settings)
+    args = ["run", "--standalone", "--namespace", namespace]
+    with KopfRunner(args, registry=registry, timeout=60) as runner:
+        yield runner
+        # Delete while the operator runs: it removes its finalizer.
+        kubectl("delete", "ocrs", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+    assert runner.exception is None
+
+
+def _unique_topics(resource: dict[str, Any], namespace: str) -> dict[str, Any]:
+    resource = copy.deepcopy(resource)
+    prefix = f"{namespace}-{resource['metadata']['name']}"
+    resource["spec"]["kafka"]["topics"] = {
+        "jobs": f"{prefix}-jobs",
+        "results": f"{prefix}-results",
+        "deadLetter": f"{prefix}-dlq",
+    }
+    return resource
+
+
+def _documents(example: str, namespace: str) -> list[dict[str, Any]]:
+    return [
+        _unique_topics(d, namespace) if d["kind"] == "OCRServing" else d
+        for d in example_documents(example)
+    ]
+
+
+def _ready(name: str, namespace: str) -> dict[str, Any] | None:
+    resource = get("ocrs", name, namespace)
+    if condition(resource, "Ready").get("status") != "True":
+        return None
+    assert resource is not None
+    if resource["status"].get("observedGeneration") != resource["metadata"]["generation"]:
+        return None
+    return resource
+
+
+def _topics(kafka_bootstrap: str, resource: dict[str, Any]) -> dict[str, int]:
+    topics = resource["spec"]["kafka"]["topics"]
+    return asyncio.run(partition_counts(kafka_bootstrap, list(topics.values())))
+
+
+def _instance(name: str) -> str:
+    return f"app.kubernetes.io/instance={name}"
+
+
+def test_examples_become_ready_and_show_in_kubectl_get(
+    operator: KopfRunner, namespace: str, kafka_bootstrap: str
+) -> None:
+    for example in EXAMPLES:
+        apply_documents(namespace, _documents(example, namespace))
+    for example in EXAMPLES:
+        resource = wait_for(functools.partial(_ready, example, namespace), f"{example} Ready")
+        mode = resource["spec"]["architecture"]["mode"]
+        assert resource["status"]["activeMode"] == mode
+        deployments = names("deployments", namespace, _instance(example))
+        expected = {f"{example}-api", f"{example}-worker"}
+        if mode == "Writer":
+            expected.add(f"{example}-writer")
+        assert deployments == expected
+        topics = _topics(kafka_bootstrap, resource)
+        kafka = resource["spec"]["kafka"]
+        assert topics[kafka["topics"]["jobs"]] == kafka["partitions"]
+        assert (kafka["topics"]["results"] in topics) == (mode == "Writer")
+    worker = get("deployment", "writer-worker", namespace)
+    assert worker is not None
+    assert container_env(worker)["OCR_MODE"] == "writer"
+
+    table = kubectl("get", "ocrs", "-n", namespace)
+    header = table.splitlines()[0].split()
+    assert header == ["NAME", "MODE", "ACTIVE", "READY", "RECOMMENDED", "GPU", "LAG", "AGE"]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
+    assert rows["batched"][1:4] == ["Batched", "Batched", "True"]
+    assert rows["writer"][1:4] == ["Writer", "Writer", "True"]
+
+
+def test_deleting_the_resource_cleans_up(operator: KopfRunner, namespace: str) -> None:
+    kubectl("delete", "ocrs", "batched", "-n", namespace, "--wait=true", "--timeout=60s")
+    wait_for(
+        lambda: (
+            not kubectl(
+                "get", CHILD_KINDS, "-n", namespace, "-l", _instance("batched"), "-o", "name"
+            ).strip()
+        ),
+        "children of batched garbage-collected",
+    )
+
+
+def test_drift_is_corrected(operator: KopfRunner, namespace: str) -> None:
+    wait_for(lambda: _ready("standard", namespace), "standard Ready")
+    kubectl("delete", "deployment", "standard-worker", "-n", namespace, "--wait=true")
+    wait_for(lambda: get("deployment", "standard-worker", namespace), "worker recreated")
+    kubectl("set", "image", "deployment/standard-api", "api=evil:latest", "-n", namespace)
+    image = "ghcr.io/ocr-serving/ocr-runtime:0.1.0"
+
+    def api_image_restored() -> bool:
+        api = get("deployment", "standard-api", namespace)
+        return (
+            api is not None and api["spec"]["template"]["spec"]["containers"][0]["image"] == image
+        )
+
+    wait_for(api_image_restored, "api image restored")
+
+
+def _switch_resource(namespace: str) -> dict[str, Any]:
+    resource = copy.deepcopy(
+        next(d for d in example_documents("standard") if d["kind"] == "OCRServing")
+    )
+    resource["metadata"]["name"] = "switch"
+    resource = _unique_topics(resource, namespace)
+    spec = resource["spec"]
+    spec["architecture"]["mode"] = "Batched"
+    spec["api"]["replicas"] = 1
+    spec["worker"]["replicas"] = 1
+    # The writer cannot schedule until the test allows it: entering Writer must wait.
+    spec["writer"] = {"replicas": 1, "nodeSelector": {"ocrserving.io/e2e": "nowhere"}}
+    return resource
+
+
+def _patch_spec(namespace: str, patch: str) -> None:
+    kubectl("patch", "ocrs", "switch", "-n", namespace, "--type=merge", "-p", patch)
+
+
+def _progress_reason(namespace: str, reason: str) -> bool:
+    return condition(get("ocrs", "switch", namespace), "Progressing").get("reason") == reason
+
+
+def test_mode_switch_orders_writer_and_workers(
+    operator: KopfRunner, namespace: str, kafka_bootstrap: str
+) -> None:
+    resource = _switch_resource(namespace)
+    apply_documents(
+        namespace, [d for d in example_documents("standard") if d["kind"] == "Secret"] + [resource]
+    )
+    wait_for(lambda: _ready("switch", namespace), "switch Ready in Batched")
+    results = resource["spec"]["kafka"]["topics"]["results"]
+
+    # Entering Writer: the writer exists but is not Ready, so workers keep writing themselves.
+    _patch_spec(namespace, '{"spec":{"architecture":{"mode":"Writer"}}}')
+    wait_for(lambda: _progress_reason(namespace, "WaitingForWriter"), "WaitingForWriter")
+    assert get("deployment", "switch-writer", namespace) is not None
+    worker = get("deployment", "switch-worker", namespace)
+    assert worker is not None and container_env(worker)["OCR_MODE"] == "batched"
+    assert results in _topics(kafka_bootstrap, resource)  # the results topic came first
+
+    _patch_spec(namespace, '{"spec":{"writer":{"nodeSelector":null}}}')
+    ready = wait_for(lambda: _ready("switch", namespace), "switch Ready in Writer")
+    assert ready["status"]["activeMode"] == "Writer"
+    worker = get("deployment", "switch-worker", namespace)
+    assert worker is not None and container_env(worker)["OCR_MODE"] == "writer"
+
+    # Leaving Writer: results not yet persisted keep the writer until the group drains them.
+    asyncio.run(_produce(kafka_bootstrap, results, 3))
+    _patch_spec(namespace, '{"spec":{"architecture":{"mode":"Batched"}}}')
+    wait_for(lambda: _progress_reason(namespace, "DrainingResults"), "DrainingResults")
+    worker = get("deployment", "switch-worker", namespace)
+    assert worker is not None and container_env(worker)["OCR_MODE"] == "batched"
+    assert get("deployment", "switch-writer", namespace) is not None
+
+    writer_group = resource["spec"]["kafka"].get("writerGroup", "ocr-writers")
+    asyncio.run(commit_offset(kafka_bootstrap, writer_group, results, 3))
+    wait_for(lambda: _ready("switch", namespace), "switch Ready in Batched again")
+    assert get("deployment", "switch-writer", namespace) is None
+
+
+def test_partition_decrease_is_not_supported(
+    operator: KopfRunner, namespace: str, kafka_bootstrap: str
+) -> None:
+    wait_for(lambda: _ready("switch", namespace), "switch Ready")
+    _patch_spec(namespace, '{"spec":{"kafka":{"partitions":2}}}')
+
+    def refused() -> dict[str, Any] | None:
+        resource = get("ocrs", "switch", namespace)
+        topics = condition(resource, "TopicsReady")
+        return resource if topics.get("reason") == "NotSupported" else None
+
+    resource = refused() or wait_for(refused, "TopicsReady NotSupported")
+    assert condition(resource, "Degraded")["status"] == "True"
+    jobs = resource["spec"]["kafka"]["topics"]["jobs"]
+    assert _topics(kafka_bootstrap, resource)[jobs] == 6
+
+
+async def _produce(bootstrap: str, topic: str, count: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for i in range(count):
+            await producer.send_and_wait(topic, f"result-{i}".encode(), partition=0)
+    finally:
+        await producer.stop()
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"worker": {"replicas": 9}}, "worker.replicas must not exceed kafka.partitions"),
+        (
+            {"kafka": {"topics": {"jobs": "same", "results": "same"}}},
+            "must be three different topics",
+        ),
+        (
+            {"api": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}},
+            "minReplicas must not exceed maxReplicas",
+        ),
+        ({"kafka": {"management": "Strimzi"}}, "kafka.strimziCluster is required"),
+        ({"engine": {"device": "gpu"}, "worker": {"gpus": 0}}, "engine.device gpu needs"),
+        ({"architecture": {"mode": "Turbo"}}, 'Unsupported value: "Turbo"'),
+    ],
+)
+def test_bad_specs_are_rejected_by_the_apiserver(
+    crd: None, namespace: str, patch: dict[str, Any], message: str
+) -> None:
+    resource = copy.deepcopy(
+        next(d for d in example_documents("standard") if d["kind"] == "OCRServing")
+    )
+    resource["metadata"]["name"] = "bad"
+    _merge(resource["spec"], patch)
+    out = kubectl(
+        "apply",
+        "--dry-run=server",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        stdin=yaml.safe_dump(resource),
+        check=False,
+    )
+    assert message in out, out
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
