@@ -15,8 +15,8 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from ocr_operator.model.advisor import AdvisorSpec, AdvisorThresholds
 from ocr_operator.model._base import WireModel
+from ocr_operator.model.advisor import AdvisorSpec, AdvisorThresholds
 from ocr_operator.model.enums import Mode
 
 

@@ -21,9 +21,12 @@ QUERY_VARIABLES = (
     "namespace",
     "name",
     "consumer_group",
+    "writer_group",
     "jobs_topic",
+    "results_topic",
     "window",
     "rate_window",
+    "step",
 )
 _MAX_QUERY_CHARS = 4096
 PromQL = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_QUERY_CHARS)]
@@ -112,9 +115,10 @@ class AdvisorThresholds(
 
 
 class AdvisorQueries(WireModel):
-    """PromQL overrides; unset ones use the defaults of docs/advisor.md. A query may use the
-    variables `$namespace`, `$name`, `$consumer_group`, `$jobs_topic`, `$window` and
-    `$rate_window` (durations such as `300s`) and must return one number."""
+    """PromQL overrides; unset ones use the defaults of docs/advisor.md. A query must return
+    one number and may use the variables `$namespace`, `$name` (of the OCRServing),
+    `$consumer_group`, `$writer_group`, `$jobs_topic`, `$results_topic` (from spec.kafka),
+    `$window`, `$rate_window` and `$step` (durations such as `300s`)."""
 
     gpu_utilization: PromQL | None = Field(
         None, description="Average GPU utilisation of the worker pods, percent (0-100)."

@@ -1,0 +1,157 @@
+"""Reads the advisor's signals from Prometheus through prometheus-api-client.
+
+The client is blocking (requests), so every read runs in a worker thread, off kopf's event
+loop. All queries of one evaluation are evaluated at the same instant (`time=`), so the
+evidence is one consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from ocr_operator.advisor.rules import Evidence, Signal
+
+# A p95 of +Inf means "beyond the top bucket"; status JSON cannot carry Inf, so it becomes
+# this many seconds: far above any threshold, so the rules still see a slow downstream.
+BEYOND_TOP_BUCKET_SECONDS = 1e6
+# Latency quantiles without a single observation in the range are NaN: no writes (or no
+# requests) means nothing is slow, and treating it as missing would block the idle rule.
+_NAN_MEANS_ZERO = frozenset({Signal.DB_WRITE_P95, Signal.API_P95})
+_MAX_PROBLEM_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One evaluation's evidence and, per signal that could not be read, why."""
+
+    evidence: Evidence
+    problems: dict[Signal, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return "; ".join(f"{signal.value}: {why}" for signal, why in self.problems.items())
+
+
+class UnusableMetricError(Exception):
+    """A query answered, but not with one usable number."""
+
+
+class PrometheusSource:
+    """Prometheus clients by URL (one HTTP session each, reused across evaluations)."""
+
+    def __init__(self, *, retries: int = 1) -> None:
+        self._clients: dict[str, PrometheusConnect] = {}
+        self._retries = retries
+
+    def _client(self, url: str) -> PrometheusConnect:
+        client = self._clients.get(url)
+        if client is None:
+            # Few retries: the next evaluation is the real retry, and a slow failure would
+            # hold a worker thread for nothing.
+            retry = Retry(
+                total=self._retries,
+                backoff_factor=0.2,
+                status_forcelist=(502, 503, 504),
+                allowed_methods=("GET",),
+            )
+            client = PrometheusConnect(url=url, retry=retry)
+            self._clients[url] = client
+        return client
+
+    async def observe(
+        self, url: str, queries: dict[Signal, str], at: datetime, query_timeout: float
+    ) -> Observation:
+        """Evaluate every query at `at`; a failing query leaves its signal None."""
+        return await asyncio.to_thread(self._observe_blocking, url, queries, at, query_timeout)
+
+    def _observe_blocking(
+        self, url: str, queries: dict[Signal, str], at: datetime, query_timeout: float
+    ) -> Observation:
+        client = self._client(url)
+        values: dict[str, float] = {}
+        problems: dict[Signal, str] = {}
+        for signal, query in queries.items():
+            try:
+                raw = client.custom_query(
+                    query,
+                    params={"time": f"{at.timestamp():.3f}", "timeout": f"{query_timeout:g}"},
+                    timeout=query_timeout,
+                )
+                values[_FIELDS[signal]] = _one_number(signal, raw)
+            except UnusableMetricError as error:
+                problems[signal] = str(error)
+            except PrometheusApiClientException as error:
+                problems[signal] = f"query rejected: {_prometheus_error(error)}"
+            except requests.RequestException as error:
+                problems[signal] = f"Prometheus unreachable: {type(error).__name__}"
+        evidence = Evidence.model_validate({"at": at, **values})
+        return Observation(evidence=evidence, problems=problems)
+
+
+_FIELDS = {
+    Signal.GPU_UTILIZATION: "gpu_utilization",
+    Signal.LAG: "lag",
+    Signal.LAG_TREND: "lag_trend",
+    Signal.DB_WRITE_P95: "db_write_p95",
+    Signal.API_P95: "api_p95",
+}
+
+
+def _one_number(signal: Signal, result: Any) -> float:
+    """The single value of an instant query's result (vector of one, or scalar)."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        text = result[1]  # a scalar: [time, "value"]
+    elif isinstance(result, list) and len(result) == 1 and isinstance(result[0], dict):
+        text = result[0].get("value", [None, None])[1]
+    elif isinstance(result, list) and not result:
+        raise UnusableMetricError("no data (no matching series)")
+    elif isinstance(result, list):
+        raise UnusableMetricError(f"{len(result)} series; the query must aggregate to one")
+    else:
+        raise UnusableMetricError("unexpected result type")
+    try:
+        value = float(text)
+    except (TypeError, ValueError) as error:
+        raise UnusableMetricError(f"not a number: {str(text)[:40]!r}") from error
+    return _checked(signal, value)
+
+
+def _checked(signal: Signal, value: float) -> float:
+    if math.isnan(value):
+        if signal in _NAN_MEANS_ZERO:
+            return 0.0
+        raise UnusableMetricError("NaN")
+    if math.isinf(value):
+        if value > 0 and signal in _NAN_MEANS_ZERO:
+            return BEYOND_TOP_BUCKET_SECONDS
+        raise UnusableMetricError("infinite")
+    if signal is Signal.GPU_UTILIZATION and not 0 <= value <= 100:
+        raise UnusableMetricError(f"{value:g} is not a percentage (0-100)")
+    if signal is not Signal.LAG_TREND and value < 0:
+        raise UnusableMetricError(f"{value:g} is negative")
+    return value
+
+
+def _prometheus_error(error: PrometheusApiClientException) -> str:
+    """Prometheus's own error text (e.g. a PromQL parse error) out of the client's message,
+    which carries the response body as a bytes literal."""
+    text = str(error)
+    match = re.search(r"\((b(['\"]).*\2)\)$", text, re.DOTALL)
+    if match:
+        try:
+            body = json.loads(ast.literal_eval(match.group(1)))
+            text = str(body.get("error", text))
+        except (ValueError, SyntaxError, AttributeError):
+            pass
+    return text[:_MAX_PROBLEM_CHARS]
