@@ -1,0 +1,77 @@
+"""`ocr-runtime api`: the HTTP API of the standard, batched and writer modes alike. It stores
+each job and its image, publishes the job to Kafka (acks=all, idempotent producer) and never
+runs the model. Redis, when `OCR_REDIS_URL` is set, adds duplicate-submission suppression and
+per-client rate limiting in front of the API."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import uvicorn
+from prometheus_client import REGISTRY
+from starlette.types import ASGIApp
+
+from ocr_runtime.adapters.blob_fs import FilesystemBlobStore
+from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, ProducerOptions
+from ocr_runtime.adapters.redis_guard import RedisGuard, SubmissionGuardMiddleware
+from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository, create_database_engine
+from ocr_runtime.api import create_app
+from ocr_runtime.application.ports import BlobStore
+from ocr_runtime.bootstrap._dataplane import client_id
+from ocr_runtime.core.logging import configure_logging
+from ocr_runtime.core.settings import BlobBackend, Settings
+
+log = logging.getLogger(__name__)
+
+ROLE = "api"
+
+
+def build_app(settings: Settings) -> ASGIApp:
+    """The API with its adapters; resources start and stop in the app's lifespan."""
+    database = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
+    blobs: BlobStore = (
+        FilesystemBlobStore(settings.blob_dir)
+        if settings.blob_backend is BlobBackend.FILESYSTEM
+        else DatabaseBlobStore(database)
+    )
+    kafka = KafkaProducerClient(ProducerOptions(settings.kafka_bootstrap, client_id(ROLE)))
+    guard = RedisGuard.from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await kafka.start()
+        try:
+            yield
+        finally:
+            await kafka.stop()
+            if guard is not None:
+                await guard.aclose()
+            await database.dispose()
+
+    app = create_app(
+        settings,
+        SqlJobRepository(database),
+        blobs,
+        KafkaJobPublisher(kafka, settings.jobs_topic),
+        registry=REGISTRY,
+        lifespan=lifespan,
+    )
+    if guard is None:
+        return app
+    return SubmissionGuardMiddleware(app, guard)
+
+
+def run(settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        build_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,  # keep the JSON logging configured above
+        access_log=False,
+        # Kubernetes sends SIGTERM, then waits terminationGracePeriodSeconds.
+        timeout_graceful_shutdown=int(settings.drain_seconds),
+    )
+    return 0
