@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,23 +34,25 @@ def main(argv: list[str] | None = None) -> int:
     engine(payloads[0])  # warm-up, as the worker does before it reports ready
     load_s = time.perf_counter() - load_started
 
-    durations, lines = [], 0
+    durations: list[float] = []
+    texts: list[str] = []
     started = time.perf_counter()
     for payload in payloads:
         one = time.perf_counter()
         output = engine(payload)
         durations.append(time.perf_counter() - one)
-        lines += len(getattr(output, "txts", None) or ())
+        texts.extend(getattr(output, "txts", None) or ())
     wall = time.perf_counter() - started
     json.dump(
         {
             "images": len(payloads),
             "wall_s": round(wall, 3),
             "images_per_s": round(len(payloads) / wall, 3),
-            "lines": lines,
+            "lines": len(texts),
             "per_image_ms": latency_summary_ms(durations),
             "load_and_warmup_s": round(load_s, 2),
-            "rss_bytes": rss_bytes(__import__("os").getpid()),
+            "rss_bytes": rss_bytes(os.getpid()),
+            "texts": texts,
         },
         sys.stdout,
     )

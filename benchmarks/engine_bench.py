@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -44,14 +46,25 @@ def _through_worker(
     with RuntimeStack(ctx.services, spec, ctx.log_dir) as stack:
         ctx.watch(stack)
         warm_up(stack, 2)
+        since = stack.cutoff()
         result = measure_closed(stack, count, count, ctx.config.drain_timeout_s, image_dir)
         result["settings"] = spec.settings()
         result["startup_s"] = stack.startup_s
         result["images_per_s"] = result["jobs_per_s"]
+        result["texts"] = stack.table.result_texts(since)
         if ctx.profile and result["images_per_s"] < min_rate:
             result["profile"] = ctx.profile_closed(stack, count, count, image_dir)
         ctx.remember_memory(stack)
     return result
+
+
+def _text_agreement(bare: list[str], worker: list[str]) -> float:
+    """Share of the bare engine's lines that the worker recognised identically: the same
+    work was done, and batching did not change what the model reads."""
+    if not bare:
+        return math.nan
+    common = Counter(bare) & Counter(worker)
+    return round(sum(common.values()) / len(bare), 4)
 
 
 def run(ctx: Ctx) -> dict[str, Any]:
@@ -70,6 +83,10 @@ def run(ctx: Ctx) -> dict[str, Any]:
     }
     bare.append(_bare(image_dir, bare_log))
     ctx.memory["bare-engine"] = max(run["rss_bytes"] for run in bare)
+    for side in sides.values():
+        side["same_text_as_bare"] = _text_agreement(bare[0]["texts"], side.pop("texts"))
+    for run in bare:
+        run["texts"] = len(run["texts"])
     bare_rate = mean(run["images_per_s"] for run in bare)
     ratios = {
         mode: round(ratio(side["images_per_s"], bare_rate), 3) for mode, side in sides.items()

@@ -4,6 +4,7 @@ that the runtime's schema and the Celery baseline's table are read the same way.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -92,6 +93,16 @@ class JobTable:
                 return time.monotonic() - started
             time.sleep(0.25)
         raise DrainTimeoutError(f"{done}/{expected} jobs finished after {timeout:.0f}s")
+
+    def result_texts(self, since: datetime) -> list[str]:
+        """Every recognised line of the runtime's results (a JSON list of lines per job)."""
+        with self.db.cursor(self.database) as cur:
+            cur.execute(
+                f"SELECT result FROM `{self.table}` WHERE result IS NOT NULL AND created_at >= %s",
+                (since,),
+            )
+            rows = cur.fetchall()
+        return [str(line["text"]) for (raw,) in rows for line in json.loads(raw)]
 
     def times(self, since: datetime) -> JobTimes:
         with self.db.cursor(self.database) as cur:

@@ -47,6 +47,9 @@ def _targets(results: dict[str, Any]) -> list[str]:
         for t in suite.get("targets", []):
             verdict = "met" if t["met"] else "**missed**"
             rows.append([t["name"], t["goal"], f"{_num(t['value'], 2)} {t['unit']}", verdict])
+    gpu = results["machine"].get("gpu", "")
+    if gpu.startswith("not measured"):
+        rows.append(["engine: batched vs bare (GPU)", "> 1.0x", gpu, "**not measured**"])
     for name, suite in results["suites"].items():
         if "error" in suite or suite.get("status") == "not run":
             rows.append(
@@ -76,8 +79,9 @@ def _engine(suite: dict[str, Any]) -> list[str]:
             "bare library",
             _num(suite["bare_images_per_s"], 2),
             "1.00",
-            " / ".join(_num(r["images_per_s"], 2) for r in suite["bare_runs"]),
-            "-",
+            "runs before / after: "
+            + " / ".join(_num(r["images_per_s"], 2) for r in suite["bare_runs"]),
+            " / ".join(_latency(suite["bare_runs"][0]["per_image_ms"])) + " (per image)",
             "-",
         ]
     ]
@@ -87,7 +91,7 @@ def _engine(suite: dict[str, Any]) -> list[str]:
                 f"worker, {mode}",
                 _num(side["images_per_s"], 2),
                 _num(suite["ratio_to_bare"][mode], 2),
-                "-",
+                f"{100 * side.get('same_text_as_bare', math.nan):.1f}%",
                 " / ".join(_latency(side["job_latency_ms"])),
                 _cpu(side["cpu_cores"]),
             ]
@@ -97,7 +101,7 @@ def _engine(suite: dict[str, Any]) -> list[str]:
             "side",
             "images/s",
             "ratio to bare",
-            "bare runs (before / after)",
+            "same text as bare",
             "job latency p50 / p95 / p99 ms",
             "CPU cores by process",
         ],
