@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from ocr_operator.apply import Body, KubeClient, KubeError, Owner
 from ocr_operator.conditions import ConditionUpdate, merge_conditions, true_if
-from ocr_operator.kafka_topics import KafkaUnavailableError, consumer_lag
 from ocr_operator.model import (
     Component,
     ConditionStatus,
@@ -27,19 +26,17 @@ from ocr_operator.model import (
     Reason,
     resolve_active_mode,
 )
+from ocr_operator.observe import observe
 from ocr_operator.render import (
     Instance,
     Kind,
     Manifest,
-    Observed,
     Phase,
     Plan,
-    component_name,
     instance_labels,
     plan_transition,
     render,
 )
-from ocr_operator.render._manifest import ANNOTATION_MODE
 from ocr_operator.settings import OperatorSettings
 from ocr_operator.topics_step import TopicsOutcome, ensure_topics_step
 
@@ -144,7 +141,9 @@ async def _converge(
     raw_status: Body = body.get("status") or {}
     generation = body["metadata"].get("generation")
     instance = Instance(owner.name, owner.namespace)
-    plan = plan_transition(target, await _observe(ctx, spec, instance, target))
+    bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
+    observed = await observe(ctx.kube, bootstrap, spec, instance, target)
+    plan = plan_transition(target, observed)
     topics = await ensure_topics_step(
         ctx.kube, settings=ctx.settings, spec=spec, instance=instance, plan=plan, owner=owner
     )
@@ -176,65 +175,6 @@ async def _converge(
     await _announce(ctx, owner, raw_status, target, plan)
     retry = None if ready else ctx.settings.wait_seconds
     return ReconcileOutcome(target, plan.phase, ready, retry, message)
-
-
-async def _observe(
-    ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, target: Mode
-) -> Observed:
-    worker = await ctx.kube.get(
-        Kind.DEPLOYMENT, instance.namespace, component_name(instance, Component.WORKER)
-    )
-    writer = await ctx.kube.get(
-        Kind.DEPLOYMENT, instance.namespace, component_name(instance, Component.WRITER)
-    )
-    worker_mode = _deployment_mode(worker)
-    settled = worker is None or _rolled_out(worker)
-    lag: int | None = None
-    if (
-        target is not Mode.WRITER
-        and writer is not None
-        and worker_mode is not Mode.WRITER
-        and settled
-    ):
-        bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
-        try:
-            lag = await consumer_lag(bootstrap, spec.kafka.writer_group, spec.kafka.topics.results)
-        except KafkaUnavailableError:
-            lag = None  # unknown lag: the writer stays until the drain can be confirmed
-    return Observed(
-        worker_mode=worker_mode,
-        writer_exists=writer is not None,
-        writer_ready=writer is not None and _ready(writer),
-        workers_settled=settled,
-        results_lag=lag,
-    )
-
-
-def _deployment_mode(deployment: Body | None) -> Mode | None:
-    if deployment is None:
-        return None
-    value = (deployment["metadata"].get("annotations") or {}).get(ANNOTATION_MODE, "")
-    try:
-        return Mode(str(value))
-    except ValueError:
-        return None
-
-
-def _rolled_out(deployment: Body) -> bool:
-    """Every pod runs the latest template (no pod of an older mode is left)."""
-    status = deployment.get("status") or {}
-    wanted = (deployment.get("spec") or {}).get("replicas", 1)
-    return bool(
-        status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
-        and status.get("updatedReplicas", 0) == wanted
-        and status.get("replicas", 0) == wanted
-    )
-
-
-def _ready(deployment: Body) -> bool:
-    wanted = (deployment.get("spec") or {}).get("replicas", 1)
-    ready = int((deployment.get("status") or {}).get("readyReplicas", 0))
-    return _rolled_out(deployment) and ready >= int(wanted)
 
 
 async def _apply_all(
