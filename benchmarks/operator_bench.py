@@ -80,7 +80,12 @@ def _resource(name: str, topics: str, **arch: str) -> dict[str, Any]:
 
 
 def _is_ready(obj: dict[str, Any]) -> bool:
-    for condition in obj.get("status", {}).get("conditions", []):
+    """Ready=True for the current generation (the operator's own definition of all children
+    Ready)."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"].get("generation"):
+        return False
+    for condition in status.get("conditions") or []:
         if condition.get("type") == "Ready":
             return bool(condition.get("status") == "True")
     return False
