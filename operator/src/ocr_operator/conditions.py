@@ -37,8 +37,9 @@ def merge_conditions(
             "lastTransitionTime": now
             if changed or previous is None
             else previous.get("lastTransitionTime", now),
-            "observedGeneration": generation,
         }
+        if generation is not None:
+            by_type[update.type.value]["observedGeneration"] = generation
     order = [t.value for t in ConditionType]
     return sorted(
         by_type.values(), key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
