@@ -100,7 +100,7 @@ def test_operator_application_installs_the_chart_with_valid_values(helm: Path) -
         )
     assert done.returncode == 0, done.stderr
     kinds = {d["kind"] for d in yaml.safe_load_all(done.stdout) if d}
-    assert {"PrometheusRule", "ServiceMonitor", "Deployment"} <= kinds
+    assert {"PrometheusRule", "PodMonitor", "Deployment"} <= kinds
     assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
 
 

@@ -13,10 +13,10 @@ from tests.packaging.conftest import CHART_DIR, REPO_ROOT, Renderer, by_kind, re
 
 # Every permission the operator holds, as (apiGroup, resource, verb). Keep in step with the
 # calls the operator makes (docs/operator.md); the end-to-end test proves they suffice.
-CHILD_VERBS = {"get", "list", "watch", "create", "patch", "delete"}
+CHILD_VERBS = {"get", "list", "create", "patch", "delete"}
 EXPECTED_NAMESPACED = (
     {("ocrserving.io", "ocrservings", v) for v in ("get", "list", "watch", "patch")}
-    | {("ocrserving.io", "ocrservings/status", v) for v in ("get", "patch")}
+    | {("ocrserving.io", "ocrservings/status", "patch")}
     | {
         (group, resource, verb)
         for group, resource in (
@@ -28,14 +28,14 @@ EXPECTED_NAMESPACED = (
         )
         for verb in CHILD_VERBS
     }
-    | {("", "events", "create"), ("events.k8s.io", "events", "create")}
+    | {("", "events", "create")}
 )
 EXPECTED_CLUSTER = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
-    ("", "namespaces", "list"),
-    ("", "namespaces", "watch"),
 }
+# Only with a namespace list: kopf then follows those namespaces.
+NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
 STRIMZI = {("kafka.strimzi.io", "kafkatopics", v) for v in CHILD_VERBS}
 
 
@@ -71,7 +71,7 @@ def test_helm_lint_strict_passes(helm: Path) -> None:
             "--set",
             "grafanaDashboard.enabled=true",
             "--set",
-            "metrics.serviceMonitor.enabled=true",
+            "podMonitor.enabled=true",
         ]
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -88,7 +88,6 @@ def test_default_render_is_cluster_wide_with_one_operator(render: Renderer) -> N
             "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Deployment",
-            "Service",
         ]
     )
     (deployment,) = by_kind(manifests, "Deployment")
@@ -99,7 +98,8 @@ def test_default_render_is_cluster_wide_with_one_operator(render: Renderer) -> N
     assert pod["serviceAccountName"] == account["metadata"]["name"]
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/ocr-serving/ocr-operator:0.1.0"
-    assert container["args"] == ["run"]
+    assert container["args"] == ["run", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"]
+    assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
 
 
 def test_deployment_is_locked_down(render: Renderer) -> None:
@@ -115,7 +115,7 @@ def test_deployment_is_locked_down(render: Renderer) -> None:
     assert sc["privileged"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["port"] == "http"
+    assert container["readinessProbe"]["httpGet"]["port"] == "health"
     assert container["resources"]["requests"]["cpu"]
     assert container["resources"]["limits"]["memory"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
@@ -135,8 +135,8 @@ def test_values_reach_the_operator(render: Renderer) -> None:
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert container["image"].endswith(":9.9.9")
     assert env["OCR_OPERATOR_PROMETHEUS_URL"] == "http://prom.mon:9090"
-    assert env["OCR_OPERATOR_LOG_LEVEL"] == "DEBUG"
-    assert env["OCR_OPERATOR_NAMESPACES"] == "team-a,team-b"
+    assert "OCR_OPERATOR_KAFKA_BOOTSTRAP" not in env
+    assert container["args"][-3:] == ["--namespace=team-a", "--namespace=team-b", "--verbose"]
     # Namespaced permissions only inside the watched namespaces.
     bindings = by_kind(manifests, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
@@ -146,6 +146,7 @@ def test_values_reach_the_operator(render: Renderer) -> None:
         ]
     (cluster_binding,) = by_kind(manifests, "ClusterRoleBinding")
     assert cluster_binding["roleRef"]["name"] == "ocr-operator-cluster"
+    assert cluster_roles(manifests)["ocr-operator-cluster"] == EXPECTED_CLUSTER | NAMESPACES
 
 
 def test_image_digest_wins_over_tag(render: Renderer) -> None:
@@ -196,11 +197,13 @@ def test_rbac_can_be_left_to_the_platform(render: Renderer) -> None:
     [
         "replicaCount=2",
         "logLevel=TRACE",
+        "logLevel=WARNING",
         "securityContext.allowPrivilegeEscalation=true",
         "podSecurityContext.runAsNonRoot=false",
         "prometheus.url=ftp://prom",
         "watchNamespaces={Bad_Name}",
         "image.digest=latest",
+        "kafkaBootstrap=not a host",
         "unknownKey=1",
     ],
 )
@@ -210,28 +213,11 @@ def test_values_schema_rejects_bad_values(helm: Path, bad: str) -> None:
     assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
 
 
-def test_service_monitor_needs_the_metrics_service(helm: Path) -> None:
-    done = run(
-        [
-            helm,
-            "template",
-            "x",
-            CHART_DIR,
-            "--set",
-            "metrics.serviceMonitor.enabled=true",
-            "--set",
-            "metrics.service.enabled=false",
-        ]
-    )
-    assert done.returncode != 0
-    assert "metrics.serviceMonitor.enabled needs metrics.service.enabled" in done.stderr
-
-
 def test_optional_monitoring_objects_carry_the_observability_assets(render: Renderer) -> None:
     manifests = render(
         "prometheusRule.enabled=true",
         "grafanaDashboard.enabled=true",
-        "metrics.serviceMonitor.enabled=true",
+        "podMonitor.enabled=true",
     )
     (rule,) = by_kind(manifests, "PrometheusRule")
     source = yaml.safe_load(
@@ -244,11 +230,30 @@ def test_optional_monitoring_objects_carry_the_observability_assets(render: Rend
     assert json.loads(dashboard["data"]["ocr-serving.json"]) == json.loads(
         (REPO_ROOT / "observability/grafana/ocr-serving.json").read_text()
     )
-    (monitor,) = by_kind(manifests, "ServiceMonitor")
-    (service,) = by_kind(manifests, "Service")
-    assert (
-        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
-    )
+    (monitor,) = by_kind(manifests, "PodMonitor")
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    targets = {r["targetLabel"] for r in endpoint["relabelings"]}
+    assert targets == {"ocrserving", "component"}
+
+
+def test_pod_monitor_selects_the_pods_the_operator_renders(render: Renderer) -> None:
+    (monitor,) = by_kind(render("podMonitor.enabled=true", "watchNamespaces={ns1}"), "PodMonitor")
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ns1"]}
+    wanted = monitor["spec"]["selector"]
+    (expression,) = wanted["matchExpressions"]
+    # The operator's golden render of a Writer stack has all three components.
+    golden = REPO_ROOT / "tests" / "operator" / "golden" / "writer.yaml"
+    deployments = [
+        d for d in yaml.safe_load_all(golden.read_text()) if d and d["kind"] == "Deployment"
+    ]
+    assert len(deployments) == 3
+    for deployment in deployments:
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert wanted["matchLabels"].items() <= labels.items()
+        assert labels[expression["key"]] in expression["values"]
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert "http" in {p["name"] for p in container["ports"]}
 
 
 def test_chart_crd_is_identical_to_the_repository_crd() -> None:
