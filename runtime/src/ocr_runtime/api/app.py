@@ -1,0 +1,117 @@
+"""The FastAPI application factory. Every collaborator comes in explicitly: the composition
+root (bootstrap) decides which adapters serve which port."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import ocr_runtime
+from ocr_runtime.api.auth import ApiKeyCheck
+from ocr_runtime.api.errors import error_body, handle_ocr_error, handle_validation_error
+from ocr_runtime.api.middleware import RequestContextMiddleware
+from ocr_runtime.api.routes import ApiServices, jobs_router, ops_router
+from ocr_runtime.application import ImageLimits, SubmitJob, install_pixel_guard
+from ocr_runtime.application.ports import BlobStore, JobPublisher, JobRepository
+from ocr_runtime.core.metrics import ApiMetrics
+from ocr_runtime.core.settings import Settings
+from ocr_runtime.domain import OcrError
+
+logger = logging.getLogger(__name__)
+
+Lifespan = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: Settings,
+    repository: JobRepository,
+    blobs: BlobStore,
+    publisher: JobPublisher,
+    engine_ready: Callable[[], bool] | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    lifespan: Lifespan | None = None,
+) -> FastAPI:
+    """`engine_ready`: whether this process's model is loaded (None: no model here, as in the
+    api role). `registry`: where the metrics live (a fresh one by default; pass the process's
+    to expose worker metrics too). `lifespan`: resources to start before serving and stop
+    after (producers, worker loops)."""
+    install_pixel_guard(settings.max_pixels)
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = ApiMetrics(registry)
+    if engine_ready is not None:
+        metrics.model_ready.set_function(lambda: 1.0 if engine_ready() else 0.0)
+    limits = ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    services = ApiServices(
+        settings=settings,
+        repository=repository,
+        publisher=publisher,
+        submit=SubmitJob(repository, blobs, publisher, limits),
+        metrics=metrics,
+        engine_ready=engine_ready,
+    )
+
+    @asynccontextmanager
+    async def app_lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            yield
+            return
+        async with lifespan():
+            yield
+
+    app = FastAPI(
+        title="OCR runtime",
+        version=ocr_runtime.__version__,
+        description="Queue OCR jobs, poll their results, or OCR synchronously.",
+        lifespan=app_lifespan,
+    )
+    app.state.registry = registry
+    app.include_router(jobs_router(services, ApiKeyCheck(settings.api_key_hashes)))
+    app.include_router(ops_router(services))
+    app.add_exception_handler(OcrError, handle_ocr_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_middleware(_CatchAll)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+async def _handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors (unknown route, wrong method) in our error shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    body = error_body(codes.get(exc.status_code, "http_error"), str(exc.detail))
+    return JSONResponse(body, exc.status_code, headers=exc.headers)
+
+
+class _CatchAll:
+    """Unexpected exceptions become a JSON 500 inside the request-id middleware, so even that
+    response carries X-Request-ID (Starlette's own handler sits outside all middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, tracking_send)
+        except Exception:
+            if scope["type"] != "http" or started:
+                raise
+            logger.exception("unhandled error")
+            response = JSONResponse(error_body("internal_error", "internal server error"), 500)
+            await response(scope, receive, send)

@@ -1,0 +1,177 @@
+"""Routes. Each handler validates, calls one use case and shapes the answer; the model never
+runs here (the API only queues work). No `from __future__ import annotations`: FastAPI must
+see the route-local `Annotated` metadata (limits taken from the settings)."""
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from ocr_runtime.api.auth import ApiKeyCheck
+from ocr_runtime.api.errors import error_body
+from ocr_runtime.api.schemas import (
+    ERROR_RESPONSES,
+    CheckState,
+    ErrorResponse,
+    Health,
+    JobAccepted,
+    JobView,
+    Readiness,
+    job_view,
+)
+from ocr_runtime.api.upload import read_file_field
+from ocr_runtime.application import (
+    JobNotFound,
+    SubmitJob,
+    Upload,
+    WaitTimeout,
+    get_job,
+    wait_for_job,
+)
+from ocr_runtime.application.ports import JobPublisher, JobRepository
+from ocr_runtime.core.metrics import METRICS_CONTENT_TYPE, ApiMetrics, render_metrics
+from ocr_runtime.core.settings import Settings
+from ocr_runtime.domain import Job, OcrError
+
+IMAGE_FIELD = "image"
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+_PING_TIMEOUT_S = 2.0
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": [IMAGE_FIELD],
+                    "properties": {
+                        IMAGE_FIELD: {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "JPEG, PNG, WebP, BMP or TIFF image.",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
+           description="Repeat a request with the same key to get the same job back."),
+]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    settings: Settings
+    repository: JobRepository
+    publisher: JobPublisher
+    submit: SubmitJob
+    metrics: ApiMetrics
+    engine_ready: Callable[[], bool] | None
+
+
+def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
+    router = APIRouter(prefix="/v1", dependencies=[Depends(auth)], tags=["ocr"],
+                       responses=ERROR_RESPONSES)  # fmt: skip
+    settings = services.settings
+    max_wait = settings.sync_timeout_max_s
+    wait_help = f"Seconds to wait (default {settings.sync_timeout_default_s:g})."
+
+    async def submit(request: Request, key: str | None) -> Job:
+        try:
+            part = await read_file_field(request, IMAGE_FIELD, settings.max_upload_bytes)
+            job = await services.submit(Upload(part.data, part.content_type, key))
+        except OcrError as exc:
+            services.metrics.rejected.labels(exc.code).inc()
+            raise
+        services.metrics.jobs_submitted.inc()
+        return job
+
+    @router.post("/jobs", status_code=202, response_model=JobAccepted, openapi_extra=_UPLOAD_BODY,
+                 summary="Queue an OCR job")  # fmt: skip
+    async def create_job(
+        request: Request, response: Response, idempotency_key: IdempotencyKey = None
+    ) -> JobAccepted:
+        job = await submit(request, idempotency_key)
+        response.headers["Location"] = f"/v1/jobs/{job.job_id}"
+        return JobAccepted(job_id=job.job_id, status=job.status)
+
+    @router.get("/jobs/{job_id}", response_model=JobView, summary="A job and its result")
+    async def read_job(job_id: str) -> JobView:
+        if not _JOB_ID.fullmatch(job_id):
+            raise JobNotFound(f"no job {job_id[:64]}")
+        return job_view(await get_job(services.repository, job_id))
+
+    @router.post("/ocr", response_model=JobView, openapi_extra=_UPLOAD_BODY,
+                 summary="OCR an image and wait for the result",
+                 responses={504: {"model": ErrorResponse, "description": "Not done in time; "
+                                  "the body carries job_id to poll"}})  # fmt: skip
+    async def ocr(
+        request: Request,
+        wait_s: Annotated[
+            float | None, Query(alias="timeout", gt=0, le=max_wait, description=wait_help)
+        ] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JobView:
+        job = await submit(request, idempotency_key)
+        try:
+            done = await wait_for_job(
+                services.repository,
+                job.job_id,
+                settings.sync_timeout_default_s if wait_s is None else wait_s,
+            )
+        except WaitTimeout:
+            services.metrics.sync_timeouts.inc()
+            raise
+        return job_view(done)
+
+    return router
+
+
+async def _check(probe: Callable[[], Awaitable[None]]) -> CheckState:
+    try:
+        await asyncio.wait_for(probe(), _PING_TIMEOUT_S)
+    except Exception:
+        return CheckState.FAILING
+    return CheckState.OK
+
+
+def ops_router(services: ApiServices) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", response_model=Health, summary="Liveness")
+    async def healthz() -> Health:
+        return Health()
+
+    @router.get("/readyz", response_model=Readiness, summary="Model, database and queue ready",
+                responses={503: {"model": Readiness}})  # fmt: skip
+    async def readyz() -> JSONResponse:
+        model = CheckState.NOT_APPLICABLE
+        if services.engine_ready is not None:
+            model = CheckState.OK if services.engine_ready() else CheckState.FAILING
+        database, queue = await asyncio.gather(
+            _check(services.repository.ping), _check(services.publisher.ping)
+        )
+        checks = {"model": model, "database": database, "queue": queue}
+        ready = CheckState.FAILING not in checks.values()
+        body = Readiness(ready=ready, checks=checks)
+        return JSONResponse(body.model_dump(mode="json"), 200 if ready else 503)
+
+    @router.get("/metrics", response_class=Response, summary="Prometheus metrics",
+                responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}})  # fmt: skip
+    async def metrics(request: Request) -> Response:
+        registry = request.app.state.registry
+        return Response(render_metrics(registry), media_type=METRICS_CONTENT_TYPE)
+
+    return router
+
+
+def not_found_body(path: str) -> dict[str, object]:
+    return error_body("not_found", f"no route {path}")

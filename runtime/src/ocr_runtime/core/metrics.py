@@ -1,0 +1,51 @@
+"""Prometheus metrics of the HTTP API. Names and labels are a contract: the operator reads
+them (API latency and sync timeouts decide the switch to the standard mode)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+_LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ApiMetrics:
+    """Registered once per registry (one per app, so tests can build many apps)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.requests = Counter(
+            "ocr_http_requests_total", "HTTP requests by route template and status.",
+            ["method", "route", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "ocr_http_request_duration_seconds", "HTTP request duration by route template.",
+            ["method", "route"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.in_flight = Gauge(
+            "ocr_http_requests_in_flight", "HTTP requests being served.", registry=r
+        )
+        self.jobs_submitted = Counter(
+            "ocr_jobs_submitted_total", "Jobs accepted and queued (idempotent repeats excluded).",
+            registry=r,
+        )  # fmt: skip
+        self.rejected = Counter(
+            "ocr_jobs_rejected_total", "Submissions refused, by error code.", ["code"],
+            registry=r,
+        )  # fmt: skip
+        self.sync_timeouts = Counter(
+            "ocr_sync_timeouts_total", "POST /v1/ocr calls answered 504 (job not done in time).",
+            registry=r,
+        )  # fmt: skip
+        self.model_ready = Gauge(
+            "ocr_model_ready", "1 when this process's OCR model is loaded (absent: no model "
+            "in this process).", registry=r,
+        )  # fmt: skip
+
+
+def render_metrics(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
