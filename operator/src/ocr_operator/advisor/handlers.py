@@ -1,0 +1,211 @@
+"""The advisor's kopf daemon: one loop per OCRServing that evaluates every
+`spec.advisor.intervalSeconds`, writes its status fields, posts Events and, under Auto or on an
+approval under Recommend, moves `status.activeMode` and runs the operator's reconcile, which
+applies the new mode with the safe ordering.
+
+A daemon (not a timer) because the interval is per resource and may change with the spec.
+Prometheus is queried outside the resource's lock; the status is read again and written
+under it, so an evaluation never overwrites a reconcile's view of the active mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from ocr_operator import API_GROUP, API_VERSION, PLURAL
+from ocr_operator.advisor.metrics import Observation, PrometheusSource
+from ocr_operator.advisor.policy import Action, Approval, Plan, is_pinned, plan
+from ocr_operator.advisor.queries import StackRef, resolve_queries
+from ocr_operator.advisor.report import AdvisorReason, Evaluation, build_report
+from ocr_operator.advisor.rules import AdvisorWindow, Decision, Evidence, Verdict, decide, observe
+from ocr_operator.apply import Body, KubeError, Owner
+from ocr_operator.handlers import context_from
+from ocr_operator.model import Mode, OCRServingSpec, OCRServingStatus, resolve_active_mode
+from ocr_operator.reconcile import ReconcileContext, reconcile
+from ocr_operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+# When the spec cannot be read at all (the reconcile reports why), look again this often.
+_IDLE_SECONDS = 30.0
+
+
+def register_advisor(
+    registry: kopf.OperatorRegistry,
+    settings: OperatorSettings,
+    source: PrometheusSource | None = None,
+) -> None:
+    """Register the advisor's daemon; call after `ocr_operator.handlers.register`, whose
+    startup handler creates the context the daemon uses."""
+    prometheus = source or PrometheusSource()
+
+    @kopf.daemon(
+        API_GROUP, API_VERSION, PLURAL, id="advisor", registry=registry,
+        initial_delay=1.0, cancellation_timeout=5.0,
+    )  # fmt: skip
+    async def _advise(
+        name: str, namespace: str | None, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+    ) -> None:
+        while not stopped:
+            interval = _IDLE_SECONDS
+            try:
+                interval = await evaluate_once(
+                    context_from(memo), prometheus, namespace or "", name, settings
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad evaluation must not end the loop: log and go on
+                log.exception("advisor evaluation of %s/%s failed", namespace, name)
+            await stopped.wait(interval)
+
+
+async def evaluate_once(
+    ctx: ReconcileContext,
+    source: PrometheusSource,
+    namespace: str,
+    name: str,
+    settings: OperatorSettings,
+) -> float:
+    """One evaluation of one OCRServing; returns the seconds until the next one."""
+    body = await ctx.kube.get_own(namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return _IDLE_SECONDS
+    try:
+        spec = OCRServingSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return _IDLE_SECONDS
+    advisor = spec.advisor
+    if spec.paused:
+        return float(advisor.interval_seconds)
+    now = datetime.now(UTC)
+    url = advisor.prometheus_url or settings.prometheus_url
+    observation = None
+    if url is not None:
+        stack = StackRef(
+            namespace=namespace,
+            name=name,
+            consumer_group=spec.kafka.consumer_group,
+            writer_group=spec.kafka.writer_group,
+            jobs_topic=spec.kafka.topics.jobs,
+            results_topic=spec.kafka.topics.results,
+        )
+        queries = resolve_queries(advisor, stack)
+        observation = await source.observe(url, queries, now, advisor.query_timeout_seconds)
+    owner = Owner(name, namespace, body["metadata"]["uid"])
+    async with ctx.lock(owner.uid):
+        applied = await _record(ctx, owner, now, observation)
+    if applied:
+        await _reconcile_now(ctx, namespace, name)
+    return float(advisor.interval_seconds)
+
+
+async def _record(
+    ctx: ReconcileContext, owner: Owner, now: datetime, observation: Observation | None
+) -> bool:
+    """Fold the observation into the freshly read status and write it; True if it moved
+    the active mode."""
+    body = await ctx.kube.get_own(owner.namespace, owner.name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return False
+    try:
+        spec = OCRServingSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return False
+    raw_status: Body = body.get("status") or {}
+    evaluation = _evaluate(spec, raw_status, body["metadata"], now, observation)
+    report = build_report(evaluation, raw_status, body["metadata"].get("generation"))
+    try:
+        await ctx.kube.patch_status(owner.namespace, owner.name, report.patch)
+    except KubeError as error:
+        if error.status == 404:  # deleted meanwhile
+            return False
+        raise
+    for event in report.events:
+        with contextlib.suppress(KubeError):  # events are best effort
+            await ctx.kube.event(owner, event.warning, event.reason.value, event.message)
+    return evaluation.plan.action is Action.APPLY
+
+
+def _evaluate(
+    spec: OCRServingSpec,
+    raw_status: Body,
+    meta: Body,
+    now: datetime,
+    observation: Observation | None,
+) -> Evaluation:
+    status = _status(raw_status)
+    advisor_status: Body = raw_status.get("advisor") or {}
+    mode = resolve_active_mode(spec, status)
+    evidence = observation.evidence if observation else Evidence(at=now)
+    window = observe(_window(advisor_status), mode, evidence, spec.advisor)
+    decision = decide(window, now, spec.advisor)
+    unavailable = None
+    if observation is None:
+        unavailable = AdvisorReason.PROMETHEUS_NOT_CONFIGURED
+        decision = Decision(
+            Verdict.UNAVAILABLE, mode, "no Prometheus address: set spec.advisor.prometheusUrl "
+            "or the operator's OCR_OPERATOR_PROMETHEUS_URL",
+        )  # fmt: skip
+    annotations: dict[str, str] = dict(meta.get("annotations") or {})
+    approval = Approval.parse(annotations)
+    the_plan = plan(
+        decision,
+        spec.architecture.policy,
+        pinned=is_pinned(annotations),
+        approval=approval,
+        consumed_approval=_mode(advisor_status.get("consumedApproval")),
+    )
+    if the_plan.action is Action.APPLY and status.spec_mode != spec.architecture.mode:
+        # The user changed spec.architecture.mode and the reconcile has not reset the
+        # active mode yet: that edit wins, the advisor moves nothing this round.
+        the_plan = Plan(Action.REPORT, None, the_plan.consumed_approval)
+    return Evaluation(
+        now=now,
+        evidence=evidence,
+        problems=dict(observation.problems) if observation else {},
+        window=window,
+        decision=decision,
+        plan=the_plan,
+        unavailable_reason=unavailable,
+        ignored_approval=approval.invalid,
+    )
+
+
+def _status(raw: Body) -> OCRServingStatus:
+    keep = {k: raw[k] for k in ("activeMode", "specMode") if k in raw}
+    try:
+        return OCRServingStatus.model_validate(keep)
+    except ValidationError:
+        return OCRServingStatus()
+
+
+def _window(advisor_status: Body) -> AdvisorWindow:
+    """The persisted window; an unreadable one starts over (streaks and cooldown restart)."""
+    try:
+        return AdvisorWindow.model_validate(advisor_status.get("window") or {})
+    except ValidationError:
+        return AdvisorWindow()
+
+
+def _mode(raw: object) -> Mode | None:
+    try:
+        return Mode(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+async def _reconcile_now(ctx: ReconcileContext, namespace: str, name: str) -> None:
+    """Apply the new active mode at once; the operator's resync timer finishes any phase that
+    has to wait (writer Ready, results drained)."""
+    try:
+        await reconcile(ctx, namespace, name)
+    except KubeError as error:
+        log.warning("reconcile after an advisor transition of %s/%s failed: %s; the resync "
+                    "timer retries", namespace, name, error)  # fmt: skip

@@ -1,0 +1,233 @@
+"""One evaluation turned into a status merge patch and the Events to post (pure).
+
+The advisor owns `status.advisor`, `status.recommendation`, `status.transitions`, the
+AdvisorAvailable and TransitionRecommended conditions, and (only when it moves the stack)
+`status.activeMode`. Values that disappear are sent as null so the merge patch removes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ocr_operator.advisor.policy import Action, Plan
+from ocr_operator.advisor.rules import AdvisorWindow, Decision, Evidence, Signal, Verdict
+from ocr_operator.model.enums import ConditionStatus, ConditionType
+
+MAX_TRANSITIONS = 20
+_MAX_MESSAGE = 1024
+
+Body = dict[str, Any]
+
+
+class AdvisorReason(StrEnum):
+    """Reasons of the advisor's conditions and Events."""
+
+    METRICS_AVAILABLE = "MetricsAvailable"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    PROMETHEUS_NOT_CONFIGURED = "PrometheusNotConfigured"
+    STEADY = "Steady"
+    PENDING = "Pending"
+    COOLDOWN = "Cooldown"
+    MANUAL_POLICY = "ManualPolicy"
+    PINNED = "Pinned"
+    TRANSITION_APPLIED = "TransitionApplied"
+    TRANSITION_RECOMMENDED = "TransitionRecommended"
+    INVALID_APPROVAL = "InvalidApproval"
+
+
+@dataclass(frozen=True)
+class Event:
+    warning: bool
+    reason: AdvisorReason
+    message: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything one evaluation produced, as the handler hands it over."""
+
+    now: datetime
+    evidence: Evidence
+    problems: dict[Signal, str]
+    window: AdvisorWindow
+    decision: Decision
+    plan: Plan
+    unavailable_reason: AdvisorReason | None = None  # set when no query could even run
+    ignored_approval: str | None = None  # an approve-transition value naming no mode
+
+
+@dataclass(frozen=True)
+class Report:
+    patch: Body
+    events: list[Event] = field(default_factory=list)
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_report(evaluation: Evaluation, previous: Body, generation: int | None) -> Report:
+    """The status patch and Events of one evaluation; `previous` is the current status."""
+    e = evaluation
+    applying = e.plan.action is Action.APPLY and e.decision.target is not None
+    window = e.window
+    if applying:
+        assert e.decision.target is not None
+        # Streaks and cooldown restart in the new mode right away, so a restart of the
+        # operator between this write and the reconcile cannot re-apply the same move.
+        window = AdvisorWindow(mode=e.decision.target, mode_since=e.now, latest=e.evidence)
+    patch: Body = {
+        "advisor": _advisor(e, window),
+        "recommendation": _recommendation(e),
+        "conditions": _conditions(e, previous, generation),
+    }
+    events = _events(e, previous)
+    if applying:
+        assert e.decision.target is not None
+        transition = {
+            "time": timestamp(e.now),
+            "from": e.decision.mode.value,
+            "to": e.decision.target.value,
+            "reason": e.decision.message[:_MAX_MESSAGE],
+        }
+        history = list(previous.get("transitions") or [])
+        patch["transitions"] = [*history, transition][-MAX_TRANSITIONS:]
+        patch["activeMode"] = e.decision.target.value
+    return Report(patch=patch, events=events)
+
+
+def _advisor(e: Evaluation, window: AdvisorWindow) -> Body:
+    evidence = e.evidence
+    return {
+        "gpuUtilization": evidence.gpu_utilization,
+        "lag": evidence.lag,
+        "lagTrend": evidence.lag_trend,
+        "dbWriteP95Seconds": evidence.db_write_p95,
+        "apiP95Seconds": evidence.api_p95,
+        "evaluatedAt": timestamp(e.now),
+        "verdict": e.decision.verdict.value,
+        "message": e.decision.message[:_MAX_MESSAGE],
+        "problems": {s.value: why for s, why in e.problems.items()} or None,
+        "window": window.wire(),
+        "consumedApproval": e.plan.consumed_approval.value if e.plan.consumed_approval else None,
+        "ignoredApproval": e.ignored_approval,
+    }
+
+
+def _recommendation(e: Evaluation) -> Body | None:
+    mode = e.plan.recommendation
+    if mode is None:
+        return None
+    evidence = e.decision.evidence.numbers() if e.decision.evidence else {}
+    since = timestamp(e.decision.since) if e.decision.since else timestamp(e.now)
+    return {"mode": mode.value, "reason": e.decision.message[:_MAX_MESSAGE],
+            "evidence": evidence, "since": since}  # fmt: skip
+
+
+def _available(e: Evaluation) -> tuple[ConditionStatus, AdvisorReason, str]:
+    if e.unavailable_reason is not None:
+        return ConditionStatus.FALSE, e.unavailable_reason, e.decision.message
+    if e.decision.verdict is Verdict.UNAVAILABLE:
+        detail = "; ".join(f"{s.value}: {why}" for s, why in e.problems.items())
+        return (
+            ConditionStatus.FALSE,
+            AdvisorReason.METRICS_UNAVAILABLE,
+            detail or e.decision.message,
+        )
+    return ConditionStatus.TRUE, AdvisorReason.METRICS_AVAILABLE, "all signals read"
+
+
+_VERDICT_REASONS = {
+    Verdict.UNAVAILABLE: AdvisorReason.METRICS_UNAVAILABLE,
+    Verdict.STEADY: AdvisorReason.STEADY,
+    Verdict.PENDING: AdvisorReason.PENDING,
+    Verdict.COOLDOWN: AdvisorReason.COOLDOWN,
+    Verdict.RECOMMEND: AdvisorReason.TRANSITION_RECOMMENDED,
+}
+
+
+def _recommended(e: Evaluation) -> tuple[ConditionStatus, str, str]:
+    action, decision = e.plan.action, e.decision
+    if action is Action.RECOMMEND:
+        return ConditionStatus.TRUE, str(decision.rule), decision.message
+    if action is Action.PINNED:
+        return (
+            ConditionStatus.TRUE,
+            AdvisorReason.PINNED,
+            f"pinned, not applied: {decision.message}",
+        )
+    if action is Action.APPLY:
+        return ConditionStatus.FALSE, AdvisorReason.TRANSITION_APPLIED, decision.message
+    if decision.verdict is Verdict.RECOMMEND:  # only Manual reaches here with a target
+        return ConditionStatus.FALSE, AdvisorReason.MANUAL_POLICY, decision.message
+    return ConditionStatus.FALSE, _VERDICT_REASONS[decision.verdict], decision.message
+
+
+def _conditions(e: Evaluation, previous: Body, generation: int | None) -> list[Body]:
+    now = timestamp(e.now)
+    existing = [dict(c) for c in previous.get("conditions") or [] if isinstance(c, dict)]
+    updates = [(ConditionType.ADVISOR_AVAILABLE, *_available(e)),
+               (ConditionType.TRANSITION_RECOMMENDED, *_recommended(e))]  # fmt: skip
+    by_type = {c.get("type"): c for c in existing}
+    for kind, status, reason, message in updates:
+        before = by_type.get(kind.value) or {}
+        changed = before.get("status") != status.value
+        by_type[kind.value] = {
+            "type": kind.value,
+            "status": status.value,
+            "reason": str(reason),
+            "message": message[:_MAX_MESSAGE],
+            "lastTransitionTime": now if changed else before.get("lastTransitionTime", now),
+            "observedGeneration": generation,
+        }
+    # Keep the operator's order first; the advisor's conditions follow.
+    return [c for c in existing if c.get("type") not in _OURS] + [by_type[t] for t in _OURS]
+
+
+_OURS = (ConditionType.ADVISOR_AVAILABLE.value, ConditionType.TRANSITION_RECOMMENDED.value)
+
+
+def _events(e: Evaluation, previous: Body) -> list[Event]:
+    events: list[Event] = []
+    before = {c.get("type"): c for c in previous.get("conditions") or [] if isinstance(c, dict)}
+    status, reason, message = _available(e)
+    was = (before.get(ConditionType.ADVISOR_AVAILABLE.value) or {}).get("status")
+    if status is ConditionStatus.FALSE and was != ConditionStatus.FALSE.value:
+        events.append(Event(True, reason, f"advisor unavailable, mode kept: {message}"))
+    elif status is ConditionStatus.TRUE and was == ConditionStatus.FALSE.value:
+        events.append(Event(False, reason, "advisor reads all signals again"))
+    recommended = e.plan.recommendation
+    previous_mode = ((previous.get("recommendation") or {}) or {}).get("mode")
+    if recommended is not None and recommended.value != previous_mode:
+        kind = (
+            AdvisorReason.PINNED
+            if e.plan.action is Action.PINNED
+            else (AdvisorReason.TRANSITION_RECOMMENDED)
+        )
+        events.append(
+            Event(
+                False, kind, f"{e.decision.mode.value} -> {recommended.value}: {e.decision.message}"
+            )
+        )
+    if e.plan.action is Action.APPLY and e.decision.target is not None:
+        events.append(
+            Event(
+                False,
+                AdvisorReason.TRANSITION_APPLIED,
+                f"{e.decision.mode.value} -> {e.decision.target.value}: {e.decision.message}",
+            )
+        )
+    ignored_before = (previous.get("advisor") or {}).get("ignoredApproval")
+    if e.ignored_approval is not None and e.ignored_approval != ignored_before:
+        events.append(
+            Event(
+                True,
+                AdvisorReason.INVALID_APPROVAL,
+                f"approve-transition value {e.ignored_approval!r} names no mode "
+                f"(Standard, Batched or Writer): ignored",
+            )
+        )
+    return events
