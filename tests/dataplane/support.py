@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -150,11 +151,18 @@ def png(seed: int, size: tuple[int, int] = (48, 24)) -> bytes:
 
 
 async def submit_jobs(
-    api_url: str, count: int, *, concurrency: int = 16, start: int = 0, retries: int = 60
+    api_url: str,
+    count: int,
+    *,
+    concurrency: int = 16,
+    retries: int = 120,
+    sink: list[str] | None = None,
 ) -> list[str]:
-    """POST `count` images; returns the job ids accepted (202). A 5xx (queue briefly away
-    during a broker restart) is retried after a pause, like a client would."""
-    ids: list[str] = []
+    """POST `count` images; returns the job ids accepted (202), also appended to `sink` as
+    they come. A 5xx (queue briefly away during a broker restart) is retried after a pause,
+    like a client would."""
+    ids: list[str] = sink if sink is not None else []
+    start = int(time.time() * 1000) % 1_000_000 * 1000
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(start, start + count):
         queue.put_nowait(n)
@@ -236,13 +244,51 @@ class Database:
 
 
 def assert_exactly_one_result_each(db: Database, job_ids: Sequence[str]) -> None:
-    """Every accepted job has one row, succeeded with a result; no other row exists."""
+    """Every accepted job has one row, succeeded with its result. Any other row is a
+    submission the API refused (503 while the queue was away): failed, never left behind."""
     assert len(set(job_ids)) == len(job_ids), "the API returned a job id twice"
     rows = db.rows()
-    assert set(rows) == set(job_ids), "jobs lost or invented"
-    bad = {j: (r.status, r.error_code) for j, r in rows.items() if r.status != "succeeded"}
+    missing = set(job_ids) - set(rows)
+    assert not missing, f"{len(missing)} accepted jobs lost"
+    accepted = {j: rows[j] for j in job_ids}
+    bad = {j: (r.status, r.error_code) for j, r in accepted.items() if r.status != "succeeded"}
     assert not bad, f"{len(bad)} jobs did not succeed: {list(bad.items())[:5]}"
-    assert all(r.result is not None for r in rows.values()), "a succeeded job lacks its result"
+    assert all(r.result is not None for r in accepted.values()), "a job lacks its result"
+    refused = {j: (r.status, r.error_code) for j, r in rows.items() if j not in accepted}
+    assert all(v == ("failed", "queue_unavailable") for v in refused.values()), refused
+
+
+class Load:
+    """Submits jobs through the API from a background thread, optionally at a steady pace
+    until stopped."""
+
+    def __init__(self, api_url: str, count: int, *, concurrency: int = 8) -> None:
+        self._api_url = api_url
+        self._count = count
+        self._concurrency = concurrency
+        self.ids: list[str] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Load:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.ids = asyncio.run(
+                submit_jobs(self._api_url, self._count, concurrency=self._concurrency,
+                            sink=self.ids)
+            )  # fmt: skip
+        except BaseException as exc:
+            self._error = exc
+
+    def join(self, timeout: float = 300.0) -> list[str]:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "load generator still running"
+        if self._error is not None:
+            raise self._error
+        return self.ids
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,90 @@
+"""Each architecture end to end through the HTTP API, on real Kafka and MariaDB, with the
+runtime's processes started as `uv run --frozen ocr-runtime <role>`."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.dataplane.conftest import Stack
+from tests.dataplane.support import (
+    RuntimeProcess,
+    assert_exactly_one_result_each,
+    metric_value,
+    read_topic,
+    submit_jobs,
+)
+from tests.support.documents import render_document
+
+pytestmark = pytest.mark.integration
+
+JOBS = 300
+
+
+def start_plane(stack: Stack, mode: str, **extra: str) -> dict[str, RuntimeProcess]:
+    """API, worker and, in writer mode, writer; started together, then awaited."""
+    roles = ["api", "worker"] + (["writer"] if mode == "writer" else [])
+    started = {role: stack.start(role, mode, wait=False, **extra) for role in roles}
+    for process in started.values():
+        process.wait_ready()
+    return started
+
+
+@pytest.mark.parametrize("mode", ["standard", "batched", "writer"])
+def test_mode_processes_jobs_end_to_end(stack: Stack, mode: str) -> None:
+    plane = start_plane(stack, mode)
+    ids = asyncio.run(submit_jobs(plane["api"].url, JOBS))
+    assert len(ids) == JOBS
+    stack.db.wait_all_done(ids)
+    assert_exactly_one_result_each(stack.db, ids)
+
+    with httpx.Client(base_url=plane["api"].url) as client:
+        for job_id in ids[:5]:
+            body = client.get(f"/v1/jobs/{job_id}").json()
+            assert body["status"] == "succeeded"
+            assert body["result"] is not None
+
+    worker = plane["worker"].metrics()
+    batches = metric_value(worker, "ocr_batch_size_count")
+    assert metric_value(worker, "ocr_jobs_consumed_total") >= JOBS
+    assert metric_value(worker, "ocr_jobs_succeeded_total") >= JOBS
+    rows = stack.db.rows()
+    if mode == "standard":
+        assert batches == metric_value(worker, "ocr_batch_size_sum")  # one job per batch
+    else:
+        assert batches < JOBS  # jobs shared batches
+    if mode == "writer":
+        # The worker wrote nothing to the database; the writer recorded every result.
+        assert {r.attempts for r in rows.values()} == {0}
+        written = metric_value(plane["writer"].metrics(), "ocr_results_written_total")
+        assert written == JOBS
+    else:
+        assert {r.attempts for r in rows.values()} == {1}
+    dead = asyncio.run(read_topic(stack.bootstrap, stack.topics.dead_letters, timeout_s=1.0))
+    assert dead == []
+
+
+def test_onnx_engine_small_batched_run(stack: Stack) -> None:
+    """A few real documents through the batched mode on the default ONNX engine."""
+    plane = start_plane(stack, "batched", OCR_ENGINE="onnx", OCR_BATCH_MAX_WAIT_MS="200")
+    lines = [("invoice total amount", "payment due date"), ("customer order number",),
+             ("Seoul branch office", "monthly statement")]  # fmt: skip
+    ids: list[str] = []
+    with httpx.Client(base_url=plane["api"].url, timeout=30.0) as client:
+        for doc_lines in lines:
+            buffer = io.BytesIO()
+            Image.fromarray(render_document(doc_lines).image).save(buffer, format="PNG")
+            files = {"image": ("doc.png", buffer.getvalue(), "image/png")}
+            response = client.post("/v1/jobs", files=files)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["job_id"])
+        stack.db.wait_all_done(ids, timeout=180.0)
+        assert_exactly_one_result_each(stack.db, ids)
+        for job_id, doc_lines in zip(ids, lines, strict=True):
+            text = client.get(f"/v1/jobs/{job_id}").json()["result"]["text"]
+            found = [line for line in doc_lines if line.lower() in text.lower()]
+            assert found, f"none of {doc_lines} in {text!r}"
