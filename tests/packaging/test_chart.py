@@ -17,6 +17,7 @@ CHILD_VERBS = {"get", "list", "create", "patch", "delete"}
 EXPECTED_NAMESPACED = (
     {("ocrserving.io", "ocrservings", v) for v in ("get", "list", "watch", "patch")}
     | {("ocrserving.io", "ocrservings/status", "patch")}
+    | {("ocrserving.io", "ocrservings/finalizers", "update")}
     | {
         (group, resource, verb)
         for group, resource in (
@@ -34,9 +35,7 @@ EXPECTED_CLUSTER = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
 }
-# Only with a namespace list: kopf then follows those namespaces.
-NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
-STRIMZI = {("kafka.strimzi.io", "kafkatopics", v) for v in CHILD_VERBS}
+STRIMZI = {("kafka.strimzi.io", "kafkatopics", v) for v in ("get", "create", "patch")}
 
 
 def permissions(role: dict[str, object]) -> set[tuple[str, str, str]]:
@@ -146,7 +145,7 @@ def test_values_reach_the_operator(render: Renderer) -> None:
         ]
     (cluster_binding,) = by_kind(manifests, "ClusterRoleBinding")
     assert cluster_binding["roleRef"]["name"] == "ocr-operator-cluster"
-    assert cluster_roles(manifests)["ocr-operator-cluster"] == EXPECTED_CLUSTER | NAMESPACES
+    assert cluster_roles(manifests)["ocr-operator-cluster"] == EXPECTED_CLUSTER
 
 
 def test_image_digest_wins_over_tag(render: Renderer) -> None:
@@ -177,7 +176,8 @@ def test_rbac_grants_nothing_dangerous(render: Renderer) -> None:
             "rolebindings",
             "clusterrolebindings",
         }
-        assert verb not in {"escalate", "bind", "impersonate", "deletecollection", "update"}
+        assert verb not in {"escalate", "bind", "impersonate", "deletecollection"}
+        assert verb != "update" or resource == "ocrservings/finalizers"
     # Cluster-scoped objects are only ever read.
     assert {v for _, _, v in EXPECTED_CLUSTER} == {"list", "watch"}
 
