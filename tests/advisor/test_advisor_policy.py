@@ -80,6 +80,24 @@ def test_policy_table(  # noqa: PLR0917 (one parameter per table column)
 
 
 @pytest.mark.parametrize(
+    ("policy", "approval", "expected"),
+    [
+        (Policy.AUTO, NONE, Plan(Action.DEFERRED, Mode.BATCHED, None)),
+        # an approval waits for the rollout and is not consumed meanwhile
+        (Policy.RECOMMEND, Approval(Mode.BATCHED), Plan(Action.DEFERRED, Mode.BATCHED, None)),
+        (Policy.RECOMMEND, NONE, Plan(Action.RECOMMEND, Mode.BATCHED, None)),
+        (Policy.MANUAL, NONE, Plan(Action.REPORT, None, None)),
+    ],
+)
+def test_a_stack_still_rolling_out_defers_the_move(
+    policy: Policy, approval: Approval, expected: Plan
+) -> None:
+    got = plan(TO_BATCHED, policy, pinned=False, approval=approval, consumed_approval=None,
+               settled=False)  # fmt: skip
+    assert got == expected
+
+
+@pytest.mark.parametrize(
     ("annotations", "expected"),
     [
         ({}, Approval(mode=None)),

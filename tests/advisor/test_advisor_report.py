@@ -150,7 +150,16 @@ def held_window(stack_spec: OCRServingSpec) -> dict[str, Any]:
         ("Recommend", {APPROVE_ANNOTATION: "Batched"}, {}, Action.APPLY),
         ("Manual", {APPROVE_ANNOTATION: "Batched"}, {}, Action.REPORT),
         # the user just edited spec.architecture.mode: the reconcile's reset goes first
-        ("Auto", {}, {"specMode": "Writer"}, Action.REPORT),
+        ("Auto", {}, {"specMode": "Writer"}, Action.DEFERRED),
+        # the operator is still rolling out: the move waits for the next evaluation
+        ("Auto", {}, {"conditions": [{"type": "Progressing", "status": "True"}]}, Action.DEFERRED),
+        (
+            "Recommend",
+            {APPROVE_ANNOTATION: "Batched"},
+            {"conditions": [{"type": "Progressing", "status": "True"}]},
+            Action.DEFERRED,
+        ),
+        ("Auto", {}, {"conditions": [{"type": "Progressing", "status": "False"}]}, Action.APPLY),
     ],
 )
 def test_evaluate_applies_the_policy(

@@ -21,13 +21,20 @@ from pydantic import ValidationError
 
 from ocr_operator import API_GROUP, API_VERSION, PLURAL
 from ocr_operator.advisor.metrics import Observation, PrometheusSource
-from ocr_operator.advisor.policy import Action, Approval, Plan, is_pinned, plan
+from ocr_operator.advisor.policy import Action, Approval, is_pinned, plan
 from ocr_operator.advisor.queries import StackRef, resolve_queries
 from ocr_operator.advisor.report import AdvisorReason, Evaluation, build_report
 from ocr_operator.advisor.rules import AdvisorWindow, Decision, Evidence, Verdict, decide, observe
 from ocr_operator.apply import Body, KubeError, Owner
 from ocr_operator.handlers import context_from
-from ocr_operator.model import Mode, OCRServingSpec, OCRServingStatus, resolve_active_mode
+from ocr_operator.model import (
+    ConditionStatus,
+    ConditionType,
+    Mode,
+    OCRServingSpec,
+    OCRServingStatus,
+    resolve_active_mode,
+)
 from ocr_operator.reconcile import ReconcileContext, reconcile
 from ocr_operator.settings import OperatorSettings
 
@@ -161,11 +168,8 @@ def _evaluate(
         pinned=is_pinned(annotations),
         approval=approval,
         consumed_approval=_mode(advisor_status.get("consumedApproval")),
+        settled=_settled(spec, status, raw_status),
     )
-    if the_plan.action is Action.APPLY and status.spec_mode != spec.architecture.mode:
-        # The user changed spec.architecture.mode and the reconcile has not reset the
-        # active mode yet: that edit wins, the advisor moves nothing this round.
-        the_plan = Plan(Action.REPORT, None, the_plan.consumed_approval)
     return Evaluation(
         now=now,
         evidence=evidence,
@@ -176,6 +180,17 @@ def _evaluate(
         unavailable_reason=unavailable,
         ignored_approval=approval.invalid,
     )
+
+
+def _settled(spec: OCRServingSpec, status: OCRServingStatus, raw_status: Body) -> bool:
+    """The operator applied the current spec mode (a user's edit of it wins over the advisor)
+    and is not in the middle of a rollout or a mode transition."""
+    if status.spec_mode != spec.architecture.mode or status.active_mode is None:
+        return False
+    for item in raw_status.get("conditions") or []:
+        if isinstance(item, dict) and item.get("type") == ConditionType.PROGRESSING.value:
+            return item.get("status") != ConditionStatus.TRUE.value
+    return True
 
 
 def _status(raw: Body) -> OCRServingStatus:

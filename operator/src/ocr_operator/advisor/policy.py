@@ -24,6 +24,7 @@ class Action(StrEnum):
     RECOMMEND = "Recommend"  # publish the recommendation, wait for an approval
     APPLY = "Apply"  # change status.activeMode to the target
     PINNED = "Pinned"  # a move would be made, but the pin annotation keeps the mode
+    DEFERRED = "Deferred"  # a move is due, but the stack is still changing: next evaluation
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,11 @@ def plan(
     pinned: bool,
     approval: Approval,
     consumed_approval: Mode | None,
+    settled: bool = True,
 ) -> Plan:
-    """Decide the action.
+    """Decide the action. `settled` is False while the operator is still rolling out a mode
+    (or has not yet applied a user's edit of it): a due move then waits, so the advisor never
+    starts a transition in the middle of another.
 
     An approval counts once: after it moved the stack it is remembered as consumed, and stays
     consumed while the annotation keeps that value, so a stale annotation cannot approve a
@@ -77,8 +81,9 @@ def plan(
         return Plan(Action.REPORT, None, consumed)
     if pinned:
         return Plan(Action.PINNED, target, consumed)
-    if policy is Policy.AUTO:
-        return Plan(Action.APPLY, None, consumed)
-    if approval.mode is target and consumed is not target:
-        return Plan(Action.APPLY, None, target)
-    return Plan(Action.RECOMMEND, target, consumed)
+    approved = approval.mode is target and consumed is not target
+    if policy is Policy.RECOMMEND and not approved:
+        return Plan(Action.RECOMMEND, target, consumed)
+    if not settled:
+        return Plan(Action.DEFERRED, target, consumed)
+    return Plan(Action.APPLY, None, target if policy is Policy.RECOMMEND else consumed)

@@ -32,10 +32,10 @@ _EXPORTER_LAG = (
 _LAG = f"{_RUNTIME_LAG} or {_EXPORTER_LAG}"
 
 
-def _p95(histogram: str) -> str:
+def _p95(histogram: str, extra: str = "") -> str:
     return (
         f"histogram_quantile(0.95, sum by (le) "
-        f"(rate({histogram}_bucket{{{_STACK}}}[$rate_window])))"
+        f"(rate({histogram}_bucket{{{_STACK}{extra}}}[$rate_window])))"
     )
 
 
@@ -52,7 +52,10 @@ DEFAULT_QUERIES: dict[Signal, str] = {
     Signal.LAG: _LAG,
     Signal.LAG_TREND: f"deriv(({_LAG})[$rate_window:$step])",
     Signal.DB_WRITE_P95: _p95("ocr_db_write_seconds"),
-    Signal.API_P95: _p95("ocr_http_request_duration_seconds"),
+    # Probes and scrapes are frequent and instant: they would hide slow user requests.
+    Signal.API_P95: _p95(
+        "ocr_http_request_duration_seconds", ', route!~"/healthz|/readyz|/metrics"'
+    ),
 }
 
 

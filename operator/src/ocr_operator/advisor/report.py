@@ -33,6 +33,7 @@ class AdvisorReason(StrEnum):
     COOLDOWN = "Cooldown"
     MANUAL_POLICY = "ManualPolicy"
     PINNED = "Pinned"
+    WAITING_FOR_ROLLOUT = "WaitingForRollout"
     TRANSITION_APPLIED = "TransitionApplied"
     TRANSITION_RECOMMENDED = "TransitionRecommended"
     INVALID_APPROVAL = "InvalidApproval"
@@ -159,6 +160,9 @@ def _recommended(e: Evaluation) -> tuple[ConditionStatus, str, str]:
             AdvisorReason.PINNED,
             f"pinned, not applied: {decision.message}",
         )
+    if action is Action.DEFERRED:
+        return (ConditionStatus.TRUE, AdvisorReason.WAITING_FOR_ROLLOUT,
+                f"due once the current rollout settles: {decision.message}")  # fmt: skip
     if action is Action.APPLY:
         return ConditionStatus.FALSE, AdvisorReason.TRANSITION_APPLIED, decision.message
     if decision.verdict is Verdict.RECOMMEND:  # only Manual reaches here with a target
