@@ -182,6 +182,12 @@ def test_evaluate_without_prometheus_is_unavailable() -> None:
     assert result.unavailable_reason is AdvisorReason.PROMETHEUS_NOT_CONFIGURED
     patch = build_report(result, {}, 1).patch
     assert conditions(patch)["AdvisorAvailable"]["reason"] == "PrometheusNotConfigured"
+    assert [e.reason for e in build_report(result, {}, 1).events] == [
+        AdvisorReason.PROMETHEUS_NOT_CONFIGURED
+    ]
+    manual = _evaluate(spec("Manual"), {}, {}, NOW, None)
+    assert conditions(build_report(manual, {}, 1).patch)["AdvisorAvailable"]["status"] == "False"
+    assert build_report(manual, {}, 1).events == []  # no Warning when nothing depends on it
 
 
 def test_an_invalid_approval_is_reported_once() -> None:

@@ -177,6 +177,7 @@ def _evaluate(
         window=window,
         decision=decision,
         plan=the_plan,
+        policy=spec.architecture.policy,
         unavailable_reason=unavailable,
         ignored_approval=approval.invalid,
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from ocr_operator.advisor.policy import Action, Plan
 from ocr_operator.advisor.rules import AdvisorWindow, Decision, Evidence, Signal, Verdict
-from ocr_operator.model.enums import ConditionStatus, ConditionType
+from ocr_operator.model.enums import ConditionStatus, ConditionType, Policy
 
 MAX_TRANSITIONS = 20
 _MAX_MESSAGE = 1024
@@ -56,6 +56,7 @@ class Evaluation:
     window: AdvisorWindow
     decision: Decision
     plan: Plan
+    policy: Policy = Policy.AUTO
     unavailable_reason: AdvisorReason | None = None  # set when no query could even run
     ignored_approval: str | None = None  # an approve-transition value naming no mode
 
@@ -199,10 +200,12 @@ def _events(e: Evaluation, previous: Body) -> list[Event]:
     before = {c.get("type"): c for c in previous.get("conditions") or [] if isinstance(c, dict)}
     status, reason, message = _available(e)
     was = (before.get(ConditionType.ADVISOR_AVAILABLE.value) or {}).get("status")
-    if status is ConditionStatus.FALSE and was != ConditionStatus.FALSE.value:
-        events.append(Event(True, reason, f"advisor unavailable, mode kept: {message}"))
-    elif status is ConditionStatus.TRUE and was == ConditionStatus.FALSE.value:
-        events.append(Event(False, reason, "advisor reads all signals again"))
+    # Under Manual nothing depends on the advisor: the condition reports it, without Events.
+    if e.policy is not Policy.MANUAL:
+        if status is ConditionStatus.FALSE and was != ConditionStatus.FALSE.value:
+            events.append(Event(True, reason, f"advisor unavailable, mode kept: {message}"))
+        elif status is ConditionStatus.TRUE and was == ConditionStatus.FALSE.value:
+            events.append(Event(False, reason, "advisor reads all signals again"))
     recommended = e.plan.recommendation
     previous_mode = ((previous.get("recommendation") or {}) or {}).get("mode")
     if recommended is not None and recommended.value != previous_mode:
