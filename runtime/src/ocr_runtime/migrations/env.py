@@ -6,8 +6,8 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from ocr_runtime.adapters.sql.engine import create_database_engine
 from ocr_runtime.adapters.sql.tables import metadata
 
 config = context.config
@@ -25,7 +25,7 @@ def _migrate(connection: Connection) -> None:
 
 
 async def _migrate_url(url: str) -> None:
-    engine = create_async_engine(url)
+    engine = create_database_engine(url, pool_size=1)  # also creates SQLite's folder
     try:
         async with engine.begin() as connection:
             await connection.run_sync(_migrate)

@@ -109,6 +109,19 @@ class SqlJobRepository:
                     .values(status=JobStatus.QUEUED.value)
                 )
 
+    async def unfinished(self, limit: int = 100_000) -> list[Job]:
+        """Jobs not terminal yet, oldest first: what an all-in-one server re-enqueues after a
+        restart (its in-process queue did not survive)."""
+        open_statuses = [s.value for s in JobStatus if not s.is_terminal]
+        query = (
+            jobs.select()
+            .where(jobs.c.status.in_(open_statuses))
+            .order_by(jobs.c.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [job_from_row(row) for row in await conn.execute(query)]
+
     async def ping(self) -> None:
         async with self._engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))

@@ -1,0 +1,129 @@
+"""`ocr-runtime all-in-one`: the whole service in one process on one machine. The API on
+127.0.0.1:8000, SQLite (by default), an in-process queue and the worker on the real default
+engine; no service to install."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from ocr_runtime.adapters.inprocess_queue import InProcessJobQueue
+from ocr_runtime.adapters.sql import SqlJobRepository, create_database_engine
+from ocr_runtime.api import create_app
+from ocr_runtime.application import (
+    BatchProcessor,
+    ImageLimits,
+    JobMessage,
+    RecordingOutcomeSink,
+    RecordOutcomes,
+)
+from ocr_runtime.application.ports import OcrEngine
+from ocr_runtime.bootstrap._inprocess_worker import InProcessWorker
+from ocr_runtime.bootstrap.storage import build_blob_store
+from ocr_runtime.core.logging import configure_logging
+from ocr_runtime.core.settings import Settings
+from ocr_runtime.migrations import upgrade_database
+from ocr_runtime.worker.metrics import DataPlaneMetrics
+
+log = logging.getLogger(__name__)
+
+
+def build_all_in_one_app(
+    settings: Settings, engine: OcrEngine, *, registry: CollectorRegistry | None = None
+) -> FastAPI:
+    """The API wired to SQL storage, the in-process queue and a worker on `engine`; the
+    engine loads (off the event loop) and the worker starts in the app's lifespan. The
+    database must be migrated already."""
+    registry = registry if registry is not None else CollectorRegistry()
+    database = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
+    repository = SqlJobRepository(database)
+    blobs = build_blob_store(settings, database)
+    queue = InProcessJobQueue(settings.inprocess_queue_size)
+    metrics = DataPlaneMetrics(registry)
+    metrics.consumer_lag.labels("all-in-one", "inprocess", "0").set_function(lambda: queue.depth)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-engine")
+    processor = BatchProcessor(
+        engine,
+        blobs,
+        RecordingOutcomeSink(RecordOutcomes(repository, blobs, settings.blob_retention)),
+        ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
+        max_attempts=settings.max_attempts,
+        repository=repository,
+        executor=executor,
+    )
+    worker = InProcessWorker(settings, queue, processor, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        loading = asyncio.get_running_loop().run_in_executor(executor, _load, engine)
+        await _recover(repository, queue)
+        await worker.start(loading)
+        try:
+            yield
+        finally:
+            queue.close()
+            await worker.aclose(settings.drain_seconds)
+            with contextlib.suppress(Exception):
+                await loading
+            executor.shutdown(wait=False, cancel_futures=True)
+            await database.dispose()
+
+    return create_app(
+        settings,
+        repository,
+        blobs,
+        queue,
+        engine_ready=lambda: engine.loaded,
+        registry=registry,
+        lifespan=lifespan,
+    )
+
+
+def _load(engine: OcrEngine) -> None:
+    started = time.perf_counter()
+    try:
+        engine.load()
+    except Exception:
+        log.exception("loading the OCR engine %s failed; /readyz stays failing", engine.name)
+        raise
+    log.info("engine %s loaded in %.1f s", engine.name, time.perf_counter() - started)
+
+
+async def _recover(repository: SqlJobRepository, queue: InProcessJobQueue) -> None:
+    """Jobs accepted before a restart are still in the database: queue them again."""
+    unfinished = await repository.unfinished()
+    if unfinished:
+        await repository.requeue([job.job_id for job in unfinished])
+    for job in unfinished:
+        queue.redeliver(
+            JobMessage(job.job_id, job.blob_id, job.width, job.height, job.created_at.timestamp())
+        )
+    if unfinished:
+        log.info("re-queued %d unfinished jobs from before the restart", len(unfinished))
+
+
+def run(settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    upgrade_database(settings.database_url)
+    # Imported here: the engine libraries are heavy and only this role and the worker need them.
+    from ocr_runtime.adapters.engines import build_engine  # noqa: PLC0415
+
+    app = build_all_in_one_app(settings, build_engine(settings))
+    log.info("all-in-one OCR server on http://%s:%d", settings.http_host, settings.http_port)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.drain_seconds),
+    )
+    return 0

@@ -1,0 +1,90 @@
+"""`ocr-runtime <role>`: one image, one entry point. Settings are read and validated once,
+here; a bad value prints what is wrong and exits with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from ocr_runtime.core.settings import Settings
+
+EXIT_BAD_SETTINGS = 2
+
+ROLES = {
+    "api": "HTTP API: stores jobs and publishes them to Kafka (never runs the model)",
+    "worker": "GPU/CPU worker: consumes jobs from Kafka and runs the OCR engine",
+    "writer": "result writer (writer mode): persists results from the result topic",
+    "all-in-one": "API, SQLite, in-process queue and worker in one process on 127.0.0.1:8000",
+    "migrate": "apply the database migrations (Alembic) to OCR_DATABASE_URL",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocr-runtime",
+        description="OCR serving runtime. Configuration comes from OCR_* environment variables "
+        "(see docs/configuration.md).",
+    )
+    roles = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
+    for name, text in ROLES.items():
+        roles.add_parser(name, help=text, description=text)
+    return parser
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "\n".join(_describe(err["loc"], err["msg"]) for err in exc.errors())
+        print(f"ocr-runtime: invalid settings:\n{problems}", file=sys.stderr)
+    except SettingsError as exc:
+        print(f"ocr-runtime: invalid settings: {exc}", file=sys.stderr)
+    raise SystemExit(EXIT_BAD_SETTINGS)
+
+
+def _describe(location: tuple[int | str, ...], message: str) -> str:
+    if not location:  # a check across fields: the message names the variables
+        return f"  {message}"
+    return f"  OCR_{'_'.join(str(part) for part in location).upper()}: {message}"
+
+
+def _migrate(settings: Settings) -> int:
+    from ocr_runtime.core.logging import configure_logging  # noqa: PLC0415
+    from ocr_runtime.migrations import upgrade_database  # noqa: PLC0415
+
+    configure_logging(settings.log_level)
+    upgrade_database(settings.database_url)
+    print("ocr-runtime: database migrated to the latest revision", file=sys.stderr)
+    return 0
+
+
+def _runner(role: str) -> Callable[[Settings], int]:
+    # Lazy imports: a role loads only its own dependencies (no Kafka client in all-in-one,
+    # no OCR engine in the api).
+    if role == "api":
+        from ocr_runtime.bootstrap import api_role  # noqa: PLC0415
+
+        return api_role.run
+    if role == "worker":
+        from ocr_runtime.bootstrap import worker_role  # noqa: PLC0415
+
+        return worker_role.run
+    if role == "writer":
+        from ocr_runtime.bootstrap import writer_role  # noqa: PLC0415
+
+        return writer_role.run
+    if role == "all-in-one":
+        from ocr_runtime.bootstrap import all_in_one  # noqa: PLC0415
+
+        return all_in_one.run
+    return _migrate
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = load_settings()
+    raise SystemExit(_runner(args.role)(settings))

@@ -1,0 +1,153 @@
+"""The all-in-one server as users run it: a real subprocess (`ocr-runtime all-in-one`) on the
+real default engine, spoken to over HTTP like curl would."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+pytestmark = pytest.mark.integration
+
+LINES = ("Invoice number 48213", "Total amount due 1250 EUR")
+STARTUP_LIMIT_S = 300  # model load on a busy 2-core machine
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"all-in-one exited early:\n{server.log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"all-in-one not ready in {STARTUP_LIMIT_S} s:\n"
+                f"{server.log_path.read_text()[-4000:]}")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    work = tmp_path_factory.mktemp("all-in-one")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "OCR_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'ocr.db'}",
+        "OCR_HTTP_PORT": str(port),
+        "OCR_ENGINE": "onnx",
+    }
+    log_path = work / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ocr_runtime.bootstrap", "all-in-one"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work,
+        )  # fmt: skip
+    started = Server(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        _wait_ready(started)
+        yield started
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def rendered_page() -> bytes:
+    font = ImageFont.load_default(size=40)
+    image = Image.new("RGB", (1100, 80 + 90 * len(LINES)), "white")
+    draw = ImageDraw.Draw(image)
+    for row, text in enumerate(LINES):
+        draw.text((40, 40 + 90 * row), text, fill="black", font=font)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_sync_ocr_reads_the_rendered_lines(server: Server) -> None:
+    response = httpx.post(
+        f"{server.base_url}/v1/ocr",
+        params={"timeout": 120},
+        files={"image": ("page.png", rendered_page(), "image/png")},
+        timeout=150,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "succeeded"
+    assert [line["text"] for line in body["result"]["lines"]] == list(LINES)
+    assert body["result"]["text"] == "\n".join(LINES)
+    assert response.headers["x-request-id"]
+
+
+def test_async_job_is_polled_to_completion(server: Server) -> None:
+    submitted = httpx.post(
+        f"{server.base_url}/v1/jobs",
+        files={"image": ("page.png", rendered_page(), "image/png")},
+        headers={"Idempotency-Key": "it-async-1"},
+        timeout=30,
+    )
+    assert submitted.status_code == 202
+    job_id = submitted.json()["job_id"]
+    deadline = time.monotonic() + 120
+    status = "queued"
+    while status in {"queued", "running"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = httpx.get(f"{server.base_url}/v1/jobs/{job_id}", timeout=10).json()["status"]
+    assert status == "succeeded"
+    again = httpx.post(
+        f"{server.base_url}/v1/jobs",
+        files={"image": ("page.png", rendered_page(), "image/png")},
+        headers={"Idempotency-Key": "it-async-1"},
+        timeout=30,
+    )
+    assert again.json() == {"job_id": job_id, "status": "succeeded"}
+
+
+def test_bad_input_leaves_the_server_healthy(server: Server) -> None:
+    bad = httpx.post(
+        f"{server.base_url}/v1/jobs",
+        files={"image": ("x.png", b"definitely not a png", "image/png")},
+        timeout=30,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_image"
+    assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{server.base_url}/readyz", timeout=10).json()["ready"] is True
+    metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
+    assert "ocr_batch_size_count" in metrics and "ocr_http_requests_total" in metrics
+
+
+def test_sigterm_stops_it_cleanly(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal once its graceful shutdown is done.
+    assert server.process.wait(60) in {0, -signal.SIGTERM}
+    assert "Application shutdown complete" in server.log_path.read_text()
