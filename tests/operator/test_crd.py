@@ -49,6 +49,8 @@ def test_schema_is_structural() -> None:
     assert leftovers == []
     for path, node in _walk(_schema()):
         assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
+        for bound in ("exclusiveMinimum", "exclusiveMaximum"):
+            assert node.get(bound, True) is True, path  # OpenAPI v3.0: a boolean
 
 
 def test_names_printer_columns_and_status_subresource() -> None:

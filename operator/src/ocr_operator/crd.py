@@ -95,6 +95,11 @@ def _structural(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _structural(v) for k, v in node.items()}
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        # JSON Schema 2020 (pydantic gt/lt) -> OpenAPI v3.0 (a boolean next to the bound).
+        value = out.get(bound)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[limit], out[bound] = value, True
     if out.get("default", 0) is None:
         out.pop("default")
     if out.get("type") == "object" and isinstance(out.get("default"), dict):
