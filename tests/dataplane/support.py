@@ -62,11 +62,14 @@ def _http_status(url: str) -> int | None:
 
 
 def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
+    """Child pids of `pid`, whichever of its threads started them."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(p) for p in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
 
 
 @dataclass
@@ -114,7 +117,9 @@ class RuntimeProcess:
     def kill9(self) -> None:
         """SIGKILL the runtime itself (uv's child): no drain, no commit, no goodbye."""
         assert self.popen is not None
-        for pid in _children(self.popen.pid):
+        children = _children(self.popen.pid)
+        assert children, f"{self.name}: no runtime process under uv"
+        for pid in children:
             os.kill(pid, signal.SIGKILL)
         self.popen.wait(timeout=30)
 
