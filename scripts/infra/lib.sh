@@ -111,6 +111,9 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 env_set() {
   ensure_dirs
   local tmp="$ENV_FILE.tmp.$$" key
+  # infra.sh and cluster.sh may run at once (make -j): serialise the read-modify-write.
+  exec 8>"$LOCAL/.env.lock"
+  flock 8
   touch "$ENV_FILE"
   cp "$ENV_FILE" "$tmp"
   while [ $# -ge 2 ]; do
@@ -121,14 +124,5 @@ env_set() {
     shift 2
   done
   mv "$tmp" "$ENV_FILE"
-}
-
-# env_unset KEY...: removes keys from .local/env.
-env_unset() {
-  [ -f "$ENV_FILE" ] || return 0
-  local key
-  for key in "$@"; do
-    grep -v "^export $key=" "$ENV_FILE" >"$ENV_FILE.tmp.$$" || true
-    mv "$ENV_FILE.tmp.$$" "$ENV_FILE"
-  done
+  exec 8>&-
 }
