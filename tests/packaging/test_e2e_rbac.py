@@ -1,0 +1,346 @@
+"""End to end: the chart installed in the local cluster, and the operator run with the chart's
+command line under the chart's ServiceAccount (a TokenRequest token, no admin rights). A
+stack goes Ready, switches Standard -> Writer -> Standard, has a deleted child restored and
+is deleted; the operator meets no `Forbidden` on the way. Then the ServiceAccount is shown
+to hold exactly the chart's permissions and nothing of what it must not do."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import kubeconfig_server_and_token
+from tests.packaging._kube import Kubectl, condition, private_copy, unique, wait_for
+from tests.packaging.conftest import CHART_DIR, REPO_ROOT, run
+from tests.packaging.test_chart import EXPECTED_CLUSTER, EXPECTED_NAMESPACED
+
+pytestmark = pytest.mark.e2e
+
+CRD_NAME = "ocrservings.ocrserving.io"
+STACK = "stack"
+
+
+@dataclass
+class Install:
+    admin: Kubectl
+    operator_ns: str
+    stacks_ns: str
+    account: str  # system:serviceaccount:<ns>:<name>
+    as_account: Kubectl  # the ServiceAccount's own token
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _token_kubeconfig(admin_config: Path, token: str, path: Path) -> Path:
+    server, _ = kubeconfig_server_and_token(admin_config)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "insecure-skip-tls-verify": True}}
+        ],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "operator"}}],
+        "current-context": "operator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def _operator_command(
+    deployment: dict[str, Any], health_port: int
+) -> tuple[list[str], dict[str, str]]:
+    """The chart's container command line and environment, for a process on this machine."""
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = [a.replace("0.0.0.0:8080", f"127.0.0.1:{health_port}") for a in container["args"]]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    return [str(Path(sys.executable).parent / "ocr-operator"), *args], env
+
+
+def _helm(helm: Path, kubeconfig: Path, *args: str) -> str:
+    done = run([helm, f"--kubeconfig={kubeconfig}", *args], timeout=300)
+    assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def install(
+    helm: Path, kubeconfig: Path, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Install]:
+    work = tmp_path_factory.mktemp("rbac-e2e")
+    kubeconfig = private_copy(kubeconfig, work)
+    admin = Kubectl(kubeconfig)
+    operator_ns, stacks_ns = unique("pkg-op"), unique("pkg-stacks")
+    release = operator_ns
+    for namespace in (operator_ns, stacks_ns):
+        admin.ok("create", "namespace", namespace)
+    admin.ok(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        str(CHART_DIR / "crds" / "ocrserving.yaml"),
+    )
+    admin.ok("wait", "--for=condition=Established", "--timeout=60s", f"crd/{CRD_NAME}")
+    # replicaCount=0: the in-cluster pod would be a kwok fake; the operator runs here instead,
+    # under the identity the chart created.
+    _helm(
+        helm,
+        kubeconfig,
+        "install",
+        release,
+        str(CHART_DIR),
+        "--namespace",
+        operator_ns,
+        "--set",
+        f"watchNamespaces={{{stacks_ns}}}",
+        "--set",
+        "replicaCount=0",
+    )
+    deployment = admin.json("get", "deployment", f"{release}-ocr-operator", "-n", operator_ns)
+    assert deployment is not None
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    token = admin.ok("create", "token", account, "-n", operator_ns, "--duration=2h").strip()
+    sa_config = _token_kubeconfig(kubeconfig, token, work / "operator.kubeconfig")
+
+    health_port = _free_port()
+    command, chart_env = _operator_command(deployment, health_port)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OCR_")},
+        **chart_env,
+        "KUBECONFIG": str(sa_config),
+        # The stacks name an in-cluster broker; the operator on this machine uses the local one.
+        "OCR_OPERATOR_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "OCR_OPERATOR_RESYNC_SECONDS": "3",
+        "OCR_OPERATOR_WAIT_SECONDS": "1",
+        "OCR_OPERATOR_ERROR_BACKOFF_SECONDS": "2",
+    }
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    log = work / "operator.log"
+    with log.open("w") as sink:
+        operator = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=work
+        )
+    try:
+        wait_for(
+            lambda: _healthy(health_port) or operator.poll() is not None,
+            "the operator's liveness endpoint",
+            timeout=60,
+        )
+        assert operator.poll() is None, log.read_text()[-3000:]
+        yield Install(
+            admin,
+            operator_ns,
+            stacks_ns,
+            f"system:serviceaccount:{operator_ns}:{account}",
+            Kubectl(sa_config),
+            log,
+        )
+        # Delete while the operator runs: it removes its own finalizer.
+        admin.run("delete", "ocrs", "--all", "-n", stacks_ns, "--wait=true", "--timeout=60s")
+    finally:
+        operator.send_signal(signal.SIGTERM)
+        try:
+            operator.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+        run([helm, f"--kubeconfig={kubeconfig}", "uninstall", release, "-n", operator_ns])
+        for namespace in (operator_ns, stacks_ns):
+            admin.run("delete", "namespace", namespace, "--wait=false")
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _stack_documents(namespace: str) -> list[dict[str, Any]]:
+    documents = [
+        d for d in yaml.safe_load_all((REPO_ROOT / "examples/standard.yaml").read_text()) if d
+    ]
+    stack = copy.deepcopy(next(d for d in documents if d["kind"] == "OCRServing"))
+    stack["metadata"]["name"] = STACK
+    spec = stack["spec"]
+    prefix = f"{namespace}-{STACK}"  # topics of their own in the shared broker
+    spec["kafka"]["topics"] = {
+        "jobs": f"{prefix}-jobs",
+        "results": f"{prefix}-results",
+        "deadLetter": f"{prefix}-dlq",
+    }
+    spec["kafka"]["partitions"] = 2
+    spec["api"]["replicas"] = 1
+    spec["worker"]["replicas"] = 1
+    spec["writer"] = {"replicas": 1}
+    return [d for d in documents if d["kind"] == "Secret"] + [stack]
+
+
+def _ready(install: Install, mode: str) -> dict[str, Any] | None:
+    resource = install.admin.json("get", "ocrs", STACK, "-n", install.stacks_ns)
+    if resource is None or condition(resource, "Ready").get("status") != "True":
+        return None
+    status = resource["status"]
+    if status.get("observedGeneration") != resource["metadata"]["generation"]:
+        return None
+    return resource if status.get("activeMode") == mode else None
+
+
+def _deployments(install: Install) -> set[str]:
+    listed = install.admin.json(
+        "get", "deployments", "-n", install.stacks_ns, "-l", f"app.kubernetes.io/instance={STACK}"
+    )
+    assert listed is not None
+    return {d["metadata"]["name"] for d in listed["items"]}
+
+
+def _forbidden_lines(install: Install) -> list[str]:
+    return [
+        line
+        for line in install.log.read_text().splitlines()
+        if "403" in line or "forbidden" in line.lower()
+    ]
+
+
+def test_operator_reconciles_a_stack_under_the_chart_service_account(install: Install) -> None:
+    admin, ns = install.admin, install.stacks_ns
+    admin.ok("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump_all(_stack_documents(ns)))
+    wait_for(lambda: _ready(install, "Standard"), "Ready in Standard")
+    assert _deployments(install) == {f"{STACK}-api", f"{STACK}-worker"}
+
+    admin.ok(
+        "patch",
+        "ocrs",
+        STACK,
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"architecture":{"mode":"Writer"}}}',
+    )
+    wait_for(lambda: _ready(install, "Writer"), "Ready in Writer")
+    assert _deployments(install) == {f"{STACK}-api", f"{STACK}-worker", f"{STACK}-writer"}
+
+    admin.ok(
+        "patch",
+        "ocrs",
+        STACK,
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"spec":{"architecture":{"mode":"Standard"}}}',
+    )
+    wait_for(
+        lambda: (
+            _ready(install, "Standard")
+            and _deployments(install) == {f"{STACK}-api", f"{STACK}-worker"}
+        ),
+        "back in Standard without the writer",
+    )
+
+    admin.ok("delete", "deployment", f"{STACK}-worker", "-n", ns, "--wait=true")
+    wait_for(lambda: f"{STACK}-worker" in _deployments(install), "deleted worker restored")
+
+    events = admin.json(
+        "get", "events", "-n", ns, "--field-selector", f"involvedObject.name={STACK}"
+    )
+    assert events is not None and events["items"], "the operator posted no Event"
+    assert not _forbidden_lines(install), "\n".join(_forbidden_lines(install)[:20])
+
+
+def test_deleting_the_stack_completes_under_the_service_account(install: Install) -> None:
+    admin, ns = install.admin, install.stacks_ns
+    wait_for(lambda: _ready(install, "Standard"), "Ready in Standard")
+    # The finalizer can only come off through the operator's own patch.
+    done = admin.run("delete", "ocrs", STACK, "-n", ns, "--wait=true", "--timeout=90s")
+    assert done.returncode == 0, done.stderr
+    assert admin.json("get", "ocrs", STACK, "-n", ns) is None
+    assert not _forbidden_lines(install), "\n".join(_forbidden_lines(install)[:20])
+
+
+def _listed_rules(kubectl: Kubectl, namespace: str) -> set[tuple[str, str, str]]:
+    """`kubectl auth can-i --list` as (apiGroup, resource, verb), minus what every
+    authenticated identity may do (self reviews)."""
+    done = kubectl.run("auth", "can-i", "--list", "-n", namespace)
+    assert done.returncode == 0, done.stderr
+    granted = set()
+    for line in done.stdout.splitlines()[1:]:
+        columns = line.split()
+        if not columns or columns[0].startswith("self") or columns[0] == "[]":
+            continue
+        resource, verbs = columns[0], line[line.rindex("[") + 1 : line.rindex("]")].split()
+        name, _, group = resource.partition(".")
+        for verb in verbs:
+            granted.add((group, name, verb))
+    return granted
+
+
+def test_service_account_holds_exactly_the_chart_permissions(install: Install) -> None:
+    stacks = _listed_rules(install.as_account, install.stacks_ns)
+    assert stacks == EXPECTED_NAMESPACED | EXPECTED_CLUSTER
+    # Outside the watched namespace only the cluster-scoped reads remain.
+    assert _listed_rules(install.as_account, "default") == EXPECTED_CLUSTER
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "where"),
+    [
+        ("get", "secrets", "stacks"),
+        ("list", "secrets", "stacks"),
+        ("create", "pods", "stacks"),
+        ("create", "pods/exec", "stacks"),
+        ("delete", "ocrservings.ocrserving.io", "stacks"),
+        ("update", "ocrservings.ocrserving.io", "stacks"),
+        ("create", "deployments.apps", "default"),
+        ("list", "ocrservings.ocrserving.io", "default"),
+        ("get", "secrets", "operator"),
+        ("patch", "nodes", None),
+        ("delete", "customresourcedefinitions.apiextensions.k8s.io", None),
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
+        ("list", "namespaces", None),
+    ],
+)
+def test_service_account_cannot_do_what_it_must_not(
+    install: Install, verb: str, resource: str, where: str | None
+) -> None:
+    namespace = {
+        "stacks": install.stacks_ns,
+        "operator": install.operator_ns,
+        "default": "default",
+        None: None,
+    }[where]
+    assert not install.as_account.can_i(verb, resource, namespace)
+    impersonated = Kubectl(install.admin.kubeconfig, impersonate=install.account)
+    assert not impersonated.can_i(verb, resource, namespace)
+
+
+def test_service_account_can_do_what_the_operator_needs(install: Install) -> None:
+    ns = install.stacks_ns
+    for verb, resource in (
+        ("patch", "deployments.apps"),
+        ("create", "events"),
+        ("patch", "ocrservings.ocrserving.io/status"),
+        ("delete", "horizontalpodautoscalers.autoscaling"),
+    ):
+        assert install.as_account.can_i(verb, resource, ns), (verb, resource)
+    assert install.as_account.can_i("watch", "customresourcedefinitions.apiextensions.k8s.io")
