@@ -252,8 +252,7 @@ up() {
 }
 
 down() {
-  local s
-  for s in "${SERVICES[@]}"; do stop_bg "$s"; done
+  stop_all 30 "${SERVICES[@]}"
   # .local/env keeps its (fixed) addresses: fixtures find the services stopped and restart them.
   log "infra stopped"
 }

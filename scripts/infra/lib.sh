@@ -63,29 +63,50 @@ start_bg() {
   echo $! >"$(pid_file "$name")"
 }
 
-# stop_bg NAME: SIGTERM, wait up to 20 s, then SIGKILL; removes the pid file.
-stop_bg() {
-  local name="$1" f pid i
-  f="$(pid_file "$name")"
-  [ -f "$f" ] || return 0
-  pid="$(cat "$f")"
-  if is_running "$name"; then
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do
-      is_running "$name" || break
-      sleep 0.2
-    done
+# stop_all TIMEOUT NAME...: SIGTERM to each, SIGKILL to those still alive after TIMEOUT
+# seconds, then verifies all are gone and removes their pid files. Stops run in parallel.
+stop_all() {
+  local timeout="$1" name pids=() deadline
+  shift
+  for name in "$@"; do
+    [ -f "$(pid_file "$name")" ] || continue
     if is_running "$name"; then
-      log "$name did not stop after SIGTERM; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
+      pids+=("$(cat "$(pid_file "$name")")")
+      log "stopping $name (pid ${pids[-1]})"
+      kill -TERM "${pids[-1]}" 2>/dev/null || true
     fi
-  fi
-  is_running "$name" && die "$name (pid $pid) is still running"
-  # Give init a moment to reap the zombie so `ps` right after `down` shows nothing of ours.
-  for i in $(seq 1 15); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  rm -f "$f"
+  done
+  deadline=$(( $(date +%s) + timeout ))
+  while any_running "$@" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
+  for name in "$@"; do
+    if is_running "$name"; then
+      log "$name did not stop within ${timeout}s of SIGTERM; killing it"
+      kill -KILL "$(cat "$(pid_file "$name")")" 2>/dev/null || true
+    fi
+  done
+  # Wait for init to reap the zombies, so that `ps` right after `down` shows nothing of ours.
+  deadline=$(( $(date +%s) + 10 ))
+  while [ "${#pids[@]}" -gt 0 ] && any_pid_alive "${pids[@]}" \
+      && [ "$(date +%s)" -lt "$deadline" ]; do
+    sleep 0.1
+  done
+  for name in "$@"; do
+    is_running "$name" && die "$name (pid $(cat "$(pid_file "$name")")) is still running"
+    rm -f "$(pid_file "$name")"
+  done
+  return 0
+}
+
+any_pid_alive() {
+  local pid
+  for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
+
+any_running() {
+  local name
+  for name in "$@"; do is_running "$name" && return 0; done
+  return 1
 }
 
 # wait_tcp HOST PORT TIMEOUT NAME: waits until a TCP connect succeeds; fails if NAME died.
