@@ -285,11 +285,16 @@ def _listed_rules(kubectl: Kubectl, namespace: str) -> set[tuple[str, str, str]]
     assert done.returncode == 0, done.stderr
     granted = set()
     for line in done.stdout.splitlines()[1:]:
-        columns = line.split()
-        if not columns or columns[0].startswith("self") or columns[0] == "[]":
+        if not line.strip() or line.startswith(" "):  # non-resource URL rows
             continue
-        resource, verbs = columns[0], line[line.rindex("[") + 1 : line.rindex("]")].split()
-        name, _, group = resource.partition(".")
+        resource = line.split()[0]
+        if resource.startswith("self"):
+            continue
+        verbs = line[line.rindex("[") + 1 : line.rindex("]")].split()
+        base, _, subresource = resource.partition("/")
+        name, _, group = base.partition(".")
+        if subresource:
+            name = f"{name}/{subresource}"
         for verb in verbs:
             granted.add((group, name, verb))
     return granted
