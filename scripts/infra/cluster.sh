@@ -92,8 +92,15 @@ EOF
 # --- components ----------------------------------------------------------------------------
 
 ensure_binaries() {
-  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/etcd" ] && [ -x "$KWOK" ]; then return 0; fi
-  log "Kubernetes binaries not cached: building them (once; 15-30 min on 2 cores)"
+  local b
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    [ -x "$BIN/$b" ] || { build_binaries; return 0; }
+  done
+  [ -x "$KWOK" ] || build_binaries
+}
+
+build_binaries() {
+  log "Kubernetes binaries not cached: building them (once; about 13 min on 2 cores)"
   OCR_K8S_VERSION="$K8S_VERSION" OCR_KWOK_VERSION="$KWOK_VERSION" "$(dirname "$0")/k8s-build.sh" all
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler), etcd and kwok from the Go module proxy into
+# kube-scheduler), etcd 3.6 and kwok from the Go module proxy into
 # ~/.cache/ocr-serving/kubernetes-<version>/bin and ~/.cache/ocr-serving/kwok-<version>/bin.
-# A no-op when the binaries are already cached. Cold: 15-30 min on 2 cores.
+# A no-op when the binaries are already cached. Cold: about 13 min on 2 shared cores
+# (10 min Kubernetes + etcd, 3 min kwok); it fills a few GB of Go build and module cache.
 #
 # k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces every k8s.io staging
 # module by ./staging/...), so a throwaway wrapper module requires it and replaces each
@@ -71,7 +72,7 @@ build_k8s() {
   local src="$K8S_DIR/src" minor="${K8S_VERSION#v1.}" pkg="k8s.io/component-base/version"
   minor="${minor%%.*}"
   mkdir -p "$K8S_DIR/bin"
-  log "building kubernetes $K8S_VERSION + etcd from the Go module proxy (cold: 15-30 min)"
+  log "building kubernetes $K8S_VERSION + etcd from the Go module proxy (cold: about 10 min on 2 cores)"
   write_wrapper "$src"
   (
     cd "$src"
