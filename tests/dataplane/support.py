@@ -45,8 +45,11 @@ def wait_until(predicate: object, timeout: float, what: str, interval: float = 0
     assert callable(predicate)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        try:
+            if predicate():
+                return
+        except sa.exc.OperationalError:
+            pass  # the database restarting under us: ask again
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
@@ -162,6 +165,8 @@ async def submit_jobs(
     concurrency: int = 16,
     retries: int = 120,
     sink: list[str] | None = None,
+    pause_s: float = 0.0,
+    stop: threading.Event | None = None,
 ) -> list[str]:
     """POST `count` images; returns the job ids accepted (202), also appended to `sink` as
     they come. A 5xx (queue briefly away during a broker restart) is retried after a pause,
@@ -189,8 +194,10 @@ async def submit_jobs(
         raise AssertionError(f"job {n} never accepted")
 
     async def drain(client: httpx.AsyncClient) -> None:
-        while not queue.empty():
+        while not queue.empty() and not (stop is not None and stop.is_set()):
             await one(client, queue.get_nowait())
+            if pause_s:
+                await asyncio.sleep(pause_s)
 
     async with httpx.AsyncClient(base_url=api_url, timeout=60.0) as client:
         await asyncio.gather(*(drain(client) for _ in range(concurrency)))
@@ -213,7 +220,9 @@ class Database:
             conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
         admin.dispose()
         async_url = base.set(database=name).render_as_string(hide_password=False)
-        engine = sa.create_engine(base.set(drivername="mysql+pymysql", database=name))
+        engine = sa.create_engine(
+            base.set(drivername="mysql+pymysql", database=name), pool_pre_ping=True
+        )
         return cls(async_url, engine)
 
     def drop(self) -> None:
@@ -267,10 +276,14 @@ class Load:
     """Submits jobs through the API from a background thread, optionally at a steady pace
     until stopped."""
 
-    def __init__(self, api_url: str, count: int, *, concurrency: int = 8) -> None:
+    def __init__(
+        self, api_url: str, count: int, *, concurrency: int = 8, pause_s: float = 0.0
+    ) -> None:
         self._api_url = api_url
         self._count = count
         self._concurrency = concurrency
+        self._pause_s = pause_s
+        self.stopping = threading.Event()
         self.ids: list[str] = []
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -283,10 +296,14 @@ class Load:
         try:
             self.ids = asyncio.run(
                 submit_jobs(self._api_url, self._count, concurrency=self._concurrency,
-                            sink=self.ids)
+                            sink=self.ids, pause_s=self._pause_s, stop=self.stopping)
             )  # fmt: skip
         except BaseException as exc:
             self._error = exc
+
+    def stop(self) -> list[str]:
+        self.stopping.set()
+        return self.join()
 
     def join(self, timeout: float = 300.0) -> list[str]:
         self._thread.join(timeout)

@@ -35,6 +35,7 @@ from ocr_runtime.worker.probes import ReadinessChecks
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
+_STARTUP_PATIENCE_S = 60.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -90,10 +91,30 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         await engine.dispose()
 
 
+async def until_reachable(
+    start: Callable[[], Awaitable[None]], what: str, timeout_s: float = _STARTUP_PATIENCE_S
+) -> None:
+    """Run `start` until it stops failing for transient reasons (a broker or database still
+    starting or restarting), for at most `timeout_s`; then let the error out (the process
+    exits and Kubernetes restarts it with its own backoff)."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    delay = 0.5
+    while True:
+        try:
+            await start()
+            return
+        except Exception as exc:
+            if not is_transient(exc) or asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.warning("%s unreachable, retrying in %.1fs: %s", what, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 @contextlib.asynccontextmanager
 async def open_producer(settings: Settings, role: str) -> AsyncIterator[KafkaProducerClient]:
     client = KafkaProducerClient(ProducerOptions(settings.kafka_bootstrap, client_id(role)))
-    await client.start()
+    await until_reachable(client.start, "Kafka")
     try:
         yield client
     finally:
@@ -101,7 +122,10 @@ async def open_producer(settings: Settings, role: str) -> AsyncIterator[KafkaPro
 
 
 async def prepare_topics(settings: Settings) -> None:
-    if settings.kafka_create_topics:
+    if not settings.kafka_create_topics:
+        return
+
+    async def create() -> None:
         created = await ensure_topics(
             settings.kafka_bootstrap,
             [settings.jobs_topic, settings.results_topic, settings.dead_letter_topic],
@@ -110,6 +134,8 @@ async def prepare_topics(settings: Settings) -> None:
         )
         if created:
             log.info("created topics %s", created)
+
+    await until_reachable(create, "Kafka")
 
 
 def record_source(settings: Settings, topic: str, group: str, role: str) -> KafkaRecordSource:

@@ -19,7 +19,7 @@ from ocr_runtime.adapters.redis_guard import RedisGuard, SubmissionGuardMiddlewa
 from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
 from ocr_runtime.application.ports import BlobStore
-from ocr_runtime.bootstrap._dataplane import client_id
+from ocr_runtime.bootstrap._dataplane import client_id, until_reachable
 from ocr_runtime.core.logging import configure_logging
 from ocr_runtime.core.settings import BlobBackend, Settings
 
@@ -41,7 +41,7 @@ def build_app(settings: Settings) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await kafka.start()
+        await until_reachable(kafka.start, "Kafka")
         try:
             yield
         finally:

@@ -1,0 +1,42 @@
+"""The optional Redis guard in front of the API: duplicate uploads map to the first job,
+and a client over its per-minute limit gets 429."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.dataplane.conftest import Stack
+from tests.dataplane.support import png
+
+pytestmark = pytest.mark.integration
+
+
+def test_redis_suppresses_duplicates_and_limits_rate(stack: Stack, redis_url: str) -> None:
+    api = stack.start("api", "batched", OCR_REDIS_URL=redis_url, OCR_RATE_LIMIT_PER_MINUTE="6")
+    if time.time() % 60 > 50:  # the limit window is the wall-clock minute: start in one
+        time.sleep(61 - time.time() % 60)
+    image = png(uuid.uuid4().int % 2**24)
+    other = png((uuid.uuid4().int % 2**24) ^ 1)
+    with httpx.Client(base_url=api.url) as client:
+        # A distinct API key per run: the rate-limit window is per client.
+        client.headers["X-Test-Run"] = uuid.uuid4().hex
+        client.headers["Authorization"] = f"Bearer run-{uuid.uuid4().hex}"
+
+        def post(data: bytes) -> httpx.Response:
+            return client.post("/v1/jobs", files={"image": ("a.png", data, "image/png")})
+
+        first, again, different = post(image), post(image), post(other)
+        assert first.status_code == again.status_code == different.status_code == 202
+        assert again.json()["job_id"] == first.json()["job_id"]
+        assert different.json()["job_id"] != first.json()["job_id"]
+        statuses = [post(other).status_code for _ in range(4)]
+        assert statuses == [202, 202, 202, 429]
+        limited = post(image)
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "rate_limited"
+        assert int(limited.headers["Retry-After"]) > 0
+    assert len(stack.db.rows()) == 2  # the duplicates created no job
