@@ -6,7 +6,7 @@
 # .local/k8s/; the admin kubeconfig is .local/kubeconfig.
 # Usage: cluster.sh up|down|status
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 LOG_TAG=cluster
 

@@ -7,7 +7,7 @@
 # State under .local/ (git-ignored); jars cached in ~/.cache/ocr-serving/kafka-<version>/.
 # Usage: infra.sh up|down|status
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 LOG_TAG=infra
 
@@ -129,7 +129,9 @@ kafka_wait() {
 
 MARIADB_SOCKET="$LOCAL/mariadb/mysqld.sock"
 
-mariadb_user_flag() { [ "$(id -u)" -eq 0 ] && echo "--user=root" || true; }
+# mariadbd refuses to run as root unless told to.
+MARIADB_USER_FLAG=()
+[ "$(id -u)" -eq 0 ] && MARIADB_USER_FLAG=(--user=root)
 
 mariadb_up() {
   if is_running mariadb; then log "mariadb already running"; return 0; fi
@@ -139,12 +141,12 @@ mariadb_up() {
   mkdir -p "$d"
   if [ ! -d "$d/data/mysql" ]; then
     log "initialising the MariaDB data directory"
-    mariadb-install-db --no-defaults $(mariadb_user_flag) --datadir="$d/data" \
+    mariadb-install-db --no-defaults "${MARIADB_USER_FLAG[@]}" --datadir="$d/data" \
       --auth-root-authentication-method=socket --skip-test-db >"$LOG_DIR/mariadb-init.log" 2>&1 \
       || die "mariadb-install-db failed (see $LOG_DIR/mariadb-init.log)"
   fi
   # Durability traded for speed: this database only ever holds test data.
-  start_bg mariadb /usr/sbin/mariadbd --no-defaults $(mariadb_user_flag) \
+  start_bg mariadb /usr/sbin/mariadbd --no-defaults "${MARIADB_USER_FLAG[@]}" \
     --datadir="$d/data" --socket="$MARIADB_SOCKET" --pid-file="$d/mariadbd.pid" \
     --port="$MARIADB_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \

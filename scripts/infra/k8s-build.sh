@@ -9,7 +9,7 @@
 # module by ./staging/...), so a throwaway wrapper module requires it and replaces each
 # staging module by its published v0.X.Y instead.
 set -euo pipefail
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 LOG_TAG=k8s-build
 

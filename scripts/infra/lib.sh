@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for infra.sh and cluster.sh (sourced, not executed).
 # State lives under $LOCAL (the repo's git-ignored .local/); downloads and builds are cached
 # outside the repo under $CACHE, one folder per tool and version.
