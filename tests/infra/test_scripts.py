@@ -1,0 +1,30 @@
+"""The infra scripts' shared helpers: `.local/env` is merged, never clobbered."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT, read_local_env
+
+LIB = REPO_ROOT / "scripts" / "infra" / "lib.sh"
+
+
+def _bash(script: str, local_dir: Path) -> None:
+    env = {**os.environ, "OCR_LOCAL_DIR": str(local_dir), "OCR_CACHE_DIR": str(local_dir / "c")}
+    subprocess.run(["bash", "-euo", "pipefail", "-c", f". {LIB}; {script}"], env=env, check=True)
+
+
+def test_env_set_merges_keys_written_by_each_script(tmp_path: Path) -> None:
+    _bash("env_set KUBECONFIG /k/config", tmp_path)  # cluster-up
+    _bash("env_set OCR_REDIS_URL redis://a PROMETHEUS_URL http://p", tmp_path)  # infra-up
+    _bash("env_set OCR_REDIS_URL redis://b", tmp_path)  # infra-up again
+    assert read_local_env(tmp_path / "env") == {
+        "KUBECONFIG": "/k/config",
+        "OCR_REDIS_URL": "redis://b",
+        "PROMETHEUS_URL": "http://p",
+    }
+    lines = (tmp_path / "env").read_text(encoding="utf-8").splitlines()
+    assert all(line.startswith("export ") for line in lines)
+    assert len(lines) == 3
