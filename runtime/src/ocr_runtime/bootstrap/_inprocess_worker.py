@@ -39,6 +39,7 @@ class InProcessWorker:
             cost=lambda message: message.pixels,
         )
         self._task: asyncio.Task[None] | None = None
+        self._consuming = False  # past the model wait: there may be a batch in flight
 
     async def start(self, model_loaded: Awaitable[None]) -> None:
         """Start consuming once `model_loaded` completes (never, if loading fails)."""
@@ -47,9 +48,10 @@ class InProcessWorker:
     async def aclose(self, drain_s: float) -> None:
         """Stop taking jobs, give the batch in flight `drain_s` to finish, then stop."""
         await self._batcher.stop_fetching()
-        if self._task is not None:
+        if self._task is not None and self._consuming:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self._task), drain_s)
+        if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -60,6 +62,7 @@ class InProcessWorker:
             await model_loaded
         except Exception:
             return  # logged by the loader; readiness stays failing, jobs stay queued
+        self._consuming = True
         await self._batcher.start()
         while (batch := await self._batcher.next_batch()) is not None:
             self._metrics.batch_size.observe(len(batch.items))

@@ -71,8 +71,10 @@ def build_all_in_one_app(
         finally:
             queue.close()
             await worker.aclose(settings.drain_seconds)
-            with contextlib.suppress(Exception):
-                await loading
+            if loading.done() and not loading.cancelled():
+                loading.exception()  # retrieved: a failed load was logged already
+            else:
+                loading.cancel()  # a load still running must not hold the shutdown up
             executor.shutdown(wait=False, cancel_futures=True)
             await database.dispose()
 
