@@ -37,6 +37,11 @@ def _step(ctx: Ctx, stack: RuntimeStack, rate: int) -> dict[str, Any]:
     # let the worker drain before the next step, so steps do not overlap
     stack.table.wait_finished(accepted, since, ctx.config.drain_timeout_s)
     report["cpu_cores"] = {**cpu, "loadgen": report["client_cpu_cores"]}
+    print(
+        f"[bench]   API at {rate}/s: p99 {report['latency_ms']['p99']:.1f} ms, "
+        f"{report['statuses']}",
+        flush=True,
+    )
     return report
 
 

@@ -35,6 +35,7 @@ def _bare(image_dir: Path, log: Path) -> dict[str, Any]:
     if out.returncode != 0:
         raise RuntimeError(f"bare engine run failed ({out.returncode}); see {log}")
     result: dict[str, Any] = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    print(f"[bench]   bare engine: {result['images_per_s']} images/s", flush=True)
     return result
 
 
@@ -51,6 +52,7 @@ def _through_worker(
         result["settings"] = spec.settings()
         result["startup_s"] = stack.startup_s
         result["images_per_s"] = result["jobs_per_s"]
+        print(f"[bench]   engine {mode}: {result['images_per_s']} images/s", flush=True)
         result["texts"] = stack.table.result_texts(since)
         if ctx.profile and result["images_per_s"] < min_rate:
             result["profile"] = ctx.profile_closed(stack, count, count, image_dir)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import pymysql  # type: ignore[import-untyped]
+
 from benchmarks.services import MariaDb
 from benchmarks.stats import latency_summary_ms
 
@@ -86,7 +88,11 @@ class JobTable:
         started = time.monotonic()
         done = 0
         while time.monotonic() - started < timeout:
-            done = self.count_finished(since)
+            try:
+                done = self.count_finished(since)
+            except pymysql.err.OperationalError:  # the shared server restarting: wait it out
+                time.sleep(1.0)
+                continue
             if progress is not None:
                 progress(done)
             if done >= expected:

@@ -36,6 +36,11 @@ def _measure(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
             system, cfg.plumbing_jobs, cfg.plumbing_concurrency, cfg.drain_timeout_s
         )
         result["startup_s"] = getattr(system, "startup_s", {})
+        print(
+            f"[bench]   {system.label}: {result['jobs_per_s']} jobs/s, job p99 "
+            f"{result['job_latency_ms']['p99']:.0f} ms, cpu {result['cpu_cores']}",
+            flush=True,
+        )
         if ctx.profile and result["jobs_per_s"] < goal:
             result["profile"] = ctx.profile_closed(
                 system, cfg.plumbing_jobs // 2, cfg.plumbing_concurrency

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,20 @@ class Services:
             prometheus_url=os.environ.get("PROMETHEUS_URL", ""),
             kubeconfig=os.environ.get("KUBECONFIG", ""),
         )
+
+
+def wait_kafka(bootstrap: str, timeout: float = 120.0) -> None:
+    """Wait until the first bootstrap address accepts connections (another session's chaos
+    test may be restarting the shared broker)."""
+    host, _, port = bootstrap.split(",", maxsplit=1)[0].rpartition(":")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=2):
+                return
+        except OSError:
+            time.sleep(1.0)
+    raise ServiceMissingError(f"Kafka at {bootstrap} not reachable for {timeout:.0f}s")
 
 
 class MariaDb:

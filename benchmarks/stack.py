@@ -17,7 +17,7 @@ import redis
 from benchmarks import procs
 from benchmarks.jobs_db import JobTable
 from benchmarks.procs import ManagedProcess, ProcessFailedError
-from benchmarks.services import MariaDb, RunTopics, Services
+from benchmarks.services import MariaDb, RunTopics, Services, wait_kafka
 
 # Variables of the caller's environment that must not reach the processes under test.
 _DROPPED = ("OCR_REDIS_URL",)
@@ -145,6 +145,7 @@ class RuntimeStack(System):
             raise ProcessFailedError(f"ocr-runtime migrate failed:\n{proc.log_tail()}")
 
     def __enter__(self) -> RuntimeStack:
+        wait_kafka(self.services.kafka_bootstrap)
         database_url = self.db.recreate(self.database)
         self.table = JobTable(self.db, self.database)
         self._migrate(database_url)
