@@ -195,13 +195,8 @@ class KubeClient:
             auth_settings=["BearerToken"],
         )
         try:
-            response = self._api.call_api(
-                method,
-                url,
-                headers,
-                json.dumps(body) if body is not None else None,
-                _request_timeout=30,
-            )
+            # The REST client serialises dict bodies itself (JSON is valid apply YAML).
+            response = self._api.call_api(method, url, headers, body, _request_timeout=30)
             data = response.read()  # type: ignore[no-untyped-call]
         except Exception as error:  # urllib3 and socket errors: retryable
             raise KubeError(0, f"{method} {path}: {error}") from error

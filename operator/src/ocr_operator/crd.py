@@ -3,7 +3,7 @@
 `python -m ocr_operator.crd > crds/ocrserving.yaml`; a test keeps the committed file equal
 to this output. Pydantic's JSON Schema is turned into a Kubernetes structural schema:
 `$ref`s inlined, optional `anyOf [X, null]` collapsed to X, titles dropped, object defaults
-reduced to `{}` (the apiserver then defaults nested fields), CEL rules kept.
+expanded from default factories, CEL rules kept.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ import sys
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
 
 from ocr_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from ocr_operator.model import OCRServingSpec, OCRServingStatus
@@ -102,8 +105,6 @@ def _structural(node: Any) -> Any:
             out[limit], out[bound] = value, True
     if out.get("default", 0) is None:
         out.pop("default")
-    if out.get("type") == "object" and isinstance(out.get("default"), dict):
-        out["default"] = {}
     if out.get("additionalProperties") is True:
         out.pop("additionalProperties")
     if out.get("type") == "object" and "properties" in out:
@@ -111,9 +112,27 @@ def _structural(node: Any) -> Any:
     return out
 
 
+class _WithFactoryDefaults(GenerateJsonSchema):
+    """Defaults from default_factory too, fully expanded: the apiserver checks CEL rules
+    against a default as written, without defaulting inside it first."""
+
+    def get_default_value(self, schema: core_schema.WithDefaultSchema) -> Any:
+        factory = schema.get("default_factory")
+        if factory is not None and not schema.get("default_factory_takes_data"):
+            return factory()  # type: ignore[call-arg]
+        return super().get_default_value(schema)
+
+    def encode_default(self, dft: Any) -> Any:
+        if isinstance(dft, BaseModel):
+            return dft.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return super().encode_default(dft)
+
+
 def model_schema(model: type[Any]) -> Schema:
     """Structural openAPIV3Schema of one pydantic model."""
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    raw = model.model_json_schema(
+        by_alias=True, mode="validation", schema_generator=_WithFactoryDefaults
+    )
     schema: Schema = _structural(_resolve(raw, raw.get("$defs", {})))
     return schema
 
