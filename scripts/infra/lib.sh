@@ -46,20 +46,29 @@ apt_ensure() {
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 
-# True when the pid recorded for NAME is alive (and not a zombie).
+# True when the pid recorded for NAME is alive, not a zombie, and still runs the program we
+# started (a pid reused by an unrelated process after a reboot is not ours).
 is_running() {
-  local f pid state
+  local f pid state comm
   f="$(pid_file "$1")"
   [ -f "$f" ] || return 1
   pid="$(cat "$f")"
   [ -n "$pid" ] || return 1
   state="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 1
-  [ -n "$state" ] && [ "${state:0:1}" != "Z" ]
+  [ -n "$state" ] && [ "${state:0:1}" != "Z" ] || return 1
+  [ -f "$RUN_DIR/$1.comm" ] || return 0
+  comm="$(ps -o comm= -p "$pid" 2>/dev/null)" || return 1
+  [ "$comm" = "$(cat "$RUN_DIR/$1.comm")" ]
 }
 
 # start_bg NAME CMD...: runs CMD detached in its own session, logs to $LOG_DIR/NAME.log.
 start_bg() {
-  local name="$1"; shift
+  local name="$1" program
+  shift
+  program="$(basename "$1")"
+  printf '%s\n' "${program:0:15}" >"$RUN_DIR/$name.comm" # the kernel keeps 15 characters
+  # Without job control a background job is no group leader: setsid execs in place, so $!
+  # is the service's own pid.
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$(pid_file "$name")"
 }
@@ -93,7 +102,7 @@ stop_all() {
   done
   for name in "$@"; do
     is_running "$name" && die "$name (pid $(cat "$(pid_file "$name")")) is still running"
-    rm -f "$(pid_file "$name")"
+    rm -f "$(pid_file "$name")" "$RUN_DIR/$name.comm"
   done
   return 0
 }
