@@ -66,6 +66,6 @@ class RequestContextMiddleware:
         self._metrics.latency.labels(method, template).observe(elapsed)
         if logger.isEnabledFor(logging.DEBUG) or status >= 500:
             logger.log(
-                logging.ERROR if status >= 500 else logging.DEBUG,
+                logging.WARNING if status >= 500 else logging.DEBUG,
                 "%s %s %d %.1fms", method, scope.get("path", ""), status, elapsed * 1000,
             )  # fmt: skip

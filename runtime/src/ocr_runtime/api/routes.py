@@ -33,6 +33,7 @@ from ocr_runtime.application import (
     wait_for_job,
 )
 from ocr_runtime.application.ports import JobPublisher, JobRepository
+from ocr_runtime.core.logging import job_id_var
 from ocr_runtime.core.metrics import METRICS_CONTENT_TYPE, ApiMetrics, render_metrics
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.domain import Job, OcrError
@@ -92,6 +93,7 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
             services.metrics.rejected.labels(exc.code).inc()
             raise
         services.metrics.jobs_submitted.inc()
+        job_id_var.set(job.job_id)  # the access log line and later logs carry it
         return job
 
     @router.post("/jobs", status_code=202, response_model=JobAccepted, openapi_extra=_UPLOAD_BODY,
@@ -107,6 +109,7 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
     async def read_job(job_id: str) -> JobView:
         if not _JOB_ID.fullmatch(job_id):
             raise JobNotFound(f"no job {job_id[:64]}")
+        job_id_var.set(job_id)
         return job_view(await get_job(services.repository, job_id))
 
     @router.post("/ocr", response_model=JobView, openapi_extra=_UPLOAD_BODY,

@@ -129,6 +129,8 @@ class BatchProcessor:
         images: list[tuple[JobMessage, Image]] = []
         for (message, _), image in zip(runnable, decoded, strict=True):
             if isinstance(image, InvalidImage):
+                logger.warning("undecodable image: %s", image.message,
+                               extra={"job_id": message.job_id})  # fmt: skip
                 report.outcomes.append(_failed(message, JobErrorCode.INVALID_IMAGE, image.message))
             else:
                 images.append((message, image))
@@ -142,8 +144,12 @@ class BatchProcessor:
             if isinstance(result, OcrResult):
                 report.outcomes.append(_succeeded(message, result))
             elif attempts[message.job_id] < self._max_attempts:
+                logger.warning("inference failed, will retry: %s", result,
+                               extra={"job_id": message.job_id})  # fmt: skip
                 report.retries.append(message.next_attempt())
             else:
+                logger.error("inference failed on the last attempt: %s", result,
+                             extra={"job_id": message.job_id})  # fmt: skip
                 report.outcomes.append(
                     _failed(
                         message, JobErrorCode.ENGINE_ERROR, f"{type(result).__name__}: {result}"
@@ -166,7 +172,6 @@ class BatchProcessor:
             return list(results)
         except Exception as exc:
             if len(images) == 1:
-                logger.warning("inference failed: %s", exc)
                 return [exc]
             logger.warning("batch inference failed (%s); retrying image by image", exc)
         return [await self._recognize_one(image) for image in images]
@@ -178,7 +183,6 @@ class BatchProcessor:
                 raise RuntimeError(f"engine returned {len(results)} results for 1 image")
             return results[0]
         except Exception as exc:
-            logger.warning("inference failed: %s", exc)
             return exc
 
     async def _off_loop(self, work: Callable[[], _T]) -> _T:
