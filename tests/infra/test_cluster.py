@@ -92,7 +92,8 @@ def test_custom_resource_definition_serves_and_validates(
     try:
 
         def established() -> bool:
-            conditions = _ok(kube.get(crd_path)).get("status", {}).get("conditions", [])
+            status = _ok(kube.get(crd_path)).get("status") or {}
+            conditions = status.get("conditions") or []  # null until the first status write
             return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
         _wait_for("the CRD to be Established", established)
