@@ -266,8 +266,9 @@ up() {
 }
 
 down() {
-  # Clients first, etcd last. The apiserver sometimes hangs after draining (nothing left
-  # to lose then): a short grace period keeps `down` fast.
+  # Clients first, etcd last. kube-apiserver often hangs after it has drained and stopped
+  # listening (kubernetes/kubernetes#131052); nothing is left to lose then, so a short
+  # grace period before SIGKILL keeps `down` fast.
   stop_all 5 kwok kube-scheduler kube-controller-manager kube-apiserver
   stop_all 20 etcd
   log "cluster stopped (state kept in $K; make clean removes it)"
