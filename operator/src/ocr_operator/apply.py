@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 
 from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND, PLURAL
 from ocr_operator.render import Kind, Manifest
 
 Body = dict[str, Any]
+log = logging.getLogger(__name__)
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
@@ -81,7 +84,12 @@ class KubeClient:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             config.load_kube_config()  # type: ignore[no-untyped-call]
-        return cls(client.ApiClient())
+        api = client.ApiClient()
+        if not api.configuration.verify_ssl:
+            # Said once here instead of a urllib3 warning on every request.
+            log.warning("TLS verification of the apiserver is off (insecure-skip-tls-verify)")
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        return cls(api)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]

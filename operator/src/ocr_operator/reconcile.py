@@ -84,6 +84,12 @@ async def reconcile(ctx: ReconcileContext, namespace: str, name: str) -> Reconci
         return ReconcileOutcome(None, None, False, None, "resource is gone")
     owner = Owner(name, namespace, body["metadata"]["uid"])
     async with ctx.lock(owner.uid):
+        # Read again under the lock: the advisor may have moved status.activeMode while this
+        # call waited, and reconciling the stale body would undo that move.
+        body = await ctx.kube.get_own(namespace, name)
+        meta = (body or {}).get("metadata") or {}
+        if body is None or meta.get("deletionTimestamp") or meta.get("uid") != owner.uid:
+            return ReconcileOutcome(None, None, False, None, "resource is gone")
         return await _reconcile(ctx, owner, body)
 
 
@@ -330,7 +336,13 @@ async def _announce(
     """Events on changes only (not on every resync)."""
     before = raw_status.get("activeMode")
     if before != target.value:
-        await _event(ctx, owner, False, "ModeChanged", f"active mode {before} -> {target.value}")
+        await _event(
+            ctx,
+            owner,
+            False,
+            "ModeChanged",
+            f"active mode {before} -> {target.value}" if before else f"active mode {target.value}",
+        )
     previous = {c.get("type"): c for c in raw_status.get("conditions") or []}
     old_reason = previous.get(ConditionType.PROGRESSING.value, {}).get("reason")
     if plan.phase is not Phase.STEADY and old_reason != plan.phase.reason.value:
