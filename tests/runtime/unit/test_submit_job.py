@@ -1,8 +1,11 @@
+import asyncio
+
 import pytest
 from runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, FullPublisher, png_bytes
 
 from ocr_runtime.application import (
     ImageLimits,
+    JobCompletions,
     QueueFull,
     QueueUnavailable,
     SubmitJob,
@@ -11,7 +14,14 @@ from ocr_runtime.application import (
     wait_for_job,
 )
 from ocr_runtime.application.errors import JobNotFound, WaitTimeout
-from ocr_runtime.domain import InvalidImage, JobError, JobErrorCode, JobStatus, UnsupportedMediaType
+from ocr_runtime.domain import (
+    InvalidImage,
+    Job,
+    JobError,
+    JobErrorCode,
+    JobStatus,
+    UnsupportedMediaType,
+)
 
 LIMITS = ImageLimits(max_bytes=5_000_000, max_pixels=5_000_000)
 
@@ -95,3 +105,27 @@ async def test_wait_returns_terminal_job_and_times_out_otherwise() -> None:
     assert caught.value.details() == {"job_id": job.job_id}
     repo.jobs[job.job_id] = job.start().fail(JobError(JobErrorCode.ENGINE_ERROR, "x"))
     assert (await wait_for_job(repo, job.job_id, 1.0)).status is JobStatus.FAILED
+
+
+async def test_completion_signal_wakes_the_waiter_without_polling() -> None:
+    submit, repo, _, _ = make()
+    job = await submit(Upload(png_bytes()))
+    reads = 0
+    real_get = repo.get
+
+    async def counting_get(job_id: str) -> Job | None:
+        nonlocal reads
+        reads += 1
+        return await real_get(job_id)
+
+    repo.get = counting_get  # type: ignore[method-assign]
+    completions = JobCompletions()
+    waiter = asyncio.create_task(wait_for_job(repo, job.job_id, 30.0, completions))
+    while reads == 0:
+        await asyncio.sleep(0)
+    repo.jobs[job.job_id] = job.start().fail(JobError(JobErrorCode.ENGINE_ERROR, "x"))
+    completions.notify([job.job_id])
+    done = await waiter
+    assert done.status is JobStatus.FAILED
+    assert reads == 2
+    assert not completions._waiters  # the watch was removed

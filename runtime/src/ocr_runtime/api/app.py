@@ -19,7 +19,12 @@ from ocr_runtime.api.auth import ApiKeyCheck
 from ocr_runtime.api.errors import error_body, handle_ocr_error, handle_validation_error
 from ocr_runtime.api.middleware import RequestContextMiddleware
 from ocr_runtime.api.routes import ApiServices, jobs_router, ops_router
-from ocr_runtime.application import ImageLimits, SubmitJob, install_pixel_guard
+from ocr_runtime.application import (
+    ImageLimits,
+    JobCompletions,
+    SubmitJob,
+    install_pixel_guard,
+)
 from ocr_runtime.application.ports import BlobStore, JobPublisher, JobRepository
 from ocr_runtime.core.metrics import ApiMetrics
 from ocr_runtime.core.settings import Settings
@@ -39,11 +44,13 @@ def create_app(
     *,
     registry: CollectorRegistry | None = None,
     lifespan: Lifespan | None = None,
+    completions: JobCompletions | None = None,
 ) -> FastAPI:
     """`engine_ready`: whether this process's model is loaded (None: no model here, as in the
     api role). `registry`: where the metrics live (a fresh one by default; pass the process's
     to expose worker metrics too). `lifespan`: resources to start before serving and stop
-    after (producers, worker loops)."""
+    after (producers, worker loops). `completions`: in-process completion signals, when the
+    worker shares this process (all-in-one), so POST /v1/ocr answers without polling lag."""
     install_pixel_guard(settings.max_pixels)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ApiMetrics(registry)
@@ -57,6 +64,7 @@ def create_app(
         submit=SubmitJob(repository, blobs, publisher, limits),
         metrics=metrics,
         engine_ready=engine_ready,
+        completions=completions,
     )
 
     @asynccontextmanager

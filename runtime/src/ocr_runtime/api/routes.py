@@ -25,6 +25,7 @@ from ocr_runtime.api.schemas import (
 )
 from ocr_runtime.api.upload import read_file_field
 from ocr_runtime.application import (
+    JobCompletions,
     JobNotFound,
     SubmitJob,
     Upload,
@@ -76,6 +77,7 @@ class ApiServices:
     submit: SubmitJob
     metrics: ApiMetrics
     engine_ready: Callable[[], bool] | None
+    completions: JobCompletions | None
 
 
 def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
@@ -129,6 +131,7 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
                 services.repository,
                 job.job_id,
                 settings.sync_timeout_default_s if wait_s is None else wait_s,
+                services.completions,
             )
         except WaitTimeout:
             services.metrics.sync_timeouts.inc()

@@ -12,7 +12,7 @@ from ocr_runtime.application.images import (
 )
 from ocr_runtime.application.messages import JobMessage, JobOutcome
 from ocr_runtime.application.process import BatchProcessor, BatchReport, retry_delay_s
-from ocr_runtime.application.queries import get_job, wait_for_job
+from ocr_runtime.application.queries import JobCompletions, get_job, wait_for_job
 from ocr_runtime.application.record import RecordingOutcomeSink, RecordOutcomes
 from ocr_runtime.application.submit import SubmitJob, Upload
 
@@ -22,6 +22,7 @@ __all__ = [
     "BatchReport",
     "ImageInfo",
     "ImageLimits",
+    "JobCompletions",
     "JobMessage",
     "JobNotFound",
     "JobOutcome",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from ocr_runtime.application.messages import JobOutcome
 from ocr_runtime.application.ports import BlobStore, JobRepository
+from ocr_runtime.application.queries import JobCompletions
 from ocr_runtime.core.settings import BlobRetention
 
 
@@ -36,10 +37,14 @@ class RecordOutcomes:
 
 
 class RecordingOutcomeSink:
-    """The `OutcomeSink` of the standard and batched modes: straight into the database."""
+    """The `OutcomeSink` of the standard and batched modes: straight into the database, then
+    (all-in-one) a signal to requests waiting in this process."""
 
-    def __init__(self, record: RecordOutcomes) -> None:
+    def __init__(self, record: RecordOutcomes, completions: JobCompletions | None = None) -> None:
         self._record = record
+        self._completions = completions
 
     async def deliver(self, outcomes: Sequence[JobOutcome]) -> None:
         await self._record(outcomes)
+        if self._completions is not None:
+            self._completions.notify(o.job_id for o in outcomes)

@@ -21,6 +21,7 @@ from ocr_runtime.api import create_app
 from ocr_runtime.application import (
     BatchProcessor,
     ImageLimits,
+    JobCompletions,
     JobMessage,
     RecordingOutcomeSink,
     RecordOutcomes,
@@ -49,11 +50,14 @@ def build_all_in_one_app(
     queue = InProcessJobQueue(settings.inprocess_queue_size)
     metrics = DataPlaneMetrics(registry)
     metrics.consumer_lag.labels("all-in-one", "inprocess", "0").set_function(lambda: queue.depth)
+    completions = JobCompletions()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-engine")
     processor = BatchProcessor(
         engine,
         blobs,
-        RecordingOutcomeSink(RecordOutcomes(repository, blobs, settings.blob_retention)),
+        RecordingOutcomeSink(
+            RecordOutcomes(repository, blobs, settings.blob_retention), completions
+        ),
         ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
         max_attempts=settings.max_attempts,
         repository=repository,
@@ -86,6 +90,7 @@ def build_all_in_one_app(
         engine_ready=lambda: engine.loaded,
         registry=registry,
         lifespan=lifespan,
+        completions=completions,
     )
 
 
