@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
@@ -15,6 +16,7 @@ from ocr_runtime.application.stream import (
     PartitionKey,
     RevokeHook,
 )
+from ocr_runtime.domain import OcrResult
 from ocr_runtime.worker import (
     BatchLimits,
     ConsumeLoop,
@@ -22,6 +24,7 @@ from ocr_runtime.worker import (
     Decoded,
     InferenceHandler,
     RetryPolicy,
+    WriterHandler,
 )
 
 TOPIC = "jobs"
@@ -172,8 +175,13 @@ async def test_revoke_waits_for_the_batch_and_drops_buffered_records() -> None:
     task = asyncio.create_task(loop.run(stop))
     while not seen:
         await asyncio.sleep(0.01)
-    assert source.on_revoke is not None
-    revoke = asyncio.create_task(source.on_revoke(frozenset({PartitionKey(TOPIC, 0)})))
+    hook = source.on_revoke
+    assert hook is not None
+
+    async def revoking() -> None:
+        await hook(frozenset({PartitionKey(TOPIC, 0)}))
+
+    revoke = asyncio.create_task(revoking())
     await asyncio.sleep(0.05)
     assert not revoke.done()  # waits for the in-flight batch
     gate.set()
@@ -182,3 +190,35 @@ async def test_revoke_waits_for_the_batch_and_drops_buffered_records() -> None:
     await asyncio.wait_for(task, 5.0)
     assert source.commits[0] == {PartitionKey(TOPIC, 0): 1}  # the finished batch, committed
     assert len(seen) <= 2  # buffered records were dropped, not all processed
+
+
+def outcome_item(n: int, offset: int) -> Decoded[JobOutcome]:
+    outcome = JobOutcome(job_id=f"job{n}", finished_at=datetime.now(UTC), result=OcrResult())
+    return Decoded(Delivery("results", 0, offset, outcome.to_bytes()), outcome)
+
+
+async def test_writer_dead_letters_only_the_result_the_database_refuses() -> None:
+    written: list[list[str]] = []
+    calls = 0
+
+    async def record(outcomes: Sequence[JobOutcome]) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("database restarting")  # transient: retried, not counted
+        if any(o.job_id == "job1" for o in outcomes):
+            raise ValueError("data too long")  # permanent, for job1 only
+        written.append([o.job_id for o in outcomes])
+        return len(outcomes)
+
+    letters = Letters()
+    handler = WriterHandler(
+        record, letters, RetryPolicy(max_attempts=2, first_backoff_s=0.0),
+        DataPlaneMetrics(CollectorRegistry()),
+    )  # fmt: skip
+    items = [outcome_item(0, 0), outcome_item(1, 1), outcome_item(0, 2), outcome_item(2, 3)]
+    await handler(items)
+    assert written == [["job0"], ["job2"]]  # the duplicate of job0 was dropped
+    assert [(ln.reason, ln.delivery.offset) for ln in letters.letters] == [
+        (DeadLetterReason.UNWRITABLE, 1)
+    ]
