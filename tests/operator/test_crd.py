@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
+from ocr_operator.cli import main
 from ocr_operator.crd import crd, render_yaml
 from tests.operator._examples import ROOT
 
@@ -76,3 +78,8 @@ def test_enums_and_defaults_reach_the_schema() -> None:
     assert set(spec["required"]) == {"image", "kafka", "database"}
     rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
     assert any("kafka.partitions" in r for r in rules)
+
+
+def test_cli_prints_the_crd(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["crd"])
+    assert capsys.readouterr().out == render_yaml()

@@ -9,6 +9,7 @@ import sys
 
 import kopf
 
+from ocr_operator.advisor.handlers import register_advisor
 from ocr_operator.crd import render_yaml
 from ocr_operator.handlers import register
 from ocr_operator.settings import OperatorSettings
@@ -55,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     registry = kopf.OperatorRegistry()
-    register(registry, OperatorSettings())
+    settings = OperatorSettings()
+    register(registry, settings)
+    register_advisor(registry, settings)
     kopf.run(
         registry=registry,
         standalone=args.standalone,
