@@ -18,7 +18,6 @@ import sqlalchemy.exc
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ocr_runtime.adapters.blob_fs import FilesystemBlobStore
 from ocr_runtime.adapters.kafka import (
     ConsumerOptions,
     KafkaProducerClient,
@@ -26,9 +25,10 @@ from ocr_runtime.adapters.kafka import (
     ProducerOptions,
     ensure_topics,
 )
-from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository, create_database_engine
+from ocr_runtime.adapters.sql import SqlJobRepository, create_database_engine
 from ocr_runtime.application.ports import BlobStore
-from ocr_runtime.core.settings import BlobBackend, Settings
+from ocr_runtime.bootstrap.storage import build_blob_store
+from ocr_runtime.core.settings import Settings
 from ocr_runtime.worker import ConsumeLoop, DataPlaneMetrics, ProbeServer, RetryPolicy, probe_app
 from ocr_runtime.worker.probes import ReadinessChecks
 
@@ -80,13 +80,8 @@ class Storage:
 @contextlib.asynccontextmanager
 async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     engine = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
-    blobs: BlobStore = (
-        FilesystemBlobStore(settings.blob_dir)
-        if settings.blob_backend is BlobBackend.FILESYSTEM
-        else DatabaseBlobStore(engine)
-    )
     try:
-        yield Storage(engine, SqlJobRepository(engine), blobs)
+        yield Storage(engine, SqlJobRepository(engine), build_blob_store(settings, engine))
     finally:
         await engine.dispose()
 

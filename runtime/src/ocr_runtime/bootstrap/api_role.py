@@ -13,15 +13,14 @@ import uvicorn
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp
 
-from ocr_runtime.adapters.blob_fs import FilesystemBlobStore
 from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, ProducerOptions
 from ocr_runtime.adapters.redis_guard import RedisGuard, SubmissionGuardMiddleware
-from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository, create_database_engine
+from ocr_runtime.adapters.sql import SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
-from ocr_runtime.application.ports import BlobStore
 from ocr_runtime.bootstrap._dataplane import client_id, until_reachable
+from ocr_runtime.bootstrap.storage import build_blob_store
 from ocr_runtime.core.logging import configure_logging
-from ocr_runtime.core.settings import BlobBackend, Settings
+from ocr_runtime.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,7 @@ ROLE = "api"
 def build_app(settings: Settings) -> ASGIApp:
     """The API with its adapters; resources start and stop in the app's lifespan."""
     database = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
-    blobs: BlobStore = (
-        FilesystemBlobStore(settings.blob_dir)
-        if settings.blob_backend is BlobBackend.FILESYSTEM
-        else DatabaseBlobStore(database)
-    )
+    blobs = build_blob_store(settings, database)
     kafka = KafkaProducerClient(ProducerOptions(settings.kafka_bootstrap, client_id(ROLE)))
     guard = RedisGuard.from_settings(settings)
 
