@@ -20,7 +20,7 @@ class ApiKeyCheck:
     def enabled(self) -> bool:
         return bool(self._digests)
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:  # async: no threadpool hop
         if not self._digests:
             return
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
