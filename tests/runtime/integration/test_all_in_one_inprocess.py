@@ -118,3 +118,22 @@ async def test_jobs_queued_before_a_restart_finish_after_it(tmp_path: Path) -> N
         body = await asyncio.wait_for(finished(client, job_id), 60)
     assert body["status"] == "succeeded"
     assert body["result"]["text"] == "45"  # type: ignore[index]
+
+
+async def test_a_full_queue_answers_503_and_fails_only_the_refused_job(tmp_path: Path) -> None:
+    settings = (await asyncio.to_thread(settings_for, tmp_path)).model_copy(
+        update={"inprocess_queue_size": 1}
+    )
+    never = threading.Event()
+    try:
+        async with serving(settings, ScriptedEngine(never)) as client:
+            accepted = await submit(client, 40)
+            refused = await client.post(
+                "/v1/jobs", files={"image": ("i.png", png(41), "image/png")}
+            )
+            assert refused.status_code == 503
+            assert refused.json()["error"]["code"] == "queue_full"
+            assert (await client.get(f"/v1/jobs/{accepted}")).json()["status"] == "queued"
+            assert (await client.get("/healthz")).status_code == 200
+    finally:
+        never.set()
