@@ -274,6 +274,16 @@ async def test_metrics_count_requests_by_route(stack: Stack) -> None:
     assert "ocr_model_ready 1.0" in text
 
 
+async def test_a_process_without_model_exports_no_model_gauge() -> None:
+    app = create_app(Settings(), FakeRepository(), FakeBlobStore(), FakePublisher())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        text = (await client.get("/metrics")).text
+        ready = (await client.get("/readyz")).json()
+    assert "ocr_model_ready" not in text
+    assert ready["checks"]["model"] == "n/a" and ready["ready"] is True
+
+
 async def test_openapi_documents_the_contract(stack: Stack) -> None:
     spec = (await stack.client.get("/openapi.json")).json()
     post = spec["paths"]["/v1/jobs"]["post"]

@@ -26,7 +26,7 @@ from ocr_runtime.application import (
     install_pixel_guard,
 )
 from ocr_runtime.application.ports import BlobStore, JobPublisher, JobRepository
-from ocr_runtime.core.metrics import ApiMetrics
+from ocr_runtime.core.metrics import ApiMetrics, register_model_ready
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.domain import OcrError
 
@@ -55,7 +55,7 @@ def create_app(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ApiMetrics(registry)
     if engine_ready is not None:
-        metrics.model_ready.set_function(lambda: 1.0 if engine_ready() else 0.0)
+        register_model_ready(registry, engine_ready)
     limits = ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
     services = ApiServices(
         settings=settings,

@@ -3,6 +3,8 @@ them (API latency and sync timeouts decide the switch to the standard mode)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -30,7 +32,7 @@ class ApiMetrics:
             "ocr_http_requests_in_flight", "HTTP requests being served.", registry=r
         )
         self.jobs_submitted = Counter(
-            "ocr_jobs_submitted_total", "Jobs accepted and queued (idempotent repeats excluded).",
+            "ocr_jobs_submitted_total", "Submissions answered with a job (idempotent repeats included).",
             registry=r,
         )  # fmt: skip
         self.rejected = Counter(
@@ -41,10 +43,15 @@ class ApiMetrics:
             "ocr_sync_timeouts_total", "POST /v1/ocr calls answered 504 (job not done in time).",
             registry=r,
         )  # fmt: skip
-        self.model_ready = Gauge(
-            "ocr_model_ready", "1 when this process's OCR model is loaded (absent: no model "
-            "in this process).", registry=r,
-        )  # fmt: skip
+
+
+def register_model_ready(registry: CollectorRegistry, is_ready: Callable[[], bool]) -> Gauge:
+    """`ocr_model_ready`: only in processes that hold a model (absent from the api role)."""
+    gauge = Gauge(
+        "ocr_model_ready", "1 when this process's OCR model is loaded.", registry=registry
+    )
+    gauge.set_function(lambda: 1.0 if is_ready() else 0.0)
+    return gauge
 
 
 def render_metrics(registry: CollectorRegistry) -> bytes:
