@@ -32,7 +32,8 @@ class ApiMetrics:
             "ocr_http_requests_in_flight", "HTTP requests being served.", registry=r
         )
         self.jobs_submitted = Counter(
-            "ocr_jobs_submitted_total", "Submissions answered with a job (idempotent repeats included).",
+            "ocr_jobs_submitted_total",
+            "Submissions answered with a job (idempotent repeats included).",
             registry=r,
         )  # fmt: skip
         self.rejected = Counter(
