@@ -97,6 +97,10 @@ async def test_queued_jobs_run_as_one_batch_and_a_poison_image_fails_alone(
         ids = [await submit(client, width) for width in (31, 32, POISON_WIDTH, 34)]
         release.set()  # the model is ready: the worker finds four jobs waiting
         results = [await asyncio.wait_for(finished(client, i), 60) for i in ids]
+        metrics = (await client.get("/metrics")).text
+    assert "ocr_jobs_succeeded_total 3.0" in metrics
+    assert 'ocr_jobs_failed_total{code="engine_error"} 1.0' in metrics
+    assert "ocr_inference_seconds_count" in metrics
     assert engine.calls[0] == 4  # one batch, then image-by-image after the crash
     texts = [r["result"]["text"] if r["result"] else None for r in results]  # type: ignore[index]
     assert texts == ["31", "32", None, "34"]

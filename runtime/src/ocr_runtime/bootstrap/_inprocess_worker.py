@@ -80,11 +80,6 @@ class InProcessWorker:
             for message in messages:
                 self._queue.redeliver_later(message, _FAILURE_BACKOFF_S)
             return
-        for outcome in report.outcomes:
-            if outcome.error is None:
-                self._metrics.jobs_succeeded.inc()
-            else:
-                self._metrics.jobs_failed.labels(outcome.error.code.value).inc()
         for retry in report.retries:
             delay = retry_delay_s(retry.attempt, self._settings.retry_backoff_ms)
             self._queue.redeliver_later(retry, delay)

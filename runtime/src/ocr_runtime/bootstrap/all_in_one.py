@@ -33,6 +33,7 @@ from ocr_runtime.core.logging import configure_logging
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.migrations import upgrade_database
 from ocr_runtime.worker.metrics import DataPlaneMetrics
+from ocr_runtime.worker.observe import InstrumentedEngine, ObservedSink, SinkTarget
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,16 @@ def build_all_in_one_app(
     metrics.consumer_lag.labels("all-in-one", "inprocess", "0").set_function(lambda: queue.depth)
     completions = JobCompletions()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-engine")
+    engine = InstrumentedEngine(engine, metrics)
     processor = BatchProcessor(
         engine,
         blobs,
-        RecordingOutcomeSink(
-            RecordOutcomes(repository, blobs, settings.blob_retention), completions
+        ObservedSink(
+            RecordingOutcomeSink(
+                RecordOutcomes(repository, blobs, settings.blob_retention), completions
+            ),
+            metrics,
+            SinkTarget.DATABASE,
         ),
         ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
         max_attempts=settings.max_attempts,
