@@ -47,6 +47,30 @@ def start_recording(name: str, pid: int, seconds: float, out_dir: Path) -> Recor
     return Recording(name=name, popen=popen, output=output)
 
 
+# Frames on every stack of an asyncio or threaded process: they say nothing about the cost.
+_SCAFFOLDING = {
+    "<module>",
+    "main",
+    "run",
+    "asyncio_run",
+    "uvloop_run",
+    "Runner.run",
+    "Server.run",
+    "Server.serve",
+    "BaseEventLoop.run_forever",
+    "BaseEventLoop.run_until_complete",
+    "BaseEventLoop._run_once",
+    "Handle._run",
+    "Thread._bootstrap",
+    "Thread._bootstrap_inner",
+    "Thread.run",
+    "_worker",
+    "_run_module_as_main",
+    "_run_code",
+    "_compat_run",
+}
+
+
 def _frame_name(frame: str) -> str:
     """`func (path/to/module.py:12)` -> `func (module.py)`; line numbers vary per sample."""
     func, _, where = frame.partition(" (")
@@ -78,7 +102,8 @@ def summarise(path: Path, top: int = 8) -> dict[str, Any]:
         total += count
         own[frames[-1]] += count
         for name in set(frames):
-            inclusive[name] += count
+            if name.split(" (", 1)[0] not in _SCAFFOLDING:
+                inclusive[name] += count
 
     def share(counter: Counter[str]) -> list[list[Any]]:
         return [[name, round(100.0 * n / total, 1)] for name, n in counter.most_common(top)]

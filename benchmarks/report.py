@@ -219,23 +219,32 @@ def _memory(results: dict[str, Any]) -> list[str]:
 def _profiles(results: dict[str, Any]) -> list[str]:
     out = []
     for suite_name, suite in results["suites"].items():
-        for label, profile in _find_profiles(suite):
+        for label, profile, cpu in _find_profiles(suite):
             out += [f"### {suite_name}: {label}", ""]
+            if cpu:
+                out.append(f"CPU cores used during the measured pass: {_cpu(cpu)}.")
+                out.append("")
             for proc, summary in profile.get("processes", {}).items():
-                top = "; ".join(f"{name} {pct}%" for name, pct in summary.get("self_pct", [])[:6])
-                out.append(f"- `{proc}` ({summary.get('samples', 0)} samples), self time: {top}")
+                own = "; ".join(f"{n} {p}%" for n, p in summary.get("self_pct", [])[:6])
+                incl = "; ".join(f"{n} {p}%" for n, p in summary.get("inclusive_pct", [])[:6])
+                out.append(f"- `{proc}` ({summary.get('samples', 0)} samples)")
+                out.append(f"  - self: {own}")
+                out.append(f"  - inclusive: {incl}")
             out.append("")
-    return ["## Profiles of missed targets (py-spy, top self time)", "", *out] if out else []
+    title = "## Profiles of missed targets (py-spy: share of samples, self and inclusive)"
+    return [title, "", *out] if out else []
 
 
-def _find_profiles(suite: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def _find_profiles(suite: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, float]]]:
     found = []
     if "profile" in suite:
-        found.append(("api", suite["profile"]))
+        rate = str(suite["profile"].get("rate", ""))
+        cpu = suite.get("rates", {}).get(rate, {}).get("cpu_cores", {})
+        found.append((f"api at {rate}/s", suite["profile"], cpu))
     for group in ("worker", "systems"):
         for name, side in suite.get(group, {}).items():
             if isinstance(side, dict) and "profile" in side:
-                found.append((name, side["profile"]))
+                found.append((name, side["profile"], side.get("cpu_cores", {})))
     return found
 
 

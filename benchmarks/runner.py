@@ -97,7 +97,7 @@ def measure_closed(
         "jobs": count,
         "finished": times.finished,
         "statuses": times.statuses,
-        "jobs_per_s": round(ratio(times.finished, span), 1),
+        "jobs_per_s": round(ratio(times.finished, span), 3),
         "span_s": round(span, 3),
         "wall_s": round(wall, 3),
         "jobs_per_s_wall": round(ratio(count, wall), 1),
