@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client, config
 
 from benchmarks import advisor_bench, procs
@@ -94,6 +95,7 @@ def _is_ready(obj: dict[str, Any]) -> bool:
 class Cluster:
     def __init__(self) -> None:
         config.load_kube_config()  # type: ignore[no-untyped-call]
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # local apiserver
         self.custom = client.CustomObjectsApi()
         self.core = client.CoreV1Api()
 
@@ -232,12 +234,13 @@ def _targets(measurements: dict[str, Any]) -> list[dict[str, Any]]:
     reaction = measurements.get("advisor reaction", {})
     if reaction.get("seconds") is None or "budget_s" not in reaction:
         return []
-    met = reaction["seconds"] <= reaction["budget_s"]
+    after_visible = reaction.get("seconds_after_visible", reaction["seconds"])
+    met = after_visible <= reaction["budget_s"]
     return [
         Target(
-            "advisor reaction",
+            "advisor reaction (from the change visible in Prometheus)",
             f"<= window + interval ({reaction['budget_s']:.0f} s)",
-            reaction["seconds"],
+            after_visible,
             met,
             "s",
         ).as_dict()
