@@ -1,0 +1,133 @@
+"""Unit tests of the benchmark harness's pure parts: statistics, profile summaries, the load
+generator's request bodies and the summary renderer. No service, no timing."""
+
+from __future__ import annotations
+
+import io
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from benchmarks.jobs_db import JobTimes
+from benchmarks.loadgen import CONTENT_TYPE, multipart_body, tiny_png
+from benchmarks.profiling import summarise
+from benchmarks.stats import latency_summary_ms, percentile, ratio
+from fastapi import FastAPI, File, UploadFile
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from benchmarks import report
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_latency_summary_is_in_milliseconds() -> None:
+    summary = latency_summary_ms([0.001, 0.002, 0.003, 0.004])
+    assert summary["count"] == 4
+    assert summary["p50"] == 2.0
+    assert summary["max"] == 4.0
+    assert math.isnan(ratio(1.0, 0.0))
+
+
+def test_job_times_span_first_created_to_last_finished() -> None:
+    start = datetime(2026, 1, 1, 12, 0, 0)
+    created = [start, start + timedelta(seconds=1)]
+    finished = [start + timedelta(seconds=2), start + timedelta(seconds=4)]
+    times = JobTimes(created, finished, {"succeeded": 2}, fractional_seconds=False)
+    assert times.span_seconds() == 4.0
+    assert times.latencies()["max"] == 3000.0
+
+
+def test_profile_summary_ranks_self_time_and_skips_scaffolding(tmp_path: Path) -> None:
+    raw = tmp_path / "api.pyspy.txt"
+    raw.write_text(
+        "<module> (ocr-runtime:1);Runner.run (runners.py:2);submit (submit.py:10);"
+        "insert (repo.py:5) 30\n"
+        "<module> (ocr-runtime:1);Runner.run (runners.py:2);submit (submit.py:11) 10\n"
+    )
+    summary = summarise(raw)
+    assert summary["samples"] == 40
+    assert summary["self_pct"][0] == ["insert (repo.py)", 75.0]
+    inclusive = dict((name, pct) for name, pct in summary["inclusive_pct"])
+    assert inclusive["submit (submit.py)"] == 100.0
+    assert "Runner.run (runners.py)" not in inclusive
+
+
+def test_loadgen_bodies_are_distinct_valid_uploads() -> None:
+    app = FastAPI()
+
+    @app.post("/v1/jobs")
+    async def upload(image: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008
+        data = await image.read()
+        with Image.open(io.BytesIO(data)) as decoded:
+            return {"size": list(decoded.size), "name": image.filename, "bytes": len(data)}
+
+    client = TestClient(app)
+    first, second = tiny_png(1), tiny_png(2)
+    assert first != second
+    response = client.post(
+        "/v1/jobs", content=multipart_body(first), headers={"Content-Type": CONTENT_TYPE}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"size": [64, 32], "name": "page.png", "bytes": len(first)}
+
+
+def _results() -> dict[str, Any]:
+    lat = {"count": 10, "p50": 5.0, "p95": 9.0, "p99": 12.0, "max": 15.0, "mean": 6.0}
+    system = {
+        "jobs": 10,
+        "jobs_per_s": 800.0,
+        "job_latency_ms": lat,
+        "cpu_cores": {"api": 0.9},
+        "submit": {"kind": "closed", "achieved_rps": 900.0, "latency_ms": lat},
+        "settings": {"mode": "batched"},
+    }
+    return {
+        "machine": {
+            "date_utc": "2026-01-01 00:00 UTC",
+            "cpu": "test",
+            "cores": 2,
+            "memory_gib": 1.0,
+            "kernel": "k",
+            "python": "3.11",
+            "load_average_at_start": [0.1, 0.1, 0.1],
+            "git_commit": "abc",
+            "packages": {"fastapi": "x"},
+            "gpu": "not measured: no GPU lent to this session",
+        },
+        "config": {"name": "quick"},
+        "duration_s": 60.0,
+        "memory": {"noop-batched/api": 100 * 1024 * 1024},
+        "suites": {
+            "plumbing": {
+                "systems": {"batched": system, "celery": {**system, "jobs_per_s": 100.0}},
+                "ratio_to_celery": {"batched": 8.0},
+                "targets": [
+                    {
+                        "name": "plumbing: batched jobs/s",
+                        "goal": ">= 1000/s",
+                        "value": 800.0,
+                        "met": False,
+                        "unit": "jobs/s",
+                    }
+                ],
+            },
+            "operator": {"status": "not run", "reason": "no cluster"},
+        },
+    }
+
+
+def test_summary_reports_missed_targets_and_missing_parts() -> None:
+    text = report.render(_results(), notes="Hand-written analysis.")
+    assert "| plumbing: batched jobs/s | >= 1000/s | 800.00 jobs/s | **missed** |" in text
+    assert "| operator | - | no cluster | **not measured** |" in text
+    assert "not measured: no GPU lent to this session" in text
+    assert "| noop-batched/api | 100.0 |" in text
+    assert text.rstrip().endswith("Hand-written analysis.")
