@@ -35,6 +35,8 @@ EXPECTED_CLUSTER = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
 }
+# Only with a namespace list: kopf then follows those namespaces.
+NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
 STRIMZI = {("kafka.strimzi.io", "kafkatopics", v) for v in ("get", "create", "patch")}
 
 
@@ -145,7 +147,7 @@ def test_values_reach_the_operator(render: Renderer) -> None:
         ]
     (cluster_binding,) = by_kind(manifests, "ClusterRoleBinding")
     assert cluster_binding["roleRef"]["name"] == "ocr-operator-cluster"
-    assert cluster_roles(manifests)["ocr-operator-cluster"] == EXPECTED_CLUSTER
+    assert cluster_roles(manifests)["ocr-operator-cluster"] == EXPECTED_CLUSTER | NAMESPACES
 
 
 def test_image_digest_wins_over_tag(render: Renderer) -> None:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import yaml
 from tests.conftest import kubeconfig_server_and_token
 from tests.packaging._kube import Kubectl, condition, private_copy, unique, wait_for
 from tests.packaging.conftest import CHART_DIR, REPO_ROOT, run
-from tests.packaging.test_chart import EXPECTED_CLUSTER, EXPECTED_NAMESPACED
+from tests.packaging.test_chart import EXPECTED_CLUSTER, EXPECTED_NAMESPACED, NAMESPACES
 
 pytestmark = pytest.mark.e2e
 
@@ -213,6 +213,20 @@ def _deployments(install: Install) -> set[str]:
     return {d["metadata"]["name"] for d in listed["items"]}
 
 
+def _diagnostics(install: Install) -> str:
+    resource = install.admin.json("get", "ocrs", STACK, "-n", install.stacks_ns) or {}
+    status = yaml.safe_dump(resource.get("status"), sort_keys=False)
+    log = "\n".join(install.log.read_text().splitlines()[-40:])
+    return f"status:\n{status}\noperator log (tail):\n{log}"
+
+
+def _await(install: Install, probe: Callable[[], object], what: str) -> None:
+    try:
+        wait_for(probe, what)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{_diagnostics(install)}") from None
+
+
 def _forbidden_lines(install: Install) -> list[str]:
     return [
         line
@@ -224,7 +238,7 @@ def _forbidden_lines(install: Install) -> list[str]:
 def test_operator_reconciles_a_stack_under_the_chart_service_account(install: Install) -> None:
     admin, ns = install.admin, install.stacks_ns
     admin.ok("apply", "-n", ns, "-f", "-", stdin=yaml.safe_dump_all(_stack_documents(ns)))
-    wait_for(lambda: _ready(install, "Standard"), "Ready in Standard")
+    _await(install, lambda: _ready(install, "Standard"), "Ready in Standard")
     assert _deployments(install) == {f"{STACK}-api", f"{STACK}-worker"}
 
     admin.ok(
@@ -237,7 +251,7 @@ def test_operator_reconciles_a_stack_under_the_chart_service_account(install: In
         "-p",
         '{"spec":{"architecture":{"mode":"Writer"}}}',
     )
-    wait_for(lambda: _ready(install, "Writer"), "Ready in Writer")
+    _await(install, lambda: _ready(install, "Writer"), "Ready in Writer")
     assert _deployments(install) == {f"{STACK}-api", f"{STACK}-worker", f"{STACK}-writer"}
 
     admin.ok(
@@ -250,7 +264,8 @@ def test_operator_reconciles_a_stack_under_the_chart_service_account(install: In
         "-p",
         '{"spec":{"architecture":{"mode":"Standard"}}}',
     )
-    wait_for(
+    _await(
+        install,
         lambda: (
             _ready(install, "Standard")
             and _deployments(install) == {f"{STACK}-api", f"{STACK}-worker"}
@@ -259,7 +274,7 @@ def test_operator_reconciles_a_stack_under_the_chart_service_account(install: In
     )
 
     admin.ok("delete", "deployment", f"{STACK}-worker", "-n", ns, "--wait=true")
-    wait_for(lambda: f"{STACK}-worker" in _deployments(install), "deleted worker restored")
+    _await(install, lambda: f"{STACK}-worker" in _deployments(install), "deleted worker restored")
 
     events = admin.json(
         "get", "events", "-n", ns, "--field-selector", f"involvedObject.name={STACK}"
@@ -302,9 +317,10 @@ def _listed_rules(kubectl: Kubectl, namespace: str) -> set[tuple[str, str, str]]
 
 def test_service_account_holds_exactly_the_chart_permissions(install: Install) -> None:
     stacks = _listed_rules(install.as_account, install.stacks_ns)
-    assert stacks == EXPECTED_NAMESPACED | EXPECTED_CLUSTER
+    # The chart was installed with a namespace list: kopf also follows namespaces.
+    assert stacks == EXPECTED_NAMESPACED | EXPECTED_CLUSTER | NAMESPACES
     # Outside the watched namespace only the cluster-scoped reads remain.
-    assert _listed_rules(install.as_account, "default") == EXPECTED_CLUSTER
+    assert _listed_rules(install.as_account, "default") == EXPECTED_CLUSTER | NAMESPACES
 
 
 @pytest.mark.parametrize(
@@ -322,7 +338,8 @@ def test_service_account_holds_exactly_the_chart_permissions(install: Install) -
         ("patch", "nodes", None),
         ("delete", "customresourcedefinitions.apiextensions.k8s.io", None),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
-        ("list", "namespaces", None),
+        ("get", "namespaces", None),
+        ("create", "namespaces", None),
     ],
 )
 def test_service_account_cannot_do_what_it_must_not(
