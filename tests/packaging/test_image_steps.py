@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from tests.packaging.conftest import REPO_ROOT
-from tests.packaging.test_dockerfiles import RUNTIME, uv_syncs
+from tests.packaging.test_dockerfiles import OPERATOR, RUNTIME, uv_syncs
 
 ENGINE = "onnx"
 
@@ -35,6 +35,11 @@ def _context(tmp: Path) -> Path:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / rel, src / rel)
     return src
+
+
+def _installed(venv: Path) -> set[str]:
+    site = next(venv.glob("lib/python3.11/site-packages"))
+    return {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
 
 
 def _sync(words: list[str], src: Path, venv: Path) -> None:
@@ -68,6 +73,10 @@ def test_runtime_image_steps_install_and_warm_offline(tmp_path: Path) -> None:
     assert (venv / "bin" / "ocr-runtime").is_file()
     # Non-editable: the installed package must not point back into the build context.
     assert not list(venv.glob("lib/python3.11/site-packages/*ocr_runtime*.pth"))
+    # Seed 004: the runtime image carries no operator dependency, and one engine only.
+    installed = _installed(venv)
+    assert {"fastapi", "onnxruntime", "rapidocr"} <= installed
+    assert not installed & {"kopf", "kubernetes", "ocr_operator", "paddlepaddle", "paddleocr"}
 
     script = re.search(r"<<'PY'\n(.*?)\nPY\n", RUNTIME.read_text(), re.S)
     assert script is not None
@@ -82,3 +91,29 @@ def test_runtime_image_steps_install_and_warm_offline(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"engine {ENGINE}: models present and loadable offline" in done.stdout
+
+
+def test_operator_image_steps_install_the_operator_only(tmp_path: Path) -> None:
+    src = _context(tmp_path)
+    venv = tmp_path / "venv"
+    deps, project = uv_syncs(OPERATOR)
+    _sync(deps, src, venv)
+    shutil.copytree(
+        REPO_ROOT / "operator" / "src",
+        src / "operator" / "src",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    _sync(project, src, venv)
+    installed = _installed(venv)
+    assert {"kopf", "kubernetes", "ocr_operator"} <= installed
+    assert not installed & {"fastapi", "onnxruntime", "rapidocr", "paddlepaddle", "ocr_runtime"}
+    done = subprocess.run(
+        [*_offline_prefix(), str(venv / "bin" / "ocr-operator"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "run" in done.stdout
