@@ -51,23 +51,64 @@ build_helm() {
   mv "$tmp" "$dir/bin"
 }
 
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+# The pinned Debian version when this machine's archive has it (Debian bookworm, the
+# project's machines), else the archive's own candidate (e.g. on Ubuntu CI runners).
+has_version() {
+  apt-cache show "prometheus=$1" 2>/dev/null | grep -q '^Version:'
+}
+
+promtool_deb_version() {
+  if has_version "$PROMTOOL_DEB_VERSION"; then
+    echo "$PROMTOOL_DEB_VERSION"
+    return 0
+  fi
+  local candidate
+  candidate="$(apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ {print $2}')"
+  if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
+    as_root apt-get update >/dev/null
+    if has_version "$PROMTOOL_DEB_VERSION"; then
+      echo "$PROMTOOL_DEB_VERSION"
+      return 0
+    fi
+    candidate="$(apt-cache policy prometheus 2>/dev/null | awk '/Candidate:/ {print $2}')"
+  fi
+  [ -n "$candidate" ] && [ "$candidate" != "(none)" ] || { log "no prometheus package in apt"; return 1; }
+  echo "$candidate"
+}
+
 extract_promtool() {
-  local dir="$1"
+  local dir="$1" version="$2"
   [ -x "$dir/bin/promtool" ] && return 0
-  command -v apt-get >/dev/null || { log "apt-get is required to fetch promtool"; return 1; }
-  log "fetching promtool from Debian's prometheus $PROMTOOL_DEB_VERSION"
+  log "fetching promtool from the prometheus $version package"
   local work
   work="$(mktemp -d)"
-  # `apt-get download` needs package lists; refresh them once when they are missing.
-  if ! (cd "$work" && apt-get download "prometheus=$PROMTOOL_DEB_VERSION" >/dev/null 2>&1); then
-    apt-get update >/dev/null
-    (cd "$work" && apt-get download "prometheus=$PROMTOOL_DEB_VERSION" >/dev/null)
-  fi
+  # (apt warns that root downloads unsandboxed into a temporary folder: harmless.)
+  (cd "$work" && apt-get download "prometheus=$version" >/dev/null 2>&1) \
+    || { log "apt-get download prometheus=$version failed"; return 1; }
   dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
   mkdir -p "$dir/bin"
   install -m 0755 "$work/root/usr/bin/promtool" "$dir/bin/promtool.partial"
   mv "$dir/bin/promtool.partial" "$dir/bin/promtool"
   rm -rf "$work"
+}
+
+promtool_path() {
+  # Fast path: the pinned version is cached already (no apt call at all).
+  local pinned="$CACHE_ROOT/promtool-${PROMTOOL_DEB_VERSION%%+*}"
+  if [ -x "$pinned/bin/promtool" ]; then
+    echo "$pinned/bin/promtool"
+    return 0
+  fi
+  command -v apt-get >/dev/null || { log "apt-get is required to fetch promtool"; return 1; }
+  local version dir
+  version="$(promtool_deb_version)"
+  dir="$CACHE_ROOT/promtool-${version%%+*}"
+  with_lock "$dir" extract_promtool "$dir" "$version"
+  echo "$dir/bin/promtool"
 }
 
 tool_path() {
@@ -78,9 +119,7 @@ tool_path() {
       echo "$dir/bin/helm"
       ;;
     promtool)
-      local dir="$CACHE_ROOT/promtool-${PROMTOOL_DEB_VERSION%%+*}"
-      with_lock "$dir" extract_promtool "$dir"
-      echo "$dir/bin/promtool"
+      promtool_path
       ;;
     *)
       log "unknown tool '$1' (helm, promtool, all)"
