@@ -178,7 +178,11 @@ kwok_up() {
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --server-address="127.0.0.1:$KWOK_PORT" \
-    --cidr=10.244.0.0/16 --node-ip=10.200.0.1
+    --cidr=10.244.0.0/16 --node-ip=10.200.0.1 \
+    --node-lease-duration-seconds=40
+  # Without node leases kwok heartbeats the Node status about once a minute, past the
+  # controller-manager's 50 s grace: nodes flap NotReady and every pod on them is marked
+  # NotReady for good (kwok never sets Ready again). Leases are renewed every ~10 s.
 }
 
 # start_component NAME: starts NAME unless it already runs.
