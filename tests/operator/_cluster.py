@@ -15,7 +15,7 @@ T = TypeVar("T")
 
 def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     result = subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=150, check=False
     )
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")

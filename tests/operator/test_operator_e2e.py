@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,8 +62,23 @@ def operator(crd: None, namespace: str, kafka_bootstrap: str) -> Iterator[KopfRu
     args = ["run", "--standalone", "--namespace", namespace]
     with KopfRunner(args, registry=registry, timeout=60) as runner:
         yield runner
-        # Delete while the operator runs: it removes its finalizer.
-        kubectl("delete", "ocrs", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
+        # Delete while the operator runs: it removes its finalizer. Should that not happen
+        # in time, strip it so that the namespace can go, and fail.
+        out = kubectl(
+            "delete", "ocrs", "--all", "-n", namespace, "--wait=true", "--timeout=90s", check=False
+        )
+        if "timed out" in out or "error" in out.lower():
+            for name in kubectl("get", "ocrs", "-n", namespace, "-o", "name").split():
+                kubectl(
+                    "patch",
+                    name,
+                    "-n",
+                    namespace,
+                    "--type=merge",
+                    "-p",
+                    '{"metadata":{"finalizers":null}}',
+                )
+            raise AssertionError(f"OCRServings were not deleted in time: {out}")
     assert runner.exception is None
 
 
@@ -220,6 +236,20 @@ def test_mode_switch_orders_writer_and_workers(
     asyncio.run(commit_offset(kafka_bootstrap, writer_group, results, 3))
     wait_for(lambda: _ready("switch", namespace), "switch Ready in Batched again")
     assert get("deployment", "switch-writer", namespace) is None
+    events = json.loads(
+        kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+            "--field-selector",
+            "involvedObject.name=switch",
+        )
+    )
+    reasons = {e["reason"] for e in events["items"]}
+    assert {"ModeChanged", "WaitingForWriter", "DrainingResults"} <= reasons
 
 
 def test_partition_decrease_is_not_supported(

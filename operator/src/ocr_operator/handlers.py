@@ -34,7 +34,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
             prefix=API_GROUP, key="last-handled-configuration"
         )
         settings.persistence.finalizer = f"{API_GROUP}/finalizer"
-        settings.posting.level = logging.WARNING
+        # kopf would post an Event per retry of a waiting handler; reconcile posts its own
+        # Events on changes and errors instead.
+        settings.posting.enabled = False
         memo[MEMO_KEY] = ReconcileContext(
             kube=KubeClient.from_environment(), settings=operator_settings
         )
