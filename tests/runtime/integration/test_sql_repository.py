@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository
+from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository, create_database_engine
 from ocr_runtime.adapters.sql._mapping import job_to_row
 from ocr_runtime.adapters.sql.tables import jobs as table
 from ocr_runtime.application import JobOutcome
@@ -135,3 +135,21 @@ async def test_database_blobs_round_trip(engine: AsyncEngine, size: int) -> None
     assert (await blobs.get_many([blob_id, "f" * 32])) == {blob_id: data}
     await blobs.delete_many([blob_id])
     assert await blobs.get_many([blob_id]) == {}
+
+
+async def test_pooled_connections_see_other_writers_commits(database_url: str) -> None:
+    """Check-in skips the rollback after a commit; a read must still never leave its snapshot
+    behind for the connection's next user."""
+    reader = create_database_engine(database_url, pool_size=1)
+    writer = create_database_engine(database_url, pool_size=1)
+    try:
+        readers, writers = SqlJobRepository(reader), SqlJobRepository(writer)
+        job = await writers.add(new_job())
+        assert (await readers.get(job.job_id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+        await readers.mark_running([job.job_id])  # a write on the reader's one connection
+        await writers.record_outcomes([JobOutcome(job.job_id, AT, result=RESULT)])
+        seen = await readers.get(job.job_id)
+        assert seen is not None and seen.status is JobStatus.SUCCEEDED
+    finally:
+        await reader.dispose()
+        await writer.dispose()

@@ -10,27 +10,33 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# MySQL protocol: the server status bit set while a transaction is open.
+_SERVER_STATUS_IN_TRANS = 0x0001
 
 
 def create_database_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `sqlite+aiosqlite` or `mysql+aiomysql` URLs."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        pool_recycle=1800,  # below MariaDB's wait_timeout on most setups
-        connect_args={"charset": "utf8mb4"},  # OCR text is any Unicode
-    )
+        engine = _sqlite_engine(url, parsed.database)
+    else:
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,  # below MariaDB's wait_timeout on most setups
+            pool_reset_on_return=None,  # replaced by _reset_open_transaction
+            connect_args={"charset": "utf8mb4"},  # OCR text is any Unicode
+        )
+    sa.event.listen(engine.sync_engine, "reset", _reset_open_transaction)
+    return engine
 
 
 def _sqlite_engine(url: str, database: str | None) -> AsyncEngine:
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, pool_reset_on_return=None)
     sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 
@@ -43,3 +49,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _reset_open_transaction(dbapi_connection: Any, _record: Any, reset_state: Any) -> None:
+    """Roll back at check-in only when a transaction is really open. Writes here always end
+    in a commit, so the pool's unconditional rollback was a wasted round trip (an aiosqlite
+    thread hop) on every request; an open one (a read, a cancelled write) is still ended, so
+    the next user never inherits a stale snapshot."""
+    if not reset_state.terminate_only and _in_transaction(dbapi_connection):
+        dbapi_connection.rollback()
+
+
+def _in_transaction(dbapi_connection: Any) -> bool:
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    flag = getattr(driver, "in_transaction", None)  # sqlite3 / aiosqlite
+    if isinstance(flag, bool):
+        return flag
+    status = getattr(driver, "server_status", None)  # aiomysql: from the last OK/EOF packet
+    if isinstance(status, int):
+        return bool(status & _SERVER_STATUS_IN_TRANS)
+    return True  # unknown driver: the safe answer
