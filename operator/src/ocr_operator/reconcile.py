@@ -80,15 +80,13 @@ def _now() -> str:
 async def reconcile(ctx: ReconcileContext, namespace: str, name: str) -> ReconcileOutcome:
     """Reconcile one OCRServing from its current state in the apiserver."""
     body = await ctx.kube.get_own(namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    if body is None:
         return ReconcileOutcome(None, None, False, None, "resource is gone")
     owner = Owner(name, namespace, body["metadata"]["uid"])
     async with ctx.lock(owner.uid):
-        # Read again under the lock: the advisor may have moved status.activeMode while this
-        # call waited, and reconciling the stale body would undo that move.
+        # Read again under the lock: the advisor may have moved status.activeMode meanwhile.
         body = await ctx.kube.get_own(namespace, name)
-        meta = (body or {}).get("metadata") or {}
-        if body is None or meta.get("deletionTimestamp") or meta.get("uid") != owner.uid:
+        if body is None or body["metadata"].get("deletionTimestamp"):
             return ReconcileOutcome(None, None, False, None, "resource is gone")
         return await _reconcile(ctx, owner, body)
 
