@@ -83,6 +83,7 @@ def exporter(prometheus_targets: Callable[..., None]) -> Iterator[Callable[[str,
     with Exporter() as running:
 
         def scrape_as(namespace: str, name: str) -> Exporter:
+            running.set(jobs_topic=f"{namespace}-{name}-jobs")  # the stack's consumer lag
             prometheus_targets([running.address], labels={"namespace": namespace,
                                                           "ocrserving": name})  # fmt: skip
             return running
@@ -108,13 +109,26 @@ def create_stack(namespace: str, name: str, policy: str) -> None:
     wait_for(lambda: ready_in(namespace, name, "Standard"), f"{name} Ready in Standard")
 
 
-def ready_in(namespace: str, name: str, mode: str) -> dict[str, Any] | None:
+def ready_in(namespace: str, name: str, mode: str) -> dict[str, Any]:
+    """The resource once Ready in `mode`; otherwise raises with what the advisor and the
+    operator say (wait_for keeps the last one for its failure message)."""
     resource = get("ocrs", name, namespace)
-    if resource is None or resource.get("status", {}).get("activeMode") != mode:
-        return None
-    if condition(resource, "Ready").get("status") != "True":
-        return None
-    return resource
+    status = (resource or {}).get("status") or {}
+    if status.get("activeMode") == mode and condition(resource, "Ready").get("status") == "True":
+        assert resource is not None
+        return resource
+    advisor = status.get("advisor") or {}
+    summary = {
+        "activeMode": status.get("activeMode"),
+        "verdict": advisor.get("verdict"),
+        "message": advisor.get("message"),
+        "problems": advisor.get("problems"),
+        "evidence": {k: advisor.get(k) for k in ("gpuUtilization", "lag", "lagTrend",
+                                                 "dbWriteP95Seconds")},
+        "conditions": {c["type"]: (c["status"], c["reason"], c.get("message", "")[:120])
+                       for c in status.get("conditions") or []},
+    }  # fmt: skip
+    raise AssertionError(f"not Ready in {mode}: {summary}")
 
 
 def children(namespace: str, name: str) -> dict[str, str]:

@@ -98,7 +98,10 @@ def test_missing_metrics_report_unavailable_with_the_reason_and_warn_once() -> N
     assert (available["status"], available["reason"]) == ("False", "MetricsUnavailable")
     assert available["message"] == "lag: no data (no matching series)"
     assert report.patch["advisor"]["lag"] is None  # null removes the stale value
-    assert report.patch["advisor"]["problems"] == {"lag": "no data (no matching series)"}
+    assert report.patch["advisor"]["problems"] == {
+        "gpuUtilization": None, "lag": "no data (no matching series)", "lagTrend": None,
+        "dbWriteP95": None, "apiP95": None,
+    }  # fmt: skip
     assert report.patch["recommendation"] is None
     assert [(e.warning, e.reason) for e in report.events] == [
         (True, AdvisorReason.METRICS_UNAVAILABLE)
@@ -197,3 +200,40 @@ def test_an_invalid_approval_is_reported_once() -> None:
     report = build_report(result, {}, 1)
     assert [e.reason for e in report.events if e.warning] == [AdvisorReason.INVALID_APPROVAL]
     assert build_report(result, report.patch, 1).events == []
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386, as the apiserver applies a status merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def test_the_stored_status_forgets_what_the_last_evaluation_no_longer_has() -> None:
+    """Streaks, problems and evidence that end must vanish from status, not linger."""
+    stack_spec = spec("Recommend")
+    stored: dict[str, Any] = {"activeMode": "Standard", "specMode": "Standard"}
+    quiet = EVIDENCE.model_copy(update={"gpu_utilization": 50.0, "lag_trend": 0.0})
+    readings = [
+        Observation(EVIDENCE),  # GpuSaturated starts
+        Observation(EVIDENCE.model_copy(update={"lag": None}), {Signal.LAG: "no data"}),
+        Observation(quiet),  # nothing holds, all signals back
+    ]
+    for i, observation in enumerate(readings):
+        at = NOW + timedelta(seconds=i)
+        reading = Observation(observation.evidence.model_copy(update={"at": at}),
+                              observation.problems)  # fmt: skip
+        result = _evaluate(stack_spec, stored, {}, at, reading)
+        stored = merge_patch(stored, build_report(result, stored, 1).patch)
+        if i == 0:
+            assert set(stored["advisor"]["window"]["streaks"]) == {"GpuSaturated"}
+    assert stored["advisor"]["window"]["streaks"] == {}
+    assert "problems" not in stored["advisor"] or stored["advisor"]["problems"] == {}
+    assert stored["advisor"]["lag"] == 700.0
+    assert AdvisorWindow.model_validate(stored["advisor"]["window"]) == result.window

@@ -13,7 +13,14 @@ from enum import StrEnum
 from typing import Any
 
 from ocr_operator.advisor.policy import Action, Plan
-from ocr_operator.advisor.rules import AdvisorWindow, Decision, Evidence, Signal, Verdict
+from ocr_operator.advisor.rules import (
+    AdvisorWindow,
+    Decision,
+    Evidence,
+    RuleName,
+    Signal,
+    Verdict,
+)
 from ocr_operator.model.enums import ConditionStatus, ConditionType, Policy
 
 MAX_TRANSITIONS = 20
@@ -112,18 +119,32 @@ def _advisor(e: Evaluation, window: AdvisorWindow) -> Body:
         "evaluatedAt": timestamp(e.now),
         "verdict": e.decision.verdict.value,
         "message": e.decision.message[:_MAX_MESSAGE],
-        "problems": {s.value: why for s, why in e.problems.items()} or None,
-        "window": window.wire(),
+        "problems": _every_signal({s.value: why for s, why in e.problems.items()}),
+        "window": _window_patch(window),
         "consumedApproval": e.plan.consumed_approval.value if e.plan.consumed_approval else None,
         "ignoredApproval": e.ignored_approval,
     }
+
+
+# A merge patch merges maps key by key: keys that must disappear are sent as null.
+
+
+def _every_signal(values: dict[str, Any]) -> dict[str, Any]:
+    return {signal.value: values.get(signal.value) for signal in Signal}
+
+
+def _window_patch(window: AdvisorWindow) -> Body:
+    data = window.model_dump(mode="json", by_alias=True)  # None kept: removes stale values
+    streaks = data.get("streaks") or {}
+    data["streaks"] = {rule.value: streaks.get(rule.value) for rule in RuleName}
+    return data
 
 
 def _recommendation(e: Evaluation) -> Body | None:
     mode = e.plan.recommendation
     if mode is None:
         return None
-    evidence = e.decision.evidence.numbers() if e.decision.evidence else {}
+    evidence = _every_signal(e.decision.evidence.numbers() if e.decision.evidence else {})
     since = timestamp(e.decision.since) if e.decision.since else timestamp(e.now)
     return {"mode": mode.value, "reason": e.decision.message[:_MAX_MESSAGE],
             "evidence": evidence, "since": since}  # fmt: skip
