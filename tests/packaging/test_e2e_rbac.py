@@ -366,3 +366,35 @@ def test_service_account_can_do_what_the_operator_needs(install: Install) -> Non
     ):
         assert install.as_account.can_i(verb, resource, ns), (verb, resource)
     assert install.as_account.can_i("watch", "customresourcedefinitions.apiextensions.k8s.io")
+
+
+def test_cluster_wide_install_grants_the_same_rules_in_every_namespace(
+    helm: Path, kubeconfig: Path, tmp_path: Path
+) -> None:
+    admin = Kubectl(private_copy(kubeconfig, tmp_path))
+    namespace = unique("pkg-op-cw")
+    admin.ok("create", "namespace", namespace)
+    try:
+        _helm(
+            helm,
+            admin.kubeconfig,
+            "install",
+            namespace,
+            str(CHART_DIR),
+            "--namespace",
+            namespace,
+            "--set",
+            "replicaCount=0",
+            "--skip-crds",
+        )
+        account = f"{namespace}-ocr-operator"
+        token = admin.ok("create", "token", account, "-n", namespace, "--duration=10m").strip()
+        as_account = Kubectl(_token_kubeconfig(admin.kubeconfig, token, tmp_path / "sa.kubeconfig"))
+        for where in ("default", namespace):
+            # Cluster-wide: no namespace list, so kopf needs no access to namespaces.
+            assert _listed_rules(as_account, where) == EXPECTED_NAMESPACED | EXPECTED_CLUSTER
+        assert not as_account.can_i("get", "secrets", "default")
+        assert not as_account.can_i("list", "namespaces")
+    finally:
+        run([helm, f"--kubeconfig={admin.kubeconfig}", "uninstall", namespace, "-n", namespace])
+        admin.run("delete", "namespace", namespace, "--wait=false")
