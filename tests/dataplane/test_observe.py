@@ -52,6 +52,7 @@ async def test_busy_ratio_follows_the_inference_thread() -> None:
     assert calls is not None
     assert calls >= 5
     busy = registry.get_sample_value("ocr_inference_busy_seconds_total")
+    assert busy is not None
     assert busy == pytest.approx(engine.busy_seconds)
     assert busy >= 0.05 * calls
     assert (
