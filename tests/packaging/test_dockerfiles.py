@@ -165,3 +165,23 @@ def test_build_context_holds_what_is_copied_and_no_local_state(path: Path) -> No
             assert (REPO_ROOT / source).exists(), source
     for secret in (".local/env", ".local/kubeconfig", ".venv/bin/python", ".git/config"):
         assert not included(secret), secret
+
+
+def test_runtime_image_fits_the_pods_the_operator_renders() -> None:
+    import yaml  # noqa: PLC0415
+
+    final = stages(RUNTIME)[-1]
+    uid = next(rest for keyword, rest in final if keyword == "USER").split(":")[0]
+    entrypoint = next(rest for keyword, rest in final if keyword == "ENTRYPOINT")
+    golden = REPO_ROOT / "tests" / "operator" / "golden" / "writer.yaml"
+    deployments = [
+        d for d in yaml.safe_load_all(golden.read_text()) if d and d["kind"] == "Deployment"
+    ]
+    assert deployments
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]["spec"]
+        assert str(pod["securityContext"]["runAsUser"]) == uid
+        (container,) = pod["containers"]
+        assert container["command"] == ["ocr-runtime"] and entrypoint == '["ocr-runtime"]'
+        # The read-only root filesystem leaves /tmp as the only writable place.
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
