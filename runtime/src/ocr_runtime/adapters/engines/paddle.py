@@ -78,6 +78,7 @@ class PaddleOcrEngine:
         self._options = options or PaddleOcrOptions()
         self._lock = threading.Lock()
         self._ocr: Any = None
+        self._warmed_up = False  # readiness: models loaded and one inference done
 
     @property
     def name(self) -> str:
@@ -85,13 +86,14 @@ class PaddleOcrEngine:
 
     @property
     def loaded(self) -> bool:
-        return self._ocr is not None
+        return self._warmed_up
 
     def load(self) -> None:
         with self._lock:
             if self._ocr is None:
                 self._ocr = self._build()
         self.recognize_batch([warmup_image()])
+        self._warmed_up = True
         log.info("engine %s loaded", self.name)
 
     def recognize_batch(self, images: Sequence[Image]) -> list[OcrResult]:

@@ -80,6 +80,7 @@ class RapidOcrEngine:
         self._options = options or RapidOcrOptions()
         self._lock = threading.Lock()  # RapidOCR's detector keeps per-call state
         self._ocr: Any = None
+        self._warmed_up = False  # readiness: models loaded and one inference done
         self._providers: tuple[str, ...] = ()
 
     @property
@@ -88,7 +89,7 @@ class RapidOcrEngine:
 
     @property
     def loaded(self) -> bool:
-        return self._ocr is not None
+        return self._warmed_up
 
     @property
     def options(self) -> RapidOcrOptions:
@@ -115,6 +116,7 @@ class RapidOcrEngine:
         if self._options.device is Device.GPU and CUDA_PROVIDER not in self._providers:
             log.warning("device=gpu but ONNX Runtime runs on %s", ", ".join(self._providers))
         self.recognize_batch([warmup_image()])
+        self._warmed_up = True
         log.info("engine %s loaded on %s", self.name, ", ".join(self._providers))
 
     def recognize_batch(self, images: Sequence[Image]) -> list[OcrResult]:
@@ -175,7 +177,9 @@ class RapidOcrEngine:
             for page in readable:
                 page.boxes = ocr.text_det(page.image).boxes
         else:
-            for group in chunked(readable, self._options.det_batch_size):
+            # Neighbours in size share a run, so little of each run is padding.
+            by_size = sorted(readable, key=lambda page: page.image.shape[:2])
+            for group in chunked(by_size, self._options.det_batch_size):
                 self._detect_padded(ocr.text_det, group)
         for page in readable:
             boxes = page.boxes if page.boxes is not None else ()
