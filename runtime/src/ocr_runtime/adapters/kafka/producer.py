@@ -22,7 +22,7 @@ _MAX_REQUEST_BYTES = 4 * 1024 * 1024
 class ProducerOptions:
     bootstrap: str
     client_id: str
-    linger_ms: int = 2  # lets concurrent API requests share one produce request
+    linger_ms: int = 0  # concurrent sends still share requests while one is in flight
     request_timeout_ms: int = 30_000
 
 
