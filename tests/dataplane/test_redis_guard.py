@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.dataplane.conftest import Stack
-from tests.dataplane.support import png
+from tests.dataplane.support import free_port, png
 
 pytestmark = pytest.mark.integration
 
@@ -40,3 +40,17 @@ def test_redis_suppresses_duplicates_and_limits_rate(stack: Stack, redis_url: st
         assert limited.json()["error"]["code"] == "rate_limited"
         assert int(limited.headers["Retry-After"]) > 0
     assert len(stack.db.rows()) == 2  # the duplicates created no job
+
+
+def test_api_works_when_redis_is_unreachable(stack: Stack) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    api = stack.start("api", "batched", OCR_REDIS_URL=dead_redis, OCR_RATE_LIMIT_PER_MINUTE="1")
+    with httpx.Client(base_url=api.url) as client:
+        image = png(7)
+        answers = [
+            client.post("/v1/jobs", files={"image": ("a.png", image, "image/png")})
+            for _ in range(3)
+        ]
+    # Fail open: no rate limit, no duplicate suppression, every upload accepted.
+    assert [a.status_code for a in answers] == [202, 202, 202]
+    assert len({a.json()["job_id"] for a in answers}) == 3
