@@ -33,7 +33,11 @@ from tests.operator._cluster import (
 from tests.operator._examples import EXAMPLES, ROOT, example_documents
 from tests.operator.test_kafka_topics import commit_offset
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # The local cluster's kubeconfig skips TLS verification on loopback.
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
 
 CHILD_KINDS = "deployments,services,configmaps,horizontalpodautoscalers,poddisruptionbudgets"
 
