@@ -147,10 +147,11 @@ def _plumbing(suite: dict[str, Any]) -> list[str]:
         ],
         rows,
     )
-    first = next(iter(suite["systems"].values()))
+    concurrency = suite.get("concurrency", "?")
+    counts = ", ".join(f"{name} {sys['jobs']}" for name, sys in suite["systems"].items())
     out.append(
-        f"{first['jobs']} jobs per system, "
-        f"{first['submit'].get('kind')} loop. Settings: "
+        f"Jobs per system: {counts}; "
+        f"{concurrency} requests in flight. Settings: "
         + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in suite["systems"].items())
     )
     return [*out, ""]
@@ -212,6 +213,11 @@ def _memory(results: dict[str, Any]) -> list[str]:
     return [
         "## 5. Memory (peak resident set size, process and its children)",
         "",
+        "`engine-*/worker-0`: worker with the ONNX models loaded (peak while inferring); "
+        "`noop-*`: zero-cost engine; `api-latency/*`: the open-loop API test; "
+        "`celery/worker`: Celery's prefork parent and its children; `bare-engine`: "
+        "`RapidOCR()` alone after the run; operator: after reconciling the resources.",
+        "",
         *_table(["process", "MiB"], rows),
     ]
 
@@ -226,10 +232,18 @@ def _profiles(results: dict[str, Any]) -> list[str]:
                 out.append("")
             for proc, summary in profile.get("processes", {}).items():
                 own = "; ".join(f"{n} {p}%" for n, p in summary.get("self_pct", [])[:6])
-                incl = "; ".join(f"{n} {p}%" for n, p in summary.get("inclusive_pct", [])[:6])
+                incl = "; ".join(f"{n} {p}%" for n, p in summary.get("ours_inclusive_pct", [])[:10])
+                by_pkg = "; ".join(
+                    f"{n} {p}%" for n, p in summary.get("self_by_package_pct", [])[:6]
+                )
+                in_pkg = "; ".join(
+                    f"{n} {p}%" for n, p in summary.get("inclusive_by_package_pct", [])[:8]
+                )
                 out.append(f"- `{proc}` ({summary.get('samples', 0)} samples)")
-                out.append(f"  - self: {own}")
-                out.append(f"  - inclusive: {incl}")
+                out.append(f"  - self time by package: {by_pkg}")
+                out.append(f"  - time under each package (inclusive): {in_pkg}")
+                out.append(f"  - self time by function: {own}")
+                out.append(f"  - our functions, inclusive: {incl}")
             out.append("")
     title = "## Profiles of missed targets (py-spy: share of samples, self and inclusive)"
     return [title, "", *out] if out else []
