@@ -43,6 +43,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="skip the py-spy pass that follows a missed target",
     )
+    parser.add_argument(
+        "--device",
+        choices=["cpu", "gpu"],
+        default="cpu",
+        help="run the engine comparison on this device (gpu: CUDA provider)",
+    )
     parser.add_argument("--results-dir", type=Path, default=Path("bench-results"))
     parser.add_argument("--summary", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument(
@@ -81,9 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {exc}")
         return 2
     started = time.monotonic()
-    results: dict[str, Any] = {"machine": machine.describe(), "config": vars(config), "suites": {}}
+    results: dict[str, Any] = {
+        "machine": machine.describe(args.device),
+        "config": vars(config),
+        "suites": {},
+    }
     ctx = Ctx(
-        config=config, services=services, results_dir=args.results_dir, profile=not args.no_profile
+        config=config,
+        services=services,
+        results_dir=args.results_dir,
+        profile=not args.no_profile,
+        device=args.device,
     )
     with ctx.sampler:
         for name in names:

@@ -40,6 +40,7 @@ class Ctx:
     services: Services
     results_dir: Path
     profile: bool = True
+    device: str = "cpu"  # cpu | gpu: where the engine comparison runs inference
     sampler: RssSampler = field(default_factory=RssSampler)
     memory: dict[str, int] = field(default_factory=dict)
 

@@ -22,8 +22,16 @@ STANDARD_GOAL = 0.95
 BATCHED_GOAL = 1.0
 
 
-def _bare(image_dir: Path, log: Path) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "benchmarks.bare_engine", "--images", str(image_dir)]
+def _bare(image_dir: Path, log: Path, device: str) -> dict[str, Any]:
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.bare_engine",
+        "--images",
+        str(image_dir),
+        "--device",
+        device,
+    ]
     with open(log, "ab") as stderr:
         out = subprocess.run(
             argv,
@@ -43,7 +51,9 @@ def _through_worker(
     ctx: Ctx, mode: str, image_dir: Path, count: int, min_rate: float
 ) -> dict[str, Any]:
     """`min_rate`: below it the pass is repeated under the profiler."""
-    spec = StackSpec(label=f"engine-{mode}", mode=mode, engine="onnx")
+    spec = StackSpec(
+        label=f"engine-{mode}", mode=mode, engine="onnx", extra_env={"OCR_DEVICE": ctx.device}
+    )
     with RuntimeStack(ctx.services, spec, ctx.log_dir) as stack:
         ctx.watch(stack)
         warm_up(stack, 2)
@@ -76,14 +86,14 @@ def run(ctx: Ctx) -> dict[str, Any]:
     bare_log = ctx.log_dir / "bare-engine.log"
     # bare, standard, batched, bare again: the two bare runs bracket the others, so drift
     # in the machine's speed during the run shows up as a gap between them
-    bare = [_bare(image_dir, bare_log)]
+    bare = [_bare(image_dir, bare_log, ctx.device)]
     goals = {"standard": STANDARD_GOAL, "batched": BATCHED_GOAL}
     first = bare[0]["images_per_s"]
     sides = {
         mode: _through_worker(ctx, mode, image_dir, len(paths), goal * first)
         for mode, goal in goals.items()
     }
-    bare.append(_bare(image_dir, bare_log))
+    bare.append(_bare(image_dir, bare_log, ctx.device))
     ctx.memory["bare-engine"] = max(run["rss_bytes"] for run in bare)
     for side in sides.values():
         side["same_text_as_bare"] = _text_agreement(bare[0]["texts"], side.pop("texts"))
@@ -102,7 +112,7 @@ def run(ctx: Ctx) -> dict[str, Any]:
             "x",
         ),
         Target(
-            "engine: batched vs bare (CPU)",
+            f"engine: batched vs bare ({ctx.device.upper()})",
             f"> {BATCHED_GOAL}x",
             ratios["batched"],
             ratios["batched"] > BATCHED_GOAL,

@@ -72,7 +72,23 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def describe() -> dict[str, Any]:
+def _gpu(device: str) -> str:
+    if device != "gpu":
+        return "not measured: no GPU lent to this session"
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+        return out.stdout.strip() or "gpu requested, nvidia-smi printed nothing"
+    except (OSError, subprocess.TimeoutExpired):
+        return "gpu requested, nvidia-smi not found"
+
+
+def describe(device: str = "cpu") -> dict[str, Any]:
     return {
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": _cpu_model(),
@@ -83,5 +99,5 @@ def describe() -> dict[str, Any]:
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         "git_commit": _git_commit(),
         "packages": _versions(),
-        "gpu": "not measured: no GPU lent to this session",
+        "gpu": _gpu(device),
     }

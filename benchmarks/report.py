@@ -273,6 +273,11 @@ def render(results: dict[str, Any], notes: str = "") -> str:
         "logs, profiles). Every comparison ran side by side in this one run; read the "
         "ratios rather than the absolute numbers, which move with the machine's load.",
         "",
+        "Run it: `make bench` (quick, about ten minutes on 2 cores) or `make bench-full`; "
+        "`python -m benchmarks --help` lists the options (`--only engine,plumbing,api,operator`, "
+        "`--device gpu`, `--no-profile`). Each suite starts its own processes on a fresh "
+        "database and fresh topics, and a target it misses is re-run under py-spy.",
+        "",
     ]
     lines += _machine(results) + _targets(results)
     renderers = {"engine": _engine, "plumbing": _plumbing, "api": _api, "operator": _operator}
