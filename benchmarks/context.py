@@ -59,6 +59,8 @@ class Ctx:
             self.memory[key] = max(self.memory.get(key, 0), proc.peak_rss)
             if proc in self.sampler.processes:
                 self.sampler.processes.remove(proc)
+        for name, rss in system.ready_rss.items():
+            self.memory[f"{system.label}/{name} (ready, idle)"] = rss
 
     def profile_closed(
         self, system: System, count: int, concurrency: int, images: Path | None = None

@@ -213,7 +213,8 @@ def _memory(results: dict[str, Any]) -> list[str]:
     return [
         "## 5. Memory (peak resident set size, process and its children)",
         "",
-        "`engine-*/worker-0`: worker with the ONNX models loaded (peak while inferring); "
+        "`engine-*/worker-0`: worker with the ONNX models loaded (peak while inferring; "
+        "`(ready, idle)`: right after readiness); "
         "`noop-*`: zero-cost engine; `api-latency/*`: the open-loop API test; "
         "`celery/worker`: Celery's prefork parent and its children; `bare-engine`: "
         "`RapidOCR()` alone after the run; operator: after reconciling the resources.",

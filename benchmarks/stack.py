@@ -66,6 +66,7 @@ class System:
     api_url: str
     table: JobTable
     processes: dict[str, ManagedProcess]
+    ready_rss: dict[str, int]
 
     def cutoff(self) -> datetime:
         """Rows created after this moment belong to the measurement, not the warm-up."""
@@ -105,6 +106,7 @@ class RuntimeStack(System):
         self.database = f"bench_{spec.label.replace('-', '_')}"
         self.topics = RunTopics.for_run(spec.label)
         self.processes = {}
+        self.ready_rss = {}
         self.startup_s: dict[str, float] = {}
 
     def _env(self, database_url: str, port: int) -> dict[str, str]:
@@ -166,6 +168,8 @@ class RuntimeStack(System):
         pending += [self._launch(name, role, database_url) for name, role in roles]
         for proc, url in pending:
             self.startup_s[proc.name] = round(procs.wait_http_ready(f"{url}/readyz", proc), 2)
+        # resident size once ready and idle: the worker's figure with its model loaded
+        self.ready_rss = {name: proc.sample_rss() for name, proc in self.processes.items()}
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -185,6 +189,7 @@ class CeleryStack(System):
         self.db = MariaDb(services.database_url)
         self.database = "bench_celery"
         self.processes = {}
+        self.ready_rss = {}
         self.startup_s: dict[str, float] = {}
         self.redis_db = 5
 
