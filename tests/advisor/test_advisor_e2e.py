@@ -41,7 +41,7 @@ SATURATED = {"gpu_percent": 90.0, "lag_slope": 25.0, "db_write_latency": 0.02}
 DOWNSTREAM_BOUND = {"gpu_percent": 40.0, "lag_slope": 25.0, "db_write_latency": 0.7}
 DOWNSTREAM_RECOVERED = {"gpu_percent": 40.0, "lag_slope": -200.0, "db_write_latency": 0.05}
 IDLE = {"gpu_percent": 5.0, "lag": 0.0, "lag_slope": 0.0, "db_write_latency": 0.02}
-TIMEOUT_S = 150.0
+TIMEOUT_S = 300.0  # kwok gets slow when other suites share the cluster
 
 
 def wait_for(probe: Callable[[], Any], what: str) -> Any:
