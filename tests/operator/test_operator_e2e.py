@@ -327,3 +327,37 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
             _merge(target[key], value)
         else:
             target[key] = value
+
+
+def _standard_named(name: str, namespace: str, kafka: dict[str, Any]) -> list[dict[str, Any]]:
+    documents = _documents("standard", namespace)
+    resource = next(d for d in documents if d["kind"] == "OCRServing")
+    resource["metadata"]["name"] = name
+    resource = _unique_topics(resource, namespace)
+    resource["spec"]["kafka"].update(kafka)
+    return [d for d in documents if d["kind"] == "Secret"] + [resource]
+
+
+def test_external_topics_are_left_alone(
+    operator: KopfRunner, namespace: str, kafka_bootstrap: str
+) -> None:
+    documents = _standard_named("external", namespace, {"management": "External"})
+    apply_documents(namespace, documents)
+    resource = wait_for(lambda: _ready("external", namespace), "external Ready")
+    assert condition(resource, "TopicsReady")["reason"] == "TopicsExternal"
+    assert _topics(kafka_bootstrap, resource) == {}
+
+
+def test_missing_strimzi_is_reported_without_children(operator: KopfRunner, namespace: str) -> None:
+    kafka = {"management": "Strimzi", "strimziCluster": "events"}
+    apply_documents(namespace, _standard_named("strimzi", namespace, kafka))
+
+    def degraded() -> dict[str, Any] | None:
+        resource = get("ocrs", "strimzi", namespace)
+        found = condition(resource, "Degraded").get("reason") == "StrimziUnavailable"
+        return resource if found else None
+
+    resource = wait_for(degraded, "Degraded StrimziUnavailable")
+    assert condition(resource, "Ready")["status"] == "False"
+    assert "KafkaTopic" in condition(resource, "Degraded")["message"]
+    assert names("deployments", namespace, _instance("strimzi")) == set()
