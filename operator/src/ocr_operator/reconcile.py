@@ -28,6 +28,7 @@ from ocr_operator.model import (
 )
 from ocr_operator.observe import observe
 from ocr_operator.render import (
+    LABEL_COMPONENT,
     Instance,
     Kind,
     Manifest,
@@ -109,20 +110,7 @@ async def _reconcile(ctx: ReconcileContext, owner: Owner, body: Body) -> Reconci
         return ReconcileOutcome(None, None, False, None, message)
     status = _parse_status(raw_status)
     if spec.paused:
-        paused = ConditionUpdate(
-            ConditionType.PROGRESSING,
-            ConditionStatus.FALSE,
-            Reason.PAUSED,
-            "spec.paused is true: children are left as is",
-        )
-        await _write(
-            ctx,
-            owner,
-            raw_status=raw_status,
-            fields={"observedGeneration": generation},
-            updates=[paused],
-            generation=generation,
-        )
+        await _write_paused(ctx, owner, raw_status=raw_status, generation=generation)
         return ReconcileOutcome(status.active_mode, None, False, None, "paused")
     target = resolve_active_mode(spec, status)
     try:
@@ -231,7 +219,7 @@ def _components(applied: dict[tuple[Kind, str], Body], plan: Plan) -> dict[str, 
     for (kind, _), deployment in applied.items():
         if kind is not Kind.DEPLOYMENT:
             continue
-        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        component = deployment["metadata"]["labels"][LABEL_COMPONENT]
         status = deployment.get("status") or {}
         desired = (deployment.get("spec") or {}).get("replicas", 1)
         out[component] = {"desired": desired, "ready": status.get("readyReplicas", 0)}
@@ -301,6 +289,25 @@ async def _write(
     except KubeError as error:
         if error.status != 404:  # deleted meanwhile: nothing to report on
             raise
+
+
+async def _write_paused(
+    ctx: ReconcileContext, owner: Owner, *, raw_status: Body, generation: int | None
+) -> None:
+    paused = ConditionUpdate(
+        ConditionType.PROGRESSING,
+        ConditionStatus.FALSE,
+        Reason.PAUSED,
+        "spec.paused is true: children are left as is",
+    )
+    await _write(
+        ctx,
+        owner,
+        raw_status=raw_status,
+        fields={"observedGeneration": generation},
+        updates=[paused],
+        generation=generation,
+    )
 
 
 async def _write_failure(

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ocr_operator.model import Component, OCRServingSpec
+from ocr_operator.model.spec import CpuAutoscaling, LagAutoscaling
 from ocr_operator.render._manifest import (
     Instance,
     Kind,
@@ -39,43 +40,15 @@ def api_service(spec: OCRServingSpec, instance: Instance) -> Manifest:
 
 def autoscaler(spec: OCRServingSpec, instance: Instance, component: Component) -> Manifest | None:
     """autoscaling/v2 HPA: api on CPU, worker/writer on consumer lag per replica."""
-    if component is Component.API:
-        cpu = spec.api.autoscaling
-        if not cpu.enabled:
-            return None
-        metric: dict[str, Any] = {
-            "type": "Resource",
-            "resource": {
-                "name": "cpu",
-                "target": {
-                    "type": "Utilization",
-                    "averageUtilization": cpu.target_cpu_utilization_percentage,
-                },
-            },
-        }
-        bounds = (cpu.min_replicas, cpu.max_replicas)
-    else:
-        lag = spec.worker.autoscaling if component is Component.WORKER else spec.writer.autoscaling
-        if not lag.enabled:
-            return None
-        topic, group = _consumed(spec, component)
-        metric = {
-            "type": "External",
-            "external": {
-                "metric": {
-                    "name": lag.metric_name,
-                    "selector": {"matchLabels": {"topic": topic, "consumergroup": group}},
-                },
-                "target": {"type": "AverageValue", "averageValue": str(lag.lag_per_replica)},
-            },
-        }
-        bounds = (lag.min_replicas, lag.max_replicas)
+    scaling = _scaling(spec, component)
+    if not scaling.enabled:
+        return None
     name = component_name(instance, component)
     body = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-        "minReplicas": bounds[0],
-        "maxReplicas": bounds[1],
-        "metrics": [metric],
+        "minReplicas": scaling.min_replicas,
+        "maxReplicas": scaling.max_replicas,
+        "metrics": [_metric(spec, component)],
         # Each consumer-group rebalance costs seconds: scale down slowly.
         "behavior": {
             "scaleDown": {
@@ -85,6 +58,36 @@ def autoscaler(spec: OCRServingSpec, instance: Instance, component: Component) -
         },
     }
     return make(Kind.HORIZONTAL_POD_AUTOSCALER, name, instance, body, component)
+
+
+def _scaling(spec: OCRServingSpec, component: Component) -> CpuAutoscaling | LagAutoscaling:
+    if component is Component.API:
+        return spec.api.autoscaling
+    return spec.worker.autoscaling if component is Component.WORKER else spec.writer.autoscaling
+
+
+def _metric(spec: OCRServingSpec, component: Component) -> dict[str, Any]:
+    if component is Component.API:
+        target = spec.api.autoscaling.target_cpu_utilization_percentage
+        return {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": target},
+            },
+        }
+    lag = spec.worker.autoscaling if component is Component.WORKER else spec.writer.autoscaling
+    topic, group = _consumed(spec, component)
+    return {
+        "type": "External",
+        "external": {
+            "metric": {
+                "name": lag.metric_name,
+                "selector": {"matchLabels": {"topic": topic, "consumergroup": group}},
+            },
+            "target": {"type": "AverageValue", "averageValue": str(lag.lag_per_replica)},
+        },
+    }
 
 
 def _consumed(spec: OCRServingSpec, component: Component) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocr_operator.model import AntiAffinity, Component, Device, Mode, OCRServingSpec
+from ocr_operator.model.spec import ApiSpec, WorkerSpec, WriterSpec
 from ocr_operator.render._manifest import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_MODE,
@@ -66,10 +67,12 @@ def deployment(
     return manifest
 
 
-def _component_spec(spec: OCRServingSpec, component: Component) -> Any:
-    return {Component.API: spec.api, Component.WORKER: spec.worker, Component.WRITER: spec.writer}[
-        component
-    ]
+def _component_spec(
+    spec: OCRServingSpec, component: Component
+) -> ApiSpec | WorkerSpec | WriterSpec:
+    if component is Component.API:
+        return spec.api
+    return spec.worker if component is Component.WORKER else spec.writer
 
 
 def _pod_spec(
