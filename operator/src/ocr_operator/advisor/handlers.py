@@ -53,6 +53,10 @@ def register_advisor(
     startup handler creates the context the daemon uses."""
     prometheus = source or PrometheusSource()
 
+    @kopf.on.cleanup(registry=registry)
+    async def _close_prometheus(**_: Any) -> None:
+        prometheus.close()
+
     @kopf.daemon(
         API_GROUP, API_VERSION, PLURAL, id="advisor", registry=registry,
         initial_delay=1.0, cancellation_timeout=5.0,

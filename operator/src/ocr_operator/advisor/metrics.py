@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import json
 import math
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,17 +51,26 @@ class UnusableMetricError(Exception):
 
 
 class PrometheusSource:
-    """Prometheus clients by URL (one HTTP session each, reused across evaluations)."""
+    """Reads evidence from Prometheus servers.
 
-    def __init__(self, *, retries: int = 1) -> None:
-        self._clients: dict[str, PrometheusConnect] = {}
+    Queries run on a small pool of its own, so a slow or black-holed Prometheus can never take
+    the threads the Kubernetes client needs. Each pool thread keeps one client (one HTTP
+    session) per URL: sessions are reused but never shared between threads.
+    """
+
+    def __init__(self, *, threads: int = 2, retries: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="prometheus")
+        self._local = threading.local()
         self._retries = retries
 
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def _client(self, url: str) -> PrometheusConnect:
-        client = self._clients.get(url)
+        clients: dict[str, PrometheusConnect] = self._local.__dict__.setdefault("clients", {})
+        client = clients.get(url)
         if client is None:
-            # Few retries: the next evaluation is the real retry, and a slow failure would
-            # hold a worker thread for nothing.
+            # Few retries: the next evaluation is the real retry.
             retry = Retry(
                 total=self._retries,
                 backoff_factor=0.2,
@@ -66,14 +78,16 @@ class PrometheusSource:
                 allowed_methods=("GET",),
             )
             client = PrometheusConnect(url=url, retry=retry)
-            self._clients[url] = client
+            clients[url] = client
         return client
 
     async def observe(
         self, url: str, queries: dict[Signal, str], at: datetime, query_timeout: float
     ) -> Observation:
         """Evaluate every query at `at`; a failing query leaves its signal None."""
-        return await asyncio.to_thread(self._observe_blocking, url, queries, at, query_timeout)
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._observe_blocking, url, queries, at, query_timeout)
+        return await loop.run_in_executor(self._pool, call)
 
     def _observe_blocking(
         self, url: str, queries: dict[Signal, str], at: datetime, query_timeout: float
@@ -81,7 +95,11 @@ class PrometheusSource:
         client = self._client(url)
         values: dict[str, float] = {}
         problems: dict[Signal, str] = {}
+        unreachable: str | None = None
         for signal, query in queries.items():
+            if unreachable is not None:  # fail fast: the other queries would wait as long
+                problems[signal] = unreachable
+                continue
             try:
                 raw = client.custom_query(
                     query,
@@ -94,7 +112,8 @@ class PrometheusSource:
             except PrometheusApiClientException as error:
                 problems[signal] = f"query rejected: {_prometheus_error(error)}"
             except requests.RequestException as error:
-                problems[signal] = f"Prometheus unreachable: {type(error).__name__}"
+                unreachable = f"Prometheus unreachable: {type(error).__name__}"
+                problems[signal] = unreachable
         evidence = Evidence.model_validate({"at": at, **values})
         return Observation(evidence=evidence, problems=problems)
 
