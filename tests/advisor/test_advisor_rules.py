@@ -159,6 +159,15 @@ def test_a_gap_longer_than_the_window_restarts_it() -> None:
     assert decide(window, T0 + timedelta(seconds=430), NO_COOLDOWN).verdict is Verdict.PENDING
 
 
+def test_a_window_shorter_than_the_interval_still_fills() -> None:
+    spec = AdvisorSpec(interval_seconds=60, window_seconds=10, recovery_window_seconds=10,
+                       cooldown_seconds=0, min_samples=3)  # fmt: skip
+    window = feed(Mode.STANDARD, every(61, 122, **SATURATED), spec)  # jitter: 61 s apart
+    assert decide(window, T0 + timedelta(seconds=122), spec).verdict is Verdict.RECOMMEND
+    window = feed(Mode.STANDARD, [ev(0, **SATURATED), ev(200, **SATURATED)], spec)
+    assert window.streaks[RuleName.GPU_SATURATED].count == 1  # > 3 intervals: restarted
+
+
 @pytest.mark.parametrize(
     ("now", "verdict"),
     [(300, Verdict.COOLDOWN), (899, Verdict.COOLDOWN), (900, Verdict.RECOMMEND)],

@@ -217,8 +217,9 @@ def observe(
 
     A mode change (by the advisor, the user or the first evaluation) restarts every streak and
     the cooldown. Incomplete evidence ends every streak: no move is ever based on missing data.
-    A gap between evaluations longer than the rule's window also ends its streak, so an
-    operator that was down does not bridge two unrelated observations.
+    A gap between evaluations longer than the rule's window (and than three intervals, so a
+    window shorter than the interval still fills) also ends its streak: an operator that was
+    down does not bridge two unrelated observations.
     """
     if window.mode != mode:
         window = AdvisorWindow(mode=mode, mode_since=evidence.at)
@@ -228,9 +229,8 @@ def observe(
         for rule in rules_from(mode):
             if not rule.holds(complete, spec.thresholds):
                 continue
-            streaks[rule.name] = _extend(
-                window.streaks.get(rule.name), evidence.at, _window_of(rule, spec)
-            )
+            max_gap = max(_window_of(rule, spec), timedelta(seconds=3 * spec.interval_seconds))
+            streaks[rule.name] = _extend(window.streaks.get(rule.name), evidence.at, max_gap)
     return window.model_copy(update={"streaks": streaks, "latest": evidence})
 
 
