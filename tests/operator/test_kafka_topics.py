@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from ocr_operator.kafka_topics import (
     KafkaUnavailableError,
@@ -14,6 +13,7 @@ from ocr_operator.kafka_topics import (
     ensure_topics,
     partition_counts,
 )
+from tests.operator._kafka import commit_offset, produce
 
 pytestmark = pytest.mark.integration
 
@@ -39,30 +39,10 @@ async def test_consumer_lag_counts_uncommitted_messages(kafka_bootstrap: str) ->
     topic, group = f"op-lag-{uuid.uuid4().hex[:8]}", f"op-group-{uuid.uuid4().hex[:8]}"
     assert await consumer_lag(kafka_bootstrap, group, topic) == 0  # no topic yet
     await ensure_topics(kafka_bootstrap, [TopicRequest(topic, 1, 1, {})])
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        for i in range(3):
-            await producer.send_and_wait(topic, f"m{i}".encode(), partition=0)
-    finally:
-        await producer.stop()
+    await produce(kafka_bootstrap, topic, 3)
     assert await consumer_lag(kafka_bootstrap, group, topic) == 3
     await commit_offset(kafka_bootstrap, group, topic, 2)
     assert await consumer_lag(kafka_bootstrap, group, topic) == 1
-
-
-async def commit_offset(bootstrap: str, group: str, topic: str, offset: int) -> None:
-    """Commit `offset` on partition 0 for `group` (what a writer does after persisting)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.commit({partition: offset})
-    finally:
-        await consumer.stop()
 
 
 async def test_unreachable_broker_is_reported() -> None:

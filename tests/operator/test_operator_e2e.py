@@ -15,7 +15,6 @@ from typing import Any
 import kopf
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
 from kopf.testing import KopfRunner
 
 from ocr_operator.handlers import register
@@ -31,7 +30,7 @@ from tests.operator._cluster import (
     wait_for,
 )
 from tests.operator._examples import EXAMPLES, ROOT, example_documents
-from tests.operator.test_kafka_topics import commit_offset
+from tests.operator._kafka import commit_offset, produce
 
 pytestmark = [
     pytest.mark.e2e,
@@ -154,7 +153,9 @@ def test_examples_become_ready_and_show_in_kubectl_get(
 
 
 def test_deleting_the_resource_cleans_up(operator: KopfRunner, namespace: str) -> None:
-    kubectl("delete", "ocrs", "batched", "-n", namespace, "--wait=true", "--timeout=60s")
+    kubectl("delete", "ocrs", "batched", "-n", namespace, "--wait=false")
+    # The operator releases its finalizer once it has stopped the resync timer.
+    wait_for(lambda: get("ocrs", "batched", namespace) is None, "batched deleted", timeout=180)
     wait_for(
         lambda: (
             not kubectl(
@@ -229,7 +230,7 @@ def test_mode_switch_orders_writer_and_workers(
     assert worker is not None and container_env(worker)["OCR_MODE"] == "writer"
 
     # Leaving Writer: results not yet persisted keep the writer until the group drains them.
-    asyncio.run(_produce(kafka_bootstrap, results, 3))
+    asyncio.run(produce(kafka_bootstrap, results, 3))
     _patch_spec(namespace, '{"spec":{"architecture":{"mode":"Batched"}}}')
     wait_for(lambda: _progress_reason(namespace, "DrainingResults"), "DrainingResults")
     worker = get("deployment", "switch-worker", namespace)
@@ -271,16 +272,6 @@ def test_partition_decrease_is_not_supported(
     assert condition(resource, "Degraded")["status"] == "True"
     jobs = resource["spec"]["kafka"]["topics"]["jobs"]
     assert _topics(kafka_bootstrap, resource)[jobs] == 6
-
-
-async def _produce(bootstrap: str, topic: str, count: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for i in range(count):
-            await producer.send_and_wait(topic, f"result-{i}".encode(), partition=0)
-    finally:
-        await producer.stop()
 
 
 @pytest.mark.parametrize(
