@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,7 +84,11 @@ class KubeClient:
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
-            config.load_kube_config()  # type: ignore[no-untyped-call]
+            # Read KUBECONFIG now: the client library captured it at import time, which may
+            # precede whoever set it (tests, wrappers).
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG") or None
+            )
         api = client.ApiClient()
         if not api.configuration.verify_ssl:
             # Said once here instead of a urllib3 warning on every request.

@@ -65,7 +65,10 @@ def run(settings: Settings) -> int:
 async def _serve(settings: Settings) -> int:
     metrics = DataPlaneMetrics()
     metrics.runtime_info.labels(
-        role=ROLE, mode=settings.mode.value, engine=settings.engine.value
+        role=ROLE,
+        mode=settings.mode.value,
+        engine=settings.engine.value,
+        model_version=settings.model_version,
     ).set(1)
     engine = InstrumentedEngine(build_engine(settings), metrics)
     # One thread owns the engine: engines are not thread-safe, and the loop never blocks.

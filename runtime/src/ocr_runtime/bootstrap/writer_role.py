@@ -28,7 +28,9 @@ def run(settings: Settings) -> int:
 
 async def _serve(settings: Settings) -> int:
     metrics = DataPlaneMetrics()
-    metrics.runtime_info.labels(role=ROLE, mode=settings.mode.value, engine="none").set(1)
+    metrics.runtime_info.labels(
+        role=ROLE, mode=settings.mode.value, engine="none", model_version="none"
+    ).set(1)
     checks: dict[str, Callable[[], Awaitable[bool]]] = {}
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(dp.serving_probes(settings, checks))

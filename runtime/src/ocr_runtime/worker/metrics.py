@@ -20,7 +20,7 @@ class DataPlaneMetrics:
         r = registry
         self.runtime_info = Gauge(
             "ocr_runtime_info", "Always 1; labels describe the process.",
-            ["role", "mode", "engine"], registry=r,
+            ["role", "mode", "engine", "model_version"], registry=r,
         )  # fmt: skip
         self.jobs_consumed = Counter(
             "ocr_jobs_consumed_total", "Job messages taken from the jobs topic.", registry=r
