@@ -21,7 +21,7 @@ from ocr_runtime.adapters.engines._batching import (
 )
 from ocr_runtime.adapters.engines.paddle import PaddleModelDirs, PaddleOcrEngine
 from ocr_runtime.adapters.engines.rapid import RapidOcrEngine, _Page
-from ocr_runtime.core.settings import Device, EngineKind, Settings
+from ocr_runtime.core.settings import Device, EngineKind, LineOrientation, Settings
 from ocr_runtime.domain import InvalidImage, OcrResult
 
 SQUARE = ((0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0))
@@ -177,6 +177,10 @@ def test_build_engine_follows_settings() -> None:
     assert isinstance(tuned, RapidOcrEngine)
     assert (tuned.options.det_batch_size, tuned.options.rec_batch_size) == (3, 17)
     assert tuned.options.threads == 2
+    assert tuned.options.orientation is LineOrientation.UPRIGHT
+    turning = build_engine(Settings(line_orientation=LineOrientation.DETECT))
+    assert isinstance(turning, RapidOcrEngine)
+    assert turning.options.orientation is LineOrientation.DETECT
     assert isinstance(build_engine(Settings(engine=EngineKind.NOOP)), NoopEngine)
     assert not build_engine(Settings()).loaded
 

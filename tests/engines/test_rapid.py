@@ -11,8 +11,9 @@ import numpy.typing as npt
 import pytest
 
 from ocr_runtime.adapters.engines.rapid import RapidOcrEngine
+from ocr_runtime.core.settings import LineOrientation
 from ocr_runtime.domain import OcrResult
-from tests.support.documents import RenderedDocument, normalise, read_rows
+from tests.support.documents import RenderedDocument, normalise, read_rows, render_document
 
 pytestmark = pytest.mark.slow
 
@@ -109,3 +110,23 @@ def test_reads_at_least_95_percent_of_rendered_lines_exactly(
                 misses.append(f"{document.face} {document.size}px: {expected!r} read {got!r}")
     assert total == sum(len(document.lines) for document in corpus) >= 40
     assert len(misses) <= total * 0.05, "\n".join(misses)
+
+
+UPSIDE_DOWN_LINES = (
+    "Monthly statement for your account",
+    "Payment received with thanks",
+    "Delivery to the Seoul branch office",
+)
+
+
+def test_line_orientation_detect_reads_an_upside_down_page(
+    rapid_engine: RapidOcrEngine,
+) -> None:
+    page = render_document(UPSIDE_DOWN_LINES, face="DejaVuSans.ttf", size=36)
+    upside_down = np.ascontiguousarray(np.rot90(page.image, 2))
+    detecting = RapidOcrEngine(replace(rapid_engine.options, orientation=LineOrientation.DETECT))
+    detecting.load()
+    turned = {normalise(line.text) for line in detecting.recognize_batch([upside_down])[0].lines}
+    assert set(UPSIDE_DOWN_LINES) <= turned
+    as_is = {normalise(line.text) for line in rapid_engine.recognize_batch([upside_down])[0].lines}
+    assert not set(UPSIDE_DOWN_LINES) & as_is  # the default does not turn lines

@@ -34,6 +34,15 @@ class Device(StrEnum):
     GPU = "gpu"
 
 
+class LineOrientation(StrEnum):
+    """How the engines treat the orientation of each detected text line."""
+
+    UPRIGHT = "upright"  # lines are read as they stand: no angle classifier
+    # An angle classifier turns lines it finds upside down. It also flips some upright
+    # lines heavy in digits (dates, amounts), so it only pays on pages scanned upside down.
+    DETECT = "detect"
+
+
 class BlobBackend(StrEnum):
     DATABASE = "database"
     FILESYSTEM = "filesystem"
@@ -123,6 +132,12 @@ class Settings(BaseSettings):
         le=1024,
         description="Text lines per recognition call, gathered from every "
         "image of a batch and sorted by aspect ratio (0: auto, 6 on cpu, 64 on gpu).",
+    )
+    line_orientation: LineOrientation = Field(
+        LineOrientation.UPRIGHT,
+        description="upright: read text lines as they stand; detect: run the angle "
+        "classifier and turn lines it finds upside down (it misreads some upright lines "
+        "of digits as upside down).",
     )
 
     # --- batching ---

