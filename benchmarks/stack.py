@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -178,6 +179,9 @@ class RuntimeStack(System):
         with contextlib.suppress(Exception):  # cleanup must not hide the run's own error
             self.topics.delete(self.services.kafka_bootstrap)
             self.db.drop(self.database)
+        blob_dir = self.spec.extra_env.get("OCR_BLOB_DIR")
+        if blob_dir:
+            shutil.rmtree(blob_dir, ignore_errors=True)
 
 
 class CeleryStack(System):
