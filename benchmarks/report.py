@@ -110,13 +110,22 @@ def _engine(suite: dict[str, Any]) -> list[str]:
     return out
 
 
-def _plumbing(suite: dict[str, Any]) -> list[str]:
+def _ceiling(ms_per_job: dict[str, float], cores: int) -> float:
+    """Jobs/s the machine's cores could carry if every process had them to itself: cores
+    divided by the CPU time one job costs across all processes (load generator included)."""
+    total = sum(ms_per_job.values())
+    return cores * 1000.0 / total if total > 0 else math.nan
+
+
+def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
     out = [
         "## 2. Plumbing capacity (noop engine)",
         "",
         "Closed loop from a separate load-generator process; jobs/s = jobs / (first "
         "created_at -> last finished_at) read from the database; latency is created_at -> "
-        "finished_at per job.",
+        "finished_at per job. CPU ceiling = cores / (CPU time of one job summed over every "
+        "process, load generator included): the rate this machine could carry with no other "
+        "tenant, a figure that does not move with the machine's load.",
         "",
     ]
     rows = []
@@ -131,6 +140,8 @@ def _plumbing(suite: dict[str, Any]) -> list[str]:
                 *_latency(sys["job_latency_ms"]),
                 _num(sys["submit"]["latency_ms"]["p99"]),
                 _cpu(sys["cpu_cores"]),
+                _cpu(sys.get("cpu_ms_per_job", {})),
+                _num(_ceiling(sys.get("cpu_ms_per_job", {}), cores), 0),
             ]
         )
     out += _table(
@@ -144,6 +155,8 @@ def _plumbing(suite: dict[str, Any]) -> list[str]:
             "job p99 ms",
             "HTTP p99 ms",
             "CPU cores by process",
+            "CPU ms per job by process",
+            "CPU ceiling, jobs/s",
         ],
         rows,
     )
@@ -281,7 +294,13 @@ def render(results: dict[str, Any], notes: str = "") -> str:
         "",
     ]
     lines += _machine(results) + _targets(results)
-    renderers = {"engine": _engine, "plumbing": _plumbing, "api": _api, "operator": _operator}
+    cores = int(results["machine"].get("cores", 0))
+    renderers = {
+        "engine": _engine,
+        "plumbing": lambda suite: _plumbing(suite, cores),
+        "api": _api,
+        "operator": _operator,
+    }
     for name, renderer in renderers.items():
         suite = suites.get(name)
         if suite is None:

@@ -105,4 +105,9 @@ def measure_closed(
         "timestamps_fractional": times.fractional_seconds,
         "submit": submit,
         "cpu_cores": {**cpu, "loadgen": submit["client_cpu_cores"]},
+        # CPU time per job does not depend on how much CPU other tenants left us
+        "cpu_ms_per_job": {
+            **{name: round(cores * wall / count * 1000, 3) for name, cores in cpu.items()},
+            "loadgen": round(submit["client_cpu_cores"] * submit["wall_s"] / count * 1000, 3),
+        },
     }
