@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks import db_paths
 from benchmarks.context import Ctx, Target
 from benchmarks.runner import measure_closed, warm_up
 from benchmarks.stack import CeleryStack, RuntimeStack, StackSpec, System
@@ -100,9 +101,12 @@ def run(ctx: Ctx) -> dict[str, Any]:
                 "x",
             )
         )
-    return {
+    summary: dict[str, Any] = {
         "concurrency": ctx.config.plumbing_concurrency,
         "systems": results,
         "ratio_to_celery": ratios,
         "targets": [target.as_dict() for target in targets],
     }
+    if ctx.profile and not all(target.met for target in targets):
+        summary["api_database_paths"] = db_paths.run(ctx.services.database_url)
+    return summary

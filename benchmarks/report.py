@@ -167,7 +167,21 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         f"{concurrency} requests in flight. Settings: "
         + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in suite["systems"].items())
     )
-    return [*out, ""]
+    out.append("")
+    paths = suite.get("api_database_paths")
+    if paths:
+        out += [
+            "The API's database work per upload (blob chunk + job row, the runtime's tables, "
+            "32 in flight from one uvloop process), as implemented and with the changes the "
+            "profile points at (`benchmarks/db_paths.py`):",
+            "",
+        ]
+        rows = [
+            [name, _num(v["uploads_per_s"]), _num(v["cpu_ms_per_upload"], 2)]
+            for name, v in paths.items()
+        ]
+        out += _table(["variant", "uploads/s", "CPU ms per upload"], rows)
+    return out
 
 
 def _api(suite: dict[str, Any]) -> list[str]:

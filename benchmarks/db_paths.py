@@ -1,0 +1,135 @@
+"""What the API's database work per upload costs, as implemented and with the changes the
+profile points at. Run when the capacity target is missed, so the summary can say how much
+each fix would save instead of guessing.
+
+Each variant stores one blob chunk and one job row per upload, with the runtime's own table
+definitions, from one process on uvloop with 32 uploads in flight, and reports uploads/s and
+this process's CPU time per upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import uvloop
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from benchmarks.services import MariaDb
+from ocr_runtime.adapters.sql.tables import blob_chunks, jobs, metadata
+
+DATABASE = "bench_db_paths"
+_BLOB = b"\x89PNG" + bytes(300)
+
+
+def _row() -> dict[str, Any]:
+    return {
+        "job_id": uuid.uuid4().hex,
+        "blob_id": uuid.uuid4().hex,
+        "status": "queued",
+        "attempts": 0,
+        "idempotency_key": None,
+        "width": 64,
+        "height": 32,
+        "result": None,
+        "error_code": None,
+        "error_message": None,
+        "created_at": datetime.now(UTC).replace(tzinfo=None),
+        "started_at": None,
+        "finished_at": None,
+    }
+
+
+async def _built_per_call(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(blob_chunks.insert().values(blob_id=row["blob_id"], seq=0, data=_BLOB))
+    await conn.execute(jobs.insert().values(**row))
+
+
+async def _prebuilt(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    # constant statements, parameters passed separately: the compiled form is reused
+    await conn.execute(blob_chunks.insert(), {"blob_id": row["blob_id"], "seq": 0, "data": _BLOB})
+    await conn.execute(jobs.insert(), row)
+
+
+Upload = Callable[[AsyncEngine], Awaitable[None]]
+
+
+async def _as_implemented(engine: AsyncEngine) -> None:
+    """DatabaseBlobStore.put and SqlJobRepository.add: two transactions."""
+    row = _row()
+    async with engine.begin() as conn:
+        await conn.execute(blob_chunks.insert().values(blob_id=row["blob_id"], seq=0, data=_BLOB))
+    async with engine.begin() as conn:
+        await conn.execute(jobs.insert().values(**row))
+
+
+async def _one_transaction(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await _built_per_call(conn, _row())
+
+
+async def _one_transaction_prebuilt(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await _prebuilt(conn, _row())
+
+
+VARIANTS: list[tuple[str, bool, Upload]] = [
+    ("as implemented: pre-ping, 2 transactions, statements built per call", True, _as_implemented),
+    ("no pool pre-ping", False, _as_implemented),
+    ("no pre-ping, blob and job in 1 transaction", False, _one_transaction),
+    ("no pre-ping, 1 transaction, prebuilt statements", False, _one_transaction_prebuilt),
+]
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _measure(url: str, pre_ping: bool, upload: Upload, count: int) -> dict[str, float]:
+    engine = create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=pre_ping,
+        connect_args={"charset": "utf8mb4"},
+    )
+    gate = asyncio.Semaphore(32)
+
+    async def one() -> None:
+        async with gate:
+            await upload(engine)
+
+    try:
+        await asyncio.gather(*(one() for _ in range(100)))  # warm the pool and the caches
+        cpu, wall = _cpu(), time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(count)))
+        cpu, wall = _cpu() - cpu, time.perf_counter() - wall
+    finally:
+        await engine.dispose()
+    return {
+        "uploads_per_s": round(count / wall, 1),
+        "cpu_ms_per_upload": round(cpu / count * 1e3, 3),
+    }
+
+
+async def _run_all(url: str, count: int) -> dict[str, dict[str, float]]:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+    return {name: await _measure(url, ping, upload, count) for name, ping, upload in VARIANTS}
+
+
+def run(database_url: str, count: int = 1000) -> dict[str, dict[str, float]]:
+    db = MariaDb(database_url)
+    url = db.recreate(DATABASE)
+    try:
+        return uvloop.run(_run_all(url, count))
+    finally:
+        db.drop(DATABASE)
