@@ -37,6 +37,11 @@ def _step(ctx: Ctx, stack: RuntimeStack, rate: int) -> dict[str, Any]:
     # let the worker drain before the next step, so steps do not overlap
     stack.table.wait_finished(accepted, since, ctx.config.drain_timeout_s)
     report["cpu_cores"] = {**cpu, "loadgen": report["client_cpu_cores"]}
+    if report["requests"]:
+        # the API's CPU time per request: comparable across runs whatever the machine's load
+        report["api_cpu_ms_per_request"] = round(
+            cpu.get("api", 0.0) * report["wall_s"] / report["requests"] * 1000, 3
+        )
     print(
         f"[bench]   API at {rate}/s: p99 {report['latency_ms']['p99']:.1f} ms, "
         f"{report['statuses']}",

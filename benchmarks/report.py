@@ -204,6 +204,7 @@ def _api(suite: dict[str, Any]) -> list[str]:
                 _num(step["latency_ms"]["max"]),
                 str(rejected),
                 _num(lag.get("p99")),
+                _num(step.get("api_cpu_ms_per_request"), 2),
                 _cpu(step["cpu_cores"]),
             ]
         )
@@ -217,6 +218,7 @@ def _api(suite: dict[str, Any]) -> list[str]:
             "max ms",
             "non-202",
             "client lag p99 ms",
+            "API CPU ms per request",
             "CPU cores by process",
         ],
         rows,
