@@ -25,7 +25,7 @@ from ocr_runtime.application import (
     SubmitJob,
     install_pixel_guard,
 )
-from ocr_runtime.application.ports import BlobStore, JobPublisher, JobRepository
+from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
 from ocr_runtime.core.metrics import ApiMetrics, register_model_ready
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.domain import OcrError
@@ -45,12 +45,14 @@ def create_app(
     registry: CollectorRegistry | None = None,
     lifespan: Lifespan | None = None,
     completions: JobCompletions | None = None,
+    intake: JobIntake | None = None,
 ) -> FastAPI:
     """`engine_ready`: whether this process's model is loaded (None: no model here, as in the
     api role). `registry`: where the metrics live (a fresh one by default; pass the process's
     to expose worker metrics too). `lifespan`: resources to start before serving and stop
     after (producers, worker loops). `completions`: in-process completion signals, when the
-    worker shares this process (all-in-one), so POST /v1/ocr answers without polling lag."""
+    worker shares this process (all-in-one), so POST /v1/ocr answers without polling lag.
+    `intake`: stores image and job together (default: `blobs`, then `repository`)."""
     install_pixel_guard(settings.max_pixels)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ApiMetrics(registry)
@@ -61,7 +63,7 @@ def create_app(
         settings=settings,
         repository=repository,
         publisher=publisher,
-        submit=SubmitJob(repository, blobs, publisher, limits),
+        submit=SubmitJob(repository, blobs, publisher, limits, intake=intake),
         metrics=metrics,
         engine_ready=engine_ready,
         completions=completions,

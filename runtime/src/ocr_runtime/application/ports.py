@@ -4,7 +4,7 @@ test fake)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -66,6 +66,15 @@ class BlobStore(Protocol):
         """Missing ids are absent from the result."""
 
     async def delete_many(self, blob_ids: Sequence[str]) -> None: ...
+
+
+class JobIntake(Protocol):
+    """Where a submitted image and its job are stored together: either both are kept or
+    neither (blob and job row in one transaction, or two stores with a clean-up)."""
+
+    async def store(self, image: bytes, make_job: Callable[[str], Job]) -> Job:
+        """Store `image`, then the job `make_job(blob_id)` returns. If a job with the same
+        idempotency key exists, return that one and keep nothing of this submission."""
 
 
 class JobPublisher(Protocol):

@@ -18,8 +18,8 @@ from ocr_runtime.application.images import (
     open_image,
 )
 from ocr_runtime.application.messages import JobMessage, JobOutcome
-from ocr_runtime.application.ports import BlobStore, JobPublisher, JobRepository
-from ocr_runtime.domain import Job, JobError, JobErrorCode
+from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
+from ocr_runtime.domain import Job, JobError, JobErrorCode, new_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,24 @@ class Upload:
     idempotency_key: str | None = None
 
 
+class SeparateStores:
+    """`JobIntake` over a blob store and a job repository that commit separately (filesystem
+    blobs, or any pair without a shared transaction)."""
+
+    def __init__(self, repository: JobRepository, blobs: BlobStore) -> None:
+        self._repository = repository
+        self._blobs = blobs
+
+    async def store(self, image: bytes, make_job: Callable[[str], Job]) -> Job:
+        blob_id = await self._blobs.put(image)
+        job = make_job(blob_id)
+        stored = await self._repository.add(job)
+        if stored.job_id != job.job_id:
+            # A concurrent request with the same key won the race: keep its job only.
+            await self._blobs.delete_many([blob_id])
+        return stored
+
+
 class SubmitJob:
     def __init__(
         self,
@@ -44,9 +62,12 @@ class SubmitJob:
         limits: ImageLimits,
         *,
         clock: Callable[[], float] = time.time,
+        intake: JobIntake | None = None,
     ) -> None:
+        """`intake`: stores image and job together (default: `blobs`, then `repository`)."""
         self._repository = repository
         self._blobs = blobs
+        self._intake = intake if intake is not None else SeparateStores(repository, blobs)
         self._publisher = publisher
         self._limits = limits
         self._clock = clock
@@ -61,13 +82,15 @@ class SubmitJob:
                 return existing
         check_media_type(upload.content_type)
         info = await self._inspect(upload.data)
-        blob_id = await self._blobs.put(upload.data)
-        job = Job.submit(blob_id, width=info.width, height=info.height, idempotency_key=key)
-        stored = await self._repository.add(job)
-        if stored.job_id != job.job_id:
-            # A concurrent request with the same key won the race: keep its job only.
-            await self._blobs.delete_many([blob_id])
-            return stored
+        job_id = new_job_id()
+        stored = await self._intake.store(
+            upload.data,
+            lambda blob_id: Job.submit(
+                blob_id, width=info.width, height=info.height, idempotency_key=key, job_id=job_id
+            ),
+        )
+        if stored.job_id != job_id:
+            return stored  # a concurrent request with the same key won the race
         await self._publish(stored)
         return stored
 

@@ -15,12 +15,12 @@ from starlette.types import ASGIApp
 
 from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, ProducerOptions
 from ocr_runtime.adapters.redis_guard import RedisGuard, SubmissionGuardMiddleware
-from ocr_runtime.adapters.sql import SqlJobRepository, create_database_engine
+from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
 from ocr_runtime.bootstrap._dataplane import client_id, until_reachable
 from ocr_runtime.bootstrap.storage import build_blob_store
 from ocr_runtime.core.logging import configure_logging
-from ocr_runtime.core.settings import Settings
+from ocr_runtime.core.settings import BlobBackend, Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ def build_app(settings: Settings) -> ASGIApp:
     blobs = build_blob_store(settings, database)
     kafka = KafkaProducerClient(ProducerOptions(settings.kafka_bootstrap, client_id(ROLE)))
     guard = RedisGuard.from_settings(settings)
+    # Database blobs share the job's transaction, and concurrent submissions share one.
+    intake = GroupCommitIntake(database) if settings.blob_backend is BlobBackend.DATABASE else None
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -40,6 +42,8 @@ def build_app(settings: Settings) -> ASGIApp:
         try:
             yield
         finally:
+            if intake is not None:
+                await intake.aclose()
             await kafka.stop()
             if guard is not None:
                 await guard.aclose()
@@ -52,6 +56,7 @@ def build_app(settings: Settings) -> ASGIApp:
         KafkaJobPublisher(kafka, settings.jobs_topic),
         registry=REGISTRY,
         lifespan=lifespan,
+        intake=intake,
     )
     if guard is None:
         return app

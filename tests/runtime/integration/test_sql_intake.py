@@ -1,0 +1,77 @@
+"""GroupCommitIntake: image and job stored together; concurrent submissions share a
+transaction; idempotency keys resolve to the first job with no orphan blob."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ocr_runtime.adapters.sql import DatabaseBlobStore, GroupCommitIntake, SqlJobRepository
+from ocr_runtime.adapters.sql.tables import blob_chunks, jobs
+from ocr_runtime.domain import Job
+
+pytestmark = pytest.mark.integration
+
+
+def maker(key: str | None = None) -> Callable[[str], Job]:
+    def make(blob_id: str) -> Job:
+        return Job.submit(blob_id, width=8, height=4, idempotency_key=key)
+
+    return make
+
+
+async def blob_count(engine: AsyncEngine, blob_ids: list[str]) -> int:
+    async with engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(blob_chunks.c.blob_id.in_(blob_ids))
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def orphan_blobs(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(
+            blob_chunks.c.blob_id.not_in(sa.select(jobs.c.blob_id))
+        )
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_concurrent_submissions_are_all_stored_with_their_images(
+    engine: AsyncEngine,
+) -> None:
+    intake = GroupCommitIntake(engine)
+    images = [f"image-{i}".encode() * 10 for i in range(40)]
+    stored = await asyncio.gather(*(intake.store(img, maker()) for img in images))
+    await intake.aclose()
+    assert len({job.job_id for job in stored}) == 40
+    found = await SqlJobRepository(engine).get_many([job.job_id for job in stored])
+    assert set(found) == {job.job_id for job in stored}
+    blobs = await DatabaseBlobStore(engine).get_many([job.blob_id for job in stored])
+    assert [blobs[job.blob_id] for job in stored] == images
+
+
+async def test_one_idempotency_key_in_one_group_makes_one_job_and_one_blob(
+    engine: AsyncEngine,
+) -> None:
+    intake = GroupCommitIntake(engine)
+    orphans = await orphan_blobs(engine)
+    key = f"intake-{uuid.uuid4().hex}"
+    first = await intake.store(b"first", maker(key))
+    others = await asyncio.gather(
+        *(intake.store(b"again", maker(key)) for _ in range(5)),
+        intake.store(b"unrelated", maker()),
+    )
+    assert {job.job_id for job in others[:5]} == {first.job_id}
+    assert others[5].job_id != first.job_id
+    assert await orphan_blobs(engine) == orphans  # the duplicates' images were not kept
+
+
+async def test_large_image_is_stored_in_chunks_on_its_own(engine: AsyncEngine) -> None:
+    intake = GroupCommitIntake(engine, chunk_bytes=1000)
+    image = bytes(range(256)) * 10
+    job = await intake.store(image, maker())
+    assert await blob_count(engine, [job.blob_id]) == 3
+    assert (await DatabaseBlobStore(engine).get_many([job.blob_id]))[job.blob_id] == image
