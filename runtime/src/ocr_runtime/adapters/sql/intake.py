@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ocr_runtime.adapters.sql._mapping import job_to_row
@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 # statement, so it stays far below MariaDB's max_allowed_packet).
 GROUP_MAX_JOBS = 256
 GROUP_MAX_BYTES = CHUNK_BYTES
+# A group's inserts can deadlock with a worker's status updates (InnoDB gap locks on the
+# status index); the server rolls the group back, and writing it again is the remedy.
+GROUP_ATTEMPTS = 5
+_RETRY_DELAY_S = 0.005
 
 
 def _new_future() -> asyncio.Future[Job]:
@@ -92,6 +96,18 @@ class GroupCommitIntake:
         return group
 
     async def _write_group(self, group: Sequence[_Pending]) -> None:
+        for attempt in range(1, GROUP_ATTEMPTS + 1):
+            try:
+                await self._insert_group(group)
+            except OperationalError:
+                if attempt == GROUP_ATTEMPTS:
+                    raise
+                log.info("storing submitted jobs: retrying after a lock conflict", exc_info=True)
+                await asyncio.sleep(_RETRY_DELAY_S * attempt)
+            else:
+                return
+
+    async def _insert_group(self, group: Sequence[_Pending]) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(
                 blob_chunks.insert(),
