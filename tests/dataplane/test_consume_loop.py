@@ -222,3 +222,32 @@ async def test_writer_dead_letters_only_the_result_the_database_refuses() -> Non
     assert [(ln.reason, ln.delivery.offset) for ln in letters.letters] == [
         (DeadLetterReason.UNWRITABLE, 1)
     ]
+
+
+class SlowCommitSource(MemorySource):
+    """Commits wait until released: the loop must keep handling batches meanwhile."""
+
+    def __init__(self, values: Sequence[bytes]) -> None:
+        super().__init__(values)
+        self.release = asyncio.Event()
+
+    async def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
+        await self.release.wait()
+        await super().commit(next_offsets)
+
+
+async def test_batches_go_on_while_a_commit_is_in_flight_and_stop_commits_the_rest() -> None:
+    source = SlowCommitSource([job(n) for n in range(5)])
+    processor = FlakyProcessor()
+    loop = build(source, processor, Letters(), Sink(), size=1)
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    for _ in range(500):
+        if len(processor.batches) == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert len(processor.batches) == 5 and source.commits == []  # the first commit still waits
+    source.release.set()
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
+    assert max(c[PartitionKey(TOPIC, 0)] for c in source.commits) == 5

@@ -55,6 +55,9 @@ class OffsetLedger:
             if nxt > self._pending.get(d.where, -1):
                 self._pending[d.where] = nxt
 
+    def pending(self) -> bool:
+        return bool(self._pending)
+
     def take(self, only: frozenset[PartitionKey] | None = None) -> dict[PartitionKey, int]:
         keys = [k for k in self._pending if only is None or k in only]
         return {k: self._pending.pop(k) for k in keys}
@@ -93,7 +96,10 @@ class ConsumeLoop(Generic[M]):
         self._group = group
         self._revoke_wait_s = revoke_wait_s
         self._ledger = OffsetLedger()
-        self._busy = asyncio.Lock()  # held while a batch is handled and committed
+        self._busy = asyncio.Lock()  # held while a batch is handled
+        # Commits run beside the next batch: a commit is a broker round trip that standard
+        # mode (one job per batch) used to wait for after every job.
+        self._committer: asyncio.Task[None] | None = None
         self._lag_labels: set[PartitionKey] = set()
         self._batcher: MicroBatcher[Decoded[M]] = MicroBatcher(
             self._fetch,
@@ -119,6 +125,7 @@ class ConsumeLoop(Generic[M]):
                 await lag_task
             await self._batcher.stop_fetching()
             self._batcher.discard(lambda _: True)
+            await self._commits_done()
             await self._commit(None)
             await self._source.stop()
             await self._batcher.aclose()
@@ -151,19 +158,34 @@ class ConsumeLoop(Generic[M]):
         self._metrics.batch_wait.observe(batch.waited_s)
         await self._handle(items)
         self._ledger.done([i.delivery for i in items])
-        await self._commit(None)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_all(), name="offset-commit")
 
-    async def _commit(self, only: frozenset[PartitionKey] | None) -> None:
+    async def _commit_all(self) -> None:
+        """Commit what is durable, then what became durable meanwhile; stop at a failure
+        (the offsets stay in the ledger for the next batch's commit)."""
+        while self._ledger.pending() and await self._commit(None):
+            pass
+
+    async def _commits_done(self) -> None:
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
+
+    async def _commit(self, only: frozenset[PartitionKey] | None) -> bool:
+        """Whether the commit succeeded (or there was nothing to commit)."""
         offsets = self._ledger.take(only)
         if not offsets:
-            return
+            return True
         try:
             await self._source.commit(offsets)
         except Exception:
             # Not fatal: the records are redelivered at worst, and results are idempotent.
             self._metrics.commit_failures.inc()
-            self._ledger.restore(offsets)
+            assigned = self._source.assigned()  # a partition revoked meanwhile is not ours
+            self._ledger.restore({k: v for k, v in offsets.items() if k in assigned})
             log.warning("offset commit failed; will retry with the next batch", exc_info=True)
+            return False
+        return True
 
     async def _on_revoke(self, partitions: frozenset[PartitionKey]) -> None:
         try:
@@ -175,6 +197,7 @@ class ConsumeLoop(Generic[M]):
             return
         try:
             dropped = self._batcher.discard(lambda item: item.delivery.where in partitions)
+            await self._commits_done()
             await self._commit(partitions)
             self._ledger.forget(partitions)
             log.info("revoked %s; dropped %d buffered records", sorted(partitions), dropped)
