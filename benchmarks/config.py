@@ -17,6 +17,7 @@ class BenchConfig:
     operator_resources: int  # OCRServing objects applied at once
     profile_seconds: float  # py-spy window when a target is missed
     drain_timeout_s: float = 300.0
+    operator_timeout_s: float = 240.0  # longest wait for the many resources to be Ready
 
 
 QUICK = BenchConfig(
@@ -41,4 +42,5 @@ FULL = BenchConfig(
     operator_resources=200,
     profile_seconds=20.0,
     drain_timeout_s=900.0,
+    operator_timeout_s=900.0,
 )
