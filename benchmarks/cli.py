@@ -75,6 +75,11 @@ def _run_suite(name: str, ctx: Ctx) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    if args.render_only:
+        latest = json.loads((args.results_dir / "latest.json").read_text())
+        report.write(latest, args.summary, args.notes)
+        print(f"[bench] re-rendered {args.summary}")
+        return 0
     config = FULL if args.full else QUICK
     names = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in names if name not in SUITES]
