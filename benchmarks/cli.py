@@ -52,6 +52,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--results-dir", type=Path, default=Path("bench-results"))
     parser.add_argument("--summary", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="re-render the summary from <results-dir>/latest.json (after editing the notes) "
+        "without running anything",
+    )
+    parser.add_argument(
         "--notes",
         type=Path,
         default=Path("benchmarks/NOTES.md"),
