@@ -3,9 +3,9 @@
 Fetch in bulk -> decode -> micro-batch -> handle (the handler returns once the batch's
 effect is durable) -> commit the next offsets, in the background while the next batch runs.
 Offsets are committed only after that, and on partition revoke (the revoke hook first waits
-for the in-flight batch and commit). On stop (SIGTERM) the
-loop stops fetching, finishes the batch in flight, commits and leaves the group; records that
-were fetched but not started are dropped and will be redelivered to whoever owns them next.
+for the in-flight batch and commit). On stop (SIGTERM) the loop stops fetching, finishes the
+batch in flight, commits and leaves the group; records that were fetched but not started are
+dropped and will be redelivered to whoever owns them next.
 """
 
 from __future__ import annotations
