@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from ocr_runtime.adapters.inprocess_queue import InProcessJobQueue
-from ocr_runtime.adapters.sql import SqlJobRepository, create_database_engine
+from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
 from ocr_runtime.application import (
     BatchProcessor,
@@ -30,7 +30,7 @@ from ocr_runtime.application.ports import OcrEngine
 from ocr_runtime.bootstrap._inprocess_worker import InProcessWorker
 from ocr_runtime.bootstrap.storage import build_blob_store
 from ocr_runtime.core.logging import configure_logging
-from ocr_runtime.core.settings import Settings
+from ocr_runtime.core.settings import BlobBackend, Settings
 from ocr_runtime.migrations import upgrade_database
 from ocr_runtime.worker.metrics import DataPlaneMetrics
 from ocr_runtime.worker.observe import InstrumentedEngine, ObservedSink, SinkTarget
@@ -48,6 +48,8 @@ def build_all_in_one_app(
     database = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
     repository = SqlJobRepository(database)
     blobs = build_blob_store(settings, database)
+    # Database blobs share the job's transaction, and concurrent submissions share one.
+    intake = GroupCommitIntake(database) if settings.blob_backend is BlobBackend.DATABASE else None
     queue = InProcessJobQueue(settings.inprocess_queue_size)
     metrics = DataPlaneMetrics(registry)
     metrics.consumer_lag.labels("all-in-one", "inprocess", "0").set_function(lambda: queue.depth)
@@ -86,6 +88,8 @@ def build_all_in_one_app(
             else:
                 loading.cancel()  # a load still running must not hold the shutdown up
             executor.shutdown(wait=False, cancel_futures=True)
+            if intake is not None:
+                await intake.aclose()
             await database.dispose()
 
     return create_app(
@@ -97,6 +101,7 @@ def build_all_in_one_app(
         registry=registry,
         lifespan=lifespan,
         completions=completions,
+        intake=intake,
     )
 
 
