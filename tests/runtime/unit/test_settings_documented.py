@@ -2,7 +2,7 @@ from pathlib import Path
 
 from ocr_runtime.core.settings import Settings
 
-DOC = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+DOC = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def test_every_setting_is_documented() -> None:

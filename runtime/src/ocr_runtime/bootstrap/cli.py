@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocr-runtime",
         description="OCR serving runtime. Configuration comes from OCR_* environment variables "
-        "(see docs/configuration.md).",
+        "(see the README, section Configuration).",
     )
     roles = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
     for name, text in ROLES.items():
