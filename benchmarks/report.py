@@ -171,9 +171,9 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
     paths = suite.get("api_database_paths")
     if paths:
         out += [
-            "The API's database work per upload (blob chunk + job row, the runtime's tables, "
-            "32 in flight from one uvloop process), as implemented and with the changes the "
-            "profile points at (`benchmarks/db_paths.py`):",
+            "The API's database work per upload (blob chunk + job row, the runtime's tables "
+            "and engine settings, 32 in flight from one uvloop process), in the ways it has "
+            "been and could be written (`benchmarks/db_paths.py`):",
             "",
         ]
         rows = [
