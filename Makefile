@@ -5,7 +5,7 @@ UV := scripts/ensure-uv.sh
 PYTEST_ARGS ?=
 
 .PHONY: setup run test test-unit lint infra-up infra-down cluster-up cluster-down \
-        operator-run bench bench-full clean
+        operator-run bench bench-full tools smoke clean
 
 setup:  ## install the Python workspace (runtime + operator + dev tools) from uv.lock
 	@$(UV) sync --frozen
@@ -46,6 +46,12 @@ bench: setup infra-up cluster-up  ## quick benchmarks (2-core machine), writes d
 
 bench-full: setup infra-up cluster-up
 	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --full
+
+tools:  ## helm and promtool, built or extracted into ~/.cache/ocr-serving
+	@scripts/tools.sh all
+
+smoke:  ## smoke test of a running stack (default http://127.0.0.1:8000; SMOKE_URL=...)
+	@scripts/smoke_test.sh $(SMOKE_URL)
 
 clean: infra-down cluster-down
 	rm -rf .local
