@@ -278,18 +278,9 @@ down() {
   log "cluster stopped (state kept in $K; make clean removes it)"
 }
 
-status() {
-  local c rc=0
-  for c in "${COMPONENTS[@]}"; do
-    if is_running "$c"; then echo "$c: running (pid $(cat "$(pid_file "$c")"))"
-    else echo "$c: stopped"; rc=1; fi
-  done
-  return "$rc"
-}
-
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) status ;;
+  status) print_status "${COMPONENTS[@]}" ;;
   *) die "usage: $0 up|down|status" ;;
 esac

@@ -259,18 +259,9 @@ down() {
   log "infra stopped"
 }
 
-status() {
-  local s rc=0
-  for s in "${SERVICES[@]}"; do
-    if is_running "$s"; then echo "$s: running (pid $(cat "$(pid_file "$s")"))"
-    else echo "$s: stopped"; rc=1; fi
-  done
-  return "$rc"
-}
-
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) status ;;
+  status) print_status "${SERVICES[@]}" ;;
   *) die "usage: $0 up|down|status" ;;
 esac

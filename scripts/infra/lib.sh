@@ -61,6 +61,16 @@ is_running() {
   [ "$comm" = "$(cat "$RUN_DIR/$1.comm")" ]
 }
 
+# print_status NAME...: one line per component; fails when any of them is stopped.
+print_status() {
+  local name rc=0
+  for name in "$@"; do
+    if is_running "$name"; then echo "$name: running (pid $(cat "$(pid_file "$name")"))"
+    else echo "$name: stopped"; rc=1; fi
+  done
+  return "$rc"
+}
+
 # start_bg NAME CMD...: runs CMD detached in its own session, logs to $LOG_DIR/NAME.log.
 start_bg() {
   local name="$1" program
