@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes control plane (kube-apiserver, kube-controller-manager,
-# kube-scheduler), etcd 3.6 and kwok from the Go module proxy into
+# kube-scheduler), the real node's kubelet and kube-proxy, etcd 3.6 and kwok from the Go module proxy into
 # ~/.cache/ocr-serving/kubernetes-<version>/bin and ~/.cache/ocr-serving/kwok-<version>/bin.
 # A no-op when the binaries are already cached. Cold: about 13 min on 2 shared cores
 # (10 min Kubernetes + etcd, 3 min kwok); it fills a few GB of Go build and module cache.
@@ -17,7 +17,7 @@ K8S_VERSION="${OCR_K8S_VERSION:-v1.34.4}"
 KWOK_VERSION="${OCR_KWOK_VERSION:-v0.7.0}"
 K8S_DIR="$CACHE/kubernetes-$K8S_VERSION"
 KWOK_DIR="$CACHE/kwok-$KWOK_VERSION"
-K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler etcd)
+K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd)
 
 # Shared machine: keep the build from starving everyone else (and from using 8 GB RSS).
 export GOFLAGS="${OCR_GO_BUILD_FLAGS:--p=2} -buildvcs=false"
@@ -84,6 +84,8 @@ build_k8s() {
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
+      k8s.io/kubernetes/cmd/kubelet \
+      k8s.io/kubernetes/cmd/kube-proxy \
       go.etcd.io/etcd/server/v3 2>&1 | tee "$K8S_DIR/build.log" | progress
   )
   [ -x "$K8S_DIR/bin.tmp/v3" ] && mv "$K8S_DIR/bin.tmp/v3" "$K8S_DIR/bin.tmp/etcd"

@@ -1,20 +1,47 @@
-"""kopf handlers: create, update, resume and the resync timer all run the same reconcile."""
+"""kopf handlers. One reconcile loop per OCRServing (a kopf daemon) does all the work: on
+start, when woken by a create, update or resume event, after the delay a waiting transition
+asks for, and every resync period (level-based drift correction).
+
+Why a daemon rather than reconciling inside the change handlers and a timer: kopf removes the
+finalizer of a deleted resource only after its change handler returned and its daemons and
+timers exited. A change handler cannot be interrupted, and a timer caught mid-reconcile is
+looked at again only after `cancellation_polling` (60 s by default), so a deletion used to
+wait behind a reconcile for over a minute. A daemon is cancelled at once on deletion; the
+change handlers only wake it, and return immediately.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 import kopf
 
 from ocr_operator import API_GROUP, API_VERSION, PLURAL
 from ocr_operator.apply import KubeClient, KubeError
-from ocr_operator.reconcile import ReconcileContext, reconcile
+from ocr_operator.reconcile import ReconcileContext, ReconcileOutcome, reconcile
 from ocr_operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
 MEMO_KEY = "ocr_reconcile_context"
+_WAKEUP_KEY = "ocr_reconcile_wakeup"
+
+# How soon kopf looks again at a daemon of a deleted resource that has not exited yet, and
+# how long it waits for a cancelled one to finish: a reconcile is level-based, so cancelling
+# one mid-way loses nothing.
+_DELETION_POLL_SECONDS = 0.5
+_CANCELLATION_TIMEOUT_SECONDS = 2.0
+
+
+class StopSignal(Protocol):
+    """kopf's `stopped` flag of a daemon (a test fake in unit tests)."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> Awaitable[object]: ...
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
@@ -34,9 +61,10 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
             prefix=API_GROUP, key="last-handled-configuration"
         )
         settings.persistence.finalizer = f"{API_GROUP}/finalizer"
-        # kopf would post an Event per retry of a waiting handler; reconcile posts its own
-        # Events on changes and errors instead.
+        # reconcile posts its own Events on changes and errors.
         settings.posting.enabled = False
+        settings.background.cancellation_polling = _DELETION_POLL_SECONDS
+        settings.background.instant_exit_timeout = _DELETION_POLL_SECONDS
         memo[MEMO_KEY] = ReconcileContext(
             kube=KubeClient.from_environment(), settings=operator_settings
         )
@@ -50,17 +78,22 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     @kopf.on.resume(*resource, registry=registry)
     @kopf.on.create(*resource, registry=registry)
     @kopf.on.update(*resource, registry=registry)
-    async def _changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-        await run_reconcile(memo, namespace or "", name)
+    async def _changed(memo: kopf.Memo, **_: Any) -> None:
+        wakeup_of(memo).set()
 
-    @kopf.timer(
-        *resource,
-        interval=settings.resync_seconds,
-        initial_delay=settings.resync_seconds,
-        registry=registry,
-    )
-    async def _resync(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-        await run_reconcile(memo, namespace or "", name)
+    @kopf.daemon(
+        *resource, id="reconcile", registry=registry,
+        cancellation_timeout=_CANCELLATION_TIMEOUT_SECONDS,
+    )  # fmt: skip
+    async def _reconcile_loop(
+        name: str, namespace: str | None, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+    ) -> None:
+        context = context_from(memo)
+        wakeup = wakeup_of(memo)
+        while not stopped.is_set():
+            wakeup.clear()  # a change made while reconciling wakes the next pass at once
+            delay = await reconcile_pass(context, namespace or "", name)
+            await sleep_until_woken(wakeup, stopped, delay)
 
     operator_settings = settings
 
@@ -73,14 +106,42 @@ def context_from(memo: kopf.Memo) -> ReconcileContext:
     return context
 
 
-async def run_reconcile(memo: kopf.Memo, namespace: str, name: str) -> None:
-    """Reconcile and translate the outcome into kopf's retry semantics."""
-    context = context_from(memo)
+def wakeup_of(memo: kopf.Memo) -> asyncio.Event:
+    """The per-resource event that wakes its reconcile loop (kopf gives each resource its
+    own copy of the operator's memo, shared by that resource's handlers and daemons)."""
+    wakeup = memo.get(_WAKEUP_KEY)
+    if not isinstance(wakeup, asyncio.Event):
+        wakeup = memo[_WAKEUP_KEY] = asyncio.Event()
+    return wakeup
+
+
+async def reconcile_pass(context: ReconcileContext, namespace: str, name: str) -> float:
+    """One reconcile; returns the seconds until the next one."""
     try:
         outcome = await reconcile(context, namespace, name)
     except KubeError as error:
-        raise kopf.TemporaryError(
-            f"apiserver: {error}", delay=context.settings.error_backoff_seconds
-        ) from error
-    if outcome.retry_after is not None:
-        raise kopf.TemporaryError(outcome.message, delay=outcome.retry_after)
+        log.warning("reconcile of %s/%s: apiserver: %s", namespace, name, error)
+        return context.settings.error_backoff_seconds
+    except Exception:  # one failed pass must not end the loop: log it and try again later
+        log.exception("reconcile of %s/%s failed", namespace, name)
+        return context.settings.error_backoff_seconds
+    return next_delay(outcome, context.settings)
+
+
+def next_delay(outcome: ReconcileOutcome, settings: OperatorSettings) -> float:
+    """A waiting transition or a temporary failure asks for its own delay; otherwise the
+    resync period (never longer)."""
+    if outcome.retry_after is None:
+        return settings.resync_seconds
+    return min(outcome.retry_after, settings.resync_seconds)
+
+
+async def sleep_until_woken(wakeup: asyncio.Event, stopped: StopSignal, seconds: float) -> None:
+    """Sleep for `seconds`, or until woken or stopped."""
+    woken = asyncio.ensure_future(wakeup.wait())
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({woken, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        stop.cancel()
