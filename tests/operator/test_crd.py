@@ -75,7 +75,7 @@ def test_enums_and_defaults_reach_the_schema() -> None:
     assert architecture["policy"]["enum"] == ["Manual", "Recommend", "Auto"]
     kafka = spec["properties"]["kafka"]
     assert kafka["properties"]["management"]["enum"] == ["Operator", "Strimzi", "External"]
-    assert set(spec["required"]) == {"image", "kafka", "database"}
+    assert set(spec["required"]) == {"kafka", "database"}
     rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
     assert any("kafka.partitions" in r for r in rules)
 

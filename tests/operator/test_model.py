@@ -8,7 +8,6 @@ from pydantic import ValidationError
 from ocr_operator.model import Mode, OCRServingSpec, OCRServingStatus, resolve_active_mode
 
 BASE = {
-    "image": "img",
     "kafka": {"bootstrapServers": "k:9092"},
     "database": {"urlSecretRef": {"name": "db"}},
 }
@@ -49,7 +48,9 @@ def test_spec_defaults_fill_every_section() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        {"image": ""},
+        {"image": {"tag": "bad tag"}},
+        {"image": {"repository": ""}},
+        {"worker": {"image": "has space"}},
         {"kafka": {"bootstrapServers": "no-port"}},
         {"architecture": {"mode": "Turbo"}},
         {"kafka": {"bootstrapServers": "k:1", "partitions": 0}},

@@ -4,85 +4,14 @@ order and idempotency (topics External, so no broker is involved)."""
 from __future__ import annotations
 
 import copy
-from typing import Any, cast
 
-from ocr_operator.apply import KubeClient, Owner
 from ocr_operator.model import Mode
-from ocr_operator.reconcile import ReconcileContext, reconcile
-from ocr_operator.render import Kind, Manifest, Phase
-from ocr_operator.settings import OperatorSettings
-
-NS, NAME, UID = "ns", "demo", "uid-1"
-
-
-class FakeKube:
-    """Just enough apiserver: Deployments become Ready as soon as they are applied, unless
-    their name is in `unready`."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.resource: dict[str, Any] = {
-            "metadata": {"name": NAME, "namespace": NS, "uid": UID, "generation": 1},
-            "spec": spec,
-            "status": {},
-        }
-        self.objects: dict[tuple[Kind, str], dict[str, Any]] = {}
-        self.unready: set[str] = set()
-        self.applied: list[tuple[Kind, str]] = []
-        self.deleted: list[tuple[Kind, str]] = []
-        self.events: list[str] = []
-
-    async def get_own(self, namespace: str, name: str) -> dict[str, Any]:
-        return copy.deepcopy(self.resource)
-
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        merged = {**self.resource["status"], **status}
-        self.resource["status"] = {k: v for k, v in merged.items() if v is not None}
-
-    async def apply(self, manifest: Manifest, owner: Owner) -> dict[str, Any]:
-        body = copy.deepcopy(manifest.body)
-        body["metadata"].update(generation=1, ownerReferences=[owner.reference()])
-        if manifest.kind is Kind.DEPLOYMENT:
-            replicas = body["spec"].get("replicas", 1)
-            ready = 0 if manifest.name in self.unready else replicas
-            body["status"] = {
-                "observedGeneration": 1,
-                "replicas": replicas,
-                "updatedReplicas": replicas,
-                "readyReplicas": ready,
-            }
-        self.objects[manifest.key] = body
-        self.applied.append(manifest.key)
-        return body
-
-    async def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
-        return copy.deepcopy(self.objects.get((kind, name)))
-
-    async def list(self, kind: Kind, namespace: str, labels: dict[str, str]) -> list[Any]:
-        return [b for (k, _), b in self.objects.items() if k is kind]
-
-    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
-        self.objects.pop((kind, name), None)
-        self.deleted.append((kind, name))
-
-    async def event(self, owner: Owner, warning: bool, reason: str, message: str) -> None:
-        self.events.append(reason)
-
-
-def _spec(mode: str) -> dict[str, Any]:
-    return {
-        "image": "img",
-        "architecture": {"mode": mode},
-        "kafka": {"bootstrapServers": "k:9092", "management": "External"},
-        "database": {"urlSecretRef": {"name": "db"}},
-    }
-
-
-def _context(kube: FakeKube) -> ReconcileContext:
-    return ReconcileContext(kube=cast(KubeClient, kube), settings=OperatorSettings())
-
-
-def _condition(kube: FakeKube, kind: str) -> dict[str, Any]:
-    return next(c for c in kube.resource["status"]["conditions"] if c["type"] == kind)
+from ocr_operator.reconcile import reconcile
+from ocr_operator.render import Kind, Phase
+from tests.operator._fakes import NAME, NS, FakeKube
+from tests.operator._fakes import condition as _condition
+from tests.operator._fakes import context as _context
+from tests.operator._fakes import spec as _spec
 
 
 def _worker_mode(kube: FakeKube) -> str:
@@ -92,7 +21,7 @@ def _worker_mode(kube: FakeKube) -> str:
 
 
 async def test_invalid_spec_is_reported_without_retry() -> None:
-    kube = FakeKube({"image": "img"})  # no kafka, no database
+    kube = FakeKube({"engine": {"kind": "onnx"}})  # no kafka, no database
     outcome = await reconcile(_context(kube), NS, NAME)
     assert outcome.retry_after is None
     assert _condition(kube, "Degraded")["reason"] == "InvalidSpec"
@@ -127,12 +56,14 @@ async def test_entering_writer_waits_for_the_writer_then_switches_workers() -> N
     outcome = await reconcile(_context(kube), NS, NAME)
     assert (outcome.active_mode, outcome.phase, outcome.ready) == (Mode.WRITER, Phase.STEADY, True)
     assert _worker_mode(kube) == "writer"
-    assert kube.resource["status"]["components"]["writer"] == {"desired": 1, "ready": 1}
+    writer = kube.resource["status"]["components"]["writer"]
+    assert (writer["desired"], writer["ready"], writer["available"]) == (1, 1, 1)
 
 
 async def test_steady_reconcile_is_idempotent() -> None:
     kube = FakeKube(_spec("Standard"))
-    await reconcile(_context(kube), NS, NAME)
+    await reconcile(_context(kube), NS, NAME)  # creates the migration Job
+    await reconcile(_context(kube), NS, NAME)  # it completed: the workloads follow
     first = copy.deepcopy(kube.objects)
     status = copy.deepcopy(kube.resource["status"])
     outcome = await reconcile(_context(kube), NS, NAME)

@@ -26,9 +26,11 @@ EXPECTED_NAMESPACED = (
             ("", "configmaps"),
             ("autoscaling", "horizontalpodautoscalers"),
             ("policy", "poddisruptionbudgets"),
+            ("batch", "jobs"),
         )
         for verb in CHILD_VERBS
     }
+    | {("", "pods", "get"), ("", "pods", "list")}
     | {("", "events", "create")}
 )
 EXPECTED_CLUSTER = {

@@ -12,54 +12,20 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import urllib3
 from kubernetes import client, config
 
 from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from ocr_operator.ports import Body, KubeError, Owner
 from ocr_operator.render import Kind, Manifest
 
-Body = dict[str, Any]
+__all__ = ["Body", "KubeClient", "KubeError", "Owner"]
 log = logging.getLogger(__name__)
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
-
-
-class KubeError(Exception):
-    """A request to the apiserver failed."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
-
-    @property
-    def temporary(self) -> bool:
-        """Worth retrying (throttling, server errors, conflicts, network)."""
-        return self.status in {0, 409, 429} or self.status >= 500
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The OCRServing that owns the children."""
-
-    name: str
-    namespace: str
-    uid: str
-
-    def reference(self) -> Body:
-        return {
-            "apiVersion": f"{API_GROUP}/{API_VERSION}",
-            "kind": KIND,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
 
 
 def _collection_path(kind: Kind, namespace: str) -> str:
@@ -102,7 +68,8 @@ class KubeClient:
     async def apply(self, manifest: Manifest, owner: Owner) -> Body:
         """Server-side apply under the operator's field manager, taking over conflicts."""
         body = json.loads(json.dumps(manifest.body))
-        body["metadata"]["ownerReferences"] = [owner.reference()]
+        if manifest.owned:
+            body["metadata"]["ownerReferences"] = [owner.reference()]
         path = f"{_collection_path(manifest.kind, owner.namespace)}/{manifest.name}"
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
         return await self._request("PATCH", path, query, body, APPLY_CONTENT_TYPE)

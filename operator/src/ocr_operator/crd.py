@@ -67,6 +67,20 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": ".status.advisor.lag",
         "description": "Jobs-topic consumer lag.",
     },
+    {
+        "name": "Reason",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+        "description": "Why the stack is (not) Ready.",
+        "priority": 1,
+    },
+    {
+        "name": "URL",
+        "type": "string",
+        "jsonPath": ".status.url",
+        "description": "In-cluster address of the API Service.",
+        "priority": 1,
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

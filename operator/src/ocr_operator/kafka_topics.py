@@ -10,45 +10,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from ocr_operator.ports import ShrinkRefused, TopicReport, TopicRequest
 
 REQUEST_TIMEOUT_MS = 10_000
 
 
 class KafkaUnavailableError(Exception):
     """The broker could not be reached or refused an admin request."""
-
-
-@dataclass(frozen=True)
-class TopicRequest:
-    name: str
-    partitions: int
-    replication_factor: int
-    config: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ShrinkRefused:
-    topic: str
-    current: int
-    requested: int
-
-    def describe(self) -> str:
-        return (
-            f"topic {self.topic} has {self.current} partitions; decreasing to "
-            f"{self.requested} is not supported"
-        )
-
-
-@dataclass
-class TopicReport:
-    created: list[str] = field(default_factory=list)
-    grown: list[str] = field(default_factory=list)
-    not_supported: list[ShrinkRefused] = field(default_factory=list)
 
 
 async def ensure_topics(bootstrap: str, topics: Sequence[TopicRequest]) -> TopicReport:
@@ -64,7 +37,6 @@ async def ensure_topics(bootstrap: str, topics: Sequence[TopicRequest]) -> Topic
 
 
 async def _ensure(admin: AIOKafkaAdminClient, topics: Sequence[TopicRequest]) -> TopicReport:
-    report = TopicReport()
     current = await _partition_counts(admin, [t.name for t in topics])
     missing = [t for t in topics if t.name not in current]
     if missing:
@@ -76,7 +48,6 @@ async def _ensure(admin: AIOKafkaAdminClient, topics: Sequence[TopicRequest]) ->
                     for t in missing
                 ]
             )
-        report.created = [t.name for t in missing]
     grow = {
         t.name: NewPartitions(total_count=t.partitions)
         for t in topics
@@ -84,13 +55,15 @@ async def _ensure(admin: AIOKafkaAdminClient, topics: Sequence[TopicRequest]) ->
     }
     if grow:
         await admin.create_partitions(grow)
-        report.grown = sorted(grow)
-    report.not_supported = [
-        ShrinkRefused(t.name, current[t.name], t.partitions)
-        for t in topics
-        if t.name in current and t.partitions < current[t.name]
-    ]
-    return report
+    return TopicReport(
+        created=tuple(t.name for t in missing),
+        grown=tuple(sorted(grow)),
+        not_supported=tuple(
+            ShrinkRefused(t.name, current[t.name], t.partitions)
+            for t in topics
+            if t.name in current and t.partitions < current[t.name]
+        ),
+    )
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
@@ -141,3 +114,25 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
         done = meta.offset if meta is not None and meta.offset >= 0 else 0
         lag += max(ends[tp] - max(done, starts[tp]), 0)
     return lag
+
+
+class KafkaTopicAdmin:
+    """The TopicAdmin port over the Kafka admin API."""
+
+    async def ensure(self, bootstrap: str, topics: Sequence[TopicRequest]) -> TopicReport:
+        return await ensure_topics(bootstrap, topics)
+
+    async def lag(self, bootstrap: str, group: str, topic: str) -> int:
+        return await consumer_lag(bootstrap, group, topic)
+
+
+__all__ = [
+    "KafkaTopicAdmin",
+    "KafkaUnavailableError",
+    "ShrinkRefused",
+    "TopicReport",
+    "TopicRequest",
+    "consumer_lag",
+    "ensure_topics",
+    "partition_counts",
+]

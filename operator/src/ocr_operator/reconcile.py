@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ocr_operator.apply import Body, KubeClient, KubeError, Owner
-from ocr_operator.conditions import ConditionUpdate, merge_conditions, true_if
+from ocr_operator.conditions import ConditionUpdate, merge_conditions
+from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
+from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.model import (
     Component,
     ConditionStatus,
@@ -26,28 +27,36 @@ from ocr_operator.model import (
     Reason,
     resolve_active_mode,
 )
+from ocr_operator.model.spec import CpuAutoscaling, LagAutoscaling
 from ocr_operator.observe import observe
+from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin
 from ocr_operator.render import (
-    LABEL_COMPONENT,
     Instance,
     Kind,
     Manifest,
     Phase,
     Plan,
+    StackDefaults,
+    api_url,
+    component_name,
     instance_labels,
+    migration_job,
     plan_transition,
+    pod_labels,
     render,
 )
 from ocr_operator.settings import OperatorSettings
-from ocr_operator.topics_step import TopicsOutcome, ensure_topics_step
+from ocr_operator.topics_step import ensure_topics_step
+from ocr_operator.verdict import Seen, Verdict, condition_updates, judge
 
 
 @dataclass
 class ReconcileContext:
     """Long-lived dependencies of reconcile (one per operator process)."""
 
-    kube: KubeClient
+    kube: KubeApi
     settings: OperatorSettings
+    topics: TopicAdmin = field(default_factory=KafkaTopicAdmin)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, uid: str) -> asyncio.Lock:
@@ -134,27 +143,57 @@ async def _converge(
     generation = body["metadata"].get("generation")
     instance = Instance(owner.name, owner.namespace)
     bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
-    observed = await observe(ctx.kube, bootstrap, spec, instance, target)
+    pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
+    observed = await observe(
+        ctx.kube,
+        ctx.topics,
+        bootstrap=bootstrap,
+        spec=spec,
+        instance=instance,
+        target=target,
+        pods=pods,
+    )
     plan = plan_transition(target, observed)
     topics = await ensure_topics_step(
-        ctx.kube, settings=ctx.settings, spec=spec, instance=instance, plan=plan, owner=owner
+        ctx.kube,
+        ctx.topics,
+        bootstrap=bootstrap,
+        spec=spec,
+        instance=instance,
+        plan=plan,
+        owner=owner,
     )
     if topics.failure is not None:
         raise _FailureError(
             topics.failure.reason, topics.failure.message, ctx.settings.error_backoff_seconds
         )
-    manifests = render(spec, instance, plan)
-    applied = await _apply_all(ctx, owner, manifests)
-    await _prune(ctx, owner, instance, {m.key for m in manifests})
-    components = _components(applied, plan)
-    all_ready = all(c["ready"] >= c["desired"] for c in components.values() if c)
-    ready = all_ready and plan.phase is Phase.STEADY
-    message = _progress_message(plan, all_ready)
+    defaults = ctx.settings.stack_defaults()
+    manifests = render(spec, instance, plan, defaults)
+    await _apply_all(ctx, owner, manifests[:1])  # the ConfigMap: the migration reads it
+    job = await _ensure_migration(ctx, owner, spec, instance, defaults)
+    migration, migration_message = migration_state(job, pods)
+    if migration is MigrationState.SUCCEEDED:
+        # Pods of a new image start (or roll) only once its schema is in place.
+        await _apply_all(ctx, owner, manifests[1:])
+        desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
+        await _prune(ctx, owner, instance, desired)
+    seen = Seen(
+        plan=plan,
+        topics=topics,
+        migration=migration,
+        migration_message=migration_message,
+        rollouts=await _rollouts(ctx, spec, instance, plan),
+        causes=pod_causes(pods),
+        model_version=spec.engine.model_version,
+    )
+    verdict = judge(seen)
     fields = {
         "observedGeneration": generation,
         "activeMode": target.value,
         "specMode": spec.architecture.mode.value,
-        "components": components,
+        "url": api_url(instance),
+        "migration": job["metadata"]["name"],
+        "components": _components(seen),
     }
     await _write(
         ctx,
@@ -162,22 +201,81 @@ async def _converge(
         raw_status=raw_status,
         fields=fields,
         generation=generation,
-        updates=_conditions(plan, ready, topics, message),
+        updates=condition_updates(seen, verdict),
     )
-    await _announce(ctx, owner, raw_status, target, plan)
-    retry = None if ready else ctx.settings.wait_seconds
-    return ReconcileOutcome(target, plan.phase, ready, retry, message)
+    await _announce(ctx, owner, raw_status=raw_status, target=target, plan=plan, verdict=verdict)
+    retry = None if verdict.ready and verdict.progressing is None else ctx.settings.wait_seconds
+    return ReconcileOutcome(target, plan.phase, verdict.ready, retry, verdict.message)
 
 
-async def _apply_all(
-    ctx: ReconcileContext, owner: Owner, manifests: list[Manifest]
-) -> dict[tuple[Kind, str], Body]:
-    applied: dict[tuple[Kind, str], Body] = {}
+async def _ensure_migration(
+    ctx: ReconcileContext,
+    owner: Owner,
+    spec: OCRServingSpec,
+    instance: Instance,
+    defaults: StackDefaults,
+) -> Body:
+    """The migration Job of the current image, created once (its template is immutable)."""
+    manifest = migration_job(spec, instance, defaults)
+    try:
+        existing = await ctx.kube.get(Kind.JOB, instance.namespace, manifest.name)
+        if existing is not None:
+            return existing
+        return await ctx.kube.apply(manifest, owner)
+    except KubeError as error:
+        raise _FailureError(
+            Reason.APPLY_FAILED,
+            f"migration Job {manifest.name}: {error.message}",
+            ctx.settings.error_backoff_seconds,
+        ) from error
+
+
+async def _rollouts(
+    ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, plan: Plan
+) -> dict[Component, Rollout]:
+    wanted = [Component.API, Component.WORKER] + ([Component.WRITER] if plan.include_writer else [])
+    out: dict[Component, Rollout] = {}
+    for component in wanted:
+        name = component_name(instance, component)
+        try:
+            deployment = await ctx.kube.get(Kind.DEPLOYMENT, instance.namespace, name)
+        except KubeError as error:
+            raise _FailureError(
+                Reason.APPLY_FAILED, f"read {name}: {error.message}", ctx.settings.wait_seconds
+            ) from error
+        if deployment is None:
+            deployment = {"metadata": {"name": name}, "spec": {"replicas": 1}}
+        out[component] = rollout(component.value, deployment, _floor(spec, component))
+    return out
+
+
+def _floor(spec: OCRServingSpec, component: Component) -> int | None:
+    """With an autoscaler, its minReplicas available is enough for Ready."""
+    scaling: CpuAutoscaling | LagAutoscaling = spec.api.autoscaling
+    if component is Component.WORKER:
+        scaling = spec.worker.autoscaling
+    elif component is Component.WRITER:
+        scaling = spec.writer.autoscaling
+    return scaling.min_replicas if scaling.enabled else None
+
+
+async def _list(
+    ctx: ReconcileContext, kind: Kind, instance: Instance, labels: dict[str, str]
+) -> list[Body]:
+    try:
+        return await ctx.kube.list(kind, instance.namespace, labels)
+    except KubeError as error:
+        raise _FailureError(
+            Reason.APPLY_FAILED, f"list {kind.value}: {error.message}", ctx.settings.wait_seconds
+        ) from error
+
+
+async def _apply_all(ctx: ReconcileContext, owner: Owner, manifests: list[Manifest]) -> None:
     for manifest in manifests:
         if manifest.kind is Kind.KAFKA_TOPIC:
             continue  # applied by the topics step
         try:
-            applied[manifest.key] = await ctx.kube.apply(manifest, owner)
+            await ctx.kube.apply(manifest, owner)
         except KubeError as error:
             delay = ctx.settings.error_backoff_seconds
             raise _FailureError(
@@ -185,7 +283,6 @@ async def _apply_all(
                 f"apply {manifest.kind.value}/{manifest.name}: {error.message}",
                 delay if error.temporary else delay * 4,
             ) from error
-    return applied
 
 
 async def _prune(
@@ -194,10 +291,11 @@ async def _prune(
     instance: Instance,
     desired: set[tuple[Kind, str]],
 ) -> None:
-    """Delete children of this instance that the active mode does not use.
+    """Delete children of this instance that the active mode does not use (and migration
+    Jobs of older images).
 
     KafkaTopics are never pruned: deleting one makes Strimzi delete the topic's data."""
-    kinds = [k for k in Kind if k is not Kind.KAFKA_TOPIC]
+    kinds = [k for k in Kind if k not in (Kind.KAFKA_TOPIC, Kind.POD)]
     for kind in kinds:
         try:
             children = await ctx.kube.list(kind, instance.namespace, instance_labels(instance))
@@ -214,60 +312,11 @@ async def _prune(
             ) from error
 
 
-def _components(applied: dict[tuple[Kind, str], Body], plan: Plan) -> dict[str, Any]:
+def _components(seen: Seen) -> dict[str, Any]:
     out: dict[str, Any] = {c.value: None for c in Component}
-    for (kind, _), deployment in applied.items():
-        if kind is not Kind.DEPLOYMENT:
-            continue
-        component = deployment["metadata"]["labels"][LABEL_COMPONENT]
-        status = deployment.get("status") or {}
-        desired = (deployment.get("spec") or {}).get("replicas", 1)
-        out[component] = {"desired": desired, "ready": status.get("readyReplicas", 0)}
-    if not plan.include_writer:
-        out[Component.WRITER.value] = None
+    for component, state in seen.rollouts.items():
+        out[component.value] = state.wire()
     return out
-
-
-def _progress_message(plan: Plan, all_ready: bool) -> str:
-    messages = {
-        Phase.WAITING_FOR_WRITER: "waiting for the writer to be Ready before workers publish "
-        "results",
-        Phase.WAITING_FOR_WORKERS: "waiting for workers to stop publishing results",
-        Phase.DRAINING_RESULTS: "waiting for the writer group to drain the results topic",
-    }
-    if plan.phase in messages:
-        return messages[plan.phase]
-    return f"{plan.target.value} mode applied" if all_ready else "waiting for pods to be ready"
-
-
-def _conditions(
-    plan: Plan, ready: bool, topics: TopicsOutcome, message: str
-) -> list[ConditionUpdate]:
-    waiting = plan.phase.reason if plan.phase is not Phase.STEADY else (Reason.COMPONENTS_NOT_READY)
-    degraded = topics.not_supported is not None
-    return [
-        ConditionUpdate(
-            ConditionType.READY, true_if(ready), Reason.RECONCILED if ready else waiting, message
-        ),
-        ConditionUpdate(
-            ConditionType.PROGRESSING,
-            true_if(not ready),
-            waiting if not ready else Reason.RECONCILED,
-            message,
-        ),
-        ConditionUpdate(
-            ConditionType.DEGRADED,
-            true_if(degraded),
-            Reason.NOT_SUPPORTED if degraded else Reason.AS_EXPECTED,
-            topics.not_supported or "",
-        ),
-        ConditionUpdate(
-            ConditionType.TOPICS_READY,
-            true_if(not degraded),
-            topics.reason,
-            topics.not_supported or topics.message,
-        ),
-    ]
 
 
 async def _write(
@@ -336,7 +385,13 @@ async def _write_failure(
 
 
 async def _announce(
-    ctx: ReconcileContext, owner: Owner, raw_status: Body, target: Mode, plan: Plan
+    ctx: ReconcileContext,
+    owner: Owner,
+    *,
+    raw_status: Body,
+    target: Mode,
+    plan: Plan,
+    verdict: Verdict,
 ) -> None:
     """Events on changes only (not on every resync)."""
     before = raw_status.get("activeMode")
@@ -351,7 +406,11 @@ async def _announce(
     previous = {c.get("type"): c for c in raw_status.get("conditions") or []}
     old_reason = previous.get(ConditionType.PROGRESSING.value, {}).get("reason")
     if plan.phase is not Phase.STEADY and old_reason != plan.phase.reason.value:
-        await _event(ctx, owner, False, plan.phase.reason.value, _progress_message(plan, False))
+        await _event(ctx, owner, False, plan.phase.reason.value, verdict.message)
+    old_degraded = previous.get(ConditionType.DEGRADED.value, {})
+    cause = verdict.degraded
+    if cause is not None and old_degraded.get("reason") != cause.reason.value:
+        await _event(ctx, owner, True, cause.reason.value, cause.message)
 
 
 async def _event(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ocr_operator.render import StackDefaults
 
 
 class OperatorSettings(BaseSettings):
@@ -31,6 +35,35 @@ class OperatorSettings(BaseSettings):
         "bootstrapServers for the operator's own admin calls "
         "(when the operator reaches Kafka by another address).",
     )
+    runtime_repository: str = Field(
+        "ghcr.io/ocr-serving/ocr-runtime",
+        min_length=1,
+        description="Runtime image repository of stacks whose spec.image.repository is unset.",
+    )
+    runtime_tag: str = Field(
+        "0.1.0",
+        min_length=1,
+        description="Runtime image version of stacks whose spec.image.tag is unset (the "
+        "engine variant is appended: 0.1.0-onnx).",
+    )
+    default_node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Node selector (JSON object) for the pods of a component whose spec "
+        "sets neither nodeSelector nor tolerations.",
+    )
+    default_tolerations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Tolerations (JSON list) for the pods of a component whose spec sets "
+        "neither nodeSelector nor tolerations.",
+    )
     prometheus_url: str | None = Field(
         None, description="Default Prometheus address of the advisor."
     )
+
+    def stack_defaults(self) -> StackDefaults:
+        return StackDefaults(
+            repository=self.runtime_repository,
+            tag=self.runtime_tag,
+            node_selector=dict(self.default_node_selector),
+            tolerations=[dict(t) for t in self.default_tolerations],
+        )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocr_operator.apply import KubeClient, KubeError, Owner
-from ocr_operator.kafka_topics import KafkaUnavailableError, TopicRequest, ensure_topics
+from ocr_operator.kafka_topics import KafkaUnavailableError
 from ocr_operator.model import OCRServingSpec, Reason, TopicManagement
+from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin, TopicRequest
 from ocr_operator.render import Instance, Kind, Plan, render, topic_names
-from ocr_operator.settings import OperatorSettings
 
 
 @dataclass(frozen=True)
@@ -23,12 +22,14 @@ class TopicsOutcome:
     message: str
     not_supported: str | None = None  # partition decreases refused
     failure: TopicsFailure | None = None  # topics could not be ensured: stop this pass
+    ready: bool = True  # False while a KafkaTopic is not Ready yet (the stack waits)
 
 
 async def ensure_topics_step(
-    kube: KubeClient,
+    kube: KubeApi,
+    admin: TopicAdmin,
     *,
-    settings: OperatorSettings,
+    bootstrap: str,
     spec: OCRServingSpec,
     instance: Instance,
     plan: Plan,
@@ -40,15 +41,13 @@ async def ensure_topics_step(
         return TopicsOutcome(Reason.TOPICS_EXTERNAL, "topics are managed outside the operator")
     if management is TopicManagement.STRIMZI:
         return await _strimzi(kube, spec, instance, plan, owner)
-    bootstrap = settings.kafka_bootstrap or spec.kafka.bootstrap_servers
+    kafka = spec.kafka
     requests = [
-        TopicRequest(
-            n, spec.kafka.partitions, spec.kafka.replication_factor, dict(spec.kafka.config)
-        )
+        TopicRequest(n, kafka.partitions, kafka.replication_factor, dict(kafka.config))
         for n in names
     ]
     try:
-        report = await ensure_topics(bootstrap, requests)
+        report = await admin.ensure(bootstrap, requests)
     except KafkaUnavailableError as error:
         return TopicsOutcome(
             Reason.KAFKA_UNAVAILABLE,
@@ -62,13 +61,14 @@ async def ensure_topics_step(
 
 
 async def _strimzi(
-    kube: KubeClient, spec: OCRServingSpec, instance: Instance, plan: Plan, owner: Owner
+    kube: KubeApi, spec: OCRServingSpec, instance: Instance, plan: Plan, owner: Owner
 ) -> TopicsOutcome:
+    waiting: list[str] = []
     for manifest in render(spec, instance, plan):
         if manifest.kind is not Kind.KAFKA_TOPIC:
             continue
         try:
-            await kube.apply(manifest, owner)
+            applied = await kube.apply(manifest, owner)
         except KubeError as error:
             message = f"KafkaTopic {manifest.name}: {error.message}"
             if error.status == 404:
@@ -78,4 +78,26 @@ async def _strimzi(
                 message,
                 failure=TopicsFailure(Reason.STRIMZI_UNAVAILABLE, message),
             )
-    return TopicsOutcome(Reason.TOPICS_READY, "KafkaTopic resources applied")
+        state = strimzi_topic_state(applied)
+        if state is not None:
+            waiting.append(f"{manifest.name}: {state}")
+    if waiting:
+        return TopicsOutcome(
+            Reason.WAITING_FOR_TOPICS, "KafkaTopic not Ready: " + "; ".join(waiting), ready=False
+        )
+    return TopicsOutcome(Reason.TOPICS_READY, "KafkaTopic resources Ready")
+
+
+def strimzi_topic_state(topic: Body) -> str | None:
+    """None when Strimzi's topic operator reports the KafkaTopic Ready for its current
+    generation; otherwise what it says (or that it has not looked at it yet)."""
+    status = topic.get("status") or {}
+    generation = (topic.get("metadata") or {}).get("generation")
+    if generation is not None and status.get("observedGeneration", 0) < generation:
+        return "not reconciled by the topic operator yet"
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready":
+            if condition.get("status") == "True":
+                return None
+            return f"{condition.get('reason', 'NotReady')}: {condition.get('message', '')}"
+    return "no Ready condition yet"

@@ -10,6 +10,7 @@ from ocr_operator.model.enums import (
     Mode,
     Policy,
     Reason,
+    TopicDeletion,
     TopicManagement,
 )
 from ocr_operator.model.modes import resolve_active_mode
@@ -39,6 +40,7 @@ __all__ = [
     "Policy",
     "Reason",
     "Recommendation",
+    "TopicDeletion",
     "TopicManagement",
     "Transition",
     "resolve_active_mode",

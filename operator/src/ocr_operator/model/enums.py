@@ -76,6 +76,8 @@ class ConditionType(StrEnum):
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
     TOPICS_READY = "TopicsReady"
+    MIGRATED = "Migrated"
+    MODEL_READY = "ModelReady"
     # Owned by the advisor (issue 6); listed so that the CRD enum accepts them.
     ADVISOR_AVAILABLE = "AdvisorAvailable"
     TRANSITION_RECOMMENDED = "TransitionRecommended"
@@ -105,3 +107,23 @@ class Reason(StrEnum):
     TOPICS_EXTERNAL = "TopicsExternal"
     STRIMZI_UNAVAILABLE = "StrimziUnavailable"
     AS_EXPECTED = "AsExpected"
+    MIGRATING = "Migrating"
+    MIGRATION_FAILED = "MigrationFailed"
+    MIGRATION_SUCCEEDED = "MigrationSucceeded"
+    ROLLING_OUT = "RollingOut"
+    SCALING_REPLICAS = "ScalingReplicas"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    IMAGE_PULL_BACK_OFF = "ImagePullBackOff"
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+    UNSCHEDULABLE = "Unschedulable"
+    CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
+    ENGINE_MISMATCH = "EngineMismatch"
+    MODEL_LOADING = "ModelLoading"
+    MODEL_LOADED = "ModelLoaded"
+
+
+class TopicDeletion(StrEnum):
+    """What happens to rendered KafkaTopic resources when the OCRServing is deleted."""
+
+    RETAIN = "Retain"
+    DELETE = "Delete"

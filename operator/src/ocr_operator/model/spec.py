@@ -22,6 +22,7 @@ from ocr_operator.model.enums import (
     Policy,
     PullPolicy,
     ServiceType,
+    TopicDeletion,
     TopicManagement,
 )
 
@@ -35,6 +36,8 @@ ObjectName = Annotated[
 TopicName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9._-]+$", max_length=249)]
 GroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9._-]+$", max_length=249)]
 LabelText = Annotated[str, StringConstraints(max_length=253)]
+ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^\S+$")]
+ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")]
 
 
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
@@ -117,6 +120,11 @@ class ApiSpec(WireModel):
     """The HTTP API (FastAPI) Deployment and its Service."""
 
     replicas: int = Field(2, ge=0, le=1000, description="Replicas when autoscaling is off.")
+    image: ImageRef | None = Field(
+        None,
+        description="Full image reference overriding the default, the CPU image of "
+        "spec.image (`<repository>:<tag>-onnx`).",
+    )
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
     node_selector: dict[str, LabelText] = Field(
         default_factory=dict, description="Node labels the pods require."
@@ -134,6 +142,11 @@ class WorkerSpec(WireModel):
     """The inference worker Deployment (consumes the jobs topic)."""
 
     replicas: int = Field(1, ge=0, le=1000, description="Replicas when autoscaling is off.")
+    image: ImageRef | None = Field(
+        None,
+        description="Full image reference overriding the default, the variant of "
+        "spec.image that fits spec.engine (`<repository>:<tag>-<kind>[-gpu]`).",
+    )
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
     node_selector: dict[str, LabelText] = Field(
         default_factory=dict, description="Node labels the pods require."
@@ -153,6 +166,11 @@ class WriterSpec(WireModel):
     """The result writer Deployment (Writer mode only; consumes the results topic)."""
 
     replicas: int = Field(1, ge=1, le=1000, description="Replicas when autoscaling is off.")
+    image: ImageRef | None = Field(
+        None,
+        description="Full image reference overriding the default, the CPU image of "
+        "spec.image (`<repository>:<tag>-onnx`).",
+    )
     resources: Resources = Field(default_factory=Resources, description="Container resources.")
     node_selector: dict[str, LabelText] = Field(
         default_factory=dict, description="Node labels the pods require."
@@ -212,6 +230,12 @@ class TopicNames(
     jobs: TopicName = Field("ocr-jobs", description="Topic the API publishes jobs to.")
     results: TopicName = Field("ocr-results", description="Topic of results (Writer mode).")
     dead_letter: TopicName = Field("ocr-jobs-dlq", description="Topic of poison jobs.")
+    deletion: TopicDeletion = Field(
+        TopicDeletion.RETAIN,
+        description="Retain: KafkaTopic resources (management Strimzi) carry no owner "
+        "reference and outlive the OCRServing (their data may hold unprocessed work); "
+        "Delete: they are garbage-collected with it.",
+    )
 
 
 class KafkaSpec(
@@ -314,6 +338,29 @@ class AvailabilitySpec(WireModel):
     topology_spread: TopologySpreadSpec = Field(
         default_factory=TopologySpreadSpec, description="Topology spread constraints."
     )
+    progress_deadline_seconds: int = Field(
+        600,
+        ge=30,
+        le=86_400,
+        description="A rollout that makes no progress for this long is Degraded "
+        "(ProgressDeadlineExceeded); also each Deployment's progressDeadlineSeconds.",
+    )
+
+
+class ImageSpec(WireModel):
+    """The runtime images: `<repository>:<tag>-<variant>`, one variant per engine build
+    (`onnx`, `paddle`, `onnx-gpu`, `paddle-gpu`), as `make images` and the release build them."""
+
+    repository: ImageRef | None = Field(
+        None,
+        description="Image repository without tag, e.g. ghcr.io/ocr-serving/ocr-runtime. "
+        "Unset: the operator's default (chart value runtimeImage.repository).",
+    )
+    tag: ImageTag | None = Field(
+        None,
+        description="Version part of the tag, e.g. 0.1.0 (the variant is appended). "
+        "Unset: the operator's default (chart value runtimeImage.tag).",
+    )
 
 
 class ArchitectureSpec(WireModel):
@@ -359,11 +406,10 @@ class OCRServingSpec(
     """Desired state of an OCR serving stack."""
 
     paused: bool = Field(False, description="Stop reconciling (children are left as they are).")
-    image: Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^\S+$")] = (
-        Field(
-            description="Runtime container image (ocr-runtime), e.g. "
-            "ghcr.io/example/ocr-runtime:0.1.0."
-        )
+    image: ImageSpec = Field(
+        default_factory=ImageSpec,
+        description="Runtime images; the worker runs the variant of spec.engine, the API, "
+        "writer and migration Job the CPU variant.",
     )
     image_pull_policy: PullPolicy = Field(PullPolicy.IF_NOT_PRESENT, description="Pull policy.")
     image_pull_secrets: list[ObjectName] = Field(

@@ -32,6 +32,13 @@ class ComponentStatus(WireModel):
 
     desired: int = Field(0, description="Replicas the Deployment wants.")
     ready: int = Field(0, description="Replicas that are ready.")
+    updated: int | None = Field(None, description="Replicas running the latest template.")
+    available: int | None = Field(
+        None, description="Updated replicas available (ready for minReadySeconds)."
+    )
+    image: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        None, description="Image of the latest template."
+    )
 
 
 class ComponentsStatus(WireModel):
@@ -87,6 +94,12 @@ class OCRServingStatus(WireModel):
         None,
         description="spec.architecture.mode when activeMode "
         "was last reset; a user edit of the mode resets activeMode.",
+    )
+    url: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        None, description="In-cluster address of the API Service."
+    )
+    migration: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        None, description="Migration Job of the current runtime image."
     )
     conditions: list[Condition] = Field(
         default_factory=list, max_length=16, description="Ready, Progressing, Degraded, ..."

@@ -15,15 +15,25 @@ from ocr_operator.render._manifest import (
     Manifest,
     component_name,
     instance_labels,
+    pod_labels,
 )
 from ocr_operator.render.env import config_data, container_env
 from ocr_operator.render.extras import (
     api_service,
+    api_url,
     autoscaler,
     config_map,
     disruption_budget,
     kafka_topics,
 )
+from ocr_operator.render.images import (
+    DEFAULTS,
+    StackDefaults,
+    component_image,
+    engine_variant,
+    migration_image,
+)
+from ocr_operator.render.migration import MIGRATION_COMPONENT, migration_job, migration_job_name
 from ocr_operator.render.plan import Observed, Phase, Plan, plan_transition
 from ocr_operator.render.workloads import deployment
 
@@ -36,8 +46,14 @@ def topic_names(spec: OCRServingSpec, plan: Plan) -> list[str]:
     return topics
 
 
-def render(spec: OCRServingSpec, instance: Instance, plan: Plan) -> list[Manifest]:
-    """Every child the stack should have now, in apply order."""
+def render(
+    spec: OCRServingSpec,
+    instance: Instance,
+    plan: Plan,
+    defaults: StackDefaults = DEFAULTS,
+) -> list[Manifest]:
+    """Every child the stack should have now, in apply order (the migration Job aside:
+    reconcile creates it once per image and gates the workloads on it)."""
     manifests = [config_map(spec, instance)]
     if spec.kafka.management is TopicManagement.STRIMZI:
         manifests += kafka_topics(spec, instance, topic_names(spec, plan))
@@ -46,7 +62,7 @@ def render(spec: OCRServingSpec, instance: Instance, plan: Plan) -> list[Manifes
         components.insert(0, Component.WRITER)  # the writer first: workers may depend on it
     for component in components:
         mode = plan.target if component is Component.WRITER else plan.worker_mode
-        manifests.append(deployment(spec, instance, component, mode))
+        manifests.append(deployment(spec, instance, component, mode, defaults))
         if component is Component.API:
             manifests.append(api_service(spec, instance))
         for extra in (
@@ -59,20 +75,30 @@ def render(spec: OCRServingSpec, instance: Instance, plan: Plan) -> list[Manifes
 
 
 __all__ = [
+    "DEFAULTS",
     "LABEL_COMPONENT",
     "LABEL_INSTANCE",
     "LABEL_MANAGED_BY",
+    "MIGRATION_COMPONENT",
     "Instance",
     "Kind",
     "Manifest",
     "Observed",
     "Phase",
     "Plan",
+    "StackDefaults",
+    "api_url",
+    "component_image",
     "component_name",
     "config_data",
     "container_env",
+    "engine_variant",
     "instance_labels",
+    "migration_image",
+    "migration_job",
+    "migration_job_name",
     "plan_transition",
+    "pod_labels",
     "render",
     "topic_names",
 ]

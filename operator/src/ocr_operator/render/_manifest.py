@@ -25,10 +25,13 @@ class Kind(StrEnum):
 
     CONFIG_MAP = "ConfigMap"
     KAFKA_TOPIC = "KafkaTopic"
+    JOB = "Job"
     DEPLOYMENT = "Deployment"
     SERVICE = "Service"
     HORIZONTAL_POD_AUTOSCALER = "HorizontalPodAutoscaler"
     POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
+    # Read only (never rendered, never pruned): the causes of a stuck rollout.
+    POD = "Pod"
 
     @property
     def api_version(self) -> str:
@@ -46,6 +49,8 @@ _API_VERSIONS = {
     Kind.HORIZONTAL_POD_AUTOSCALER: "autoscaling/v2",
     Kind.POD_DISRUPTION_BUDGET: "policy/v1",
     Kind.KAFKA_TOPIC: "kafka.strimzi.io/v1beta2",
+    Kind.JOB: "batch/v1",
+    Kind.POD: "v1",
 }
 _PLURALS = {
     Kind.CONFIG_MAP: "configmaps",
@@ -54,6 +59,8 @@ _PLURALS = {
     Kind.HORIZONTAL_POD_AUTOSCALER: "horizontalpodautoscalers",
     Kind.POD_DISRUPTION_BUDGET: "poddisruptionbudgets",
     Kind.KAFKA_TOPIC: "kafkatopics",
+    Kind.JOB: "jobs",
+    Kind.POD: "pods",
 }
 
 
@@ -73,6 +80,8 @@ class Manifest:
     name: str
     body: dict[str, Any] = field(compare=False)
     component: Component | None = None
+    # False: no owner reference, so the object outlives the OCRServing (retained topics).
+    owned: bool = True
 
     @property
     def key(self) -> tuple[Kind, str]:
@@ -86,6 +95,11 @@ def instance_labels(instance: Instance) -> dict[str, str]:
         LABEL_INSTANCE: instance.name,
         LABEL_MANAGED_BY: MANAGED_BY,
     }
+
+
+def pod_labels(instance: Instance) -> dict[str, str]:
+    """Labels every pod of one instance carries (api, worker, writer, migration)."""
+    return {LABEL_NAME: APP_NAME, LABEL_INSTANCE: instance.name}
 
 
 def selector_labels(instance: Instance, component: Component) -> dict[str, str]:
@@ -108,6 +122,7 @@ def make(
     component: Component | None = None,
     *,
     top_level: str = "spec",
+    owned: bool = True,
 ) -> Manifest:
     labels = instance_labels(instance)
     if component is not None:
@@ -119,4 +134,4 @@ def make(
         "metadata": {"name": name, "namespace": instance.namespace, "labels": labels},
         top_level: spec,
     }
-    return Manifest(kind=kind, name=name, body=body, component=component)
+    return Manifest(kind=kind, name=name, body=body, component=component, owned=owned)

@@ -21,6 +21,11 @@ def config_data(spec: OCRServingSpec) -> dict[str, str]:
         "OCR_HTTP_PORT": str(spec.http_port),
         "OCR_LOG_LEVEL": spec.log_level,
         "OCR_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
+        # The operator (or Strimzi, or whoever manages them) owns the topics: a runtime
+        # process waits for a missing topic instead of creating it with its own defaults.
+        "OCR_KAFKA_CREATE_TOPICS": "false",
+        "OCR_KAFKA_PARTITIONS": str(kafka.partitions),
+        "OCR_KAFKA_REPLICATION": str(kafka.replication_factor),
         "OCR_JOBS_TOPIC": kafka.topics.jobs,
         "OCR_RESULTS_TOPIC": kafka.topics.results,
         "OCR_DEAD_LETTER_TOPIC": kafka.topics.dead_letter,

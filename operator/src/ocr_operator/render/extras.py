@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ocr_operator.model import Component, OCRServingSpec
+from ocr_operator.model import Component, OCRServingSpec, TopicDeletion
 from ocr_operator.model.spec import CpuAutoscaling, LagAutoscaling
 from ocr_operator.render._manifest import (
     Instance,
@@ -25,6 +25,11 @@ def config_map(spec: OCRServingSpec, instance: Instance) -> Manifest:
     return make(
         Kind.CONFIG_MAP, config_map_name(instance), instance, config_data(spec), top_level="data"
     )
+
+
+def api_url(instance: Instance) -> str:
+    """In-cluster address of the API Service (port 80)."""
+    return f"http://{component_name(instance, Component.API)}.{instance.namespace}.svc"
 
 
 def api_service(spec: OCRServingSpec, instance: Instance) -> Manifest:
@@ -122,7 +127,10 @@ def kafka_topics(spec: OCRServingSpec, instance: Instance, topics: list[str]) ->
         }
         if spec.kafka.config:
             body["config"] = dict(spec.kafka.config)
-        manifest = make(Kind.KAFKA_TOPIC, kafka_topic_name(instance, topic), instance, body)
+        owned = spec.kafka.topics.deletion is TopicDeletion.DELETE
+        manifest = make(
+            Kind.KAFKA_TOPIC, kafka_topic_name(instance, topic), instance, body, owned=owned
+        )
         manifest.body["metadata"]["labels"]["strimzi.io/cluster"] = spec.kafka.strimzi_cluster
         manifests.append(manifest)
     return manifests

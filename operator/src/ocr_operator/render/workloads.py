@@ -25,13 +25,18 @@ from ocr_operator.render.env import (
     container_env,
     termination_grace_seconds,
 )
+from ocr_operator.render.images import DEFAULTS, StackDefaults, component_image
 
 RUN_AS_USER = 10001
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def deployment(
-    spec: OCRServingSpec, instance: Instance, component: Component, mode: Mode
+    spec: OCRServingSpec,
+    instance: Instance,
+    component: Component,
+    mode: Mode,
+    defaults: StackDefaults = DEFAULTS,
 ) -> Manifest:
     """The Deployment of one component running `mode` (OCR_MODE)."""
     part = _component_spec(spec, component)
@@ -39,6 +44,7 @@ def deployment(
     body: dict[str, Any] = {
         "selector": {"matchLabels": selector},
         "revisionHistoryLimit": 3,
+        "progressDeadlineSeconds": spec.availability.progress_deadline_seconds,
         "strategy": {
             "type": "RollingUpdate",
             "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
@@ -55,7 +61,7 @@ def deployment(
                     "prometheus.io/path": "/metrics",
                 },
             },
-            "spec": _pod_spec(spec, instance, component, mode),
+            "spec": _pod_spec(spec, instance, component, mode, defaults),
         },
     }
     # With an autoscaler the HPA owns replicas: leaving the field out keeps server-side
@@ -75,29 +81,57 @@ def _component_spec(
     return spec.worker if component is Component.WORKER else spec.writer
 
 
-def _pod_spec(
-    spec: OCRServingSpec, instance: Instance, component: Component, mode: Mode
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS_USER,
+    "runAsGroup": RUN_AS_USER,
+    "fsGroup": RUN_AS_USER,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def placement(
+    spec: OCRServingSpec, component: Component, defaults: StackDefaults
 ) -> dict[str, Any]:
+    """Pull secrets, node selector and tolerations of one component's pods; a component
+    that sets neither gets the operator's default placement."""
     part = _component_spec(spec, component)
+    pod: dict[str, Any] = {}
+    if spec.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": n} for n in spec.image_pull_secrets]
+    node_selector = dict(part.node_selector)
+    tolerations = [t.wire() for t in part.tolerations]
+    if not node_selector and not tolerations:
+        node_selector = dict(defaults.node_selector)
+        tolerations = [dict(t) for t in defaults.tolerations]
+    if node_selector:
+        pod["nodeSelector"] = node_selector
+    if tolerations:
+        pod["tolerations"] = tolerations
+    return pod
+
+
+def _pod_spec(
+    spec: OCRServingSpec,
+    instance: Instance,
+    component: Component,
+    mode: Mode,
+    defaults: StackDefaults,
+) -> dict[str, Any]:
+    image = component_image(spec, component, defaults)
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "fsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [_container(spec, instance, component, mode)],
+        "securityContext": dict(POD_SECURITY_CONTEXT),
+        "containers": [_container(spec, instance, component, mode, image)],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
+        **placement(spec, component, defaults),
     }
-    if spec.image_pull_secrets:
-        pod["imagePullSecrets"] = [{"name": n} for n in spec.image_pull_secrets]
-    if part.node_selector:
-        pod["nodeSelector"] = dict(part.node_selector)
-    if part.tolerations:
-        pod["tolerations"] = [t.wire() for t in part.tolerations]
     affinity = _anti_affinity(spec.availability.anti_affinity, selector_labels(instance, component))
     if affinity:
         pod["affinity"] = affinity
@@ -115,11 +149,11 @@ def _pod_spec(
 
 
 def _container(
-    spec: OCRServingSpec, instance: Instance, component: Component, mode: Mode
+    spec: OCRServingSpec, instance: Instance, component: Component, mode: Mode, image: str
 ) -> dict[str, Any]:
     return {
         "name": component.value,
-        "image": spec.image,
+        "image": image,
         "imagePullPolicy": spec.image_pull_policy.value,
         "command": ["ocr-runtime"],
         "args": [component.value],
@@ -131,11 +165,10 @@ def _container(
         "livenessProbe": _probe("/healthz", period=10, failures=3),
         "readinessProbe": _probe("/readyz", period=5, failures=2),
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRESTOP_SECONDS)]}}},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        # A start failure (engine missing from the image, bad settings) writes its cause
+        # there; the operator reads it from the container status into the conditions.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
 

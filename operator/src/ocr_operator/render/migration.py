@@ -1,0 +1,81 @@
+"""The migration Job: `ocr-runtime migrate` once per runtime image, before any pod of that
+image starts.
+
+Its name carries a digest of the image, so a new image version gets a new Job while the Job
+of an image already migrated is simply found again (a Job's template is immutable: it is
+created once and never re-applied). The runtime serialises concurrent migrations of one
+database with a named lock, so two stacks (or two versions) migrating at once are safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ocr_operator.model import Component, OCRServingSpec
+from ocr_operator.render._manifest import (
+    LABEL_COMPONENT,
+    Instance,
+    Kind,
+    Manifest,
+    config_map_name,
+    make,
+    pod_labels,
+)
+from ocr_operator.render.env import container_env
+from ocr_operator.render.images import DEFAULTS, StackDefaults, migration_image
+from ocr_operator.render.workloads import (
+    CONTAINER_SECURITY_CONTEXT,
+    POD_SECURITY_CONTEXT,
+    placement,
+)
+
+MIGRATION_COMPONENT = "migrate"
+ANNOTATION_IMAGE = "ocrserving.io/image"
+BACKOFF_LIMIT = 4  # 10 s, 20 s, 40 s, 80 s between tries: a database that is still starting
+ACTIVE_DEADLINE_SECONDS = 900
+
+
+def migration_job_name(instance: Instance, image: str) -> str:
+    digest = hashlib.sha256(image.encode()).hexdigest()[:10]
+    return f"{instance.name[:40]}-migrate-{digest}"
+
+
+def migration_job(
+    spec: OCRServingSpec, instance: Instance, defaults: StackDefaults = DEFAULTS
+) -> Manifest:
+    image = migration_image(spec, defaults)
+    labels = {**pod_labels(instance), LABEL_COMPONENT: MIGRATION_COMPONENT}
+    container: dict[str, Any] = {
+        "name": MIGRATION_COMPONENT,
+        "image": image,
+        "imagePullPolicy": spec.image_pull_policy.value,
+        "command": ["ocr-runtime"],
+        "args": ["migrate"],
+        "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
+        "env": container_env(spec, spec.architecture.mode),
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    body = {
+        "backoffLimit": BACKOFF_LIMIT,
+        "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+        "template": {
+            "metadata": {"labels": labels, "annotations": {ANNOTATION_IMAGE: image}},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": False,
+                "securityContext": dict(POD_SECURITY_CONTEXT),
+                "containers": [container],
+                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                # Where the API runs: the migration uses the API's (CPU) image.
+                **placement(spec, Component.API, defaults),
+            },
+        },
+    }
+    manifest = make(Kind.JOB, migration_job_name(instance, image), instance, body)
+    manifest.body["metadata"]["labels"][LABEL_COMPONENT] = MIGRATION_COMPONENT
+    manifest.body["metadata"]["annotations"] = {ANNOTATION_IMAGE: image}
+    return manifest

@@ -1,0 +1,133 @@
+"""In-memory fakes of the two ports reconcile uses (checked by mypy against the Protocols:
+`ReconcileContext` takes a `KubeApi` and a `TopicAdmin`, with no cast)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ocr_operator.ports import Body, KubeApi, Owner, TopicAdmin, TopicReport, TopicRequest
+from ocr_operator.reconcile import ReconcileContext
+from ocr_operator.render import Kind, Manifest
+from ocr_operator.settings import OperatorSettings
+
+NS, NAME, UID = "ns", "demo", "uid-1"
+
+
+class FakeKube:
+    """Just enough apiserver: Deployments become available as soon as they are applied
+    (unless named in `unready`), migration Jobs complete at once unless `job_outcome` says
+    otherwise, and `pods` is what a pod list returns."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.resource: Body = {
+            "metadata": {"name": NAME, "namespace": NS, "uid": UID, "generation": 1},
+            "spec": spec,
+            "status": {},
+        }
+        self.objects: dict[tuple[Kind, str], Body] = {}
+        self.unready: set[str] = set()
+        self.job_outcome: str | None = "Complete"  # None: still running; "Failed"
+        self.pods: list[Body] = []
+        self.applied: list[tuple[Kind, str]] = []
+        self.deleted: list[tuple[Kind, str]] = []
+        self.events: list[str] = []
+
+    async def get_own(self, namespace: str, name: str) -> Body | None:
+        return copy.deepcopy(self.resource)
+
+    async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
+        merged = {**self.resource["status"], **status}
+        self.resource["status"] = {k: v for k, v in merged.items() if v is not None}
+        return self.resource
+
+    async def apply(self, manifest: Manifest, owner: Owner) -> Body:
+        body = copy.deepcopy(manifest.body)
+        body["metadata"]["generation"] = 1
+        if manifest.owned:
+            body["metadata"]["ownerReferences"] = [owner.reference()]
+        if manifest.kind is Kind.DEPLOYMENT:
+            replicas = body["spec"].get("replicas", 1)
+            ready = 0 if manifest.name in self.unready else replicas
+            body["status"] = {
+                "observedGeneration": 1,
+                "replicas": replicas,
+                "updatedReplicas": replicas,
+                "readyReplicas": ready,
+                "availableReplicas": ready,
+            }
+        self.objects[manifest.key] = body
+        self.applied.append(manifest.key)
+        return body
+
+    async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
+        body = copy.deepcopy(self.objects.get((kind, name)))
+        if body is not None and kind is Kind.JOB and self.job_outcome is not None:
+            body["status"] = {
+                "conditions": [
+                    {
+                        "type": self.job_outcome,
+                        "status": "True",
+                        "reason": "BackoffLimitExceeded"
+                        if self.job_outcome == "Failed"
+                        else "Completed",
+                        "message": "Job has reached the specified backoff limit",
+                    }
+                ]
+            }
+        return body
+
+    async def list(self, kind: Kind, namespace: str, labels: Mapping[str, str]) -> list[Body]:
+        if kind is Kind.POD:
+            return copy.deepcopy(self.pods)
+        return [copy.deepcopy(b) for (k, _), b in self.objects.items() if k is kind]
+
+    async def delete(self, kind: Kind, namespace: str, name: str) -> None:
+        self.objects.pop((kind, name), None)
+        self.deleted.append((kind, name))
+
+    async def event(self, owner: Owner, warning: bool, reason: str, message: str) -> None:
+        self.events.append(reason)
+
+    def close(self) -> None:
+        return None
+
+    def set_deployment_status(self, name: str, **status: Any) -> None:
+        self.objects[(Kind.DEPLOYMENT, name)]["status"].update(status)
+
+
+class FakeTopics:
+    """Topics always exist; `lag` is the writer group's lag on the results topic."""
+
+    def __init__(self) -> None:
+        self.lag_value = 0
+        self.lag_reads = 0
+
+    async def ensure(self, bootstrap: str, topics: Sequence[TopicRequest]) -> TopicReport:
+        return TopicReport()
+
+    async def lag(self, bootstrap: str, group: str, topic: str) -> int:
+        self.lag_reads += 1
+        return self.lag_value
+
+
+def context(
+    kube: FakeKube, topics: FakeTopics | None = None, settings: OperatorSettings | None = None
+) -> ReconcileContext:
+    api: KubeApi = kube
+    admin: TopicAdmin = topics or FakeTopics()
+    return ReconcileContext(kube=api, settings=settings or OperatorSettings(), topics=admin)
+
+
+def condition(kube: FakeKube, kind: str) -> dict[str, Any]:
+    return next(c for c in kube.resource["status"]["conditions"] if c["type"] == kind)
+
+
+def spec(mode: str, management: str = "External", **extra: Any) -> dict[str, Any]:
+    return {
+        "architecture": {"mode": mode},
+        "kafka": {"bootstrapServers": "k:9092", "management": management},
+        "database": {"urlSecretRef": {"name": "db"}},
+        **extra,
+    }
