@@ -6,7 +6,8 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from PIL import Image as PilImage
 
@@ -67,6 +68,21 @@ class FakeRepository:
             job = self.jobs.get(job_id)
             if job is not None and job.status is JobStatus.RUNNING:
                 self.jobs[job_id] = job.requeue()
+
+    async def mark_published(self, job_ids: Sequence[str]) -> None:
+        now = datetime.now(UTC)
+        for job_id in job_ids:
+            job = self.jobs.get(job_id)
+            if job is not None and job.published_at is None:
+                self.jobs[job_id] = replace(job, published_at=now)
+
+    async def unpublished(self, created_before: datetime, limit: int) -> list[Job]:
+        found = [j for j in self.jobs.values() if j.unpublished and j.created_at < created_before]
+        return sorted(found, key=lambda j: j.created_at)[:limit]
+
+    async def oldest_unfinished(self) -> datetime | None:
+        open_jobs = [j.created_at for j in self.jobs.values() if not j.status.is_terminal]
+        return min(open_jobs, default=None)
 
     async def ping(self) -> None:
         return None

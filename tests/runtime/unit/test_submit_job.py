@@ -37,7 +37,8 @@ async def test_submit_stores_blob_and_job_and_publishes() -> None:
     submit, repo, blobs, pub = make()
     job = await submit(Upload(png_bytes(50, 20), "image/png"))
     assert job.status is JobStatus.QUEUED
-    assert repo.jobs[job.job_id] == job
+    stored = repo.jobs[job.job_id]
+    assert stored.job_id == job.job_id and stored.published_at is not None  # outbox mark
     assert blobs.blobs[job.blob_id] == png_bytes(50, 20)
     assert [(m.job_id, m.blob_id, m.width, m.height, m.submitted_at) for m in pub.messages] == [
         (job.job_id, job.blob_id, 50, 20, 123.0)

@@ -5,6 +5,7 @@ test fake)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
@@ -54,6 +55,16 @@ class JobRepository(Protocol):
     async def requeue(self, job_ids: Sequence[str]) -> None:
         """Give running jobs back to the queued status after a transient failure."""
 
+    async def mark_published(self, job_ids: Sequence[str]) -> None:
+        """Record that the queue acknowledged these jobs (the outbox's delivery mark)."""
+
+    async def unpublished(self, created_before: datetime, limit: int) -> list[Job]:
+        """Queued jobs never marked published, created before `created_before`, oldest
+        first: what the outbox sweeper publishes again."""
+
+    async def oldest_unfinished(self) -> datetime | None:
+        """Creation time of the oldest job not terminal yet (None when there is none)."""
+
     async def ping(self) -> None:
         """Raise if the database cannot be reached."""
 
@@ -75,6 +86,9 @@ class JobIntake(Protocol):
     async def store(self, image: bytes, make_job: Callable[[str], Job]) -> Job:
         """Store `image`, then the job `make_job(blob_id)` returns. If a job with the same
         idempotency key exists, return that one and keep nothing of this submission."""
+
+    async def mark_published(self, job_id: str) -> None:
+        """Record that the queue acknowledged the job (see `JobRepository.mark_published`)."""
 
 
 class JobPublisher(Protocol):

@@ -17,7 +17,8 @@ from ocr_runtime.application.images import (
     finish_inspection,
     open_image,
 )
-from ocr_runtime.application.messages import JobMessage, JobOutcome
+from ocr_runtime.application.messages import JobOutcome
+from ocr_runtime.application.outbox import job_message
 from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
 from ocr_runtime.domain import Job, JobError, JobErrorCode, new_job_id
 
@@ -52,6 +53,9 @@ class SeparateStores:
             await self._blobs.delete_many([blob_id])
         return stored
 
+    async def mark_published(self, job_id: str) -> None:
+        await self._repository.mark_published([job_id])
+
 
 class SubmitJob:
     def __init__(
@@ -79,6 +83,11 @@ class SubmitJob:
         if key is not None:
             existing = await self._repository.find_by_idempotency_key(key)
             if existing is not None:
+                if existing.unpublished:
+                    # Stored but never acknowledged by the queue (the request that stored it
+                    # died, or its publish failed): publishing again is safe, workers are
+                    # idempotent, and returning it unpublished would be a lie.
+                    await self._publish(existing)
                 return existing
         check_media_type(upload.content_type)
         info = await self._inspect(upload.data)
@@ -103,13 +112,7 @@ class SubmitJob:
         return info
 
     async def _publish(self, job: Job) -> None:
-        message = JobMessage(
-            job_id=job.job_id,
-            blob_id=job.blob_id,
-            width=job.width,
-            height=job.height,
-            submitted_at=self._clock(),
-        )
+        message = job_message(job, submitted_at=self._clock())
         try:
             await self._publisher.publish(message)
         except QueueUnavailable:
@@ -119,9 +122,24 @@ class SubmitJob:
             logger.exception("publishing job failed", extra={"job_id": job.job_id})
             await self._abandon(job, f"the queue is unavailable: {type(exc).__name__}")
             raise QueueUnavailable("the job queue is unavailable; retry later") from exc
+        await self._mark_published(job)
+
+    async def _mark_published(self, job: Job) -> None:
+        try:
+            await self._intake.mark_published(job.job_id)
+        except Exception:
+            # The job is queued already; without the mark the outbox sweeper publishes it
+            # once more, which workers shrug off (idempotent on job_id).
+            logger.warning("marking a job published failed", exc_info=True,
+                           extra={"job_id": job.job_id})  # fmt: skip
 
     async def _abandon(self, job: Job, reason: str) -> None:
         error = JobError(JobErrorCode.QUEUE_UNAVAILABLE, reason)
         outcome = JobOutcome(job_id=job.job_id, finished_at=datetime.now(UTC), error=error)
-        await self._repository.record_outcomes([outcome])
-        await self._blobs.delete_many([job.blob_id])
+        try:
+            await self._repository.record_outcomes([outcome])
+            await self._blobs.delete_many([job.blob_id])
+        except Exception:
+            # The job stays queued and unpublished: the outbox sweeper publishes it later.
+            logger.warning("recording a refused publish failed; the outbox will publish it",
+                           exc_info=True, extra={"job_id": job.job_id})  # fmt: skip

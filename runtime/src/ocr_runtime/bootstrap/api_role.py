@@ -5,6 +5,7 @@ per-client rate limiting in front of the API."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -17,9 +18,11 @@ from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, P
 from ocr_runtime.adapters.redis_guard import RedisGuard, SubmissionGuardMiddleware
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
+from ocr_runtime.application.outbox import OutboxSweeper, SweepReport
 from ocr_runtime.bootstrap._dataplane import client_id, until_reachable
 from ocr_runtime.bootstrap.storage import build_blob_store
 from ocr_runtime.core.logging import configure_logging
+from ocr_runtime.core.metrics import OutboxMetrics
 from ocr_runtime.core.settings import BlobBackend, Settings
 
 log = logging.getLogger(__name__)
@@ -36,12 +39,26 @@ def build_app(settings: Settings) -> ASGIApp:
     # Database blobs share the job's transaction, and concurrent submissions share one.
     intake = GroupCommitIntake(database) if settings.blob_backend is BlobBackend.DATABASE else None
 
+    repository = SqlJobRepository(database)
+    publisher = KafkaJobPublisher(kafka, settings.jobs_topic)
+    outbox = OutboxMetrics(REGISTRY)
+
+    def observe(report: SweepReport) -> None:
+        outbox.oldest_unfinished_age.set(report.oldest_unfinished_age_s)
+        outbox.republished.inc(report.republished)
+
+    sweeper = OutboxSweeper(repository, publisher, on_sweep=observe)
+
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await until_reachable(kafka.start, "Kafka")
+        sweeping = asyncio.create_task(sweeper.run(), name="outbox-sweeper")
         try:
             yield
         finally:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             if intake is not None:
                 await intake.aclose()
             await kafka.stop()
@@ -51,9 +68,9 @@ def build_app(settings: Settings) -> ASGIApp:
 
     app = create_app(
         settings,
-        SqlJobRepository(database),
+        repository,
         blobs,
-        KafkaJobPublisher(kafka, settings.jobs_topic),
+        publisher,
         registry=REGISTRY,
         lifespan=lifespan,
         intake=intake,

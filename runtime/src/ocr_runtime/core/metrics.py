@@ -55,5 +55,22 @@ def register_model_ready(registry: CollectorRegistry, is_ready: Callable[[], boo
     return gauge
 
 
+class OutboxMetrics:
+    """The API's outbox sweeper: how old the oldest unfinished job is (a job stuck anywhere,
+    whatever the cause, makes it grow), and how many jobs it had to publish again."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.oldest_unfinished_age = Gauge(
+            "ocr_oldest_unfinished_job_age_seconds",
+            "Age of the oldest job not finished yet (queued or running); 0 when none.",
+            registry=registry,
+        )
+        self.republished = Counter(
+            "ocr_jobs_republished_total",
+            "Jobs stored but never acknowledged by the queue, published again by the sweeper.",
+            registry=registry,
+        )
+
+
 def render_metrics(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)

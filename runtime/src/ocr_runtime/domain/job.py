@@ -78,6 +78,8 @@ class Job:
     created_at: datetime = field(default_factory=_now)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # When the queue acknowledged the job; None until then (see the outbox sweeper).
+    published_at: datetime | None = None
 
     @classmethod
     def submit(
@@ -100,6 +102,12 @@ class Job:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def unpublished(self) -> bool:
+        """Stored but never acknowledged by the queue: nothing will process it unless it is
+        published (again)."""
+        return self.status is JobStatus.QUEUED and self.published_at is None
 
     def attempts_left(self, max_attempts: int) -> bool:
         """Whether a failed attempt may be retried: the attempt just made was not the last."""

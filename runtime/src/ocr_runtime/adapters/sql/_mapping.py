@@ -58,6 +58,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "created_at": to_db_time(job.created_at),
         "started_at": to_db_time(job.started_at),
         "finished_at": to_db_time(job.finished_at),
+        "published_at": to_db_time(job.published_at),
     }
 
 
@@ -80,4 +81,5 @@ def job_from_row(row: Any) -> Job:
         created_at=created_at,
         started_at=from_db_time(row.started_at),
         finished_at=from_db_time(row.finished_at),
+        published_at=from_db_time(row.published_at),
     )

@@ -53,6 +53,7 @@ class GroupCommitIntake:
         self._repository = SqlJobRepository(engine)
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._marks = _GroupedMarks(self._repository)
 
     async def store(self, image: bytes, make_job: Callable[[str], Job]) -> Job:
         item = _Pending(make_job(uuid.uuid4().hex), image)
@@ -64,10 +65,14 @@ class GroupCommitIntake:
         # Shielded: a cancelled request must not cancel the group its rows are part of.
         return await asyncio.shield(item.done)
 
+    async def mark_published(self, job_id: str) -> None:
+        await self._marks.mark(job_id)
+
     async def aclose(self) -> None:
         """Wait for the group in flight (shutdown)."""
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
+        await self._marks.aclose()
 
     async def _drain(self) -> None:
         while self._queue:
@@ -146,6 +151,42 @@ class GroupCommitIntake:
                 blob_chunks.insert(),
                 {"blob_id": blob_id, "seq": seq, "data": data[start : start + size]},
             )
+
+
+class _GroupedMarks:
+    """Outbox marks of concurrent submissions share one UPDATE, like their inserts share one
+    transaction: a mark per request would be a commit per request again."""
+
+    def __init__(self, repository: SqlJobRepository) -> None:
+        self._repository = repository
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def mark(self, job_id: str) -> None:
+        done = self._waiting.get(job_id)
+        if done is None:
+            done = self._waiting[job_id] = asyncio.get_running_loop().create_future()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._drain(), name="outbox-marks")
+        await asyncio.shield(done)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, {}
+            try:
+                await self._repository.mark_published(list(group))
+            except Exception as exc:
+                for future in group.values():
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for future in group.values():
+                    if not future.done():
+                        future.set_result(None)
+
+    async def aclose(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
 
 
 def _settle(item: _Pending, job: Job) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ocr_runtime.adapters.sql._mapping import (
     MAX_ERROR_MESSAGE,
+    from_db_time,
     job_from_row,
     job_to_row,
     result_to_json,
@@ -108,6 +109,37 @@ class SqlJobRepository:
                     .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_REQUEUEABLE))
                     .values(status=JobStatus.QUEUED.value)
                 )
+
+    async def mark_published(self, job_ids: Sequence[str]) -> None:
+        now = to_db_time(datetime.now(UTC))
+        async with self._engine.begin() as conn:
+            for chunk in _chunks(sorted(set(job_ids))):
+                await conn.execute(
+                    jobs.update()
+                    .where(jobs.c.job_id.in_(chunk), jobs.c.published_at.is_(None))
+                    .values(published_at=now)
+                )
+
+    async def unpublished(self, created_before: datetime, limit: int) -> list[Job]:
+        query = (
+            jobs.select()
+            .where(
+                jobs.c.published_at.is_(None),
+                jobs.c.created_at < to_db_time(created_before),
+                jobs.c.status == JobStatus.QUEUED.value,
+            )
+            .order_by(jobs.c.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [job_from_row(row) for row in await conn.execute(query)]
+
+    async def oldest_unfinished(self) -> datetime | None:
+        open_statuses = [s.value for s in JobStatus if not s.is_terminal]
+        query = sa.select(sa.func.min(jobs.c.created_at)).where(jobs.c.status.in_(open_statuses))
+        async with self._engine.connect() as conn:
+            oldest = (await conn.execute(query)).scalar()
+        return from_db_time(oldest)
 
     async def unfinished(self, limit: int = 100_000) -> list[Job]:
         """Jobs not terminal yet, oldest first: what an all-in-one server re-enqueues after a

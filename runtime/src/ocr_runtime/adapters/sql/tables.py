@@ -30,7 +30,10 @@ jobs = sa.Table(
     sa.Column("created_at", TIMESTAMP, nullable=False),
     sa.Column("started_at", TIMESTAMP, nullable=True),
     sa.Column("finished_at", TIMESTAMP, nullable=True),
+    sa.Column("published_at", TIMESTAMP, nullable=True),
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
+    # The outbox sweeper's lookup: unpublished jobs, oldest first.
+    sa.Index("ix_jobs_published_at_created_at", "published_at", "created_at"),
     mysql_charset="utf8mb4",
     mysql_engine="InnoDB",
 )
