@@ -20,21 +20,15 @@ import kopf
 from pydantic import ValidationError
 
 from ocr_operator import API_GROUP, API_VERSION, PLURAL
+from ocr_operator.advisor.backpressure import CapAction
+from ocr_operator.advisor.evaluate import evaluate
 from ocr_operator.advisor.metrics import Observation, PrometheusSource
-from ocr_operator.advisor.policy import Action, Approval, is_pinned, plan
+from ocr_operator.advisor.policy import Action
 from ocr_operator.advisor.queries import StackRef, resolve_queries
-from ocr_operator.advisor.report import AdvisorReason, Evaluation, build_report
-from ocr_operator.advisor.rules import AdvisorWindow, Decision, Evidence, Verdict, decide, observe
+from ocr_operator.advisor.report import build_report
 from ocr_operator.apply import Body, KubeError, Owner
 from ocr_operator.handlers import context_from
-from ocr_operator.model import (
-    ConditionStatus,
-    ConditionType,
-    Mode,
-    OCRServingSpec,
-    OCRServingStatus,
-    resolve_active_mode,
-)
+from ocr_operator.model import OCRServingSpec
 from ocr_operator.reconcile import ReconcileContext, reconcile
 from ocr_operator.settings import OperatorSettings
 
@@ -121,7 +115,7 @@ async def _record(
     ctx: ReconcileContext, owner: Owner, now: datetime, observation: Observation | None
 ) -> bool:
     """Fold the observation into the freshly read status and write it; True if it moved
-    the active mode."""
+    the active mode or changed the replica cap."""
     body = await ctx.kube.get_own(owner.namespace, owner.name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return False
@@ -130,7 +124,7 @@ async def _record(
     except ValidationError:
         return False
     raw_status: Body = body.get("status") or {}
-    evaluation = _evaluate(spec, raw_status, body["metadata"], now, observation)
+    evaluation = evaluate(spec, raw_status, body["metadata"], now, observation)
     report = build_report(evaluation, raw_status, body["metadata"].get("generation"))
     try:
         await ctx.kube.patch_status(owner.namespace, owner.name, report.patch)
@@ -141,84 +135,9 @@ async def _record(
     for event in report.events:
         with contextlib.suppress(KubeError):  # events are best effort
             await ctx.kube.event(owner, event.warning, event.reason.value, event.message)
-    return evaluation.plan.action is Action.APPLY
-
-
-def _evaluate(
-    spec: OCRServingSpec,
-    raw_status: Body,
-    meta: Body,
-    now: datetime,
-    observation: Observation | None,
-) -> Evaluation:
-    status = _status(raw_status)
-    advisor_status: Body = raw_status.get("advisor") or {}
-    mode = resolve_active_mode(spec, status)
-    evidence = observation.evidence if observation else Evidence(at=now)
-    window = observe(_window(advisor_status), mode, evidence, spec.advisor)
-    decision = decide(window, now, spec.advisor)
-    unavailable = None
-    if observation is None:
-        unavailable = AdvisorReason.PROMETHEUS_NOT_CONFIGURED
-        decision = Decision(
-            Verdict.UNAVAILABLE, mode, "no Prometheus address: set spec.advisor.prometheusUrl "
-            "or the operator's OCR_OPERATOR_PROMETHEUS_URL",
-        )  # fmt: skip
-    annotations: dict[str, str] = dict(meta.get("annotations") or {})
-    approval = Approval.parse(annotations)
-    the_plan = plan(
-        decision,
-        spec.architecture.policy,
-        pinned=is_pinned(annotations),
-        approval=approval,
-        consumed_approval=_mode(advisor_status.get("consumedApproval")),
-        settled=_settled(spec, status, raw_status),
-    )
-    return Evaluation(
-        now=now,
-        evidence=evidence,
-        problems=dict(observation.problems) if observation else {},
-        window=window,
-        decision=decision,
-        plan=the_plan,
-        policy=spec.architecture.policy,
-        unavailable_reason=unavailable,
-        ignored_approval=approval.invalid,
-    )
-
-
-def _settled(spec: OCRServingSpec, status: OCRServingStatus, raw_status: Body) -> bool:
-    """The operator applied the current spec mode (a user's edit of it wins over the advisor)
-    and is not in the middle of a rollout or a mode transition."""
-    if status.spec_mode != spec.architecture.mode or status.active_mode is None:
-        return False
-    for item in raw_status.get("conditions") or []:
-        if isinstance(item, dict) and item.get("type") == ConditionType.PROGRESSING.value:
-            return item.get("status") != ConditionStatus.TRUE.value
-    return True
-
-
-def _status(raw: Body) -> OCRServingStatus:
-    keep = {k: raw[k] for k in ("activeMode", "specMode") if k in raw}
-    try:
-        return OCRServingStatus.model_validate(keep)
-    except ValidationError:
-        return OCRServingStatus()
-
-
-def _window(advisor_status: Body) -> AdvisorWindow:
-    """The persisted window; an unreadable one starts over (streaks and cooldown restart)."""
-    try:
-        return AdvisorWindow.model_validate(advisor_status.get("window") or {})
-    except ValidationError:
-        return AdvisorWindow()
-
-
-def _mode(raw: object) -> Mode | None:
-    try:
-        return Mode(str(raw)) if raw else None
-    except ValueError:
-        return None
+    # A new or released replica cap changes the rendered autoscaler: reconcile at once too.
+    capped = evaluation.cap.action in (CapAction.SET, CapAction.RELEASE)
+    return evaluation.plan.action is Action.APPLY or capped
 
 
 async def _reconcile_now(ctx: ReconcileContext, namespace: str, name: str) -> None:

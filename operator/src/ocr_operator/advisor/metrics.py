@@ -15,7 +15,6 @@ import math
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,26 +23,19 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from ocr_operator.advisor.rules import Evidence, Signal
+from ocr_operator.advisor.evidence import FIELDS, Evidence, Observation, Signal
+
+__all__ = ["BEYOND_TOP_BUCKET_SECONDS", "Observation", "PrometheusSource", "UnusableMetricError"]
 
 # A p95 of +Inf means "beyond the top bucket"; status JSON cannot carry Inf, so it becomes
 # this many seconds: far above any threshold, so the rules still see a slow downstream.
 BEYOND_TOP_BUCKET_SECONDS = 1e6
 # Latency quantiles without a single observation in the range are NaN: no writes (or no
 # requests) means nothing is slow, and treating it as missing would block the idle rule.
-_NAN_MEANS_ZERO = frozenset({Signal.DB_WRITE_P95, Signal.API_P95})
+_NAN_MEANS_ZERO = frozenset(
+    {Signal.DB_WRITE_P95, Signal.DB_WRITE_P95_BASELINE, Signal.API_P95, Signal.API_P95_BASELINE}
+)
 _MAX_PROBLEM_CHARS = 200
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One evaluation's evidence and, per signal that could not be read, why."""
-
-    evidence: Evidence
-    problems: dict[Signal, str] = field(default_factory=dict)
-
-    def summary(self) -> str:
-        return "; ".join(f"{signal.value}: {why}" for signal, why in self.problems.items())
 
 
 class UnusableMetricError(Exception):
@@ -106,7 +98,7 @@ class PrometheusSource:
                     params={"time": f"{at.timestamp():.3f}", "timeout": f"{query_timeout:g}"},
                     timeout=query_timeout,
                 )
-                values[_FIELDS[signal]] = _one_number(signal, raw)
+                values[FIELDS[signal]] = _one_number(signal, raw)
             except UnusableMetricError as error:
                 problems[signal] = str(error)
             except PrometheusApiClientException as error:
@@ -116,15 +108,6 @@ class PrometheusSource:
                 problems[signal] = unreachable
         evidence = Evidence.model_validate({"at": at, **values})
         return Observation(evidence=evidence, problems=problems)
-
-
-_FIELDS = {
-    Signal.GPU_UTILIZATION: "gpu_utilization",
-    Signal.LAG: "lag",
-    Signal.LAG_TREND: "lag_trend",
-    Signal.DB_WRITE_P95: "db_write_p95",
-    Signal.API_P95: "api_p95",
-}
 
 
 def _one_number(signal: Signal, result: Any) -> float:

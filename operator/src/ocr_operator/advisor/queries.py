@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from string import Template
 
-from ocr_operator.advisor.rules import Signal
+from ocr_operator.advisor.evidence import FIELDS, Signal
 from ocr_operator.model.advisor import AdvisorSpec
 
 _STACK = 'namespace="$namespace", ocrserving="$name"'
@@ -32,11 +32,22 @@ _EXPORTER_LAG = (
 _LAG = f"{_RUNTIME_LAG} or {_EXPORTER_LAG}"
 
 
-def _p95(histogram: str, extra: str = "") -> str:
+def _p95(histogram: str, extra: str = "", window: str = "$rate_window") -> str:
     return (
         f"histogram_quantile(0.95, sum by (le) "
-        f"(rate({histogram}_bucket{{{_STACK}{extra}}}[$rate_window])))"
+        f"(rate({histogram}_bucket{{{_STACK}{extra}}}[{window}])))"
     )
+
+
+# Probes and scrapes are frequent and instant: they would hide slow user requests.
+_USER_ROUTES = ', route!~"/healthz|/readyz|/metrics"'
+# What the workers take from the jobs topic: the runtime's counter, else the committed offsets
+# that kafka-exporter reports (they advance by the same messages).
+_CONSUME_RATE = (
+    f"sum(rate(ocr_jobs_consumed_total{{{_STACK}}}[$rate_window]))"
+    ' or sum(rate(kafka_consumergroup_current_offset{consumergroup="$consumer_group", '
+    'topic="$jobs_topic"}[$rate_window]))'
+)
 
 
 DEFAULT_QUERIES: dict[Signal, str] = {
@@ -51,10 +62,16 @@ DEFAULT_QUERIES: dict[Signal, str] = {
     ),
     Signal.LAG: _LAG,
     Signal.LAG_TREND: f"deriv(({_LAG})[$rate_window:$step])",
+    Signal.CONSUME_RATE: _CONSUME_RATE,
     Signal.DB_WRITE_P95: _p95("ocr_db_write_seconds"),
-    # Probes and scrapes are frequent and instant: they would hide slow user requests.
-    Signal.API_P95: _p95(
-        "ocr_http_request_duration_seconds", ', route!~"/healthz|/readyz|/metrics"'
+    Signal.DB_WRITE_P95_BASELINE: _p95("ocr_db_write_seconds", window="$baseline_window"),
+    Signal.API_P95: _p95("ocr_http_request_duration_seconds", _USER_ROUTES),
+    Signal.API_P95_BASELINE: _p95(
+        "ocr_http_request_duration_seconds", _USER_ROUTES, window="$baseline_window"
+    ),
+    # An API that never answered 504 may not expose the counter yet: no series is no timeout.
+    Signal.SYNC_TIMEOUTS: (
+        f"sum(rate(ocr_sync_timeouts_total{{{_STACK}}}[$rate_window])) or vector(0)"
     ),
 }
 
@@ -75,11 +92,7 @@ class StackRef:
 def resolve_queries(spec: AdvisorSpec, stack: StackRef) -> dict[Signal, str]:
     """Each signal's PromQL with the variables filled in (override or default)."""
     overrides: dict[Signal, str | None] = {
-        Signal.GPU_UTILIZATION: spec.queries.gpu_utilization,
-        Signal.LAG: spec.queries.lag,
-        Signal.LAG_TREND: spec.queries.lag_trend,
-        Signal.DB_WRITE_P95: spec.queries.db_write_p95,
-        Signal.API_P95: spec.queries.api_p95,
+        signal: getattr(spec.queries, FIELDS[signal]) for signal in Signal
     }
     # The subquery step keeps about 30 points in the trend's range whatever its length.
     step = max(1, spec.rate_window_seconds // 30)
@@ -92,6 +105,7 @@ def resolve_queries(spec: AdvisorSpec, stack: StackRef) -> dict[Signal, str]:
         "results_topic": stack.results_topic,
         "window": f"{spec.window_seconds}s",
         "rate_window": f"{spec.rate_window_seconds}s",
+        "baseline_window": f"{spec.baseline_window_seconds}s",
         "step": f"{step}s",
     }
     return {

@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ocr_operator.advisor.backpressure import CapAction, CapPlan
+from ocr_operator.advisor.evidence import EVIDENCE_KEYS
 from ocr_operator.advisor.policy import Action, Plan
 from ocr_operator.advisor.rules import (
     AdvisorWindow,
@@ -20,6 +22,7 @@ from ocr_operator.advisor.rules import (
     RuleName,
     Signal,
     Verdict,
+    signal_readings,
 )
 from ocr_operator.model.enums import ConditionStatus, ConditionType, Policy
 
@@ -44,6 +47,10 @@ class AdvisorReason(StrEnum):
     TRANSITION_APPLIED = "TransitionApplied"
     TRANSITION_RECOMMENDED = "TransitionRecommended"
     INVALID_APPROVAL = "InvalidApproval"
+    REPLICA_CAP_APPLIED = "ReplicaCapApplied"
+    REPLICA_CAP_RELEASED = "ReplicaCapReleased"
+    REPLICA_CAP_RECOMMENDED = "ReplicaCapRecommended"
+    ASYNC_CLIENTS_RECOMMENDED = "AsyncClientsRecommended"
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class Evaluation:
     policy: Policy = Policy.AUTO
     unavailable_reason: AdvisorReason | None = None  # set when no query could even run
     ignored_approval: str | None = None  # an approve-transition value naming no mode
+    cap: CapPlan = field(default_factory=lambda: CapPlan(CapAction.KEEP, None))
+    advice: tuple[Decision, ...] = ()  # rules with something only a person can do
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,8 @@ def build_report(evaluation: Evaluation, previous: Body, generation: int | None)
             "from": e.decision.mode.value,
             "to": e.decision.target.value,
             "reason": e.decision.message[:_MAX_MESSAGE],
+            "rule": e.decision.rule.value if e.decision.rule else None,
+            "signals": _signals(e.decision),
         }
         history = list(previous.get("transitions") or [])
         patch["transitions"] = [*history, transition][-MAX_TRANSITIONS:]
@@ -110,27 +121,70 @@ def build_report(evaluation: Evaluation, previous: Body, generation: int | None)
 
 def _advisor(e: Evaluation, window: AdvisorWindow) -> Body:
     evidence = e.evidence
+    cap = e.cap.cap.model_dump(mode="json", by_alias=True) if e.cap.cap else None
     return {
         "gpuUtilization": evidence.gpu_utilization,
         "lag": evidence.lag,
         "lagTrend": evidence.lag_trend,
+        "consumeRate": evidence.consume_rate,
+        "timeToDrainSeconds": evidence.time_to_drain,
+        "drainGrowthSecondsPerMinute": evidence.drain_growth,
         "dbWriteP95Seconds": evidence.db_write_p95,
+        "dbWriteP95BaselineSeconds": evidence.db_write_p95_baseline,
         "apiP95Seconds": evidence.api_p95,
+        "apiP95BaselineSeconds": evidence.api_p95_baseline,
+        "syncTimeoutsPerSecond": evidence.sync_timeouts,
+        "replicaCap": cap,
+        **_cap_changed(e),
+        "advice": _advice(e),
         "evaluatedAt": timestamp(e.now),
         "verdict": e.decision.verdict.value,
         "message": e.decision.message[:_MAX_MESSAGE],
-        "problems": _every_signal({s.value: why for s, why in e.problems.items()}),
+        "problems": {s.value: e.problems.get(s) for s in Signal},
         "window": _window_patch(window),
         "consumedApproval": e.plan.consumed_approval.value if e.plan.consumed_approval else None,
         "ignoredApproval": e.ignored_approval,
     }
 
 
+def _cap_changed(e: Evaluation) -> Body:
+    if e.cap.action in (CapAction.SET, CapAction.RELEASE):
+        return {"replicaCapChangedAt": timestamp(e.now)}
+    return {}
+
+
+def _signals(decision: Decision) -> list[Body]:
+    return [r.model_dump(mode="json", by_alias=True) for r in signal_readings(decision.readings)]
+
+
+def _advice(e: Evaluation) -> list[Body]:
+    """Advice in force: rules only a person can act on, and a cap the policy does not apply."""
+    out = [
+        {"rule": d.rule.value if d.rule else "", "message": _ADVICE.get(d.rule, "") + d.message,
+         "since": timestamp(d.since) if d.since else None, "signals": _signals(d)}
+        for d in e.advice
+    ]  # fmt: skip
+    if e.cap.action is CapAction.RECOMMEND and e.cap.decision is not None:
+        d = e.cap.decision
+        since = timestamp(d.since) if d.since else None
+        out.append({"rule": RuleName.BACK_PRESSURE.value, "message": e.cap.message,
+                    "since": since, "signals": _signals(d)})  # fmt: skip
+    for item in out:
+        item["message"] = item["message"][:_MAX_MESSAGE]
+    return out
+
+
+_ADVICE = {
+    RuleName.SYNC_TIMEOUTS: "move clients of the synchronous endpoint to the asynchronous "
+    "API (submit the job, then poll or subscribe): no mode shortens a synchronous wait. ",
+}
+
+
 # A merge patch merges maps key by key: keys that must disappear are sent as null.
 
 
 def _every_signal(values: dict[str, Any]) -> dict[str, Any]:
-    return {signal.value: values.get(signal.value) for signal in Signal}
+    return {key: values.get(key) for key in EVIDENCE_KEYS}
 
 
 def _window_patch(window: AdvisorWindow) -> Body:
@@ -146,8 +200,10 @@ def _recommendation(e: Evaluation) -> Body | None:
         return None
     evidence = _every_signal(e.decision.evidence.numbers() if e.decision.evidence else {})
     since = timestamp(e.decision.since) if e.decision.since else timestamp(e.now)
+    rule = e.decision.rule.value if e.decision.rule else None
     return {"mode": mode.value, "reason": e.decision.message[:_MAX_MESSAGE],
-            "evidence": evidence, "since": since}  # fmt: skip
+            "evidence": evidence, "since": since, "rule": rule,
+            "signals": _signals(e.decision)}  # fmt: skip
 
 
 def _available(e: Evaluation) -> tuple[ConditionStatus, AdvisorReason, str]:
@@ -248,6 +304,7 @@ def _events(e: Evaluation, previous: Body) -> list[Event]:
                 f"{e.decision.mode.value} -> {e.decision.target.value}: {e.decision.message}",
             )
         )
+    events += _cap_events(e, previous) + _advice_events(e, previous)
     ignored_before = (previous.get("advisor") or {}).get("ignoredApproval")
     if e.ignored_approval is not None and e.ignored_approval != ignored_before:
         events.append(
@@ -259,3 +316,32 @@ def _events(e: Evaluation, previous: Body) -> list[Event]:
             )
         )
     return events
+
+
+def _cap_events(e: Evaluation, previous: Body) -> list[Event]:
+    action = e.cap.action
+    if action is CapAction.SET:
+        return [Event(False, AdvisorReason.REPLICA_CAP_APPLIED, e.cap.message[:_MAX_MESSAGE])]
+    if action is CapAction.RELEASE:
+        return [Event(False, AdvisorReason.REPLICA_CAP_RELEASED, e.cap.message[:_MAX_MESSAGE])]
+    if action is CapAction.RECOMMEND and RuleName.BACK_PRESSURE.value not in _advised(previous):
+        return [Event(False, AdvisorReason.REPLICA_CAP_RECOMMENDED, e.cap.message[:_MAX_MESSAGE])]
+    return []
+
+
+def _advice_events(e: Evaluation, previous: Body) -> list[Event]:
+    before = _advised(previous)
+    return [
+        Event(
+            True,
+            AdvisorReason.ASYNC_CLIENTS_RECOMMENDED,
+            (_ADVICE.get(d.rule, "") + d.message)[:_MAX_MESSAGE],
+        )
+        for d in e.advice
+        if d.rule is not None and d.rule.value not in before
+    ]
+
+
+def _advised(previous: Body) -> set[str]:
+    items = (previous.get("advisor") or {}).get("advice") or []
+    return {str(item.get("rule")) for item in items if isinstance(item, dict)}

@@ -2,37 +2,44 @@
 
 No Prometheus or Kubernetes import (an import-linter contract checks it). The caller feeds one
 `Evidence` per evaluation into `observe`, persists the returned `AdvisorWindow` (it is small:
-one streak per rule, not the raw samples) and asks `decide` what to do. docs/advisor.md
-explains the rules and their defaults.
+one streak per rule and per check, not the raw samples) and asks `decide` what to do.
+docs/advisor.md explains the rules and their defaults.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import Field
 
+from ocr_operator.advisor.checks import Check, Finding, run_checks
+from ocr_operator.advisor.evidence import REQUIRED_SIGNALS, Derived, Evidence, Signal
 from ocr_operator.model._base import WireModel
-from ocr_operator.model.advisor import AdvisorSpec, AdvisorThresholds
+from ocr_operator.model.advisor import AdvisorSpec, SignalReading
 from ocr_operator.model.enums import Mode
 
-
-class Signal(StrEnum):
-    """A metric the advisor reads; the value is its key in status and in the spec's queries."""
-
-    GPU_UTILIZATION = "gpuUtilization"
-    LAG = "lag"
-    LAG_TREND = "lagTrend"
-    DB_WRITE_P95 = "dbWriteP95"
-    API_P95 = "apiP95"
-
-
-# Every rule reads these; without all of them the advisor is unavailable. API p95 is reported
-# only (the seed's "API p95 up" row is about introducing the asynchronous design at all).
-REQUIRED_SIGNALS = (Signal.GPU_UTILIZATION, Signal.LAG, Signal.LAG_TREND, Signal.DB_WRITE_P95)
+__all__ = [
+    "REQUIRED_SIGNALS",
+    "AdvisorWindow",
+    "Decision",
+    "Derived",
+    "Effect",
+    "Evidence",
+    "Reading",
+    "Rule",
+    "RuleName",
+    "Signal",
+    "Streak",
+    "Verdict",
+    "cooldown_until",
+    "decide",
+    "fmt_duration",
+    "judge",
+    "observe",
+    "signal_readings",
+]
 
 
 class Verdict(StrEnum):
@@ -46,155 +53,98 @@ class Verdict(StrEnum):
 
 
 class RuleName(StrEnum):
-    """Why a move is proposed; also the reason of the TransitionRecommended condition."""
+    """Why a move (or advice, or a replica cap) is proposed; also the reason of the
+    TransitionRecommended condition and of the Events."""
 
     GPU_SATURATED = "GpuSaturated"
     DOWNSTREAM_BOUND = "DownstreamBound"
     DOWNSTREAM_RECOVERED = "DownstreamRecovered"
     GPU_IDLE = "GpuIdle"
+    SYNC_TIMEOUTS = "SyncTimeouts"
+    BACK_PRESSURE = "DownstreamBackPressure"
+    BACK_PRESSURE_RELIEVED = "DownstreamRelieved"
 
 
-class Evidence(WireModel):
-    """The signals at one instant; None where the metric could not be read."""
-
-    at: datetime
-    gpu_utilization: float | None = None
-    lag: float | None = None
-    lag_trend: float | None = None
-    db_write_p95: float | None = None
-    api_p95: float | None = None
-
-    def value(self, signal: Signal) -> float | None:
-        values: dict[Signal, float | None] = {
-            Signal.GPU_UTILIZATION: self.gpu_utilization,
-            Signal.LAG: self.lag,
-            Signal.LAG_TREND: self.lag_trend,
-            Signal.DB_WRITE_P95: self.db_write_p95,
-            Signal.API_P95: self.api_p95,
-        }
-        return values[signal]
-
-    def missing(self) -> list[Signal]:
-        return [signal for signal in REQUIRED_SIGNALS if self.value(signal) is None]
-
-    def numbers(self) -> dict[str, float]:
-        """The evidence map of status.recommendation: signal key -> value, present ones only."""
-        pairs = ((signal.value, self.value(signal)) for signal in Signal)
-        return {key: value for key, value in pairs if value is not None}
+class Effect(StrEnum):
+    MOVE = "Move"  # change the architecture to `target`
+    ADVISE = "Advise"  # tell a person (nothing the operator can change)
+    CAP = "Cap"  # cap the autoscaler of the database's client
+    RELEASE = "Release"  # lift that cap
 
 
-@dataclass(frozen=True)
-class _Complete:
-    """Evidence whose required signals are all present (what the predicates read)."""
-
-    gpu: float
-    lag: float
-    trend: float
-    db_p95: float
-
-    @classmethod
-    def of(cls, evidence: Evidence) -> _Complete | None:
-        gpu, lag = evidence.gpu_utilization, evidence.lag
-        trend, db_p95 = evidence.lag_trend, evidence.db_write_p95
-        if gpu is None or lag is None or trend is None or db_p95 is None:
-            return None
-        return cls(gpu=gpu, lag=lag, trend=trend, db_p95=db_p95)
+_ALL_MODES = (Mode.STANDARD, Mode.BATCHED, Mode.WRITER)
 
 
 @dataclass(frozen=True)
 class Rule:
     name: RuleName
-    source: Mode
-    target: Mode
-    recovery: bool  # a move back to a lighter mode: judged over the longer recovery window
-    holds: Callable[[_Complete, AdvisorThresholds], bool]
-    explain: Callable[[_Complete, AdvisorThresholds], str]
+    sources: tuple[Mode, ...]
+    effect: Effect
+    checks: tuple[Check, ...]
+    target: Mode | None = None
+    recovery: bool = False  # judged over the longer recovery window
 
 
-def _gpu_saturated(e: _Complete, t: AdvisorThresholds) -> bool:
-    return e.gpu >= t.gpu_saturated_percent and e.trend > t.lag_growing_per_second
-
-
-def _downstream_bound(e: _Complete, t: AdvisorThresholds) -> bool:
-    return (
-        e.gpu < t.gpu_low_percent
-        and e.trend > t.lag_growing_per_second
-        and e.db_p95 >= t.db_write_p95_high_seconds
-    )
-
-
-def _downstream_recovered(e: _Complete, t: AdvisorThresholds) -> bool:
-    return e.db_p95 <= t.db_write_p95_normal_seconds and e.trend <= t.lag_flat_per_second
-
-
-def _gpu_idle(e: _Complete, t: AdvisorThresholds) -> bool:
-    return (
-        e.gpu <= t.gpu_idle_percent
-        and e.lag <= t.lag_idle_messages
-        and e.trend <= t.lag_flat_per_second
-    )
-
-
-def _say_saturated(e: _Complete, t: AdvisorThresholds) -> str:
-    return (
-        f"GPU {e.gpu:.0f}% >= {t.gpu_saturated_percent:.0f}% and lag growing "
-        f"{e.trend:.2f}/s > {t.lag_growing_per_second:g}/s"
-    )
-
-
-def _say_bound(e: _Complete, t: AdvisorThresholds) -> str:
-    return (
-        f"GPU {e.gpu:.0f}% < {t.gpu_low_percent:.0f}%, lag growing {e.trend:.2f}/s and "
-        f"DB write p95 {e.db_p95:.3f}s >= {t.db_write_p95_high_seconds:g}s"
-    )
-
-
-def _say_recovered(e: _Complete, t: AdvisorThresholds) -> str:
-    return (
-        f"DB write p95 {e.db_p95:.3f}s <= {t.db_write_p95_normal_seconds:g}s and lag "
-        f"trend {e.trend:.2f}/s <= {t.lag_flat_per_second:g}/s"
-    )
-
-
-def _say_idle(e: _Complete, t: AdvisorThresholds) -> str:
-    return (
-        f"GPU {e.gpu:.0f}% <= {t.gpu_idle_percent:.0f}%, lag {e.lag:.0f} <= "
-        f"{t.lag_idle_messages:g} and not growing"
-    )
-
-
-# Order matters only between rules of one source mode; their conditions exclude each other
-# (GPU >= saturated vs < low; lag growing vs flat), so at most one holds at a time.
+# Between the rules of one source mode the checks exclude each other (GPU >= saturated vs
+# < low; backlog growing vs flat), so at most one move holds at a time.
 RULES: tuple[Rule, ...] = (
     Rule(
-        RuleName.GPU_SATURATED, Mode.STANDARD, Mode.BATCHED, False, _gpu_saturated, _say_saturated
+        RuleName.GPU_SATURATED,
+        (Mode.STANDARD,),
+        Effect.MOVE,
+        (Check.GPU_SATURATED, Check.BEHIND, Check.BACKLOG_GROWING),
+        Mode.BATCHED,
     ),
     # The downstream, not the GPU, holds the stack back: batching would not help, so Standard
     # goes straight to Writer, like Batched does.
     Rule(
-        RuleName.DOWNSTREAM_BOUND, Mode.STANDARD, Mode.WRITER, False, _downstream_bound, _say_bound
+        RuleName.DOWNSTREAM_BOUND,
+        (Mode.STANDARD, Mode.BATCHED),
+        Effect.MOVE,
+        (Check.GPU_LOW, Check.BEHIND, Check.BACKLOG_GROWING, Check.DB_WRITE_SLOW),
+        Mode.WRITER,
     ),
     Rule(
-        RuleName.DOWNSTREAM_BOUND, Mode.BATCHED, Mode.WRITER, False, _downstream_bound, _say_bound
+        RuleName.GPU_IDLE,
+        (Mode.BATCHED,),
+        Effect.MOVE,
+        (Check.GPU_IDLE, Check.DRAINED, Check.BACKLOG_FLAT),
+        Mode.STANDARD,
+        recovery=True,
     ),
-    Rule(RuleName.GPU_IDLE, Mode.BATCHED, Mode.STANDARD, True, _gpu_idle, _say_idle),
     Rule(
         RuleName.DOWNSTREAM_RECOVERED,
-        Mode.WRITER,
+        (Mode.WRITER,),
+        Effect.MOVE,
+        (Check.DB_WRITE_NORMAL, Check.CAUGHT_UP, Check.BACKLOG_FLAT),
         Mode.BATCHED,
-        True,
-        _downstream_recovered,
-        _say_recovered,
+        recovery=True,
+    ),
+    # The seed's first row: callers of the synchronous endpoint time out while the API slows
+    # down. No mode fixes that; the clients have to submit jobs and poll.
+    Rule(RuleName.SYNC_TIMEOUTS, _ALL_MODES, Effect.ADVISE, (Check.SYNC_TIMEOUTS, Check.API_SLOW)),
+    # A slow database behind a backlog: more consumers would add writes to a database that is
+    # already the bottleneck, so the autoscaler of whoever writes to it is capped.
+    Rule(RuleName.BACK_PRESSURE, _ALL_MODES, Effect.CAP, (Check.DB_WRITE_SLOW, Check.BEHIND)),
+    Rule(
+        RuleName.BACK_PRESSURE_RELIEVED,
+        _ALL_MODES,
+        Effect.RELEASE,
+        (Check.DB_WRITE_NORMAL,),
+        recovery=True,
     ),
 )
+RULES_BY_NAME = {rule.name: rule for rule in RULES}
 
 
-def rules_from(mode: Mode) -> tuple[Rule, ...]:
-    return tuple(rule for rule in RULES if rule.source is mode)
+def rules_from(mode: Mode, effect: Effect | None = None) -> tuple[Rule, ...]:
+    return tuple(
+        rule for rule in RULES if mode in rule.sources and (effect is None or rule.effect is effect)
+    )
 
 
 class Streak(WireModel):
-    """A run of consecutive evaluations in which one rule held."""
+    """A run of consecutive evaluations in which one rule (or one check) held."""
 
     since: datetime
     last: datetime
@@ -207,6 +157,7 @@ class AdvisorWindow(WireModel):
     mode: Mode | None = None  # mode the streaks were observed under
     mode_since: datetime | None = None  # when that mode became active, as far as known
     streaks: dict[RuleName, Streak] = Field(default_factory=dict)
+    held: dict[Check, Streak] = Field(default_factory=dict)  # per check: how long it held
     latest: Evidence | None = None
 
 
@@ -223,15 +174,21 @@ def observe(
     """
     if window.mode != mode:
         window = AdvisorWindow(mode=mode, mode_since=evidence.at)
-    complete = _Complete.of(evidence)
     streaks: dict[RuleName, Streak] = {}
-    if complete is not None:
+    held: dict[Check, Streak] = {}
+    if not evidence.missing():
+        findings = run_checks(evidence, spec.thresholds)
+        longest = max(spec.recovery_window_seconds, 3 * spec.interval_seconds)
+        for check, finding in findings.items():
+            if finding.holds:
+                gap = timedelta(seconds=longest)
+                held[check] = _extend(window.held.get(check), evidence.at, gap)
         for rule in rules_from(mode):
-            if not rule.holds(complete, spec.thresholds):
+            if not all(findings[check].holds for check in rule.checks):
                 continue
             max_gap = max(_window_of(rule, spec), timedelta(seconds=3 * spec.interval_seconds))
             streaks[rule.name] = _extend(window.streaks.get(rule.name), evidence.at, max_gap)
-    return window.model_copy(update={"streaks": streaks, "latest": evidence})
+    return window.model_copy(update={"streaks": streaks, "held": held, "latest": evidence})
 
 
 def _extend(streak: Streak | None, at: datetime, max_gap: timedelta) -> Streak:
@@ -246,6 +203,19 @@ def _window_of(rule: Rule, spec: AdvisorSpec) -> timedelta:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """One check of a rule as it stood at the decision: what it compared and how long it
+    has held."""
+
+    finding: Finding
+    since: datetime | None
+    held: timedelta
+
+    def describe(self) -> str:
+        return f"{self.finding.text} for {fmt_duration(self.held)}"
+
+
+@dataclass(frozen=True)
 class Decision:
     verdict: Verdict
     mode: Mode
@@ -254,10 +224,11 @@ class Decision:
     rule: RuleName | None = None
     since: datetime | None = None  # when the rule started to hold
     evidence: Evidence | None = None
+    readings: tuple[Reading, ...] = ()
 
 
 def decide(window: AdvisorWindow, now: datetime, spec: AdvisorSpec) -> Decision:
-    """What the advisor concludes from the window; never a move on missing data."""
+    """What the advisor concludes about the mode; never a move on missing data."""
     evidence, mode = window.latest, window.mode
     if evidence is None or mode is None:
         return Decision(Verdict.UNAVAILABLE, mode or Mode.STANDARD, "no evaluation yet")
@@ -265,56 +236,63 @@ def decide(window: AdvisorWindow, now: datetime, spec: AdvisorSpec) -> Decision:
     if missing:
         names = ", ".join(signal.value for signal in missing)
         return Decision(Verdict.UNAVAILABLE, mode, f"missing metrics: {names}", evidence=evidence)
-    complete = _Complete.of(evidence)
-    assert complete is not None  # no required signal is missing
-    for rule in rules_from(mode):
-        streak = window.streaks.get(rule.name)
-        if streak is not None:
-            return _judge(rule, streak, window, complete, now=now, spec=spec)
+    for rule in rules_from(mode, Effect.MOVE):
+        decision = judge(rule, window, now, spec, cooldown_until(window, spec))
+        if decision is not None:
+            return decision
     return Decision(Verdict.STEADY, mode, f"{mode.value}: no rule holds", evidence=evidence)
 
 
-def _judge(
+def judge(
     rule: Rule,
-    streak: Streak,
     window: AdvisorWindow,
-    complete: _Complete,
-    *,
     now: datetime,
     spec: AdvisorSpec,
-) -> Decision:
-    needed = _window_of(rule, spec)
-    held = streak.last - streak.since
-    base = (
-        f"{rule.name.value} ({rule.source.value} -> {rule.target.value}): "
-        f"{rule.explain(complete, spec.thresholds)}"
-    )
+    cooldown_end: datetime | None,
+) -> Decision | None:
+    """How far `rule` is: None when it does not hold now, else Pending (not yet held for its
+    window and minSamples), Cooldown (held, but `cooldown_end` is still ahead) or Recommend."""
+    streak, evidence, mode = window.streaks.get(rule.name), window.latest, window.mode
+    if streak is None or evidence is None or mode is None:
+        return None
+    readings = _readings(rule, window, spec)
+    needed, held = _window_of(rule, spec), streak.last - streak.since
+    arrow = f" ({mode.value} -> {rule.target.value})" if rule.target else ""
+    base = f"{rule.name.value}{arrow}: " + "; ".join(r.describe() for r in readings)
     if held < needed or streak.count < spec.min_samples:
+        verdict = Verdict.PENDING
         message = (
-            f"{base}; held {_fmt(held)} of {_fmt(needed)} over {streak.count} of "
-            f"at least {spec.min_samples} evaluations"
+            f"{base}; rule held {fmt_duration(held)} of {fmt_duration(needed)} over "
+            f"{streak.count} of at least {spec.min_samples} evaluations"
         )
-        return _about(rule, streak, window, Verdict.PENDING, message)
-    cooldown_end = cooldown_until(window, spec)
-    if cooldown_end is not None and now < cooldown_end:
+    elif cooldown_end is not None and now < cooldown_end:
+        verdict = Verdict.COOLDOWN
         message = f"{base}; cooling down until {cooldown_end.isoformat()}"
-        return _about(rule, streak, window, Verdict.COOLDOWN, message)
-    message = f"{base}; held {_fmt(held)} over {streak.count} evaluations"
-    return _about(rule, streak, window, Verdict.RECOMMEND, message)
-
-
-def _about(
-    rule: Rule, streak: Streak, window: AdvisorWindow, verdict: Verdict, message: str
-) -> Decision:
+    else:
+        verdict = Verdict.RECOMMEND
+        message = f"{base}; rule held {fmt_duration(held)} over {streak.count} evaluations"
     return Decision(
         verdict,
-        rule.source,
+        mode,
         message,
         target=rule.target,
         rule=rule.name,
         since=streak.since,
-        evidence=window.latest,
+        evidence=evidence,
+        readings=readings,
     )
+
+
+def _readings(rule: Rule, window: AdvisorWindow, spec: AdvisorSpec) -> tuple[Reading, ...]:
+    assert window.latest is not None
+    findings = run_checks(window.latest, spec.thresholds)
+    out = []
+    for check in rule.checks:
+        streak = window.held.get(check)
+        since = streak.since if streak is not None else None
+        held = (streak.last - streak.since) if streak is not None else timedelta(0)
+        out.append(Reading(findings[check], since, held))
+    return tuple(out)
 
 
 def cooldown_until(window: AdvisorWindow, spec: AdvisorSpec) -> datetime | None:
@@ -323,6 +301,25 @@ def cooldown_until(window: AdvisorWindow, spec: AdvisorSpec) -> datetime | None:
     return window.mode_since + timedelta(seconds=spec.cooldown_seconds)
 
 
-def _fmt(delta: timedelta) -> str:
+def fmt_duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def signal_readings(readings: tuple[Reading, ...]) -> list[SignalReading]:
+    """The readings as status records (recommendation, transition, cap, advice)."""
+    return [
+        SignalReading(
+            check=r.finding.check.value,
+            signal=r.finding.signal,
+            value=r.finding.value,
+            threshold=r.finding.threshold,
+            baseline=r.finding.baseline,
+            held_seconds=r.held.total_seconds(),
+            since=r.since.strftime("%Y-%m-%dT%H:%M:%SZ") if r.since else None,
+            text=r.describe()[:1024],
+        )
+        for r in readings
+    ]

@@ -26,6 +26,7 @@ QUERY_VARIABLES = (
     "results_topic",
     "window",
     "rate_window",
+    "baseline_window",
     "step",
 )
 _MAX_QUERY_CHARS = 4096
@@ -46,8 +47,13 @@ class AdvisorThresholds(
             "thresholds need gpuIdlePercent <= gpuLowPercent < gpuSaturatedPercent",
         ),
         (
-            "self.lagFlatPerSecond < self.lagGrowingPerSecond",
-            "thresholds need lagFlatPerSecond < lagGrowingPerSecond",
+            "self.drainIdleSeconds <= self.drainCaughtUpSeconds && "
+            "self.drainCaughtUpSeconds < self.drainBehindSeconds",
+            "thresholds need drainIdleSeconds <= drainCaughtUpSeconds < drainBehindSeconds",
+        ),
+        (
+            "self.drainFlatSecondsPerMinute < self.drainGrowingSecondsPerMinute",
+            "thresholds need drainFlatSecondsPerMinute < drainGrowingSecondsPerMinute",
         ),
         (
             "self.dbWriteP95NormalSeconds < self.dbWriteP95HighSeconds",
@@ -56,8 +62,13 @@ class AdvisorThresholds(
     ),
 ):
     """Where each rule of docs/advisor.md trips. The paired thresholds (saturated/low/idle,
-    growing/flat, high/normal) leave a dead band between them so noise near one edge cannot
-    satisfy a rule and its way back at the same time."""
+    behind/caught-up/idle, growing/flat, high/normal) leave a dead band between them so noise
+    near one edge cannot satisfy a rule and its way back at the same time.
+
+    The queue is judged by its time to drain (lag divided by the measured consumption rate),
+    not by its length: 500 messages are nothing for a stack that consumes 200 a second and
+    a long wait for one that consumes 2. The defaults suit OCR jobs of 0.05-1 s of GPU time
+    whose callers poll for results and expect them within about a minute."""
 
     gpu_saturated_percent: float = Field(
         80.0,
@@ -70,7 +81,7 @@ class AdvisorThresholds(
         60.0,
         ge=0,
         le=100,
-        description="GPU utilisation below which a growing lag is blamed on "
+        description="GPU utilisation below which a growing backlog is blamed on "
         "the downstream (-> Writer).",
     )
     gpu_idle_percent: float = Field(
@@ -78,18 +89,36 @@ class AdvisorThresholds(
         ge=0,
         le=100,
         description="GPU utilisation at or below which Batched may go back "
-        "to Standard (with the lag near zero).",
+        "to Standard (with the queue drained).",
     )
-    lag_growing_per_second: float = Field(
-        1.0, gt=0, description="Lag trend (messages per second) above which lag counts as growing."
+    drain_behind_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Time to drain (lag / consumption rate) at or above which the stack is "
+        "behind: a job submitted now waits at least this long before a worker starts it.",
     )
-    lag_flat_per_second: float = Field(
-        0.1, ge=0, description="Lag trend at or below which lag counts as flat or shrinking."
-    )
-    lag_idle_messages: float = Field(
+    drain_caught_up_seconds: float = Field(
         10.0,
         ge=0,
-        description="Consumer lag (messages) at or below which the queue counts as empty.",
+        description="Time to drain at or below which the stack keeps up (Writer -> Batched).",
+    )
+    drain_idle_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="Time to drain at or below which the queue counts as empty "
+        "(Batched -> Standard).",
+    )
+    drain_growing_seconds_per_minute: float = Field(
+        3.0,
+        gt=0,
+        description="Growth of the time to drain (seconds of queued work added per minute: "
+        "lag trend / consumption rate x 60) above which the backlog is rising.",
+    )
+    drain_flat_seconds_per_minute: float = Field(
+        0.5,
+        ge=0,
+        description="Growth of the time to drain at or below which the backlog is flat or "
+        "shrinking.",
     )
     db_write_p95_high_seconds: float = Field(
         0.5, gt=0, description="Database write p95 at or above which the downstream is slow."
@@ -98,7 +127,27 @@ class AdvisorThresholds(
         0.2,
         gt=0,
         description="Database write p95 at or below which the downstream is healthy "
-        "again (Writer -> Batched).",
+        "again (Writer -> Batched); above it, a p95 risen by p95RiseRatio over its baseline "
+        "counts as slow too.",
+    )
+    p95_rise_ratio: float = Field(
+        2.0,
+        gt=1,
+        le=100,
+        description="A p95 at or above this multiple of its own baseline (the same quantile "
+        "over baselineWindowSeconds) is rising.",
+    )
+    api_p95_high_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="API p95 at or above which a rise over its baseline counts (below it the "
+        "API is fast whatever its trend).",
+    )
+    sync_timeouts_per_second: float = Field(
+        0.0,
+        ge=0,
+        description="Rate of synchronous requests that timed out above which clients should "
+        "move to the asynchronous API (0: any timeout).",
     )
 
     @model_validator(mode="after")
@@ -107,8 +156,16 @@ class AdvisorThresholds(
             raise ValueError(
                 "thresholds need gpuIdlePercent <= gpuLowPercent < gpuSaturatedPercent"
             )
-        if not self.lag_flat_per_second < self.lag_growing_per_second:
-            raise ValueError("thresholds need lagFlatPerSecond < lagGrowingPerSecond")
+        if not (
+            self.drain_idle_seconds <= self.drain_caught_up_seconds < self.drain_behind_seconds
+        ):
+            raise ValueError(
+                "thresholds need drainIdleSeconds <= drainCaughtUpSeconds < drainBehindSeconds"
+            )
+        if not self.drain_flat_seconds_per_minute < self.drain_growing_seconds_per_minute:
+            raise ValueError(
+                "thresholds need drainFlatSecondsPerMinute < drainGrowingSecondsPerMinute"
+            )
         if not self.db_write_p95_normal_seconds < self.db_write_p95_high_seconds:
             raise ValueError("thresholds need dbWriteP95NormalSeconds < dbWriteP95HighSeconds")
         return self
@@ -118,7 +175,7 @@ class AdvisorQueries(WireModel):
     """PromQL overrides; unset ones use the defaults of docs/advisor.md. A query must return
     one number and may use the variables `$namespace`, `$name` (of the OCRServing),
     `$consumer_group`, `$writer_group`, `$jobs_topic`, `$results_topic` (from spec.kafka),
-    `$window`, `$rate_window` and `$step` (durations such as `300s`)."""
+    `$window`, `$rate_window`, `$baseline_window` and `$step` (durations such as `300s`)."""
 
     gpu_utilization: PromQL | None = Field(
         None, description="Average GPU utilisation of the worker pods, percent (0-100)."
@@ -127,8 +184,20 @@ class AdvisorQueries(WireModel):
     lag_trend: PromQL | None = Field(
         None, description="Change of the lag over the rate window, messages per second."
     )
+    consume_rate: PromQL | None = Field(
+        None, description="Messages the workers take from the jobs topic, per second."
+    )
     db_write_p95: PromQL | None = Field(None, description="Database write p95, seconds.")
-    api_p95: PromQL | None = Field(None, description="API request p95, seconds (reported only).")
+    db_write_p95_baseline: PromQL | None = Field(
+        None, description="Database write p95 over the baseline window, seconds."
+    )
+    api_p95: PromQL | None = Field(None, description="API request p95, seconds.")
+    api_p95_baseline: PromQL | None = Field(
+        None, description="API request p95 over the baseline window, seconds."
+    )
+    sync_timeouts: PromQL | None = Field(
+        None, description="Synchronous requests that timed out, per second."
+    )
 
     @field_validator("*")
     @classmethod
@@ -155,6 +224,11 @@ class AdvisorSpec(
             "self.recoveryWindowSeconds >= self.windowSeconds",
             "recoveryWindowSeconds must be at least windowSeconds (the way back is judged "
             "over the longer window)",
+        ),
+        (
+            "self.baselineWindowSeconds > self.rateWindowSeconds",
+            "baselineWindowSeconds must exceed rateWindowSeconds (a trend compares the short "
+            "range with the long one)",
         ),
     ),
 ):
@@ -193,6 +267,13 @@ class AdvisorSpec(
     rate_window_seconds: int = Field(
         120, ge=2, le=86_400, description="Range of rate() and deriv() in the default queries."
     )
+    baseline_window_seconds: int = Field(
+        3600,
+        ge=60,
+        le=7 * 86_400,
+        description="Range of the baseline each p95 is compared with (its trend): a p95 over "
+        "rateWindowSeconds against the same quantile over this longer range.",
+    )
     query_timeout_seconds: float = Field(
         10.0, gt=0, le=120, description="Timeout of one Prometheus query."
     )
@@ -217,4 +298,56 @@ class AdvisorSpec(
     def _windows(self) -> Self:
         if self.recovery_window_seconds < self.window_seconds:
             raise ValueError("recoveryWindowSeconds must be at least windowSeconds")
+        if self.baseline_window_seconds <= self.rate_window_seconds:
+            raise ValueError("baselineWindowSeconds must exceed rateWindowSeconds")
         return self
+
+
+# --- The advisor's parts of status (OCRServingStatus imports them) ---------------------------
+
+ShortText = Annotated[str, StringConstraints(max_length=1024)]
+Timestamp = Annotated[str, StringConstraints(max_length=64)]
+Key = Annotated[str, StringConstraints(max_length=64)]
+
+
+class SignalReading(WireModel):
+    """One condition of the rule behind a recommendation, transition, cap or advice: the
+    signal, its value, what it was compared with and how long the condition held."""
+
+    check: Key = Field(description="The condition, e.g. gpuSaturated, behind, dbWriteSlow.")
+    signal: Key = Field(description="The signal it reads, e.g. timeToDrainSeconds.")
+    value: float | None = Field(None, description="The signal's value at the decision.")
+    threshold: float | None = Field(None, description="The threshold it was compared with.")
+    baseline: float | None = Field(
+        None, description="The signal's own baseline (p95 over baselineWindowSeconds)."
+    )
+    held_seconds: float = Field(0.0, description="How long the condition had held.")
+    since: Timestamp | None = Field(None, description="Since when it held (RFC 3339).")
+    text: ShortText = Field("", description="The comparison in words.")
+
+
+class ReplicaCap(WireModel):
+    """A cap on the maxReplicas of the autoscaler of the component that writes to the
+    database, while the database is the bottleneck (the spec's maxReplicas is unchanged)."""
+
+    component: Annotated[str, StringConstraints(pattern=r"^(worker|writer)$")] = Field(
+        description="worker (Standard, Batched) or writer (Writer mode)."
+    )
+    max_replicas: int = Field(ge=1, le=1000, description="maxReplicas the HPA is rendered with.")
+    rule: Key = Field(description="The rule that set it.")
+    since: Timestamp = Field(description="When it was set (RFC 3339).")
+    reason: ShortText = Field("", description="The rule's evidence in words.")
+    signals: list[SignalReading] = Field(
+        default_factory=list, max_length=16, description="The rule's conditions."
+    )
+
+
+class Advice(WireModel):
+    """Something only a person can do (no mode fixes it), with its evidence."""
+
+    rule: Key = Field(description="The rule, e.g. SyncTimeouts.")
+    message: ShortText = Field("", description="What to do and why.")
+    since: Timestamp | None = Field(None, description="Since when the rule held (RFC 3339).")
+    signals: list[SignalReading] = Field(
+        default_factory=list, max_length=16, description="The rule's conditions."
+    )

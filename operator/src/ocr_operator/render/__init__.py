@@ -5,6 +5,8 @@ No Kubernetes client here; the apply layer sends what this returns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ocr_operator.model import Component, OCRServingSpec, TopicManagement
 from ocr_operator.render._manifest import (
     LABEL_COMPONENT,
@@ -51,9 +53,11 @@ def render(
     instance: Instance,
     plan: Plan,
     defaults: StackDefaults = DEFAULTS,
+    caps: Mapping[Component, int] | None = None,
 ) -> list[Manifest]:
     """Every child the stack should have now, in apply order (the migration Job aside:
-    reconcile creates it once per image and gates the workloads on it)."""
+    reconcile creates it once per image and gates the workloads on it). `caps`: the
+    advisor's replica caps from status (component -> maxReplicas of its autoscaler)."""
     manifests = [config_map(spec, instance)]
     if spec.kafka.management is TopicManagement.STRIMZI:
         manifests += kafka_topics(spec, instance, topic_names(spec, plan))
@@ -66,7 +70,7 @@ def render(
         if component is Component.API:
             manifests.append(api_service(spec, instance))
         for extra in (
-            autoscaler(spec, instance, component),
+            autoscaler(spec, instance, component, (caps or {}).get(component)),
             disruption_budget(spec, instance, component),
         ):
             if extra is not None:

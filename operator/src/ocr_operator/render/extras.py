@@ -43,16 +43,22 @@ def api_service(spec: OCRServingSpec, instance: Instance) -> Manifest:
     )
 
 
-def autoscaler(spec: OCRServingSpec, instance: Instance, component: Component) -> Manifest | None:
-    """autoscaling/v2 HPA: api on CPU, worker/writer on consumer lag per replica."""
+def autoscaler(
+    spec: OCRServingSpec, instance: Instance, component: Component, cap: int | None = None
+) -> Manifest | None:
+    """autoscaling/v2 HPA: api on CPU, worker/writer on consumer lag per replica. `cap`: the
+    advisor's back-pressure cap from status, lowering maxReplicas (never below minReplicas)."""
     scaling = _scaling(spec, component)
     if not scaling.enabled:
         return None
     name = component_name(instance, component)
+    most = scaling.max_replicas
+    if cap is not None:
+        most = max(scaling.min_replicas, min(cap, scaling.max_replicas))
     body = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "minReplicas": scaling.min_replicas,
-        "maxReplicas": scaling.max_replicas,
+        "maxReplicas": most,
         "metrics": [_metric(spec, component)],
         # Each consumer-group rebalance costs seconds: scale down slowly.
         "behavior": {
