@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.conditions import ConditionUpdate, merge_conditions
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
@@ -168,7 +169,7 @@ async def _converge(
             topics.failure.reason, topics.failure.message, ctx.settings.error_backoff_seconds
         )
     defaults = ctx.settings.stack_defaults()
-    manifests = render(spec, instance, plan, defaults)
+    manifests = render(spec, instance, plan, defaults, replica_caps(raw_status))
     await _apply_all(ctx, owner, manifests[:1])  # the ConfigMap: the migration reads it
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     migration, migration_message = migration_state(job, pods)

@@ -159,7 +159,7 @@ def _signals(decision: Decision) -> list[Body]:
 
 def _advice(e: Evaluation) -> list[Body]:
     """Advice in force: rules only a person can act on, and a cap the policy does not apply."""
-    out = [
+    out: list[Body] = [
         {"rule": d.rule.value if d.rule else "", "message": _ADVICE.get(d.rule, "") + d.message,
          "since": timestamp(d.since) if d.since else None, "signals": _signals(d)}
         for d in e.advice
@@ -174,7 +174,7 @@ def _advice(e: Evaluation) -> list[Body]:
     return out
 
 
-_ADVICE = {
+_ADVICE: dict[RuleName | None, str] = {
     RuleName.SYNC_TIMEOUTS: "move clients of the synchronous endpoint to the asynchronous "
     "API (submit the job, then poll or subscribe): no mode shortens a synchronous wait. ",
 }

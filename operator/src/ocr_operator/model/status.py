@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, StringConstraints
 
 from ocr_operator.model._base import WireModel
+from ocr_operator.model.advisor import Advice, ReplicaCap, SignalReading
 from ocr_operator.model.enums import ConditionStatus, ConditionType, Mode
 
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
@@ -58,6 +59,14 @@ class Recommendation(WireModel):
     since: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         None, description="Since when it is recommended (RFC 3339)."
     )
+    rule: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="The rule that recommends it."
+    )
+    signals: list[SignalReading] = Field(
+        default_factory=list,
+        max_length=16,
+        description="The rule's conditions and how long each held.",
+    )
 
 
 class Transition(WireModel):
@@ -67,6 +76,14 @@ class Transition(WireModel):
     from_: Mode | None = Field(None, alias="from", description="Previous mode.")
     to: Mode = Field(description="New mode.")
     reason: ShortText = Field("", description="Why.")
+    rule: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="The advisor's rule (unset for a change made by a person)."
+    )
+    signals: list[SignalReading] = Field(
+        default_factory=list,
+        max_length=16,
+        description="The rule's conditions and how long each held.",
+    )
 
 
 class AdvisorStatus(WireModel):
@@ -78,6 +95,15 @@ class AdvisorStatus(WireModel):
 
     gpu_utilization: float | None = Field(None, description="GPU utilisation (percent).")
     lag: float | None = Field(None, description="Jobs-topic consumer lag (messages).")
+    time_to_drain_seconds: float | None = Field(
+        None, description="Lag / consumption rate: seconds the backlog needs (the Lag column)."
+    )
+    replica_cap: ReplicaCap | None = Field(
+        None, description="Cap on the database client's autoscaler (back-pressure)."
+    )
+    advice: list[Advice] = Field(
+        default_factory=list, max_length=8, description="What a person should do, with evidence."
+    )
     db_write_p95_seconds: float | None = Field(None, description="Database write p95.")
     api_p95_seconds: float | None = Field(None, description="API p95.")
     evaluated_at: Annotated[str, StringConstraints(max_length=64)] | None = Field(
