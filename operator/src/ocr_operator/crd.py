@@ -64,8 +64,8 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {
         "name": "Lag",
         "type": "number",
-        "jsonPath": ".status.advisor.lag",
-        "description": "Jobs-topic consumer lag.",
+        "jsonPath": ".status.advisor.timeToDrainSeconds",
+        "description": "Time to drain the backlog (lag / consumption rate), seconds.",
     },
     {
         "name": "Reason",
