@@ -24,11 +24,12 @@ from ocr_runtime.adapters.kafka import (
     KafkaRecordSource,
     ProducerOptions,
     ensure_topics,
+    missing_topics,
 )
 from ocr_runtime.adapters.sql import SqlJobRepository, create_database_engine
 from ocr_runtime.application.ports import BlobStore
 from ocr_runtime.bootstrap.storage import build_blob_store
-from ocr_runtime.core.settings import Settings
+from ocr_runtime.core.settings import Mode, Settings
 from ocr_runtime.worker import ConsumeLoop, DataPlaneMetrics, ProbeServer, RetryPolicy, probe_app
 from ocr_runtime.worker.probes import ReadinessChecks
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
 _STARTUP_PATIENCE_S = 60.0
+_TOPIC_POLL_S = 2.0
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -116,8 +118,16 @@ async def open_producer(settings: Settings, role: str) -> AsyncIterator[KafkaPro
         await client.stop()
 
 
-async def prepare_topics(settings: Settings) -> None:
+async def prepare_topics(
+    settings: Settings,
+    *,
+    poll_s: float = _TOPIC_POLL_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> None:
+    """Create the topics (OCR_KAFKA_CREATE_TOPICS on) or wait until whoever owns them (the
+    operator, Strimzi) created the ones this process uses, saying which are missing."""
     if not settings.kafka_create_topics:
+        await wait_for_topics(settings, poll_s=poll_s, sleep=sleep)
         return
 
     async def create() -> None:
@@ -131,6 +141,41 @@ async def prepare_topics(settings: Settings) -> None:
             log.info("created topics %s", created)
 
     await until_reachable(create, "Kafka")
+
+
+def needed_topics(settings: Settings) -> list[str]:
+    """Topics this process reads or writes: results only in writer mode (workers publish to
+    it, writers consume it)."""
+    topics = [settings.jobs_topic, settings.dead_letter_topic]
+    if settings.mode is Mode.WRITER:
+        topics.insert(1, settings.results_topic)
+    return topics
+
+
+async def wait_for_topics(
+    settings: Settings, *, poll_s: float, sleep: Callable[[float], Awaitable[None]]
+) -> None:
+    announced: list[str] = []
+    found: list[list[str]] = []
+
+    async def check() -> None:
+        found.append(await missing_topics(settings.kafka_bootstrap, needed_topics(settings)))
+
+    while True:
+        await until_reachable(check, "Kafka")
+        missing = found.pop()
+        if not missing:
+            if announced:
+                log.info("topics %s exist now", announced)
+            return
+        if missing != announced:
+            log.warning(
+                "waiting for Kafka topics %s to be created (OCR_KAFKA_CREATE_TOPICS is off: "
+                "their owner, e.g. the operator, creates them)",
+                missing,
+            )
+            announced = missing
+        await sleep(poll_s)
 
 
 def record_source(settings: Settings, topic: str, group: str, role: str) -> KafkaRecordSource:

@@ -4,8 +4,10 @@ here; a bad value prints what is wrong and exits with status 2."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -13,6 +15,9 @@ from pydantic_settings import SettingsError
 from ocr_runtime.core.settings import Settings
 
 EXIT_BAD_SETTINGS = 2
+EXIT_ENGINE_MISMATCH = 3
+# Kubernetes shows this file's content as the container's termination message.
+TERMINATION_LOG = Path("/dev/termination-log")
 
 ROLES = {
     "api": "HTTP API: stores jobs and publishes them to Kafka (never runs the model)",
@@ -84,7 +89,24 @@ def _runner(role: str) -> Callable[[Settings], int]:
     return _migrate
 
 
+def check_engine(role: str, settings: Settings) -> None:
+    """A role that runs the model stops at once when the image lacks the engine the
+    settings name, with a message naming the mismatch (also as the termination message)."""
+    if role not in ("worker", "all-in-one"):
+        return
+    from ocr_runtime.adapters.engines import engine_mismatch  # noqa: PLC0415
+
+    problem = engine_mismatch(settings.engine, settings.device)
+    if problem is None:
+        return
+    print(f"ocr-runtime: {problem}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # outside Kubernetes the file is not writable
+        TERMINATION_LOG.write_text(problem)
+    raise SystemExit(EXIT_ENGINE_MISMATCH)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     settings = load_settings()
+    check_engine(args.role, settings)
     raise SystemExit(_runner(args.role)(settings))

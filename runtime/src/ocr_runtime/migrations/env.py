@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from ocr_runtime.adapters.sql.engine import create_database_engine
@@ -12,8 +13,29 @@ from ocr_runtime.adapters.sql.tables import metadata
 
 config = context.config
 
+# MySQL/MariaDB DDL commits implicitly, so a transaction cannot keep two migrations apart
+# (two stacks on one database, or two image versions rolling at once): a named lock does.
+# The second one waits, then finds the schema at head and has nothing left to do.
+LOCK_NAME = "ocr_runtime_migrations"
+LOCK_TIMEOUT_S = 600
+
 
 def _migrate(connection: Connection) -> None:
+    if connection.dialect.name != "mysql":
+        _run(connection)
+        return
+    got = connection.execute(
+        text("SELECT GET_LOCK(:name, :timeout)"), {"name": LOCK_NAME, "timeout": LOCK_TIMEOUT_S}
+    ).scalar()
+    if got != 1:
+        raise RuntimeError(f"another migration held the lock {LOCK_NAME} for {LOCK_TIMEOUT_S} s")
+    try:
+        _run(connection)
+    finally:
+        connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": LOCK_NAME})
+
+
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -4,6 +4,7 @@ never imports the other's libraries."""
 
 from __future__ import annotations
 
+from ocr_runtime.adapters.engines._installed import engine_mismatch
 from ocr_runtime.adapters.engines.noop import NoopEngine
 from ocr_runtime.application.ports import OcrEngine
 from ocr_runtime.core.settings import Device, EngineKind, Settings
@@ -16,7 +17,8 @@ AUTO_REC_BATCH = {Device.CPU: 6, Device.GPU: 64}
 
 
 def build_engine(settings: Settings) -> OcrEngine:
-    """The engine `settings.engine` names, not loaded yet: call `load()` at start."""
+    """The engine `settings.engine` names, not loaded yet: call `load()` at start (the
+    process checks `engine_mismatch` first)."""
     rec_batch = settings.rec_batch_size or AUTO_REC_BATCH[settings.device]
     if settings.engine is EngineKind.ONNX:
         from ocr_runtime.adapters.engines.rapid import (  # noqa: PLC0415
@@ -52,4 +54,10 @@ def build_engine(settings: Settings) -> OcrEngine:
     return NoopEngine()
 
 
-__all__ = ["AUTO_DET_BATCH", "AUTO_REC_BATCH", "NoopEngine", "build_engine"]
+__all__ = [
+    "AUTO_DET_BATCH",
+    "AUTO_REC_BATCH",
+    "NoopEngine",
+    "build_engine",
+    "engine_mismatch",
+]

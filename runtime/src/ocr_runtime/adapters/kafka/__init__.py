@@ -1,7 +1,7 @@
 """Kafka adapters: the job publisher, the result publisher (writer mode), the dead-letter
 publisher, the consumer-group record source and topic administration."""
 
-from ocr_runtime.adapters.kafka.admin import delete_topics, ensure_topics
+from ocr_runtime.adapters.kafka.admin import delete_topics, ensure_topics, missing_topics
 from ocr_runtime.adapters.kafka.consumer import ConsumerOptions, KafkaRecordSource
 from ocr_runtime.adapters.kafka.producer import (
     KafkaDeadLetterPublisher,
@@ -21,4 +21,5 @@ __all__ = [
     "ProducerOptions",
     "delete_topics",
     "ensure_topics",
+    "missing_topics",
 ]

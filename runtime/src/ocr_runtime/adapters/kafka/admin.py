@@ -35,6 +35,17 @@ async def ensure_topics(
         await admin.close()
 
 
+async def missing_topics(bootstrap: str, names: Sequence[str]) -> list[str]:
+    """The topics among `names` that do not exist (in the order given)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ocr-topic-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return [n for n in dict.fromkeys(names) if n not in existing]
+
+
 async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ocr-topic-admin")
     await admin.start()
