@@ -28,6 +28,7 @@ class FakeKube:
         }
         self.objects: dict[tuple[Kind, str], Body] = {}
         self.unready: set[str] = set()
+        self.held: set[str] = set()  # applied while unready: becomes ready once released
         self.job_outcome: str | None = "Complete"  # None: still running; "Failed"
         self.pods: list[Body] = []
         self.applied: list[tuple[Kind, str]] = []
@@ -47,9 +48,23 @@ class FakeKube:
         body["metadata"]["generation"] = 1
         if manifest.owned:
             body["metadata"]["ownerReferences"] = [owner.reference()]
-        if manifest.kind is Kind.DEPLOYMENT:
+        previous = self.objects.get(manifest.key)
+        if previous is not None and "replicas" in (previous.get("spec") or {}):
+            # Server-side apply leaves fields it does not send (the autoscaler's replicas).
+            body.get("spec", {}).setdefault("replicas", previous["spec"]["replicas"])
+        held = manifest.name in self.held and manifest.name not in self.unready
+        if previous is not None and previous.get("spec") == body.get("spec") and not held:
+            # Same spec again: the apiserver keeps the generation and the controller's status.
+            body["metadata"]["generation"] = previous["metadata"]["generation"]
+            if "status" in previous:
+                body["status"] = previous["status"]
+        elif manifest.kind is Kind.DEPLOYMENT:
             replicas = body["spec"].get("replicas", 1)
             ready = 0 if manifest.name in self.unready else replicas
+            if manifest.name in self.unready:
+                self.held.add(manifest.name)
+            else:
+                self.held.discard(manifest.name)
             body["status"] = {
                 "observedGeneration": 1,
                 "replicas": replicas,
