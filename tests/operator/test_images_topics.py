@@ -55,7 +55,8 @@ def test_spec_image_and_component_overrides_win() -> None:
         engine={"kind": "paddle", "device": "gpu"},
         api={"image": "registry.example/custom-api:7"},
     )
-    assert component_image(spec_, Component.WORKER, LOCAL) == "registry.example/ocr:1.2.3-paddle-gpu"
+    worker = component_image(spec_, Component.WORKER, LOCAL)
+    assert worker == "registry.example/ocr:1.2.3-paddle-gpu"
     assert component_image(spec_, Component.API, LOCAL) == "registry.example/custom-api:7"
     assert component_image(spec_, Component.WRITER, LOCAL) == "registry.example/ocr:1.2.3-onnx"
     job = migration_job(spec_, Instance("demo", "ns"), LOCAL)
