@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ocr_operator.advisor.backpressure import CapState, plan_cap
+from ocr_operator.advisor.backpressure import CapAction, CapPlan, CapState, plan_cap
 from ocr_operator.advisor.evidence import Evidence, Observation
-from ocr_operator.advisor.policy import Approval, is_pinned, plan
+from ocr_operator.advisor.policy import Action, Approval, is_pinned, plan
 from ocr_operator.advisor.report import AdvisorReason, Evaluation
 from ocr_operator.advisor.rules import (
     AdvisorWindow,
@@ -77,6 +77,10 @@ def evaluate(
         _replicas(raw_status),
         apply=policy is Policy.AUTO,
     )
+    if the_plan.action is Action.APPLY and cap.action is CapAction.SET:
+        # The move changes who writes to the database; the next evaluation judges the cap
+        # in the new mode (with its own window), instead of capping the outgoing clients.
+        cap = CapPlan(CapAction.KEEP, None)
     return Evaluation(
         now=now,
         evidence=evidence,

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from ocr_operator.advisor.backpressure import CapAction, CapPlan
+from ocr_operator.advisor.checks import Check
 from ocr_operator.advisor.evidence import EVIDENCE_KEYS
 from ocr_operator.advisor.policy import Action, Plan
 from ocr_operator.advisor.rules import (
@@ -191,6 +192,8 @@ def _window_patch(window: AdvisorWindow) -> Body:
     data = window.model_dump(mode="json", by_alias=True)  # None kept: removes stale values
     streaks = data.get("streaks") or {}
     data["streaks"] = {rule.value: streaks.get(rule.value) for rule in RuleName}
+    held = data.get("held") or {}
+    data["held"] = {check.value: held.get(check.value) for check in Check}
     return data
 
 
