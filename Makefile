@@ -3,9 +3,11 @@ SHELL := /bin/bash
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 UV := scripts/ensure-uv.sh
 PYTEST_ARGS ?=
+# The runtime image's engine (an extra of runtime/pyproject.toml): onnx, paddle, ...
+ENGINE ?= onnx
 
 .PHONY: setup run test test-unit lint infra-up infra-down cluster-up cluster-down \
-        operator-run bench bench-full tools smoke clean
+        operator-run bench bench-full tools smoke clean images
 
 setup:  ## install the Python workspace (runtime + operator + dev tools) from uv.lock
 	@$(UV) sync --frozen
@@ -22,7 +24,7 @@ lint: setup  ## ruff, mypy --strict and the import-layer contracts
 test-unit: setup  ## unit tests only: no service needed
 	@$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
-test: setup infra-up cluster-up  ## everything: lint, unit, integration and end-to-end tests
+test: setup infra-up cluster-up images  ## everything: lint, unit, integration and end-to-end tests
 	@$(MAKE) --no-print-directory lint
 	@set -a; . .local/env; set +a; $(UV) run --frozen pytest $(PYTEST_ARGS)
 
@@ -37,6 +39,9 @@ cluster-up:  ## etcd + kube-apiserver + controller-manager + scheduler + kwok GP
 
 cluster-down:
 	@scripts/infra/cluster.sh down
+
+images:  ## with podman, no Docker: localhost/ocr-runtime:dev-$(ENGINE), localhost/ocr-operator:dev
+	@ENGINE=$(ENGINE) scripts/images.sh build
 
 operator-run: setup  ## the operator against the current KUBECONFIG
 	@$(UV) run --frozen ocr-operator run

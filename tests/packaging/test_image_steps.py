@@ -6,14 +6,13 @@ the lock installs the default engine and that its models load without any downlo
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 from tests.packaging.conftest import REPO_ROOT
-from tests.packaging.test_dockerfiles import OPERATOR, RUNTIME, uv_syncs
+from tests.packaging.test_dockerfiles import OPERATOR, RUNTIME, WARM_SCRIPT, uv_syncs
 
 ENGINE = "onnx"
 
@@ -78,11 +77,8 @@ def test_runtime_image_steps_install_and_warm_offline(tmp_path: Path) -> None:
     assert {"fastapi", "onnxruntime", "rapidocr"} <= installed
     assert not installed & {"kopf", "kubernetes", "ocr_operator", "paddlepaddle", "paddleocr"}
 
-    script = re.search(r"<<'PY'\n(.*?)\nPY\n", RUNTIME.read_text(), re.S)
-    assert script is not None
-    (tmp_path / "warm.py").write_text(script.group(1))
     done = subprocess.run(
-        [*_offline_prefix(), str(venv / "bin" / "python"), str(tmp_path / "warm.py"), ENGINE],
+        [*_offline_prefix(), str(venv / "bin" / "python"), str(WARM_SCRIPT), ENGINE],
         capture_output=True,
         text=True,
         timeout=300,
