@@ -1,7 +1,8 @@
 """A metrics endpoint the tests drive: it exposes the runtime's metric names (docs/metrics.md)
 with values the test sets, for a real Prometheus to scrape.
 
-Lag grows (or shrinks) at the set slope between scrapes, and the histograms gain observations
+Lag grows (or shrinks) at the set slope between scrapes, the consumed-jobs and sync-timeout
+counters grow at their set rates, and the histograms gain observations
 at the set latency at a steady rate, so PromQL's deriv() and histogram_quantile(rate()) see
 what a real stack under that load would show.
 """
@@ -51,6 +52,10 @@ class Load:
     dcgm_pod: str = ""
     lag: float = 0.0
     lag_slope: float = 0.0  # messages per second, applied between scrapes
+    consume_rate: float = 10.0  # ocr_jobs_consumed_total grows this much per second
+    consumed: float = 0.0
+    sync_timeout_rate: float = 0.0  # ocr_sync_timeouts_total grows this much per second
+    sync_timeouts: float = 0.0
     consumer_group: str = "ocr-workers"
     jobs_topic: str = "ocr-jobs"
     db_write: Histogram = field(default_factory=lambda: Histogram("ocr_db_write_seconds"))
@@ -88,6 +93,8 @@ class Exporter:
         seconds, self._last = now - self._last, now
         load = self.load
         load.lag = max(0.0, load.lag + load.lag_slope * seconds)
+        load.consumed += load.consume_rate * seconds
+        load.sync_timeouts += load.sync_timeout_rate * seconds
         load.db_write.advance(seconds)
         load.api.advance(seconds)
 
@@ -105,6 +112,12 @@ class Exporter:
                 f'ocr_consumer_lag{{group="{load.consumer_group}",topic="{load.jobs_topic}",'
                 f'partition="0"}} {load.lag}'
             )
+            lines += [
+                "# TYPE ocr_jobs_consumed_total counter",
+                f"ocr_jobs_consumed_total {load.consumed}",
+                "# TYPE ocr_sync_timeouts_total counter",
+                f"ocr_sync_timeouts_total {load.sync_timeouts}",
+            ]
             lines += load.db_write.render() + load.api.render()
         return "\n".join(lines) + "\n"
 

@@ -36,11 +36,23 @@ FAST_ADVISOR = {
     "rateWindowSeconds": 4,
     "queryTimeoutSeconds": 5,
 }
-# Exporter settings that make each rule hold (and no other).
-SATURATED = {"gpu_percent": 90.0, "lag_slope": 25.0, "db_write_latency": 0.02}
-DOWNSTREAM_BOUND = {"gpu_percent": 40.0, "lag_slope": 25.0, "db_write_latency": 0.7}
-DOWNSTREAM_RECOVERED = {"gpu_percent": 40.0, "lag_slope": -200.0, "db_write_latency": 0.05}
-IDLE = {"gpu_percent": 5.0, "lag": 0.0, "lag_slope": 0.0, "db_write_latency": 0.02}
+# Exporter settings that make each rule hold (and no other). The workers consume 5 jobs/s, so
+# a lag growing by 25/s is behind (>= 30 s to drain) within seconds and gains 300 s per minute.
+SATURATED = {"gpu_percent": 90.0, "lag_slope": 25.0, "consume_rate": 5.0, "db_write_latency": 0.02}
+DOWNSTREAM_BOUND = {
+    "gpu_percent": 40.0,
+    "lag_slope": 25.0,
+    "consume_rate": 5.0,
+    "db_write_latency": 0.7,
+}
+DOWNSTREAM_RECOVERED = {
+    "gpu_percent": 40.0,
+    "lag_slope": -200.0,
+    "consume_rate": 5.0,
+    "db_write_latency": 0.05,
+}
+IDLE = {"gpu_percent": 5.0, "lag": 0.0, "lag_slope": 0.0, "consume_rate": 5.0,
+        "db_write_latency": 0.02}  # fmt: skip
 TIMEOUT_S = 300.0  # kwok gets slow when other suites share the cluster
 
 
@@ -124,7 +136,7 @@ def ready_in(namespace: str, name: str, mode: str) -> dict[str, Any]:
         "message": advisor.get("message"),
         "problems": advisor.get("problems"),
         "evidence": {k: advisor.get(k) for k in ("gpuUtilization", "lag", "lagTrend",
-                                                 "dbWriteP95Seconds")},
+                                                 "timeToDrainSeconds", "dbWriteP95Seconds")},
         "conditions": {c["type"]: (c["status"], c["reason"], c.get("message", "")[:120])
                        for c in status.get("conditions") or []},
     }  # fmt: skip

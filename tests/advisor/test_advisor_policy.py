@@ -154,7 +154,14 @@ def test_spec_reads_camel_case_from_the_resource() -> None:
     [
         ({"thresholds": {"gpuLowPercent": 85}}, "gpuLowPercent < gpuSaturatedPercent"),
         ({"thresholds": {"gpuIdlePercent": 70}}, "gpuIdlePercent <= gpuLowPercent"),
-        ({"thresholds": {"lagFlatPerSecond": 2}}, "lagFlatPerSecond < lagGrowingPerSecond"),
+        (
+            {"thresholds": {"drainFlatSecondsPerMinute": 3}},
+            "drainFlatSecondsPerMinute < drainGrowingSecondsPerMinute",
+        ),
+        ({"thresholds": {"drainCaughtUpSeconds": 30}}, "drainCaughtUpSeconds < drainBehindSeconds"),
+        ({"thresholds": {"drainIdleSeconds": 11}}, "drainIdleSeconds <= drainCaughtUpSeconds"),
+        ({"thresholds": {"p95RiseRatio": 1}}, "greater than 1"),
+        ({"baselineWindowSeconds": 120}, "baselineWindowSeconds must exceed rateWindowSeconds"),
         ({"thresholds": {"dbWriteP95NormalSeconds": 0.5}}, "dbWriteP95NormalSeconds"),
         ({"queries": {"lag": "sum(x{pod='$pod'})"}}, "unknown query variables ['pod']"),
         ({"queries": {"gpuUtilization": "up $"}}, "malformed $variable"),

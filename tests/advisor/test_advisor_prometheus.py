@@ -68,21 +68,32 @@ async def read_until(
 async def test_default_queries_read_the_runtime_metrics(prometheus_url: str, exporter: Exporter):
     # The lag starts at 0 and grows: once it passed 20/s * rate window, deriv() sees only
     # the slope.
-    exporter.set(gpu_percent=85.0, lag_slope=20.0, db_write_latency=0.7, api_latency=0.03)
+    exporter.set(gpu_percent=85.0, lag_slope=20.0, db_write_latency=0.7, api_latency=0.03,
+                 consume_rate=8.0, sync_timeout_rate=2.0)  # fmt: skip
     observation = await read_until(
         prometheus_url,
         lambda o: (
             o.evidence.lag_trend is not None
             and o.evidence.lag_trend > 10
             and (o.evidence.db_write_p95 or 0) > 0
+            and (o.evidence.sync_timeouts or 0) > 0
         ),
-        "a growing lag and DB writes",
+        "a growing lag, DB writes and sync timeouts",
     )
     evidence = observation.evidence
     assert evidence.gpu_utilization == pytest.approx(85.0)
     assert evidence.lag_trend == pytest.approx(20.0, rel=0.3)
     assert evidence.db_write_p95 is not None and 0.5 < evidence.db_write_p95 <= 1.0
     assert evidence.api_p95 is not None and 0.025 < evidence.api_p95 <= 0.05
+    assert evidence.consume_rate == pytest.approx(8.0, rel=0.3)
+    assert evidence.time_to_drain is not None and evidence.lag is not None
+    assert evidence.time_to_drain == pytest.approx(evidence.lag / evidence.consume_rate)
+    assert evidence.sync_timeouts == pytest.approx(2.0, rel=0.3)
+    # The baselines read the same histograms over the long range (all of this test's writes).
+    assert (
+        evidence.db_write_p95_baseline is not None and 0.5 < evidence.db_write_p95_baseline <= 1.0
+    )
+    assert evidence.api_p95_baseline is not None and evidence.api_p95_baseline <= 0.05
     assert observation.problems == {}
 
 
@@ -110,7 +121,9 @@ async def test_no_writes_reads_as_zero_p95_but_missing_series_is_a_problem(
     assert observation.evidence.missing() == []
     other = StackRef(**{**STACK.__dict__, "name": "no-such-stack"})
     missing = await read(prometheus_url, stack=other)
-    assert set(missing.problems) == set(Signal)
+    # An API that never timed out may not expose the counter: no series reads as 0.
+    assert set(missing.problems) == set(Signal) - {Signal.SYNC_TIMEOUTS}
+    assert missing.evidence.sync_timeouts == 0.0
     window = observe(AdvisorWindow(), Mode.BATCHED, missing.evidence, SPEC)
     assert decide(window, missing.evidence.at, SPEC).verdict is Verdict.UNAVAILABLE
 
@@ -126,14 +139,17 @@ async def test_query_errors_are_reported_per_signal(prometheus_url: str, exporte
     assert set(unreachable.problems) == set(Signal)
     assert unreachable.problems[Signal.GPU_UTILIZATION].startswith("Prometheus unreachable")
     assert unreachable.evidence.missing() == [
-        Signal.GPU_UTILIZATION, Signal.LAG, Signal.LAG_TREND, Signal.DB_WRITE_P95
+        Signal.GPU_UTILIZATION, Signal.LAG, Signal.LAG_TREND, Signal.CONSUME_RATE,
+        Signal.DB_WRITE_P95,
     ]  # fmt: skip
 
 
 async def test_the_advisor_recommends_batched_from_what_prometheus_shows(
     prometheus_url: str, exporter: Exporter
 ):
-    exporter.set(gpu_percent=90.0, lag=50.0, lag_slope=30.0, db_write_latency=0.02)
+    # 5 jobs/s consumed: the lag passes 30 s to drain (150 jobs) within seconds.
+    exporter.set(gpu_percent=90.0, lag=50.0, lag_slope=30.0, consume_rate=5.0,
+                 db_write_latency=0.02)  # fmt: skip
     await read_until(
         prometheus_url,
         lambda o: (o.evidence.lag_trend or 0) > 10 and o.evidence.db_write_p95 is not None,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ocr_operator.advisor.handlers import _evaluate
+from ocr_operator.advisor.evaluate import evaluate as _evaluate
 from ocr_operator.advisor.metrics import Observation
 from ocr_operator.advisor.policy import APPROVE_ANNOTATION, PIN_ANNOTATION, Action, Plan
 from ocr_operator.advisor.report import MAX_TRANSITIONS, AdvisorReason, Evaluation, build_report
@@ -26,8 +26,12 @@ from ocr_operator.model import Mode, OCRServingSpec
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 EVIDENCE = Evidence(
-    at=NOW, gpu_utilization=91.0, lag=700.0, lag_trend=4.0, db_write_p95=0.05, api_p95=0.1
-)
+    at=NOW, gpu_utilization=91.0, lag=700.0, lag_trend=4.0, consume_rate=10.0,
+    db_write_p95=0.05, api_p95=0.1,
+)  # fmt: skip
+# The back-pressure release rule holds whenever the database is healthy (it only acts on a
+# cap); the tests about mode streaks leave it aside.
+RELIEVED = "DownstreamRelieved"
 RECOMMEND = Decision(
     Verdict.RECOMMEND, Mode.STANDARD, "GpuSaturated (Standard -> Batched): ...", Mode.BATCHED,
     RuleName.GPU_SATURATED, NOW - timedelta(minutes=5), EVIDENCE,
@@ -58,7 +62,7 @@ def test_auto_moves_the_active_mode_and_records_the_transition() -> None:
     assert len(patch["transitions"]) == MAX_TRANSITIONS
     assert patch["transitions"][-1] == {
         "time": "2026-01-01T12:00:00Z", "from": "Standard", "to": "Batched",
-        "reason": RECOMMEND.message,
+        "reason": RECOMMEND.message, "rule": "GpuSaturated", "signals": [],
     }  # fmt: skip
     assert patch["recommendation"] is None
     assert patch["advisor"]["window"]["mode"] == "Batched"  # streaks and cooldown restart
@@ -74,8 +78,12 @@ def test_recommend_publishes_the_recommendation_once() -> None:
     recommendation = first.patch["recommendation"]
     assert recommendation["mode"] == "Batched"
     assert recommendation["since"] == "2026-01-01T11:55:00Z"
-    assert recommendation["evidence"] == {"gpuUtilization": 91.0, "lag": 700.0, "lagTrend": 4.0,
-                                          "dbWriteP95": 0.05, "apiP95": 0.1}  # fmt: skip
+    assert recommendation["evidence"] == {
+        "gpuUtilization": 91.0, "lag": 700.0, "lagTrend": 4.0, "consumeRate": 10.0,
+        "dbWriteP95": 0.05, "dbWriteP95Baseline": None, "apiP95": 0.1, "apiP95Baseline": None,
+        "syncTimeouts": None, "timeToDrainSeconds": 70.0, "drainGrowthSecondsPerMinute": 24.0,
+    }  # fmt: skip
+    assert recommendation["rule"] == "GpuSaturated"
     assert "activeMode" not in first.patch and "transitions" not in first.patch
     recommended = conditions(first.patch)["TransitionRecommended"]
     assert (recommended["status"], recommended["reason"]) == ("True", "GpuSaturated")
@@ -100,7 +108,8 @@ def test_missing_metrics_report_unavailable_with_the_reason_and_warn_once() -> N
     assert report.patch["advisor"]["lag"] is None  # null removes the stale value
     assert report.patch["advisor"]["problems"] == {
         "gpuUtilization": None, "lag": "no data (no matching series)", "lagTrend": None,
-        "dbWriteP95": None, "apiP95": None,
+        "consumeRate": None, "dbWriteP95": None, "dbWriteP95Baseline": None, "apiP95": None,
+        "apiP95Baseline": None, "syncTimeouts": None,
     }  # fmt: skip
     assert report.patch["recommendation"] is None
     assert [(e.warning, e.reason) for e in report.events] == [
@@ -125,7 +134,6 @@ def test_manual_and_pinned_conditions(plan: Plan, status: str, reason: str) -> N
 
 def spec(policy: str, mode: str = "Standard") -> OCRServingSpec:
     return OCRServingSpec.model_validate({
-        "image": "runtime:1",
         "architecture": {"mode": mode, "policy": policy},
         "kafka": {"bootstrapServers": "kafka:9092"},
         "database": {"urlSecretRef": {"name": "db", "key": "url"}},
@@ -232,8 +240,10 @@ def test_the_stored_status_forgets_what_the_last_evaluation_no_longer_has() -> N
         result = _evaluate(stack_spec, stored, {}, at, reading)
         stored = merge_patch(stored, build_report(result, stored, 1).patch)
         if i == 0:
-            assert set(stored["advisor"]["window"]["streaks"]) == {"GpuSaturated"}
-    assert stored["advisor"]["window"]["streaks"] == {}
+            assert set(stored["advisor"]["window"]["streaks"]) - {RELIEVED} == {"GpuSaturated"}
+            assert "gpuSaturated" in stored["advisor"]["window"]["held"]
+    assert set(stored["advisor"]["window"]["streaks"]) - {RELIEVED} == set()
+    assert "gpuSaturated" not in stored["advisor"]["window"]["held"]
     assert "problems" not in stored["advisor"] or stored["advisor"]["problems"] == {}
     assert stored["advisor"]["lag"] == 700.0
     assert AdvisorWindow.model_validate(stored["advisor"]["window"]) == result.window
