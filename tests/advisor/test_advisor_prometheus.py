@@ -76,7 +76,8 @@ async def test_default_queries_read_the_runtime_metrics(prometheus_url: str, exp
             o.evidence.lag_trend is not None
             and o.evidence.lag_trend > 10
             and (o.evidence.db_write_p95 or 0) > 0
-            and (o.evidence.sync_timeouts or 0) > 0
+            and (o.evidence.sync_timeouts or 0) > 1.4
+            and (o.evidence.consume_rate or 0) > 5.6  # rate() needs a full range of samples
         ),
         "a growing lag, DB writes and sync timeouts",
     )
