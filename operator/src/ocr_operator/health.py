@@ -25,6 +25,7 @@ _WAITING_CAUSES = {
     "ImagePullBackOff": Reason.IMAGE_PULL_BACK_OFF,
     "InvalidImageName": Reason.IMAGE_PULL_BACK_OFF,
     "CrashLoopBackOff": Reason.CRASH_LOOP_BACK_OFF,
+    "RunContainerError": Reason.CRASH_LOOP_BACK_OFF,
     "CreateContainerConfigError": Reason.CONTAINER_CONFIG_ERROR,
     "CreateContainerError": Reason.CONTAINER_CONFIG_ERROR,
 }

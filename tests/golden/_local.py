@@ -1,0 +1,189 @@
+"""The local cluster as the golden path uses it: the real node, its images, helm, the API.
+
+Every precondition fails with what to run when it is missing; nothing here skips.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from tests.operator._cluster import kubectl
+from tests.operator._examples import ROOT
+from tests.support.documents import RenderedDocument, normalise, render_document
+
+NODE_SH = ROOT / "scripts" / "infra" / "node.sh"
+TOOLS_SH = ROOT / "scripts" / "tools.sh"
+CONTAINERD_SOCKET = ROOT / ".local" / "node" / "containerd" / "containerd.sock"
+RUNTIME_IMAGE = "localhost/ocr-runtime:dev-onnx"
+OPERATOR_IMAGE = "localhost/ocr-operator:dev"
+
+
+def require_real_node() -> None:
+    done = subprocess.run([str(NODE_SH), "status"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(
+            "the real node is not running (scripts/infra/node.sh status exited "
+            f"{done.returncode}: {(done.stdout + done.stderr).strip()[-500:]}); "
+            "start it with `scripts/infra/node.sh up`"
+        )
+
+
+def require_images(*images: str) -> None:
+    done = subprocess.run(
+        [str(NODE_SH), "images"], capture_output=True, text=True, timeout=120, check=False
+    )
+    present = set(done.stdout.split())
+    missing = [image for image in images if image not in present]
+    if missing:
+        raise AssertionError(
+            f"images {missing} are not in the real node's containerd (it has "
+            f"{sorted(present)}): build and load them with `make images`"
+        )
+
+
+def helm_path() -> str:
+    done = subprocess.run(
+        [str(TOOLS_SH), "helm"], capture_output=True, text=True, timeout=1800, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"scripts/tools.sh helm failed: {done.stderr.strip()[-1000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def tag_on_node(source: str, target: str) -> None:
+    """A second tag of an image the node has: a new image version without a rebuild."""
+    subprocess.run(
+        ["ctr", "--address", str(CONTAINERD_SOCKET), "--namespace", "k8s.io", "images", "tag",
+         "--force", source, target],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def port_forward(namespace: str, target: str, port: int = 80) -> Iterator[str]:
+    """`kubectl port-forward` to a local port the kernel picks; yields the base URL."""
+    process = subprocess.Popen(
+        ["kubectl", "port-forward", "-n", namespace, target, f":{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if found is None:
+            raise AssertionError(f"kubectl port-forward {target}: {line}{process.stdout.read()}")
+        yield f"http://127.0.0.1:{found.group(1)}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def service_url(namespace: str, name: str) -> str:
+    """The Service's cluster IP: reachable from this host through the node's kube-proxy, and
+    unlike a port-forward (one pod) it survives the API's rolling updates."""
+    out = kubectl("get", "service", name, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}")
+    return f"http://{out.strip()}:80"
+
+
+def png(document: RenderedDocument) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(document.image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def documents() -> list[RenderedDocument]:
+    texts = [
+        ("invoice total 4821", "payment due Seoul"),
+        ("order number 3307", "shipping address Busan"),
+        ("monthly statement 7713", "balance paid Daegu"),
+    ]
+    return [render_document(list(lines), size=40) for lines in texts]
+
+
+def _multipart(body: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="doc.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    return head + body + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+def post_image(base: str, path: str, image: bytes, timeout: float = 120) -> tuple[int, Any]:
+    data, boundary = _multipart(image)
+    request = urllib.request.Request(
+        f"{base}{path}",
+        data=data,
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    return _send(request, timeout)
+
+
+def get_json(base: str, path: str, timeout: float = 30) -> tuple[int, Any]:
+    return _send(urllib.request.Request(f"{base}{path}"), timeout)
+
+
+def _send(request: urllib.request.Request, timeout: float) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")[:500]
+    except (urllib.error.URLError, OSError) as error:
+        return 0, str(error)
+
+
+def rows(view: dict[str, Any]) -> list[str]:
+    text = ((view or {}).get("result") or {}).get("text", "")
+    return [normalise(line) for line in str(text).splitlines() if line.strip()]
+
+
+@dataclass
+class Stream:
+    """Submits documents at a steady pace in a thread; remembers every accepted job."""
+
+    base: str
+    images: list[tuple[bytes, tuple[str, ...]]]
+    pause_s: float = 0.25
+    accepted: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+
+    def _run(self) -> None:
+        index = 0
+        while not self._stop.is_set():
+            image, lines = self.images[index % len(self.images)]
+            status, body = post_image(self.base, "/v1/jobs", image, timeout=30)
+            if status == 202 and isinstance(body, dict):
+                self.accepted[body["job_id"]] = lines
+            else:
+                self.refused.append(f"{status}: {body}")
+            index += 1
+            time.sleep(self.pause_s)

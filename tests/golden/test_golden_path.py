@@ -1,0 +1,249 @@
+"""The golden path on the local cluster's real node: the operator installed by its Helm chart
+from the locally built image, `examples/standard.yaml` applied as shipped, OCR through the
+API Service, mode switches under a steady stream of submissions with a worker killed in the
+middle, a new image version rolled, images that cannot run reported, and deletion.
+
+Needs `make cluster-up`, `scripts/infra/node.sh up` and `make images`; fails (never skips)
+with what to run when one is missing. The tests run in file order and share the stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ocr_operator.kafka_topics import partition_counts
+from tests.golden._local import (
+    OPERATOR_IMAGE,
+    RUNTIME_IMAGE,
+    Stream,
+    documents,
+    get_json,
+    helm_path,
+    png,
+    port_forward,
+    post_image,
+    require_images,
+    require_real_node,
+    rows,
+    service_url,
+    tag_on_node,
+)
+from tests.operator._cluster import condition, get, kubectl, wait_for
+from tests.operator._examples import ROOT
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
+]
+
+NS, OPERATOR_NS, RELEASE, STACK = "ocr", "ocr-system", "ocr-operator", "standard"
+VALUES = ROOT / "examples" / "local" / "operator-values.yaml"
+CHILDREN = "deployments,services,configmaps,jobs,horizontalpodautoscalers,poddisruptionbudgets"
+# Loading the model on a shared 2-core machine takes a while; so does a rollout of 2+2 pods.
+READY_TIMEOUT = 900
+
+
+@pytest.fixture(scope="module")
+def operator_release(kubeconfig: Any) -> Iterator[str]:
+    require_real_node()
+    require_images(RUNTIME_IMAGE, OPERATOR_IMAGE)
+    helm = helm_path()
+    kubectl("create", "namespace", NS, check=False)
+    # A stack left over from an interrupted run is removed while no operator watches it.
+    kubectl("delete", "ocrs", STACK, "-n", NS, "--wait=false", check=False)
+    kubectl(
+        "patch", "ocrs", STACK, "-n", NS, "--type=merge",
+        "-p", '{"metadata":{"finalizers":null}}', check=False,
+    )  # fmt: skip
+    install = [
+        helm, "upgrade", "--install", RELEASE, str(ROOT / "charts" / "ocr-operator"),
+        "-n", OPERATOR_NS, "--create-namespace", "-f", str(VALUES), "--wait", "--timeout", "5m",
+    ]  # fmt: skip
+    _run(install)
+    try:
+        yield helm
+    finally:
+        kubectl("delete", "ocrs", "--all", "-n", NS, "--wait=true", "--timeout=180s", check=False)
+        _run([helm, "uninstall", RELEASE, "-n", OPERATOR_NS, "--wait"], check=False)
+
+
+def _run(command: list[str], check: bool = True) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(command[:3])}: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def _ready() -> dict[str, Any] | None:
+    resource = get("ocrs", STACK, NS)
+    if resource is None or condition(resource, "Ready").get("status") != "True":
+        return None
+    if resource["status"].get("observedGeneration") != resource["metadata"]["generation"]:
+        return None
+    return resource
+
+
+def _wait_ready(what: str) -> dict[str, Any]:
+    return wait_for(_ready, what, timeout=READY_TIMEOUT)
+
+
+def _patch(patch: dict[str, Any]) -> None:
+    kubectl("patch", "ocrs", STACK, "-n", NS, "--type=merge", "-p", json.dumps({"spec": patch}))
+
+
+def _active(mode: str) -> dict[str, Any] | None:
+    resource = _ready()
+    return resource if resource and resource["status"].get("activeMode") == mode else None
+
+
+def _stack_pods() -> list[dict[str, Any]]:
+    out = kubectl(
+        "get", "pods", "-n", NS, "-l", f"app.kubernetes.io/instance={STACK}", "-o", "json"
+    )
+    return list(json.loads(out)["items"])
+
+
+def test_operator_runs_as_a_pod_under_the_chart(operator_release: str) -> None:
+    out = kubectl("get", "pods", "-n", OPERATOR_NS, "-o", "json")
+    pods = json.loads(out)["items"]
+    assert pods, "the chart started no operator pod"
+    (pod,) = pods
+    assert pod["spec"]["containers"][0]["image"] == OPERATOR_IMAGE
+    assert pod["spec"]["serviceAccountName"] == RELEASE
+    assert all(s.get("ready") for s in pod["status"]["containerStatuses"])
+
+
+def test_the_standard_example_serves_ocr(operator_release: str) -> None:
+    kubectl("apply", "-n", NS, "-f", str(ROOT / "examples" / "standard.yaml"))
+    resource = _wait_ready("standard Ready")
+    assert resource["status"]["activeMode"] == "Standard"
+    assert condition(resource, "Migrated")["status"] == "True"
+    assert condition(resource, "ModelReady")["status"] == "True"
+    assert resource["status"]["url"] == f"http://{STACK}-api.{NS}.svc"
+    table = kubectl("get", "ocrs", "-n", NS).splitlines()
+    row = next(line.split() for line in table[1:] if line.split()[0] == STACK)
+    assert row[1:4] == ["Standard", "Standard", "True"]
+    wide = kubectl("get", "ocrs", "-n", NS, "-o", "wide")
+    assert f"http://{STACK}-api.{NS}.svc" in wide
+    nodes = {p["spec"].get("nodeName") for p in _stack_pods() if p["status"]["phase"] == "Running"}
+    assert nodes == {"ocr-node"}, nodes
+
+    with port_forward(NS, f"svc/{STACK}-api") as base:
+        for document in documents():
+            status, view = post_image(base, "/v1/ocr?timeout=60", png(document))
+            assert status == 200, view
+            assert view["status"] == "succeeded"
+            assert rows(view) == list(document.lines)
+
+
+def test_mode_switches_under_load_lose_nothing(operator_release: str) -> None:
+    stream = Stream(
+        service_url(NS, f"{STACK}-api"), [(png(d), d.lines) for d in documents()], pause_s=0.3
+    )
+    stream.start()
+    try:
+        _patch({"architecture": {"mode": "Batched"}})
+        wait_for(lambda: _active("Batched"), "Ready in Batched", timeout=READY_TIMEOUT)
+        _patch({"architecture": {"mode": "Writer"}})
+        wait_for(lambda: _active("Writer"), "Ready in Writer", timeout=READY_TIMEOUT)
+        worker = next(
+            p["metadata"]["name"]
+            for p in _stack_pods()
+            if p["metadata"]["labels"].get("app.kubernetes.io/component") == "worker"
+        )
+        kubectl("delete", "pod", worker, "-n", NS, "--grace-period=0", "--force")
+        time.sleep(5)  # submissions continue while the worker is replaced
+        _patch({"architecture": {"mode": "Standard"}})
+        wait_for(lambda: _active("Standard"), "Ready in Standard", timeout=READY_TIMEOUT)
+        assert get("deployment", f"{STACK}-writer", NS) is None
+    finally:
+        stream.stop()
+    assert len(stream.accepted) >= 20, (len(stream.accepted), stream.refused[:5])
+    base = service_url(NS, f"{STACK}-api")
+    pending = dict(stream.accepted)
+
+    def all_done() -> bool:
+        for job_id, lines in list(pending.items()):
+            status, view = get_json(base, f"/v1/jobs/{job_id}")
+            if status == 200 and view["status"] == "succeeded":
+                assert rows(view) == list(lines), (job_id, view)
+                del pending[job_id]
+            elif status == 200 and view["status"] == "failed":
+                raise AssertionError(f"job {job_id} failed: {view}")
+        return not pending
+
+    wait_for(all_done, f"{len(stream.accepted)} accepted jobs succeeded", timeout=600)
+
+
+def test_a_new_image_version_rolls_and_ready_follows(operator_release: str) -> None:
+    tag_on_node(RUNTIME_IMAGE, "localhost/ocr-runtime:dev2-onnx")
+    _patch({"image": {"tag": "dev2"}})
+
+    def not_ready() -> str | None:
+        resource = get("ocrs", STACK, NS)
+        ready = condition(resource, "Ready")
+        return ready.get("reason") if ready.get("status") == "False" else None
+
+    reason = wait_for(not_ready, "Ready False while the new version migrates and rolls")
+    assert reason in {"Migrating", "RollingOut"}, reason
+    resource = _wait_ready("Ready on dev2")
+    for component in ("api", "worker"):
+        assert resource["status"]["components"][component]["image"].endswith(":dev2-onnx")
+    images = {
+        c["image"]
+        for p in _stack_pods()
+        if not p["metadata"].get("deletionTimestamp") and p["status"]["phase"] == "Running"
+        for c in p["spec"]["containers"]
+    }
+    assert images == {"localhost/ocr-runtime:dev2-onnx"}, images
+
+
+def _degraded(reason: str) -> dict[str, Any] | None:
+    resource = get("ocrs", STACK, NS)
+    return resource if condition(resource, "Degraded").get("reason") == reason else None
+
+
+def test_images_that_cannot_run_are_degraded_with_the_reason(operator_release: str) -> None:
+    # A worker image without the engine the spec asks for: it crash-loops and says why.
+    _patch({"engine": {"kind": "paddle"}, "worker": {"image": "localhost/ocr-runtime:dev2-onnx"}})
+    resource = wait_for(lambda: _degraded("EngineMismatch"), "Degraded EngineMismatch", 300)
+    assert "engine mismatch" in condition(resource, "Degraded")["message"]
+    assert condition(resource, "Ready")["status"] == "False"
+    _patch({"engine": {"kind": "onnx"}, "worker": {"image": None}})
+    _wait_ready("Ready again on the onnx worker")
+
+    # A version that does not exist: its migration cannot even pull, nothing else rolls.
+    _patch({"image": {"tag": "does-not-exist"}})
+    resource = wait_for(lambda: _degraded("ImagePullBackOff"), "Degraded ImagePullBackOff", 300)
+    assert "does-not-exist" in json.dumps(condition(resource, "Degraded"))
+    assert condition(resource, "Ready")["status"] == "False"
+    api = get("deployment", f"{STACK}-api", NS)
+    assert api is not None
+    assert api["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":dev2-onnx")
+    _patch({"image": {"tag": "dev2"}})
+    _wait_ready("Ready again on dev2")
+
+
+def test_deleting_the_stack_removes_children_and_keeps_topics(
+    operator_release: str, kafka_bootstrap: str
+) -> None:
+    resource = get("ocrs", STACK, NS)
+    assert resource is not None
+    topics = resource["spec"]["kafka"].get("topics") or {}
+    jobs, dlq = topics.get("jobs", "ocr-jobs"), topics.get("deadLetter", "ocr-jobs-dlq")
+    kubectl("delete", "ocrs", STACK, "-n", NS, "--wait=true", "--timeout=180s")
+    selector = f"app.kubernetes.io/instance={STACK}"
+    wait_for(
+        lambda: not kubectl("get", CHILDREN, "-n", NS, "-l", selector, "-o", "name").strip(),
+        "children garbage-collected",
+        timeout=180,
+    )
+    kept = asyncio.run(partition_counts(kafka_bootstrap, [jobs, dlq]))
+    assert set(kept) == {jobs, dlq}, kept
