@@ -38,7 +38,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
 ]
 
-CHILD_KINDS = "deployments,services,configmaps,horizontalpodautoscalers,poddisruptionbudgets"
+CHILD_KINDS = "deployments,services,configmaps,jobs,horizontalpodautoscalers,poddisruptionbudgets"
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +150,20 @@ def test_examples_become_ready_and_show_in_kubectl_get(
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
     assert rows["batched"][1:4] == ["Batched", "Batched", "True"]
     assert rows["writer"][1:4] == ["Writer", "Writer", "True"]
+    wide = kubectl("get", "ocrs", "writer", "-n", namespace, "-o", "wide").splitlines()
+    assert wide[0].split()[-3:-1] == ["REASON", "URL"]
+    assert wide[1].split()[-3:-1] == ["Reconciled", f"http://writer-api.{namespace}.svc"]
+    # Each stack migrated its database with the image's own migration Job first.
+    resource = get("ocrs", "writer", namespace)
+    assert condition(resource, "Migrated")["status"] == "True"
+    job = get("job", resource["status"]["migration"], namespace) if resource else None
+    assert job is not None
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
+    gpu_worker = get("deployment", "writer-worker", namespace)
+    assert gpu_worker is not None
+    images = gpu_worker["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert images == "ghcr.io/ocr-serving/ocr-runtime:0.1.0-onnx-gpu"
+    assert container_env(gpu_worker)["OCR_KAFKA_CREATE_TOPICS"] is None  # from the ConfigMap
 
 
 def test_deleting_the_resource_cleans_up(operator: KopfRunner, namespace: str) -> None:
@@ -171,7 +185,7 @@ def test_drift_is_corrected(operator: KopfRunner, namespace: str) -> None:
     kubectl("delete", "deployment", "standard-worker", "-n", namespace, "--wait=true")
     wait_for(lambda: get("deployment", "standard-worker", namespace), "worker recreated")
     kubectl("set", "image", "deployment/standard-api", "api=evil:latest", "-n", namespace)
-    image = "ghcr.io/ocr-serving/ocr-runtime:0.1.0"
+    image = "ghcr.io/ocr-serving/ocr-runtime:0.1.0-onnx"
 
     def api_image_restored() -> bool:
         api = get("deployment", "standard-api", namespace)
@@ -352,3 +366,56 @@ def test_missing_strimzi_is_reported_without_children(operator: KopfRunner, name
     assert condition(resource, "Ready")["status"] == "False"
     assert "KafkaTopic" in condition(resource, "Degraded")["message"]
     assert names("deployments", namespace, _instance("strimzi")) == set()
+
+
+def test_a_stuck_rollout_is_not_ready_and_degraded_with_the_cause(
+    operator: KopfRunner, namespace: str
+) -> None:
+    wait_for(lambda: _ready("standard", namespace), "standard Ready")
+    patch = '{"spec":{"worker":{"nodeSelector":{"ocrserving.io/e2e":"nowhere"}}}}'
+    kubectl("patch", "ocrs", "standard", "-n", namespace, "--type=merge", "-p", patch)
+
+    def degraded() -> dict[str, Any] | None:
+        resource = get("ocrs", "standard", namespace)
+        found = condition(resource, "Degraded").get("reason") == "Unschedulable"
+        return resource if found else None
+
+    resource = wait_for(degraded, "Degraded Unschedulable")
+    assert condition(resource, "Ready")["status"] == "False"
+    assert condition(resource, "Progressing")["reason"] == "RollingOut"
+    assert "standard-worker" in condition(resource, "Degraded")["message"]
+    kubectl(
+        "patch", "ocrs", "standard", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"worker":{"nodeSelector":null}}}',
+    )  # fmt: skip
+    resource = wait_for(lambda: _ready("standard", namespace), "standard Ready again")
+    assert condition(resource, "Degraded")["status"] == "False"
+
+
+def test_workloads_wait_for_the_migration(operator: KopfRunner, namespace: str) -> None:
+    """The migration Job runs where the API runs; while it cannot, no workload starts."""
+    documents = _standard_named("gated", namespace, {})
+    resource = documents[-1]
+    resource["spec"]["api"]["nodeSelector"] = {"ocrserving.io/e2e": "nowhere"}
+    apply_documents(namespace, documents)
+
+    def migrating() -> dict[str, Any] | None:
+        found = get("ocrs", "gated", namespace)
+        return found if condition(found, "Migrated").get("reason") == "Migrating" else None
+
+    found = wait_for(migrating, "gated Migrating")
+    assert condition(found, "Ready")["status"] == "False"
+    wait_for(
+        lambda: (
+            condition(get("ocrs", "gated", namespace), "Degraded").get("reason") == "Unschedulable"
+        ),
+        "the migration pod's cause surfaced",
+    )
+    assert names("deployments", namespace, _instance("gated")) == set()
+    kubectl(
+        "patch", "ocrs", "gated", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"api":{"nodeSelector":null}}}',
+    )  # fmt: skip
+    wait_for(lambda: _ready("gated", namespace), "gated Ready after its migration")
+    assert names("deployments", namespace, _instance("gated")) == {"gated-api", "gated-worker"}
+    assert len(names("jobs", namespace, _instance("gated"))) == 1  # the stuck one is pruned

@@ -51,9 +51,7 @@ def container_env(spec: OCRServingSpec, mode: Mode) -> list[dict[str, Any]]:
     """Per-container variables: the mode and the Secret-backed URLs."""
     env: list[dict[str, Any]] = [
         {"name": "OCR_MODE", "value": mode.runtime_value},
-        _secret_env(
-            "OCR_DATABASE_URL", spec.database.url_secret_ref.name, spec.database.url_secret_ref.key
-        ),
+        database_env(spec),
     ]
     if spec.redis is not None:
         env.append(
@@ -62,6 +60,11 @@ def container_env(spec: OCRServingSpec, mode: Mode) -> list[dict[str, Any]]:
             )
         )
     return env
+
+
+def database_env(spec: OCRServingSpec) -> dict[str, Any]:
+    ref = spec.database.url_secret_ref
+    return _secret_env("OCR_DATABASE_URL", ref.name, ref.key)
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:

@@ -1,15 +1,17 @@
 """The migration Job: `ocr-runtime migrate` once per runtime image, before any pod of that
 image starts.
 
-Its name carries a digest of the image, so a new image version gets a new Job while the Job
-of an image already migrated is simply found again (a Job's template is immutable: it is
-created once and never re-applied). The runtime serialises concurrent migrations of one
-database with a named lock, so two stacks (or two versions) migrating at once are safe.
+Its name carries a digest of its pod template, image included, so a new image version gets
+a new Job while the Job of an image already migrated is simply found again (a Job's
+template is immutable: it is created once and never re-applied). The runtime serialises
+concurrent migrations of one database with a named lock, so two stacks (or two versions)
+migrating at once are safe.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from ocr_operator.model import Component, OCRServingSpec
@@ -22,7 +24,7 @@ from ocr_operator.render._manifest import (
     make,
     pod_labels,
 )
-from ocr_operator.render.env import container_env
+from ocr_operator.render.env import database_env
 from ocr_operator.render.images import DEFAULTS, StackDefaults, migration_image
 from ocr_operator.render.workloads import (
     CONTAINER_SECURITY_CONTEXT,
@@ -36,8 +38,10 @@ BACKOFF_LIMIT = 4  # 10 s, 20 s, 40 s, 80 s between tries: a database that is st
 ACTIVE_DEADLINE_SECONDS = 900
 
 
-def migration_job_name(instance: Instance, image: str) -> str:
-    digest = hashlib.sha256(image.encode()).hexdigest()[:10]
+def migration_job_name(instance: Instance, template: dict[str, Any]) -> str:
+    """Named after its pod template (image, placement, database Secret): a new image gets a
+    new Job, and so does a fix to a template that could never run (a Job is immutable)."""
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
     return f"{instance.name[:40]}-migrate-{digest}"
 
 
@@ -53,7 +57,7 @@ def migration_job(
         "command": ["ocr-runtime"],
         "args": ["migrate"],
         "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
-        "env": container_env(spec, spec.architecture.mode),
+        "env": [database_env(spec)],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
@@ -75,7 +79,7 @@ def migration_job(
             },
         },
     }
-    manifest = make(Kind.JOB, migration_job_name(instance, image), instance, body)
+    manifest = make(Kind.JOB, migration_job_name(instance, body["template"]), instance, body)
     manifest.body["metadata"]["labels"][LABEL_COMPONENT] = MIGRATION_COMPONENT
     manifest.body["metadata"]["annotations"] = {ANNOTATION_IMAGE: image}
     return manifest
