@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from ocr_runtime.application import BatchReport, JobMessage, JobOutcome
+from ocr_runtime.application.process import Claim
 from ocr_runtime.application.stream import (
     DeadLetter,
     DeadLetterReason,
@@ -16,7 +17,7 @@ from ocr_runtime.application.stream import (
     PartitionKey,
     RevokeHook,
 )
-from ocr_runtime.domain import OcrResult
+from ocr_runtime.domain import JobErrorCode, OcrResult
 from ocr_runtime.worker import (
     BatchLimits,
     ConsumeLoop,
@@ -76,19 +77,35 @@ class Sink:
         self.outcomes.extend(outcomes)
 
 
-class FlakyProcessor:
-    """Fails the first `failures` calls with a permanent error, then succeeds."""
+class FakeProcessor:
+    """Claims every job as a fresh first attempt and "recognises" each one; records which
+    jobs were claimed and how often inference ran."""
 
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
+    def __init__(self) -> None:
         self.batches: list[list[str]] = []
+        self.inferred: list[list[str]] = []
 
-    async def process(self, messages: Sequence[JobMessage]) -> BatchReport:
+    async def claim(self, messages: Sequence[JobMessage]) -> Claim:
         self.batches.append([m.job_id for m in messages])
-        if self.failures > 0:
-            self.failures -= 1
-            raise RuntimeError("engine exploded")
-        return BatchReport()
+        return Claim(runnable=[(m, 1) for m in messages])
+
+    async def claim_one(self, message: JobMessage) -> Claim:
+        return Claim(runnable=[(message, 1)])
+
+    async def fetch(self, runnable: Sequence[tuple[JobMessage, int]]) -> dict[str, bytes]:
+        return {}
+
+    async def requeue(self, messages: Sequence[JobMessage]) -> None:
+        return None
+
+    async def infer(
+        self, runnable: Sequence[tuple[JobMessage, int]], blobs: Mapping[str, bytes]
+    ) -> BatchReport:
+        self.inferred.append([m.job_id for m, _ in runnable])
+        now = datetime.now(UTC)
+        return BatchReport(
+            outcomes=[JobOutcome(m.job_id, now, result=OcrResult()) for m, _ in runnable]
+        )
 
 
 def job(n: int) -> bytes:
@@ -96,7 +113,7 @@ def job(n: int) -> bytes:
 
 
 def build(
-    source: MemorySource, processor: FlakyProcessor, letters: Letters, sink: Sink, size: int = 4
+    source: MemorySource, processor: FakeProcessor, letters: Letters, sink: Sink, size: int = 4
 ) -> ConsumeLoop[JobMessage]:
     metrics = DataPlaneMetrics(CollectorRegistry())
     handler = InferenceHandler(
@@ -132,7 +149,7 @@ async def run_until_committed(loop: ConsumeLoop[JobMessage], source: MemorySourc
 
 async def test_poison_is_dead_lettered_and_its_batch_neighbours_processed() -> None:
     source = MemorySource([job(0), b"{not json", job(2), job(3)])
-    processor, letters, sink = FlakyProcessor(), Letters(), Sink()
+    processor, letters, sink = FakeProcessor(), Letters(), Sink()
     loop = build(source, processor, letters, sink)
     await run_until_committed(loop, source, 4)
     assert [ln.reason for ln in letters.letters] == [DeadLetterReason.POISON]
@@ -142,19 +159,37 @@ async def test_poison_is_dead_lettered_and_its_batch_neighbours_processed() -> N
     assert source.stopped
 
 
-async def test_batch_failing_for_good_is_isolated_then_failed_and_dead_lettered() -> None:
-    # Two permanent failures exhaust the batch; then each job alone: the first single fails
-    # twice more (dead-lettered), the others succeed.
-    source = MemorySource([job(0), job(1)])
-    processor, letters, sink = FlakyProcessor(failures=4), Letters(), Sink()
+class RefusingSink(Sink):
+    """Fails twice for a transient reason, then refuses job1's result for good."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def deliver(self, outcomes: Sequence[JobOutcome]) -> None:
+        self.calls += 1
+        if self.calls <= 2:
+            raise ConnectionError("database restarting")
+        if any(o.job_id == "job1" and o.result is not None for o in outcomes):
+            raise ValueError("data too long")
+        await super().deliver(outcomes)
+
+
+async def test_sink_errors_rerun_no_inference_and_a_refused_result_fails_alone() -> None:
+    source = MemorySource([job(0), job(1), job(2)])
+    processor, letters, sink = FakeProcessor(), Letters(), RefusingSink()
     loop = build(source, processor, letters, sink)
-    await run_until_committed(loop, source, 2)
-    assert processor.batches[:2] == [["job0", "job1"], ["job0", "job1"]]
-    assert [o.job_id for o in sink.outcomes] == ["job0"]
-    assert sink.outcomes[0].error is not None
-    assert [ln.reason for ln in letters.letters] == [DeadLetterReason.ATTEMPTS_EXHAUSTED]
-    assert letters.letters[0].delivery.offset == 0
-    assert source.commits[-1] == {PartitionKey(TOPIC, 0): 2}
+    await run_until_committed(loop, source, 3)
+    assert processor.inferred == [["job0", "job1", "job2"]]  # once, whatever the sink did
+    assert processor.batches == [["job0", "job1", "job2"]]  # no attempt spent on isolation
+    by_job = {o.job_id: o for o in sink.outcomes}
+    assert by_job["job0"].result is not None and by_job["job2"].result is not None
+    refused = by_job["job1"].error
+    assert refused is not None and refused.code is JobErrorCode.UNWRITABLE
+    assert [(ln.reason, ln.delivery.offset) for ln in letters.letters] == [
+        (DeadLetterReason.UNWRITABLE, 1)
+    ]
+    assert source.commits[-1] == {PartitionKey(TOPIC, 0): 3}
 
 
 async def test_revoke_waits_for_the_batch_and_drops_buffered_records() -> None:
@@ -199,6 +234,7 @@ def outcome_item(n: int, offset: int) -> Decoded[JobOutcome]:
 
 async def test_writer_dead_letters_only_the_result_the_database_refuses() -> None:
     written: list[list[str]] = []
+    failures: list[JobErrorCode] = []
     calls = 0
 
     async def record(outcomes: Sequence[JobOutcome]) -> int:
@@ -206,9 +242,10 @@ async def test_writer_dead_letters_only_the_result_the_database_refuses() -> Non
         calls += 1
         if calls == 1:
             raise ConnectionError("database restarting")  # transient: retried, not counted
-        if any(o.job_id == "job1" for o in outcomes):
-            raise ValueError("data too long")  # permanent, for job1 only
+        if any(o.job_id == "job1" and o.result is not None for o in outcomes):
+            raise ValueError("data too long")  # permanent, for job1's result only
         written.append([o.job_id for o in outcomes])
+        failures.extend(o.error.code for o in outcomes if o.error is not None)
         return len(outcomes)
 
     letters = Letters()
@@ -218,7 +255,9 @@ async def test_writer_dead_letters_only_the_result_the_database_refuses() -> Non
     )  # fmt: skip
     items = [outcome_item(0, 0), outcome_item(1, 1), outcome_item(0, 2), outcome_item(2, 3)]
     await handler(items)
-    assert written == [["job0"], ["job2"]]  # the duplicate of job0 was dropped
+    # The duplicate of job0 was dropped; job1 got a small failure in place of its result.
+    assert written == [["job0"], ["job1"], ["job2"]]
+    assert failures == [JobErrorCode.UNWRITABLE]
     assert [(ln.reason, ln.delivery.offset) for ln in letters.letters] == [
         (DeadLetterReason.UNWRITABLE, 1)
     ]
@@ -238,7 +277,7 @@ class SlowCommitSource(MemorySource):
 
 async def test_batches_go_on_while_a_commit_is_in_flight_and_stop_commits_the_rest() -> None:
     source = SlowCommitSource([job(n) for n in range(5)])
-    processor = FlakyProcessor()
+    processor = FakeProcessor()
     loop = build(source, processor, Letters(), Sink(), size=1)
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))

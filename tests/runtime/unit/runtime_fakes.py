@@ -49,6 +49,13 @@ class FakeRepository:
                 self.jobs[job_id] = self.jobs[job_id].start()
         return await self.get_many(job_ids)
 
+    async def claim(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        before = await self.get_many(job_ids)
+        for job_id, job in before.items():
+            if job.status is JobStatus.QUEUED:
+                self.jobs[job_id] = job.start()
+        return before
+
     async def record_outcomes(self, outcomes: Sequence[JobOutcome]) -> int:
         changed = 0
         for outcome in outcomes:

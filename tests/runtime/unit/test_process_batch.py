@@ -1,8 +1,11 @@
+from dataclasses import dataclass
+
 import pytest
 from runtime_fakes import FakeBlobStore, FakeEngine, FakeRepository, ListSink, png_bytes
 
 from ocr_runtime.application import (
     BatchProcessor,
+    BatchReport,
     ImageLimits,
     JobMessage,
     RecordingOutcomeSink,
@@ -20,14 +23,27 @@ async def enqueue(repo: FakeRepository, blobs: FakeBlobStore, data: bytes) -> Jo
     return JobMessage(job.job_id, blob_id, 1, 1, submitted_at=1.0)
 
 
+@dataclass
+class Run:
+    """`BatchProcessor.process` bound to a sink, as the all-in-one's worker calls it."""
+
+    inner: BatchProcessor
+    sink: ListSink
+
+    async def process(self, messages: list[JobMessage]) -> BatchReport:
+        return await self.inner.process(messages, self.sink)
+
+
 def processor(
     engine: FakeEngine,
     blobs: FakeBlobStore,
     sink: ListSink,
-    repo: FakeRepository | None,
+    repo: FakeRepository,
     max_attempts: int = 3,
-) -> BatchProcessor:
-    return BatchProcessor(engine, blobs, sink, LIMITS, max_attempts=max_attempts, repository=repo)
+) -> Run:
+    return Run(
+        BatchProcessor(engine, blobs, LIMITS, max_attempts=max_attempts, repository=repo), sink
+    )
 
 
 async def test_a_batch_runs_in_one_engine_call() -> None:
@@ -110,13 +126,22 @@ async def test_missing_image_fails_the_job() -> None:
     assert report.outcomes[0].error.code is JobErrorCode.INVALID_IMAGE
 
 
-async def test_without_repository_attempts_come_from_the_message() -> None:
-    blobs, sink = FakeBlobStore(), ListSink()
-    blob_id = await blobs.put(png_bytes(66, 10))
-    message = JobMessage("j1", blob_id, 66, 10, 0.0, attempt=3)
-    report = await processor(FakeEngine(poison={66}), blobs, sink, None).process([message])
-    assert not report.retries
-    assert report.outcomes[0].error is not None
+async def test_jobs_found_running_run_alone_and_are_charged_only_when_they_run() -> None:
+    repo, blobs, sink, engine = FakeRepository(), FakeBlobStore(), ListSink(), FakeEngine()
+    fresh = [await enqueue(repo, blobs, png_bytes(w, 10)) for w in (11, 12)]
+    crashed = [await enqueue(repo, blobs, png_bytes(w, 10)) for w in (21, 22)]
+    for message in crashed:  # their attempt died with the previous worker
+        repo.jobs[message.job_id] = repo.jobs[message.job_id].start()
+    inner = BatchProcessor(engine, blobs, LIMITS, max_attempts=3, repository=repo)
+    claim = await inner.claim([*fresh, *crashed])
+    assert [m.job_id for m, _ in claim.runnable] == [m.job_id for m in fresh]
+    assert [m.job_id for m in claim.suspects] == [m.job_id for m in crashed]
+    assert all(repo.jobs[m.job_id].attempts == 1 for m in crashed)  # not charged yet
+    await repo.requeue([m.job_id for m in fresh])
+    report = await processor(engine, blobs, sink, repo).process([*fresh, *crashed])
+    assert sorted(engine.calls) == [1, 1, 2]  # each suspect alone, the fresh pair together
+    assert not report.retries and len(report.outcomes) == 4
+    assert [repo.jobs[m.job_id].attempts for m in crashed] == [2, 2]
 
 
 async def test_sink_failure_propagates_so_nothing_is_acknowledged() -> None:

@@ -48,6 +48,10 @@ class JobRepository(Protocol):
         """Start an attempt on each non-terminal job; return every job found (terminal ones
         unchanged, so the caller can skip work already done)."""
 
+    async def claim(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        """Start an attempt on each queued job; return every job found as it was *before*
+        (a job found running was left running: a previous attempt died with it)."""
+
     async def record_outcomes(self, outcomes: Sequence[JobOutcome]) -> int:
         """Persist outcomes in one transaction, idempotent on job_id: a job that is already
         terminal keeps its first outcome. Returns how many jobs changed."""

@@ -1,24 +1,41 @@
-"""Use case: process a batch of jobs on an engine. Failures stay with their own job: a bad
-image fails alone, an engine error is retried until the job's attempts run out."""
+"""Use case: process a batch of jobs on an engine, in steps that a caller can retry one by
+one (claim, fetch the images, infer), so that a storage error never re-runs inference nor
+spends an attempt. Failures stay with their own job: a bad image fails alone, an engine error
+is retried until the job's attempts run out, and a job that was already running when it was
+delivered (its previous attempt died with its process) runs alone, never in a batch."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from ocr_runtime.application.images import ImageLimits, decode_image
 from ocr_runtime.application.messages import JobMessage, JobOutcome
 from ocr_runtime.application.ports import BlobStore, Image, JobRepository, OcrEngine, OutcomeSink
-from ocr_runtime.domain import InvalidImage, JobError, JobErrorCode, OcrResult
+from ocr_runtime.domain import InvalidImage, JobError, JobErrorCode, JobStatus, OcrResult
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# Exponents of the backoff stop growing here (2**16 times the first delay is hours).
+MAX_BACKOFF_EXPONENT = 16
+
+
+@dataclass(slots=True)
+class Claim:
+    """What `claim` found: jobs to run now, in one batch, with their attempt number; jobs
+    found running (suspects: run each alone with `claim_one`); jobs given up without running;
+    jobs with nothing to do (finished already, or unknown)."""
+
+    runnable: list[tuple[JobMessage, int]] = field(default_factory=list)
+    suspects: list[JobMessage] = field(default_factory=list)
+    outcomes: list[JobOutcome] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -26,7 +43,7 @@ class BatchReport:
     """What happened to each message of a batch."""
 
     outcomes: list[JobOutcome] = field(default_factory=list)
-    # Messages to deliver again after `retry_delay_s`: their attempt is already counted.
+    # Messages to deliver again after `retry_delay_s`; `attempt` is the attempt to come.
     retries: list[JobMessage] = field(default_factory=list)
     # Job ids with nothing to do: already finished, or unknown to the database.
     skipped: list[str] = field(default_factory=list)
@@ -36,7 +53,8 @@ class BatchReport:
 
 def retry_delay_s(attempt: int, backoff_ms: int) -> float:
     """Delay before delivering attempt `attempt` (2, 3, ...): the backoff doubles each time."""
-    return float(backoff_ms) / 1000.0 * float(2 ** max(attempt - 2, 0))
+    exponent = min(max(attempt - 2, 0), MAX_BACKOFF_EXPONENT)
+    return float(backoff_ms) / 1000.0 * float(2**exponent)
 
 
 def _unique(messages: Sequence[JobMessage]) -> list[JobMessage]:
@@ -48,80 +66,108 @@ def _unique(messages: Sequence[JobMessage]) -> list[JobMessage]:
 
 class BatchProcessor:
     """Runs batches through the engine on one dedicated thread (engines are not thread-safe
-    and must never run on the event loop). Without a repository (writer mode: workers do no
-    database work), attempts come from the messages themselves."""
+    and must never run on the event loop). Attempts live in the database in every mode, so a
+    job that kills its process is counted whoever picks it up next."""
 
     def __init__(
         self,
         engine: OcrEngine,
         blobs: BlobStore,
-        sink: OutcomeSink,
         limits: ImageLimits,
         *,
         max_attempts: int,
-        repository: JobRepository | None = None,
+        repository: JobRepository,
         executor: Executor | None = None,
     ) -> None:
         self._engine = engine
         self._blobs = blobs
-        self._sink = sink
         self._limits = limits
         self._max_attempts = max_attempts
         self._repository = repository
         self._executor = executor
 
-    async def process(self, messages: Sequence[JobMessage]) -> BatchReport:
-        """Deliver the outcomes to the sink and return the report. Raises only when the
-        repository, the blob store or the sink fail: then nothing was acknowledged and the
-        whole batch should be delivered again."""
-        report = BatchReport()
-        attempts = await self._start(_unique(messages), report)
-        active = [m for m in _unique(messages) if m.job_id in attempts]
-        blobs = await self._blobs.get_many([m.blob_id for m in active]) if active else {}
-        runnable: list[tuple[JobMessage, bytes]] = []
-        for message in active:
-            attempt = attempts[message.job_id]
-            data = blobs.get(message.blob_id)
-            if attempt > self._max_attempts:
-                report.outcomes.append(
-                    _failed(
-                        message,
-                        JobErrorCode.ATTEMPTS_EXHAUSTED,
-                        f"gave up after {attempt - 1} attempts",
-                    )
-                )
-            elif data is None:
-                report.outcomes.append(
-                    _failed(message, JobErrorCode.INVALID_IMAGE, "the image of this job is gone")
-                )
-            else:
-                runnable.append((message, data))
-        await self._run_engine(runnable, attempts, report)
-        if report.outcomes:
-            await self._sink.deliver(report.outcomes)
-        if report.retries and self._repository is not None:
-            await self._repository.requeue([m.job_id for m in report.retries])
-        return report
-
-    async def _start(self, messages: list[JobMessage], report: BatchReport) -> dict[str, int]:
-        """Mark the jobs running; return the attempt number of each job to work on."""
-        if self._repository is None:
-            return {m.job_id: m.attempt for m in messages}
-        jobs = await self._repository.mark_running([m.job_id for m in messages])
-        attempts: dict[str, int] = {}
-        for message in messages:
+    async def claim(self, messages: Sequence[JobMessage]) -> Claim:
+        """Start an attempt on the queued jobs; set the running ones apart as suspects."""
+        unique = _unique(messages)
+        jobs = await self._repository.claim([m.job_id for m in unique])
+        claim = Claim()
+        for message in unique:
             job = jobs.get(message.job_id)
             if job is None or job.status.is_terminal:
-                report.skipped.append(message.job_id)
+                claim.skipped.append(message.job_id)
+            elif job.status is JobStatus.RUNNING:
+                claim.suspects.append(message)
             else:
-                attempts[message.job_id] = max(job.attempts, message.attempt)
-        return attempts
+                self._admit(message, job.attempts + 1, claim)
+        return claim
+
+    async def claim_one(self, message: JobMessage) -> Claim:
+        """Start an attempt on one job, running or not (a suspect, about to run alone)."""
+        jobs = await self._repository.mark_running([message.job_id])
+        claim = Claim()
+        job = jobs.get(message.job_id)
+        if job is None or job.status.is_terminal:
+            claim.skipped.append(message.job_id)
+        else:
+            self._admit(message, job.attempts, claim)
+        return claim
+
+    def _admit(self, message: JobMessage, attempt: int, claim: Claim) -> None:
+        if attempt > self._max_attempts:
+            text = f"gave up after {attempt - 1} attempts"
+            claim.outcomes.append(failed_outcome(message, JobErrorCode.ATTEMPTS_EXHAUSTED, text))
+        else:
+            claim.runnable.append((replace(message, attempt=attempt), attempt))
+
+    async def fetch(self, runnable: Sequence[tuple[JobMessage, int]]) -> dict[str, bytes]:
+        """The images of the runnable jobs (a missing one is absent)."""
+        if not runnable:
+            return {}
+        return await self._blobs.get_many([m.blob_id for m, _ in runnable])
+
+    async def requeue(self, messages: Sequence[JobMessage]) -> None:
+        await self._repository.requeue([m.job_id for m in messages])
+
+    async def infer(
+        self, runnable: Sequence[tuple[JobMessage, int]], blobs: Mapping[str, bytes]
+    ) -> BatchReport:
+        """Decode and recognise; touches no storage, so it is never worth repeating."""
+        report = BatchReport()
+        present: list[tuple[JobMessage, bytes]] = []
+        for message, _ in runnable:
+            data = blobs.get(message.blob_id)
+            if data is None:
+                text = "the image of this job is gone"
+                report.outcomes.append(failed_outcome(message, JobErrorCode.INVALID_IMAGE, text))
+            else:
+                present.append((message, data))
+        await self._run_engine(present, report)
+        return report
+
+    async def process(self, messages: Sequence[JobMessage], sink: OutcomeSink) -> BatchReport:
+        """Every step at once, without retries (the all-in-one's in-process worker): suspects
+        run alone first, then the batch; outcomes go to `sink`, engine failures are requeued."""
+        claim = await self.claim(messages)
+        report = BatchReport(outcomes=list(claim.outcomes), skipped=list(claim.skipped))
+        groups = [await self.claim_one(m) for m in claim.suspects] + [
+            Claim(runnable=claim.runnable)
+        ]
+        for group in groups:
+            report.outcomes.extend(group.outcomes)
+            report.skipped.extend(group.skipped)
+            part = await self.infer(group.runnable, await self.fetch(group.runnable))
+            report.outcomes.extend(part.outcomes)
+            report.retries.extend(part.retries)
+            report.inference_s += part.inference_s
+            report.images += part.images
+        if report.outcomes:
+            await sink.deliver(report.outcomes)
+        if report.retries:
+            await self.requeue(report.retries)
+        return report
 
     async def _run_engine(
-        self,
-        runnable: list[tuple[JobMessage, bytes]],
-        attempts: dict[str, int],
-        report: BatchReport,
+        self, runnable: list[tuple[JobMessage, bytes]], report: BatchReport
     ) -> None:
         if not runnable:
             return
@@ -131,7 +177,9 @@ class BatchProcessor:
             if isinstance(image, InvalidImage):
                 logger.warning("undecodable image: %s", image.message,
                                extra={"job_id": message.job_id})  # fmt: skip
-                report.outcomes.append(_failed(message, JobErrorCode.INVALID_IMAGE, image.message))
+                report.outcomes.append(
+                    failed_outcome(message, JobErrorCode.INVALID_IMAGE, image.message)
+                )
             else:
                 images.append((message, image))
         if not images:
@@ -141,20 +189,22 @@ class BatchProcessor:
         report.inference_s = time.perf_counter() - started
         report.images = len(images)
         for (message, _), result in zip(images, results, strict=True):
-            if isinstance(result, OcrResult):
-                report.outcomes.append(_succeeded(message, result))
-            elif attempts[message.job_id] < self._max_attempts:
-                logger.warning("inference failed, will retry: %s", result,
-                               extra={"job_id": message.job_id})  # fmt: skip
-                report.retries.append(message.next_attempt())
-            else:
-                logger.error("inference failed on the last attempt: %s", result,
-                             extra={"job_id": message.job_id})  # fmt: skip
-                report.outcomes.append(
-                    _failed(
-                        message, JobErrorCode.ENGINE_ERROR, f"{type(result).__name__}: {result}"
-                    )
-                )
+            self._settle(message, result, report)
+
+    def _settle(
+        self, message: JobMessage, result: OcrResult | Exception, report: BatchReport
+    ) -> None:
+        if isinstance(result, OcrResult):
+            report.outcomes.append(_succeeded(message, result))
+        elif message.attempt < self._max_attempts:
+            logger.warning("inference failed, will retry: %s", result,
+                           extra={"job_id": message.job_id})  # fmt: skip
+            report.retries.append(message.next_attempt())
+        else:
+            logger.error("inference failed on the last attempt: %s", result,
+                         extra={"job_id": message.job_id})  # fmt: skip
+            text = f"{type(result).__name__}: {result}"
+            report.outcomes.append(failed_outcome(message, JobErrorCode.ENGINE_ERROR, text))
 
     def _decode(self, data: bytes) -> Image | InvalidImage:
         try:
@@ -199,7 +249,7 @@ def _succeeded(message: JobMessage, result: OcrResult) -> JobOutcome:
     )
 
 
-def _failed(message: JobMessage, code: JobErrorCode, text: str) -> JobOutcome:
+def failed_outcome(message: JobMessage, code: JobErrorCode, text: str) -> JobOutcome:
     return JobOutcome(
         job_id=message.job_id,
         finished_at=datetime.now(UTC),

@@ -57,7 +57,8 @@ class RecordSource(Protocol):
 class DeadLetterReason(StrEnum):
     POISON = "poison"  # unparseable message: no job can be derived from it
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"  # retried max_attempts times and still failing
-    UNWRITABLE = "unwritable"  # a result the database refuses (writer)
+    UNWRITABLE = "unwritable"  # a result the database refuses
+    UNREADABLE = "unreadable"  # an image the blob store cannot read, for good
 
 
 @dataclass(frozen=True, slots=True)

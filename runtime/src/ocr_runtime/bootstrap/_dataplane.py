@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy.exc
-from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ocr_runtime.adapters.failures import is_transient
 from ocr_runtime.adapters.kafka import (
     ConsumerOptions,
     KafkaProducerClient,
@@ -38,25 +37,6 @@ log = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 10.0
 _STARTUP_PATIENCE_S = 60.0
 _TOPIC_POLL_S = 2.0
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Infrastructure away (database, broker, network): retry without counting attempts."""
-    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, KafkaError) and exc.retriable:
-        return True
-    return isinstance(
-        exc,
-        sqlalchemy.exc.OperationalError
-        | sqlalchemy.exc.InterfaceError
-        | sqlalchemy.exc.TimeoutError
-        | KafkaConnectionError
-        | KafkaTimeoutError
-        | ConnectionError
-        | TimeoutError
-        | OSError,
-    )
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:

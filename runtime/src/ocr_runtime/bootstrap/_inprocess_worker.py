@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 
 from ocr_runtime.adapters.inprocess_queue import InProcessJobQueue
 from ocr_runtime.application import BatchProcessor, JobMessage, retry_delay_s
+from ocr_runtime.application.ports import OutcomeSink
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.worker.batcher import MicroBatcher
 from ocr_runtime.worker.metrics import DataPlaneMetrics
@@ -25,11 +26,13 @@ class InProcessWorker:
         settings: Settings,
         queue: InProcessJobQueue,
         processor: BatchProcessor,
+        sink: OutcomeSink,
         metrics: DataPlaneMetrics,
     ) -> None:
         self._settings = settings
         self._queue = queue
         self._processor = processor
+        self._sink = sink
         self._metrics = metrics
         self._batcher = MicroBatcher(
             queue.take,
@@ -72,7 +75,7 @@ class InProcessWorker:
     async def _process(self, messages: list[JobMessage]) -> None:
         self._metrics.jobs_consumed.inc(len(messages))
         try:
-            report = await self._processor.process(messages)
+            report = await self._processor.process(messages, self._sink)
         except Exception:
             # Storage failed: nothing was recorded; every job of the batch goes around again.
             log.exception("batch of %d failed; redelivering", len(messages))

@@ -56,22 +56,22 @@ def build_all_in_one_app(
     completions = JobCompletions()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-engine")
     engine = InstrumentedEngine(engine, metrics)
+    sink = ObservedSink(
+        RecordingOutcomeSink(
+            RecordOutcomes(repository, blobs, settings.blob_retention), completions
+        ),
+        metrics,
+        SinkTarget.DATABASE,
+    )
     processor = BatchProcessor(
         engine,
         blobs,
-        ObservedSink(
-            RecordingOutcomeSink(
-                RecordOutcomes(repository, blobs, settings.blob_retention), completions
-            ),
-            metrics,
-            SinkTarget.DATABASE,
-        ),
         ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
         max_attempts=settings.max_attempts,
         repository=repository,
         executor=executor,
     )
-    worker = InProcessWorker(settings, queue, processor, metrics)
+    worker = InProcessWorker(settings, queue, processor, sink, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -126,11 +126,10 @@ def _consume_loop(
     processor = BatchProcessor(
         engine,
         storage.blobs,
-        sink,
         ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
         max_attempts=settings.max_attempts,
-        # Writer mode: the worker writes nothing to the database; attempts ride on messages.
-        repository=None if settings.mode is Mode.WRITER else storage.repository,
+        # Every mode, writer included: attempts must outlive a process that a job kills.
+        repository=storage.repository,
         executor=executor,
     )
     handler = InferenceHandler(

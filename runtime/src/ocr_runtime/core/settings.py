@@ -27,6 +27,9 @@ class EngineKind(StrEnum):
     ONNX = "onnx"  # RapidOCR 3.x on ONNX Runtime (default)
     PADDLE = "paddle"  # PaddleOCR 2.x on PaddlePaddle
     NOOP = "noop"  # returns an empty result at zero cost: plumbing benchmarks only
+    # Zero cost, reads a number drawn into the image, crashes or fails on marker pixels:
+    # failure drills (tests/chaos) only.
+    SYNTHETIC = "synthetic"
 
 
 class Device(StrEnum):

@@ -46,6 +46,12 @@ class JobErrorCode(StrEnum):
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     TIMEOUT = "timeout"
     QUEUE_UNAVAILABLE = "queue_unavailable"
+    # The job ran, but the database refused its result: a small failure is recorded instead
+    # (the full result is in the dead-letter topic), so callers get an answer.
+    UNWRITABLE = "unwritable"
+    # The image cannot be read for a reason retrying does not fix (permission denied on the
+    # blob folder, a read-only or missing mount).
+    STORAGE_ERROR = "storage_error"
 
 
 @dataclass(frozen=True, slots=True)

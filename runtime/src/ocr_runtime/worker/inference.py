@@ -1,12 +1,19 @@
 """The inference worker's batch handler (standard, batched and writer modes alike; only the
 batch limits and the outcome sink differ).
 
-For each batch: poison records go to the dead-letter topic; the jobs go through the
-`BatchProcessor` use case, whose outcomes reach the sink (database, or result topic in writer
-mode) before this returns. Jobs whose engine call failed are retried in place with backoff
-until their attempts run out; a job that ends failed for that reason, or a batch that keeps
-failing for a non-transient reason, is dead-lettered. Transient failures (database or broker
-away) are retried without limit: the offsets stay uncommitted, so nothing is lost."""
+For each batch: poison records go to the dead-letter topic; then the jobs go through the
+`BatchProcessor` one step at a time, and each step that touches storage is retried on its own
+while its errors are transient (database or broker away): claiming the jobs, reading their
+images, delivering their outcomes. Inference runs once per attempt, whatever the sink does,
+and only an engine failure or a process crash counts an attempt.
+
+- Jobs found running when delivered (their previous attempt died with its process) run one
+  at a time after the batch, each outcome delivered before the next one starts: a job that
+  kills the process costs only itself an attempt.
+- A job that ends failed for good is dead-lettered *before* its failure is recorded: a
+  duplicate dead letter is possible, a missing one is not.
+- Outcomes the sink refuses for a non-transient reason are delivered one by one; the one
+  that is refused alone is dead-lettered and recorded as a small `unwritable` failure."""
 
 from __future__ import annotations
 
@@ -15,22 +22,27 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from typing import TypeVar
 
-from ocr_runtime.application import BatchProcessor, BatchReport, JobMessage, JobOutcome
+from ocr_runtime.application import BatchProcessor, JobMessage, JobOutcome
 from ocr_runtime.application.ports import OutcomeSink
-from ocr_runtime.application.process import retry_delay_s
+from ocr_runtime.application.process import BatchReport, Claim, failed_outcome, retry_delay_s
 from ocr_runtime.application.stream import DeadLetter, DeadLetterReason, DeadLetterSink
-from ocr_runtime.domain import JobError, JobErrorCode
+from ocr_runtime.domain import JobErrorCode
 from ocr_runtime.worker.consume import Decoded
 from ocr_runtime.worker.metrics import DataPlaneMetrics
-from ocr_runtime.worker.retry import AttemptsExhaustedError, RetryPolicy, retry
+from ocr_runtime.worker.retry import RetryPolicy, retry, retry_transient
 
 log = logging.getLogger(__name__)
 
 STAGE = "worker"
-# Failed outcomes that mean "we tried and gave up", as opposed to a bad image.
-_EXHAUSTED_CODES = frozenset({JobErrorCode.ENGINE_ERROR, JobErrorCode.ATTEMPTS_EXHAUSTED})
+R = TypeVar("R")
+# Failed outcomes that mean "we tried and gave up", as opposed to a bad image: dead-lettered.
+_GIVE_UP = {
+    JobErrorCode.ENGINE_ERROR: DeadLetterReason.ATTEMPTS_EXHAUSTED,
+    JobErrorCode.ATTEMPTS_EXHAUSTED: DeadLetterReason.ATTEMPTS_EXHAUSTED,
+    JobErrorCode.STORAGE_ERROR: DeadLetterReason.UNREADABLE,
+}
 
 
 class InferenceHandler:
@@ -50,6 +62,7 @@ class InferenceHandler:
         self._policy = policy
         self._metrics = metrics
         self._backoff_ms = retry_backoff_ms
+        self._jobs: dict[str, Decoded[JobMessage]] = {}
 
     async def __call__(self, items: Sequence[Decoded[JobMessage]]) -> None:
         self._metrics.jobs_consumed.inc(len(items))
@@ -59,73 +72,118 @@ class InferenceHandler:
             if i.message is None
         ]
         await self._dead_letter(poison)
-        jobs = {i.message.job_id: i for i in items if i.message is not None}
-        if not jobs:
+        self._jobs = {i.message.job_id: i for i in items if i.message is not None}
+        if not self._jobs:
             return
-        self._metrics.batch_size.observe(len(jobs))
-        pending = [item.message for item in jobs.values() if item.message is not None]
+        self._metrics.batch_size.observe(len(self._jobs))
+        pending = [item.message for item in self._jobs.values() if item.message is not None]
         while pending:
-            report = await self._process(pending)
-            await self._dead_letter_exhausted(report.outcomes, jobs)
-            if not report.retries:
-                return
-            self._metrics.batch_retries.inc()
-            attempt = min(m.attempt for m in report.retries)
-            await asyncio.sleep(retry_delay_s(attempt, self._backoff_ms))
-            pending = report.retries
+            pending = await self._attempt(pending)
+            if pending:
+                await self._back_off(pending)
 
-    async def _process(self, messages: list[JobMessage]) -> BatchReport:
+    async def _back_off(self, retries: list[JobMessage]) -> None:
+        """Give the jobs back to the queued status, then wait before their next attempt."""
+        self._metrics.batch_retries.inc()
+        await self._durable(lambda: self._processor.requeue(retries), "requeue jobs")
+        attempt = min(m.attempt for m in retries)
+        await asyncio.sleep(retry_delay_s(attempt, self._backoff_ms))
+
+    async def _attempt(self, messages: list[JobMessage]) -> list[JobMessage]:
+        """One attempt at each job; returns the jobs whose engine call failed (to retry)."""
+        claim = await self._durable(lambda: self._processor.claim(messages), "claim jobs")
+        retries = await self._run(claim)
+        for suspect in claim.suspects:
+            log.warning("job was running when delivered: its last attempt died; running it "
+                        "alone", extra={"job_id": suspect.job_id})  # fmt: skip
+            retries += await self._run(await self._claim_one(suspect))
+        return retries
+
+    async def _claim_one(self, suspect: JobMessage) -> Claim:
+        return await self._durable(lambda: self._processor.claim_one(suspect), "claim a job")
+
+    async def _run(self, claim: Claim) -> list[JobMessage]:
+        unreadable: list[JobOutcome] = []
+        runnable = claim.runnable
         try:
-            return await retry(
-                lambda: self._processor.process(messages),
-                self._policy,
-                what=f"batch of {len(messages)}",
-                on_retry=self._metrics.batch_retries.inc,
-            )
-        except AttemptsExhaustedError as exc:
-            if len(messages) == 1:
-                outcome = _exhausted(messages[0], exc)
-                log.error("giving up on job %s: %s", outcome.job_id, outcome.error)
-                await self._persist(lambda: self._sink.deliver([outcome]), "deliver failure")
-                return BatchReport(outcomes=[outcome])
-        # Some job makes the whole batch fail: isolate it by processing one at a time.
-        merged = BatchReport()
-        for message in messages:
-            single = await self._process([message])
-            merged.outcomes.extend(single.outcomes)
-            merged.retries.extend(single.retries)
-        return merged
+            blobs = await self._fetch(runnable)
+        except Exception:  # permanent: find which images cannot be read, fail only those
+            blobs, unreadable = await self._fetch_one_by_one(runnable)
+        readable = [(m, a) for m, a in runnable if m.job_id not in {o.job_id for o in unreadable}]
+        report: BatchReport = await self._processor.infer(readable, blobs)
+        await self._finish([*claim.outcomes, *unreadable, *report.outcomes])
+        return report.retries
 
-    async def _persist(self, work: Callable[[], Awaitable[None]], what: str) -> None:
-        """Only transient errors can stop this (sink or broker away): retry those forever."""
-        never_give_up = replace(self._policy, max_attempts=sys.maxsize)
-        await retry(work, never_give_up, what=what)
+    async def _fetch(self, runnable: list[tuple[JobMessage, int]]) -> dict[str, bytes]:
+        return await self._durable(lambda: self._processor.fetch(runnable), "read images")
 
-    async def _dead_letter_exhausted(
-        self, outcomes: Sequence[JobOutcome], jobs: dict[str, Decoded[JobMessage]]
-    ) -> None:
+    async def _fetch_one_by_one(
+        self, runnable: list[tuple[JobMessage, int]]
+    ) -> tuple[dict[str, bytes], list[JobOutcome]]:
+        blobs: dict[str, bytes] = {}
+        unreadable: list[JobOutcome] = []
+        for pair in runnable:
+            try:
+                blobs |= await self._fetch([pair])
+            except Exception as exc:
+                text = f"the image cannot be read: {type(exc).__name__}: {exc}"[:500]
+                log.error(text, extra={"job_id": pair[0].job_id})
+                unreadable.append(failed_outcome(pair[0], JobErrorCode.STORAGE_ERROR, text))
+        return blobs, unreadable
+
+    async def _finish(self, outcomes: list[JobOutcome]) -> None:
+        if not outcomes:
+            return
         letters = [
-            DeadLetter(jobs[o.job_id].delivery, DeadLetterReason.ATTEMPTS_EXHAUSTED,
-                       o.error.message, STAGE, {"job_id": o.job_id})
+            DeadLetter(self._jobs[o.job_id].delivery, _GIVE_UP[o.error.code], o.error.message,
+                       STAGE, {"job_id": o.job_id})
             for o in outcomes
-            if o.error is not None and o.error.code in _EXHAUSTED_CODES and o.job_id in jobs
+            if o.error is not None and o.error.code in _GIVE_UP and o.job_id in self._jobs
         ]  # fmt: skip
         await self._dead_letter(letters)
+        await self._deliver(outcomes)
+
+    async def _deliver(self, outcomes: list[JobOutcome]) -> None:
+        try:
+            await self._durable(lambda: self._sink.deliver(outcomes), "deliver outcomes")
+            return
+        except Exception as exc:
+            if len(outcomes) > 1:
+                log.warning("%d outcomes refused (%r); delivering them one by one",
+                            len(outcomes), exc)  # fmt: skip
+                for outcome in outcomes:  # isolation spends no attempt and runs no engine
+                    await self._deliver([outcome])
+                return
+            refused, problem = outcomes[0], f"{type(exc).__name__}: {exc}"[:500]
+        if refused.error is not None and refused.error.code is JobErrorCode.UNWRITABLE:
+            log.error("even the failure of an unwritable job is refused: %s", problem,
+                      extra={"job_id": refused.job_id})  # fmt: skip
+            return
+        log.error("outcome refused: %s", problem, extra={"job_id": refused.job_id})
+        item = self._jobs.get(refused.job_id)
+        if item is not None:
+            letter = DeadLetter(item.delivery, DeadLetterReason.UNWRITABLE, problem, STAGE,
+                                {"job_id": refused.job_id})  # fmt: skip
+            await self._dead_letter([letter])
+        await self._deliver([_unwritable(refused, problem)])
+
+    async def _durable(self, work: Callable[[], Awaitable[R]], what: str) -> R:
+        """Retry `work` while it fails for transient reasons; any other error is raised."""
+        return await retry_transient(work, self._policy, what=what,
+                                     on_retry=self._metrics.batch_retries.inc)  # fmt: skip
 
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:
         if not letters:
             return
-        await self._persist(lambda: self._dead_letters.dead_letter(letters), "dead-letter")
+        never_give_up = replace(self._policy, max_attempts=sys.maxsize)
+        await retry(
+            lambda: self._dead_letters.dead_letter(letters), never_give_up, what="dead-letter"
+        )
         for letter in letters:
             self._metrics.jobs_dead_lettered.labels(reason=letter.reason.value, stage=STAGE).inc()
 
 
-def _exhausted(message: JobMessage, exc: AttemptsExhaustedError) -> JobOutcome:
-    cause = exc.__cause__ or exc
-    return JobOutcome(
-        job_id=message.job_id,
-        finished_at=datetime.now(UTC),
-        error=JobError(JobErrorCode.ATTEMPTS_EXHAUSTED, f"{type(cause).__name__}: {cause}"[:500]),
-        submitted_at=message.submitted_at,
-        blob_id=message.blob_id,
-    )
+def _unwritable(refused: JobOutcome, problem: str) -> JobOutcome:
+    message = JobMessage(refused.job_id, refused.blob_id or "", 0, 0, refused.submitted_at or 0.0)
+    text = f"the database refused the result ({problem}); it is in the dead-letter topic"
+    return failed_outcome(message, JobErrorCode.UNWRITABLE, text[:500])

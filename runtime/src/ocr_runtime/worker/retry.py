@@ -17,6 +17,7 @@ from typing import TypeVar
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+_MAX_EXPONENT = 32
 
 # Decides whether an exception is transient; the composition root supplies one that knows
 # the database and Kafka client error types.
@@ -29,7 +30,7 @@ class FailureKind(StrEnum):
 
 
 def default_transient(exc: BaseException) -> bool:
-    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,11 @@ class RetryPolicy:
     is_transient: TransientTest = default_transient
 
     def backoff(self, attempt: int) -> float:
-        """Delay before retry number `attempt` (1-based): doubled each time, capped."""
-        return float(min(self.max_backoff_s, self.first_backoff_s * 2 ** max(0, attempt - 1)))
+        """Delay before retry number `attempt` (1-based): doubled each time, capped. The
+        exponent is capped too: transient retries run without limit, and 2 ** 1100 is not
+        a float."""
+        exponent = min(max(0, attempt - 1), _MAX_EXPONENT)
+        return float(min(self.max_backoff_s, self.first_backoff_s * 2**exponent))
 
     def classify(self, exc: BaseException) -> FailureKind:
         return FailureKind.TRANSIENT if self.is_transient(exc) else FailureKind.PERMANENT
@@ -79,6 +83,31 @@ async def retry(
                     "%s: attempt %d/%d failed, retrying in %.2fs: %r",
                     what, permanent, policy.max_attempts, delay, exc,
                 )  # fmt: skip
+            if on_retry is not None:
+                on_retry()
+            await asyncio.sleep(delay)
+
+
+async def retry_transient(
+    work: Callable[[], Awaitable[R]],
+    policy: RetryPolicy,
+    *,
+    what: str,
+    on_retry: Callable[[], None] | None = None,
+) -> R:
+    """Run `work` until it succeeds, retrying only transient errors (without limit: no job
+    is at fault); the first permanent error is raised to the caller, which knows what to
+    isolate."""
+    transient = 0
+    while True:
+        try:
+            return await work()
+        except Exception as exc:
+            if policy.classify(exc) is FailureKind.PERMANENT:
+                raise
+            transient += 1
+            delay = policy.backoff(transient)
+            log.warning("%s: transient error, retrying in %.2fs: %r", what, delay, exc)
             if on_retry is not None:
                 on_retry()
             await asyncio.sleep(delay)

@@ -16,10 +16,11 @@ from dataclasses import replace
 
 from ocr_runtime.application import JobOutcome
 from ocr_runtime.application.stream import DeadLetter, DeadLetterReason, DeadLetterSink
+from ocr_runtime.domain import JobError, JobErrorCode
 from ocr_runtime.worker.consume import Decoded
 from ocr_runtime.worker.metrics import DataPlaneMetrics
 from ocr_runtime.worker.observe import observe_latency
-from ocr_runtime.worker.retry import AttemptsExhaustedError, RetryPolicy, retry
+from ocr_runtime.worker.retry import AttemptsExhaustedError, RetryPolicy, retry, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,7 @@ class WriterHandler:
         except AttemptsExhaustedError as exc:
             if len(items) == 1:
                 cause = exc.__cause__ or exc
-                letter = DeadLetter(
-                    items[0].delivery, DeadLetterReason.UNWRITABLE,
-                    f"{type(cause).__name__}: {cause}"[:500], STAGE,
-                    {"job_id": outcomes[0].job_id},
-                )  # fmt: skip
-                await self._dead_letter([letter])
+                await self._unwritable(items[0], outcomes[0], f"{type(cause).__name__}: {cause}")
                 return
             for item in items:  # find the result the database refuses
                 await self._write([item])
@@ -80,6 +76,25 @@ class WriterHandler:
         self._metrics.writer_batch_size.observe(len(outcomes))
         self._metrics.results_written.inc(changed)
         observe_latency(self._metrics, outcomes)
+
+    async def _unwritable(
+        self, item: Decoded[JobOutcome], refused: JobOutcome, problem: str
+    ) -> None:
+        """Dead-letter the result first (a duplicate letter is tolerable, a missing one is
+        not), then record a small failure in its place, so the caller gets an answer."""
+        problem = problem[:500]
+        log.error("result refused by the database: %s", problem, extra={"job_id": refused.job_id})
+        letter = DeadLetter(item.delivery, DeadLetterReason.UNWRITABLE, problem, STAGE,
+                            {"job_id": refused.job_id})  # fmt: skip
+        await self._dead_letter([letter])
+        text = f"the database refused the result ({problem}); it is in the dead-letter topic"
+        failure = replace(refused, result=None, error=JobError(JobErrorCode.UNWRITABLE, text[:500]))
+        try:
+            await retry_transient(lambda: self._record([failure]), self._policy,
+                                  what="record unwritable")  # fmt: skip
+        except Exception:
+            log.exception("even the failure of an unwritable result is refused",
+                          extra={"job_id": refused.job_id})  # fmt: skip
 
     async def _timed_record(self, outcomes: list[JobOutcome]) -> int:
         started = time.perf_counter()

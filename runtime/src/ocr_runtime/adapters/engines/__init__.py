@@ -51,6 +51,10 @@ def build_engine(settings: Settings) -> OcrEngine:
                 orientation=settings.line_orientation,
             )
         )
+    if settings.engine is EngineKind.SYNTHETIC:
+        from ocr_runtime.adapters.engines.synthetic import SyntheticEngine  # noqa: PLC0415
+
+        return SyntheticEngine()
     return NoopEngine()
 
 

@@ -24,8 +24,13 @@ from ocr_runtime.adapters.sql.tables import jobs
 from ocr_runtime.application.messages import JobOutcome
 from ocr_runtime.domain import Job, JobStatus, statuses_allowing
 
-# Bound parameters per statement stay far below SQLite's limit (32766) and MySQL's packet.
+# Bound parameters per statement stay far below SQLite's limit (32766).
 CHUNK = 500
+# Bytes of values per statement: a quarter of MariaDB's default max_allowed_packet (16 MiB),
+# and one row at most 12 MiB (a MEDIUMTEXT holds 16 MiB; the packet must carry the SQL too).
+STATEMENT_MAX_BYTES = 4 * 1024 * 1024
+ROW_MAX_BYTES = 12 * 1024 * 1024
+_ROW_OVERHEAD_BYTES = 256
 _T = TypeVar("_T")
 
 
@@ -34,12 +39,46 @@ def _chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
         yield items[start : start + size]
 
 
+def _outcome_bytes(outcome: JobOutcome) -> int:
+    # The values travel twice in the UPDATE's CASE (id and value), plus SQL around them.
+    body = result_to_json(outcome.result) if outcome.result is not None else ""
+    message = outcome.error.message if outcome.error is not None else ""
+    return len(body.encode()) + len(message.encode()) + _ROW_OVERHEAD_BYTES
+
+
+def _chunks_by_bytes(outcomes: Sequence[JobOutcome]) -> Iterator[Sequence[JobOutcome]]:
+    """Chunks of at most CHUNK outcomes and STATEMENT_MAX_BYTES of values each, so that no
+    statement exceeds the server's max_allowed_packet (a bigger one makes MariaDB drop the
+    connection, which looks transient and would be retried forever). One result above
+    ROW_MAX_BYTES can never be written: refused before it is sent."""
+    chunk: list[JobOutcome] = []
+    size = 0
+    for outcome in outcomes:
+        row = _outcome_bytes(outcome)
+        if row > ROW_MAX_BYTES:
+            raise ResultTooLargeError(
+                f"job {outcome.job_id}: result of {row} bytes exceeds {ROW_MAX_BYTES}"
+            )
+        if chunk and (len(chunk) == CHUNK or size + row > STATEMENT_MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(outcome)
+        size += row
+    if chunk:
+        yield chunk
+
+
+class ResultTooLargeError(ValueError):
+    """A result no statement can carry (permanent: the same result is refused again)."""
+
+
 def _values(statuses: frozenset[JobStatus]) -> list[str]:
     return sorted(s.value for s in statuses)
 
 
 # A job may (re)start from every status the table lets move to RUNNING, and while RUNNING.
 _STARTABLE = _values(statuses_allowing(JobStatus.RUNNING) | {JobStatus.RUNNING})
+_CLAIMABLE = _values(statuses_allowing(JobStatus.RUNNING))
 _REQUEUEABLE = _values(statuses_allowing(JobStatus.QUEUED))
 
 
@@ -88,6 +127,22 @@ class SqlJobRepository:
                 )
             return await self._select(conn, job_ids)
 
+    async def claim(self, job_ids: Sequence[str]) -> dict[str, Job]:
+        found: dict[str, Job] = {}
+        now = to_db_time(datetime.now(UTC))
+        async with self._engine.begin() as conn:
+            found = await self._select(conn, job_ids)
+            queued = [j for j, job in found.items() if job.status is JobStatus.QUEUED]
+            for chunk in _chunks(queued):
+                await conn.execute(
+                    jobs.update()
+                    .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_CLAIMABLE))
+                    .values(
+                        status=JobStatus.RUNNING.value, attempts=jobs.c.attempts + 1, started_at=now
+                    )
+                )
+        return found
+
     async def record_outcomes(self, outcomes: Sequence[JobOutcome]) -> int:
         first: dict[str, JobOutcome] = {}
         for outcome in outcomes:
@@ -97,7 +152,7 @@ class SqlJobRepository:
         changed = 0
         async with self._engine.begin() as conn:
             for target, group in ((JobStatus.SUCCEEDED, succeeded), (JobStatus.FAILED, failed)):
-                for chunk in _chunks(group):
+                for chunk in _chunks_by_bytes(group):
                     changed += await self._finish(conn, target, chunk)
         return changed
 
