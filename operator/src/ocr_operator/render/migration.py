@@ -63,7 +63,7 @@ def migration_job(
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    body = {
+    body: dict[str, Any] = {
         "backoffLimit": BACKOFF_LIMIT,
         "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
         "template": {
