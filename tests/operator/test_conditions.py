@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ocr_operator.conditions import ConditionUpdate, merge_conditions
+from ocr_operator.conditions import ConditionUpdate, merge_conditions, progressing_blocks_advisor
 from ocr_operator.model import ConditionStatus, ConditionType, Reason
 
 READY_TRUE = ConditionUpdate(ConditionType.READY, ConditionStatus.TRUE, Reason.RECONCILED)
@@ -34,3 +34,14 @@ def test_other_conditions_are_kept_and_order_is_stable() -> None:
     assert [c["type"] for c in merged] == ["Ready", "AdvisorAvailable"]
     assert merged[1] == advisor
     assert "observedGeneration" not in merged[0]
+
+
+def test_only_autoscaling_leaves_the_advisor_free_to_act() -> None:
+    def progressing(status: str, reason: str) -> list[dict[str, object]]:
+        return [{"type": "Progressing", "status": status, "reason": reason}]
+
+    assert not progressing_blocks_advisor(progressing("True", "ScalingReplicas"))
+    assert not progressing_blocks_advisor(progressing("False", "Reconciled"))
+    assert not progressing_blocks_advisor([])
+    for reason in ("RollingOut", "Migrating", "WaitingForWriter", "DrainingResults"):
+        assert progressing_blocks_advisor(progressing("True", reason))

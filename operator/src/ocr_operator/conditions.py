@@ -48,3 +48,16 @@ def merge_conditions(
 
 def true_if(flag: bool) -> ConditionStatus:
     return ConditionStatus.TRUE if flag else ConditionStatus.FALSE
+
+
+def progressing_blocks_advisor(conditions: list[dict[str, Any]]) -> bool:
+    """True while a migration, a mode transition or a rollout is under way. Replicas that an
+    autoscaler added and that are still starting (reason ScalingReplicas) do not count: the
+    stack runs its current template, and load is exactly when the advisor must act."""
+    for item in conditions:
+        if isinstance(item, dict) and item.get("type") == ConditionType.PROGRESSING.value:
+            return bool(
+                item.get("status") == ConditionStatus.TRUE.value
+                and item.get("reason") != Reason.SCALING_REPLICAS.value
+            )
+    return False
