@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.dataplane.conftest import Stack
 from tests.dataplane.faults import (
@@ -127,3 +129,27 @@ def test_a_job_that_kills_its_worker_ends_failed_and_alone(stack: Stack, mode: s
     assert [(h["ocr-reason"], h["ocr-job_id"]) for h in letters] == [
         (b"attempts_exhausted", poison.encode())
     ]
+
+
+def test_an_image_the_blob_folder_cannot_serve_fails_alone(stack: Stack, tmp_path: Path) -> None:
+    folder = {"OCR_BLOB_BACKEND": "filesystem", "OCR_BLOB_DIR": str(tmp_path)}
+    api = stack.start("api", "batched", **folder)
+    ids = post_images(api.url, [seeded_png(n) for n in range(6)])
+    broken = stack.db.rows()[ids[2]]
+    blob = next(tmp_path.rglob(str(blob_of(stack, broken.job_id))))
+    blob.unlink()
+    blob.mkdir()  # reading it now fails with EISDIR, as a permission error would: for good
+    stack.start("worker", "batched", **ENGINE, **BATCHING, **folder)
+    stack.db.wait_all_done(ids)
+    rows = stack.db.rows()
+    assert (rows[ids[2]].status, rows[ids[2]].error_code) == ("failed", "storage_error")
+    assert {rows[j].status for j in ids if j != ids[2]} == {"succeeded"}
+    assert [(h["ocr-reason"], h["ocr-job_id"]) for h in dead_letters(stack)] == [
+        (b"unreadable", ids[2].encode())
+    ]
+
+
+def blob_of(stack: Stack, job_id: str) -> str:
+    with stack.db.engine.connect() as conn:
+        query = sa.text("SELECT blob_id FROM jobs WHERE job_id = :j")
+        return str(conn.execute(query, {"j": job_id}).scalar_one())

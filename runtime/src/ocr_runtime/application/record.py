@@ -3,12 +3,15 @@ job wins, duplicates (redelivered messages) change nothing."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from ocr_runtime.application.messages import JobOutcome
 from ocr_runtime.application.ports import BlobStore, JobRepository
 from ocr_runtime.application.queries import JobCompletions
 from ocr_runtime.core.settings import BlobRetention
+
+logger = logging.getLogger(__name__)
 
 
 class RecordOutcomes:
@@ -32,7 +35,14 @@ class RecordOutcomes:
             # job without its image.
             blob_ids = sorted({o.blob_id for o in outcomes if o.blob_id is not None})
             if blob_ids:
-                await self._blobs.delete_many(blob_ids)
+                try:
+                    await self._blobs.delete_many(blob_ids)
+                except Exception:
+                    # The outcomes are recorded: failing here would make the caller retry
+                    # or refuse outcomes that are already durable. An orphan image is all
+                    # that is left.
+                    logger.warning("deleting %d finished images failed", len(blob_ids),
+                                   exc_info=True)  # fmt: skip
         return changed
 
 
