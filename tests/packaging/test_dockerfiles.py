@@ -122,7 +122,7 @@ def test_operator_image_carries_no_runtime_dependencies() -> None:
 
 
 def test_runtime_models_are_warmed_offline_at_build_time() -> None:
-    build, runtime = stages(RUNTIME)[1:]
+    _uv, _deps, build, runtime = stages(RUNTIME)
     assert ("COPY", f"{WARM_SCRIPT.relative_to(REPO_ROOT)} /src/warm_engine.py") in build
     assert ("RUN", '/opt/venv/bin/python /src/warm_engine.py "$ENGINE"') in build
     body = WARM_SCRIPT.read_text()
@@ -131,8 +131,26 @@ def test_runtime_models_are_warmed_offline_at_build_time() -> None:
     assert "build_engine(" in body and "engine.load()" in body
     main = body[body.index('if __name__ == "__main__":') :]
     assert main.index("forbid_network()") < main.index("warm(")
-    # The warm-up runs in the build stage, whose venv the runtime stage copies.
-    assert ("COPY", "--from=build /opt/venv /opt/venv") in runtime
+    # The warm-up runs in the build stage, whose additions to the venv the runtime stage copies.
+    assert ("COPY", "--from=build /delta/ /") in runtime
+
+
+@pytest.mark.parametrize("path", [RUNTIME, OPERATOR], ids=lambda p: p.name)
+def test_dependencies_are_a_layer_of_their_own(path: Path) -> None:
+    """A source-only change rebuilds the build stage, not the deps stage: the final stage takes
+    the venv from deps and only the files our package adds from build."""
+    _uv, deps, build, runtime = stages(path)
+    assert deps[0][1].endswith(" AS deps") and build[0] == ("FROM", "deps AS build")
+    deps_copies = [rest.split()[0] for keyword, rest in deps if keyword == "COPY"]
+    assert not [c for c in deps_copies if c.endswith("/src")], "sources in the deps stage"
+    assert sum("uv sync" in rest for keyword, rest in deps if keyword == "RUN") == 1
+    copies = [rest for keyword, rest in runtime if keyword == "COPY"]
+    assert copies == [
+        "--from=deps /opt/python /opt/python",
+        "--from=deps /opt/venv /opt/venv",
+        "--from=build /delta/ /",
+    ]
+    assert "/opt/venv-deps.list" in " ".join(rest for _, rest in deps)
 
 
 @pytest.mark.parametrize("path", [RUNTIME, OPERATOR], ids=lambda p: p.name)
