@@ -144,3 +144,14 @@ def test_all_in_one_reads_a_rendered_document(all_in_one: str) -> None:
     answer = json.loads(done.stdout)
     rows = [normalise(row) for row in read_rows(document, _result(answer))]
     assert rows == list(LINES)
+
+
+def test_our_package_is_a_small_layer_above_the_dependencies(runtime_image: str) -> None:
+    """A source-only change rebuilds only the top file layer: the dependencies below it are
+    reused by the build, by every node that already holds them, and by any registry."""
+    done = podman("history", "--format", "json", runtime_image)
+    assert done.returncode == 0, done.stderr
+    sizes = [int(layer["size"]) for layer in json.loads(done.stdout) if layer["size"]]
+    ours, dependencies = sizes[0], sizes[1]
+    assert ours < 5_000_000, "the package layer holds more than our package"
+    assert dependencies > 100_000_000, "the layer below should hold the dependency venv"
