@@ -7,21 +7,16 @@ changed `status.activeMode`. Idempotent: running it twice in a row changes nothi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from ocr_operator.advisor.backpressure import replica_caps
-from ocr_operator.conditions import ConditionUpdate, merge_conditions
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.model import (
     Component,
-    ConditionStatus,
-    ConditionType,
     Mode,
     OCRServingSpec,
     OCRServingStatus,
@@ -47,8 +42,9 @@ from ocr_operator.render import (
     render,
 )
 from ocr_operator.settings import OperatorSettings
+from ocr_operator.status_write import announce, write, write_failure, write_paused
 from ocr_operator.topics_step import ensure_topics_step
-from ocr_operator.verdict import Seen, Verdict, condition_updates, judge
+from ocr_operator.verdict import Seen, condition_updates, judge
 
 
 @dataclass
@@ -84,10 +80,6 @@ class _FailureError(Exception):
         self.retry_after = retry_after
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def reconcile(ctx: ReconcileContext, namespace: str, name: str) -> ReconcileOutcome:
     """Reconcile one OCRServing from its current state in the apiserver."""
     body = await ctx.kube.get_own(namespace, name)
@@ -109,8 +101,8 @@ async def _reconcile(ctx: ReconcileContext, owner: Owner, body: Body) -> Reconci
         spec = OCRServingSpec.model_validate(body.get("spec") or {})
     except ValidationError as error:
         message = f"invalid spec: {_first_errors(error)}"
-        await _write_failure(
-            ctx,
+        await write_failure(
+            ctx.kube,
             owner,
             raw_status=raw_status,
             generation=generation,
@@ -120,14 +112,14 @@ async def _reconcile(ctx: ReconcileContext, owner: Owner, body: Body) -> Reconci
         return ReconcileOutcome(None, None, False, None, message)
     status = _parse_status(raw_status)
     if spec.paused:
-        await _write_paused(ctx, owner, raw_status=raw_status, generation=generation)
+        await write_paused(ctx.kube, owner, raw_status=raw_status, generation=generation)
         return ReconcileOutcome(status.active_mode, None, False, None, "paused")
     target = resolve_active_mode(spec, status)
     try:
         return await _converge(ctx, owner, body, spec, target)
     except _FailureError as failure:
-        await _write_failure(
-            ctx,
+        await write_failure(
+            ctx.kube,
             owner,
             raw_status=raw_status,
             generation=generation,
@@ -141,7 +133,6 @@ async def _converge(
     ctx: ReconcileContext, owner: Owner, body: Body, spec: OCRServingSpec, target: Mode
 ) -> ReconcileOutcome:
     raw_status: Body = body.get("status") or {}
-    generation = body["metadata"].get("generation")
     instance = Instance(owner.name, owner.namespace)
     bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
     pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
@@ -168,16 +159,8 @@ async def _converge(
         raise _FailureError(
             topics.failure.reason, topics.failure.message, ctx.settings.error_backoff_seconds
         )
-    defaults = ctx.settings.stack_defaults()
-    manifests = render(spec, instance, plan, defaults, replica_caps(raw_status))
-    await _apply_all(ctx, owner, manifests[:1])  # the ConfigMap: the migration reads it
-    job = await _ensure_migration(ctx, owner, spec, instance, defaults)
+    job = await _apply_gated(ctx, owner, spec, plan, raw_status)
     migration, migration_message = migration_state(job, pods)
-    if migration is MigrationState.SUCCEEDED:
-        # Pods of a new image start (or roll) only once its schema is in place.
-        await _apply_all(ctx, owner, manifests[1:])
-        desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
-        await _prune(ctx, owner, instance, desired)
     seen = Seen(
         plan=plan,
         topics=topics,
@@ -187,26 +170,62 @@ async def _converge(
         causes=pod_causes(pods),
         model_version=spec.engine.model_version,
     )
+    return await _report(
+        ctx, owner, body, spec, seen=seen, migration_job_name=job["metadata"]["name"]
+    )
+
+
+async def _apply_gated(
+    ctx: ReconcileContext, owner: Owner, spec: OCRServingSpec, plan: Plan, raw_status: Body
+) -> Body:
+    """The ConfigMap, the migration Job, and only once the Job succeeded the workloads (pods
+    of a new image start, or roll, only once its schema is in place). Returns the Job."""
+    instance = Instance(owner.name, owner.namespace)
+    defaults = ctx.settings.stack_defaults()
+    manifests = render(spec, instance, plan, defaults, replica_caps(raw_status))
+    await _apply_all(ctx, owner, manifests[:1])  # the ConfigMap: the migration reads it
+    job = await _ensure_migration(ctx, owner, spec, instance, defaults)
+    if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
+        await _apply_all(ctx, owner, manifests[1:])
+        desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
+        await _prune(ctx, owner, instance, desired)
+    return job
+
+
+async def _report(
+    ctx: ReconcileContext,
+    owner: Owner,
+    body: Body,
+    spec: OCRServingSpec,
+    *,
+    seen: Seen,
+    migration_job_name: str,
+) -> ReconcileOutcome:
+    raw_status: Body = body.get("status") or {}
+    generation = body["metadata"].get("generation")
+    target = seen.plan.target
     verdict = judge(seen)
     fields = {
         "observedGeneration": generation,
         "activeMode": target.value,
         "specMode": spec.architecture.mode.value,
-        "url": api_url(instance),
-        "migration": job["metadata"]["name"],
+        "url": api_url(Instance(owner.name, owner.namespace)),
+        "migration": migration_job_name,
         "components": _components(seen),
     }
-    await _write(
-        ctx,
+    await write(
+        ctx.kube,
         owner,
         raw_status=raw_status,
         fields=fields,
         generation=generation,
         updates=condition_updates(seen, verdict),
     )
-    await _announce(ctx, owner, raw_status=raw_status, target=target, plan=plan, verdict=verdict)
+    await announce(
+        ctx.kube, owner, raw_status=raw_status, target=target, plan=seen.plan, verdict=verdict
+    )
     retry = None if verdict.ready and verdict.progressing is None else ctx.settings.wait_seconds
-    return ReconcileOutcome(target, plan.phase, verdict.ready, retry, verdict.message)
+    return ReconcileOutcome(target, seen.plan.phase, verdict.ready, retry, verdict.message)
 
 
 async def _ensure_migration(
@@ -318,107 +337,6 @@ def _components(seen: Seen) -> dict[str, Any]:
     for component, state in seen.rollouts.items():
         out[component.value] = state.wire()
     return out
-
-
-async def _write(
-    ctx: ReconcileContext,
-    owner: Owner,
-    *,
-    raw_status: Body,
-    fields: Body,
-    updates: list[ConditionUpdate],
-    generation: int | None,
-) -> None:
-    conditions = merge_conditions(
-        list(raw_status.get("conditions") or []), updates, generation, _now()
-    )
-    try:
-        await ctx.kube.patch_status(
-            owner.namespace, owner.name, {**fields, "conditions": conditions}
-        )
-    except KubeError as error:
-        if error.status != 404:  # deleted meanwhile: nothing to report on
-            raise
-
-
-async def _write_paused(
-    ctx: ReconcileContext, owner: Owner, *, raw_status: Body, generation: int | None
-) -> None:
-    paused = ConditionUpdate(
-        ConditionType.PROGRESSING,
-        ConditionStatus.FALSE,
-        Reason.PAUSED,
-        "spec.paused is true: children are left as is",
-    )
-    await _write(
-        ctx,
-        owner,
-        raw_status=raw_status,
-        fields={"observedGeneration": generation},
-        updates=[paused],
-        generation=generation,
-    )
-
-
-async def _write_failure(
-    ctx: ReconcileContext,
-    owner: Owner,
-    *,
-    raw_status: Body,
-    generation: int | None,
-    reason: Reason,
-    message: str,
-) -> None:
-    await _write(
-        ctx,
-        owner,
-        raw_status=raw_status,
-        fields={"observedGeneration": generation},
-        generation=generation,
-        updates=[
-            ConditionUpdate(ConditionType.READY, ConditionStatus.FALSE, reason, message),
-            ConditionUpdate(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, message),
-        ],
-    )
-    previous = {c.get("type"): c for c in raw_status.get("conditions") or []}
-    if previous.get(ConditionType.DEGRADED.value, {}).get("reason") != reason.value:
-        await _event(ctx, owner, True, reason.value, message)
-
-
-async def _announce(
-    ctx: ReconcileContext,
-    owner: Owner,
-    *,
-    raw_status: Body,
-    target: Mode,
-    plan: Plan,
-    verdict: Verdict,
-) -> None:
-    """Events on changes only (not on every resync)."""
-    before = raw_status.get("activeMode")
-    if before != target.value:
-        await _event(
-            ctx,
-            owner,
-            False,
-            "ModeChanged",
-            f"active mode {before} -> {target.value}" if before else f"active mode {target.value}",
-        )
-    previous = {c.get("type"): c for c in raw_status.get("conditions") or []}
-    old_reason = previous.get(ConditionType.PROGRESSING.value, {}).get("reason")
-    if plan.phase is not Phase.STEADY and old_reason != plan.phase.reason.value:
-        await _event(ctx, owner, False, plan.phase.reason.value, verdict.message)
-    old_degraded = previous.get(ConditionType.DEGRADED.value, {})
-    cause = verdict.degraded
-    if cause is not None and old_degraded.get("reason") != cause.reason.value:
-        await _event(ctx, owner, True, cause.reason.value, cause.message)
-
-
-async def _event(
-    ctx: ReconcileContext, owner: Owner, warning: bool, reason: str, message: str
-) -> None:
-    with contextlib.suppress(KubeError):  # events are best effort
-        await ctx.kube.event(owner, warning, reason, message)
 
 
 def _parse_status(raw: Body) -> OCRServingStatus:
