@@ -27,8 +27,8 @@ from benchmarks import procs
 from benchmarks.context import Ctx
 
 INTERVAL_S, WINDOW_S, MIN_SAMPLES = 2, 10, 3
-HEALTHY = {"gpu": 20.0, "lag": 0.0, "lag_trend": 0.0, "db_p95": 0.01}
-SATURATED = {"gpu": 95.0, "lag": 500.0, "lag_trend": 25.0, "db_p95": 0.01}
+HEALTHY = {"gpu": 20.0, "lag": 0.0, "lag_trend": 0.0, "consume_rate": 10.0, "db_p95": 0.01}
+SATURATED = {"gpu": 95.0, "lag": 500.0, "lag_trend": 25.0, "consume_rate": 10.0, "db_p95": 0.01}
 
 
 class Exporter:
@@ -96,6 +96,7 @@ def _queries(run_id: str) -> dict[str, str]:
         "gpuUtilization": q("gpu"),
         "lag": q("lag"),
         "lagTrend": q("lag_trend"),
+        "consumeRate": q("consume_rate"),
         "dbWriteP95": q("db_p95"),
     }
 
