@@ -11,11 +11,11 @@
 # Tags: localhost/ocr-runtime:dev-$ENGINE, localhost/ocr-operator:dev. A rebuild after a
 # source-only change reuses the cached dependency layers (podman's layer cache).
 set -euo pipefail
-LOG_TAG=images
-# shellcheck source=infra/lib.sh
+# shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/infra/lib.sh"
-# shellcheck source=images/lib.sh
-. "$REPO_ROOT/scripts/images/lib.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "${BASH_SOURCE[0]}")/images/lib.sh"
+LOG_TAG=images
 
 ENGINE="${ENGINE:-onnx}"
 RUNTIME_TAG="localhost/ocr-runtime:dev-$ENGINE"
