@@ -145,7 +145,7 @@ def test_the_standard_example_serves_ocr(operator_release: str) -> None:
 
 def test_mode_switches_under_load_lose_nothing(operator_release: str) -> None:
     stream = Stream(
-        service_url(NS, f"{STACK}-api"), [(png(d), d.lines) for d in documents()], pause_s=0.3
+        service_url(NS, f"{STACK}-api"), [(png(d), d.lines) for d in documents()], pause_s=1.0
     )
     stream.start()
     try:
