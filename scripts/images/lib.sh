@@ -24,6 +24,9 @@ ensure_podman() {
   apt_ensure podman podman buildah runc
   apt_ensure buildah buildah
   apt_ensure runc runc
+  # The build's RUN steps reach PyPI and the Debian mirror through podman's CNI bridge.
+  apt_ensure /usr/lib/cni/bridge containernetworking-plugins
+  apt_ensure iptables iptables
   apt_ensure debootstrap debootstrap
   local want
   want="$(printf '%s\n' '# Written by scripts/images.sh: runc, and no ulimits (raising one fails here).' \
