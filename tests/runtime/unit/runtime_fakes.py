@@ -40,6 +40,11 @@ class FakeRepository:
     async def find_by_idempotency_key(self, key: str) -> Job | None:
         return next((j for j in self.jobs.values() if j.idempotency_key == key), None)
 
+    async def release_idempotency_key(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job.error is not None and job.status is JobStatus.FAILED:
+            self.jobs[job_id] = replace(job, idempotency_key=None)
+
     async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
         return {i: self.jobs[i] for i in job_ids if i in self.jobs}
 

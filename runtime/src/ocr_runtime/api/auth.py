@@ -20,9 +20,11 @@ class ApiKeyCheck:
     def enabled(self) -> bool:
         return bool(self._digests)
 
-    async def __call__(self, request: Request) -> None:  # async: no threadpool hop
+    async def __call__(self, request: Request) -> str:  # async: no threadpool hop
+        """The caller's identity, which scopes its idempotency keys: a prefix of the
+        verified key's digest, or the client's address when keys are off."""
         if not self._digests:
-            return
+            return f"client:{request.client.host if request.client else 'unknown'}"
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("send Authorization: Bearer <api key>")
@@ -33,3 +35,4 @@ class ApiKeyCheck:
             matched |= hmac.compare_digest(digest, expected)
         if not matched:
             raise Unauthorized("invalid API key")
+        return f"key:{digest.hex()[:16]}"

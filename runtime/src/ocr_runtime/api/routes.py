@@ -83,14 +83,16 @@ class ApiServices:
 def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
     router = APIRouter(prefix="/v1", dependencies=[Depends(auth)], tags=["ocr"],
                        responses=ERROR_RESPONSES)  # fmt: skip
+    # The same dependency as the router's (run once per request): who is calling.
+    Caller = Annotated[str, Depends(auth)]  # noqa: N806
     settings = services.settings
     max_wait = settings.sync_timeout_max_s
     wait_help = f"Seconds to wait (default {settings.sync_timeout_default_s:g})."
 
-    async def submit(request: Request, key: str | None) -> Job:
+    async def submit(request: Request, key: str | None, caller: str) -> Job:
         try:
             part = await read_file_field(request, IMAGE_FIELD, settings.max_upload_bytes)
-            job = await services.submit(Upload(part.data, part.content_type, key))
+            job = await services.submit(Upload(part.data, part.content_type, key, caller))
         except OcrError as exc:
             services.metrics.rejected.labels(exc.code).inc()
             raise
@@ -101,9 +103,9 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
     @router.post("/jobs", status_code=202, response_model=JobAccepted, openapi_extra=_UPLOAD_BODY,
                  summary="Queue an OCR job")  # fmt: skip
     async def create_job(
-        request: Request, response: Response, idempotency_key: IdempotencyKey = None
+        request: Request, response: Response, caller: Caller, idempotency_key: IdempotencyKey = None
     ) -> JobAccepted:
-        job = await submit(request, idempotency_key)
+        job = await submit(request, idempotency_key, caller)
         response.headers["Location"] = f"/v1/jobs/{job.job_id}"
         return JobAccepted(job_id=job.job_id, status=job.status)
 
@@ -120,12 +122,13 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
                                   "the body carries job_id to poll"}})  # fmt: skip
     async def ocr(
         request: Request,
+        caller: Caller,
         wait_s: Annotated[
             float | None, Query(alias="timeout", gt=0, le=max_wait, description=wait_help)
         ] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> JobView:
-        job = await submit(request, idempotency_key)
+        job = await submit(request, idempotency_key, caller)
         try:
             done = await wait_for_job(
                 services.repository,

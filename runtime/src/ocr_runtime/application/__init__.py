@@ -1,6 +1,12 @@
 """Use cases. They depend on the domain and on the ports in `ports.py`, nothing else of ours."""
 
-from ocr_runtime.application.errors import JobNotFound, QueueFull, QueueUnavailable, WaitTimeout
+from ocr_runtime.application.errors import (
+    IdempotencyKeyReused,
+    JobNotFound,
+    QueueFull,
+    QueueUnavailable,
+    WaitTimeout,
+)
 from ocr_runtime.application.images import (
     SUPPORTED_FORMATS,
     ImageInfo,
@@ -20,6 +26,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "BatchProcessor",
     "BatchReport",
+    "IdempotencyKeyReused",
     "ImageInfo",
     "ImageLimits",
     "JobCompletions",

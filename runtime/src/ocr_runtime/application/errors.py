@@ -39,3 +39,20 @@ class QueueFull(QueueUnavailable):
     """The queue refuses more work for now (back-pressure); retry later."""
 
     code = "queue_full"
+
+
+class IdempotencyKeyReused(OcrError):  # noqa: N818 (names are the contract)
+    """The Idempotency-Key names an earlier submission of another image."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"this Idempotency-Key was already used for a different image (job {job_id}); "
+            "use a new key for a new image"
+        )
+        self.job_id = job_id
+
+    def details(self) -> dict[str, str]:
+        return {"job_id": self.job_id}

@@ -42,6 +42,10 @@ class JobRepository(Protocol):
 
     async def find_by_idempotency_key(self, key: str) -> Job | None: ...
 
+    async def release_idempotency_key(self, job_id: str) -> None:
+        """Free the key of a job that failed only because the queue refused it, so the
+        client can submit again under the same key (any other job keeps its key)."""
+
     async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]: ...
 
     async def mark_running(self, job_ids: Sequence[str]) -> dict[str, Job]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ocr_runtime.application.errors import QueueUnavailable
+from ocr_runtime.application.errors import IdempotencyKeyReused, QueueUnavailable
 from ocr_runtime.application.images import (
     ImageInfo,
     ImageLimits,
@@ -34,6 +35,18 @@ class Upload:
     data: bytes
     content_type: str | None = None
     idempotency_key: str | None = None
+    # Who owns the key: the verified API key's digest, or the client when auth is off.
+    scope: str | None = None
+
+    @property
+    def scoped_key(self) -> str | None:
+        if self.idempotency_key is None or self.scope is None:
+            return self.idempotency_key
+        return f"{self.scope}/{self.idempotency_key}"
+
+
+def _refused_by_queue(job: Job) -> bool:
+    return job.error is not None and job.error.code is JobErrorCode.QUEUE_UNAVAILABLE
 
 
 class SeparateStores:
@@ -79,29 +92,38 @@ class SubmitJob:
     async def __call__(self, upload: Upload) -> Job:
         """Return the queued job (or the earlier job of the same idempotency key). Raises an
         `OcrError` for bad input, having stored nothing."""
-        key = upload.idempotency_key
+        key = upload.scoped_key
+        digest = hashlib.sha256(upload.data).hexdigest() if key is not None else None
         if key is not None:
             existing = await self._repository.find_by_idempotency_key(key)
-            if existing is not None:
-                if existing.unpublished:
-                    # Stored but never acknowledged by the queue (the request that stored it
-                    # died, or its publish failed): publishing again is safe, workers are
-                    # idempotent, and returning it unpublished would be a lie.
-                    await self._publish(existing)
-                return existing
+            if existing is not None and _refused_by_queue(existing):
+                # Nothing was ever done for it: the key is free to submit again.
+                await self._repository.release_idempotency_key(existing.job_id)
+            elif existing is not None:
+                return await self._replay(existing, digest)
         check_media_type(upload.content_type)
         info = await self._inspect(upload.data)
         job_id = new_job_id()
         stored = await self._intake.store(
             upload.data,
-            lambda blob_id: Job.submit(
-                blob_id, width=info.width, height=info.height, idempotency_key=key, job_id=job_id
-            ),
-        )
+            lambda blob_id: Job.submit(blob_id, width=info.width, height=info.height,
+                                       idempotency_key=key, job_id=job_id, image_sha256=digest),
+        )  # fmt: skip
         if stored.job_id != job_id:
-            return stored  # a concurrent request with the same key won the race
+            # A concurrent request with the same key won the race.
+            return await self._replay(stored, digest)
         await self._publish(stored)
         return stored
+
+    async def _replay(self, existing: Job, digest: str | None) -> Job:
+        if existing.image_sha256 is not None and existing.image_sha256 != digest:
+            raise IdempotencyKeyReused(existing.job_id)
+        if existing.unpublished:
+            # Stored but never acknowledged by the queue (the request that stored it died,
+            # or its publish failed): publishing again is safe, workers are idempotent, and
+            # returning it unpublished would be a lie.
+            await self._publish(existing)
+        return existing
 
     async def _inspect(self, data: bytes) -> ImageInfo:
         image, info = open_image(data, self._limits)

@@ -78,6 +78,8 @@ class Job:
     attempts: int = 0
     result: OcrResult | None = None
     error: JobError | None = None
+    # Scoped: "<scope>/<key>" (scope: the API key's digest, or the client), so that two
+    # clients never share a key.
     idempotency_key: str | None = None
     width: int = 0
     height: int = 0
@@ -86,6 +88,8 @@ class Job:
     finished_at: datetime | None = None
     # When the queue acknowledged the job; None until then (see the outbox sweeper).
     published_at: datetime | None = None
+    # SHA-256 of the uploaded bytes, hex: a key replayed with another image is refused.
+    image_sha256: str | None = None
 
     @classmethod
     def submit(
@@ -96,6 +100,7 @@ class Job:
         height: int,
         idempotency_key: str | None = None,
         job_id: str | None = None,
+        image_sha256: str | None = None,
     ) -> Job:
         return cls(
             job_id=job_id or new_job_id(),
@@ -103,6 +108,7 @@ class Job:
             width=width,
             height=height,
             idempotency_key=idempotency_key,
+            image_sha256=image_sha256,
         )
 
     @property

@@ -59,6 +59,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "started_at": to_db_time(job.started_at),
         "finished_at": to_db_time(job.finished_at),
         "published_at": to_db_time(job.published_at),
+        "image_sha256": job.image_sha256,
     }
 
 
@@ -82,4 +83,5 @@ def job_from_row(row: Any) -> Job:
         started_at=from_db_time(row.started_at),
         finished_at=from_db_time(row.finished_at),
         published_at=from_db_time(row.published_at),
+        image_sha256=row.image_sha256,
     )

@@ -22,7 +22,7 @@ from ocr_runtime.adapters.sql._mapping import (
 )
 from ocr_runtime.adapters.sql.tables import jobs
 from ocr_runtime.application.messages import JobOutcome
-from ocr_runtime.domain import Job, JobStatus, statuses_allowing
+from ocr_runtime.domain import Job, JobErrorCode, JobStatus, statuses_allowing
 
 # Bound parameters per statement stay far below SQLite's limit (32766).
 CHUNK = 500
@@ -109,6 +109,18 @@ class SqlJobRepository:
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         return None if row is None else job_from_row(row)
+
+    async def release_idempotency_key(self, job_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.job_id == job_id,
+                    jobs.c.status == JobStatus.FAILED.value,
+                    jobs.c.error_code == JobErrorCode.QUEUE_UNAVAILABLE.value,
+                )
+                .values(idempotency_key=None)
+            )
 
     async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
         async with self._engine.connect() as conn:

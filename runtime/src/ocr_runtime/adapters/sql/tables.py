@@ -12,6 +12,9 @@ metadata = sa.MetaData()
 # 64 KiB (a dense page's result can be larger), BLOB 64 KiB.
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+IDEMPOTENCY_KEY = sa.String(200).with_variant(
+    mysql.VARCHAR(200, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+)
 CHUNK = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
 
 jobs = sa.Table(
@@ -21,7 +24,8 @@ jobs = sa.Table(
     sa.Column("blob_id", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("idempotency_key", sa.String(128), nullable=True, unique=True),
+    # Compared byte for byte: a case-insensitive collation would let `Abc` find `abc`.
+    sa.Column("idempotency_key", IDEMPOTENCY_KEY, nullable=True, unique=True),
     sa.Column("width", sa.Integer, nullable=False),
     sa.Column("height", sa.Integer, nullable=False),
     sa.Column("result", LONG_TEXT, nullable=True),
@@ -31,6 +35,7 @@ jobs = sa.Table(
     sa.Column("started_at", TIMESTAMP, nullable=True),
     sa.Column("finished_at", TIMESTAMP, nullable=True),
     sa.Column("published_at", TIMESTAMP, nullable=True),
+    sa.Column("image_sha256", sa.String(64), nullable=True),
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
     # The outbox sweeper's lookup: unpublished jobs, oldest first.
     sa.Index("ix_jobs_published_at_created_at", "published_at", "created_at"),
