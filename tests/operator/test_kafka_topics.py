@@ -21,18 +21,18 @@ pytestmark = pytest.mark.integration
 async def test_create_grow_and_refuse_shrink(kafka_bootstrap: str) -> None:
     name = f"op-test-{uuid.uuid4().hex[:8]}"
     report = await ensure_topics(kafka_bootstrap, [TopicRequest(name, 2, 1, {})])
-    assert report.created == [name]
+    assert report.created == (name,)
     assert (await partition_counts(kafka_bootstrap, [name]))[name] == 2
 
     report = await ensure_topics(kafka_bootstrap, [TopicRequest(name, 3, 1, {})])
-    assert report.grown == [name]
+    assert report.grown == (name,)
     assert (await partition_counts(kafka_bootstrap, [name]))[name] == 3
 
     report = await ensure_topics(kafka_bootstrap, [TopicRequest(name, 1, 1, {})])
     assert [(r.topic, r.current, r.requested) for r in report.not_supported] == [(name, 3, 1)]
     assert (await partition_counts(kafka_bootstrap, [name]))[name] == 3
     again = await ensure_topics(kafka_bootstrap, [TopicRequest(name, 3, 1, {})])
-    assert (again.created, again.grown, again.not_supported) == ([], [], [])
+    assert (again.created, again.grown, again.not_supported) == ((), (), ())
 
 
 async def test_consumer_lag_counts_uncommitted_messages(kafka_bootstrap: str) -> None:
