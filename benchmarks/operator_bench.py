@@ -54,7 +54,7 @@ def _resource(name: str, topics: str, **arch: str) -> dict[str, Any]:
         "kind": "OCRServing",
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
-            "image": "ocr-runtime:bench",
+            "image": {"repository": "ocr-runtime", "tag": "bench"},
             "architecture": {
                 "mode": arch.get("mode", "Standard"),
                 "policy": arch.get("policy", "Manual"),
