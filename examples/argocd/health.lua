@@ -5,6 +5,7 @@
 --   no status yet, or an older generation        -> Progressing
 --   Degraded=True                                -> Degraded
 --   Progressing=True (rollout, mode transition)  -> Progressing
+--     (except ScalingReplicas: an autoscaler's extra replicas starting; Ready decides)
 --   Ready=True                                   -> Healthy
 --   Ready=False and not progressing              -> Degraded
 local hs = {}
@@ -52,7 +53,7 @@ if is("Degraded", "True") then
   return hs
 end
 
-if is("Progressing", "True") then
+if is("Progressing", "True") and conditions["Progressing"].reason ~= "ScalingReplicas" then
   hs.status = "Progressing"
   hs.message = condition_text(conditions["Progressing"])
   return hs
