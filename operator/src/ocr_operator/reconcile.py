@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,6 +23,7 @@ from ocr_operator.model import (
     resolve_active_mode,
 )
 from ocr_operator.model.spec import CpuAutoscaling, LagAutoscaling
+from ocr_operator.model.status import ComponentsStatus
 from ocr_operator.observe import observe
 from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin
 from ocr_operator.render import (
@@ -205,14 +205,21 @@ async def _report(
     generation = body["metadata"].get("generation")
     target = seen.plan.target
     verdict = judge(seen)
-    fields = {
-        "observedGeneration": generation,
-        "activeMode": target.value,
-        "specMode": spec.architecture.mode.value,
-        "url": api_url(Instance(owner.name, owner.namespace)),
-        "migration": migration_job_name,
-        "components": _components(seen),
-    }
+    status = OCRServingStatus(
+        observed_generation=generation,
+        active_mode=target,
+        spec_mode=spec.architecture.mode,
+        url=api_url(Instance(owner.name, owner.namespace)),
+        migration=migration_job_name,
+        components=_components(seen),
+    )
+    # Set fields only, components in full: a component that is gone is written as null.
+    fields = status.model_dump(
+        mode="json",
+        by_alias=True,
+        include={"observed_generation", "active_mode", "spec_mode", "url", "migration"},
+    )
+    fields["components"] = status.components.model_dump(mode="json", by_alias=True)
     await write(
         ctx.kube,
         owner,
@@ -332,11 +339,10 @@ async def _prune(
             ) from error
 
 
-def _components(seen: Seen) -> dict[str, Any]:
-    out: dict[str, Any] = {c.value: None for c in Component}
-    for component, state in seen.rollouts.items():
-        out[component.value] = state.wire()
-    return out
+def _components(seen: Seen) -> ComponentsStatus:
+    return ComponentsStatus.model_validate(
+        {component.value: state.wire() for component, state in seen.rollouts.items()}
+    )
 
 
 def _parse_status(raw: Body) -> OCRServingStatus:
