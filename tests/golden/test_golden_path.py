@@ -56,6 +56,8 @@ def operator_release(kubeconfig: Any) -> Iterator[str]:
     require_images(RUNTIME_IMAGE, OPERATOR_IMAGE)
     helm = helm_path()
     kubectl("create", "namespace", NS, check=False)
+    # Helm installs crds/ only when the CRD is absent; other tests may have applied an older one.
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     # A stack left over from an interrupted run is removed while no operator watches it.
     kubectl("delete", "ocrs", STACK, "-n", NS, "--wait=false", check=False)
     kubectl(
