@@ -31,7 +31,7 @@ NO_COOLDOWN = AdvisorSpec(cooldown_seconds=0)
 def ev(
     t: float = 0,
     *,
-    gpu: float | None = 55.0,
+    gpu: float | None = 70.0,
     lag: float | None = 0.0,
     trend: float | None = 0.0,
     rate: float | None = 10.0,
@@ -57,7 +57,7 @@ def ev(
 SATURATED = {"gpu": 90.0, "lag": 500.0, "trend": 5.0, "db": 0.05}  # 50 s to drain, +30 s/min
 BOUND = {"gpu": 40.0, "lag": 500.0, "trend": 5.0, "db": 0.9}
 IDLE = {"gpu": 5.0, "lag": 0.0, "trend": 0.0, "db": 0.05}
-CALM = {"gpu": 55.0, "lag": 150.0, "trend": 0.3, "db": 0.3}  # in every dead band
+CALM = {"gpu": 70.0, "lag": 150.0, "trend": 0.3, "db": 0.3}  # in every dead band
 
 
 def moves(window: AdvisorWindow) -> list[RuleName]:
@@ -108,9 +108,9 @@ def every(seconds: float, until: float, **shape: float) -> list[Evidence]:
         (Mode.BATCHED, {"gpu": 60.0, "lag": 300.0, "trend": 1.0, "db": 0.5}, None),
         # Batched saturated: no lighter or heavier mode helps (scale workers instead)
         (Mode.BATCHED, {"gpu": 99.0, "lag": 900.0, "trend": 9.0, "db": 0.05}, None),
-        # Batched -> Standard: GPU <= 50 %, <= 2 s to drain, growing <= 0.5 s per minute
-        (Mode.BATCHED, {"gpu": 50.0, "lag": 20.0, "trend": 0.08}, RuleName.GPU_IDLE),
-        (Mode.BATCHED, {"gpu": 50.1, "lag": 0.0, "trend": 0.0}, None),
+        # Batched -> Standard: GPU <= 60 %, <= 2 s to drain, growing <= 0.5 s per minute
+        (Mode.BATCHED, {"gpu": 60.0, "lag": 20.0, "trend": 0.08}, RuleName.GPU_IDLE),
+        (Mode.BATCHED, {"gpu": 60.1, "lag": 0.0, "trend": 0.0}, None),
         (Mode.BATCHED, {"gpu": 5.0, "lag": 20.5, "trend": 0.0}, None),
         (Mode.BATCHED, {"gpu": 5.0, "lag": 0.0, "trend": 0.09}, None),
         (Mode.STANDARD, {"gpu": 0.0, "lag": 0.0, "trend": 0.0}, None),

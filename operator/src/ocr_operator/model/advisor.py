@@ -85,7 +85,7 @@ class AdvisorThresholds(
         "the downstream (-> Writer).",
     )
     gpu_idle_percent: float = Field(
-        50.0,
+        60.0,
         ge=0,
         le=100,
         description="GPU utilisation at or below which Batched may go back "

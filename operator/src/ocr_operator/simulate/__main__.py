@@ -11,7 +11,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from ocr_operator.model import Mode, Policy
+from ocr_operator.simulate.drive import simulate
 from ocr_operator.simulate.figures import Day, Study, render_markdown, run_study, write_plot
+from ocr_operator.simulate.oracle import oracle
+from ocr_operator.simulate.outcome import summarise
+from ocr_operator.simulate.stack import StackConfig
+
+CONFIG = StackConfig()
 
 BEGIN = "<!-- simulate:begin (make simulate rewrites this block) -->"
 END = "<!-- simulate:end -->"
@@ -22,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7, help="noise of the arrival curve")
     parser.add_argument("--plot", type=Path, help="write the plot (PNG) here")
     parser.add_argument("--doc", type=Path, help="rewrite the figures block of this file")
+    parser.add_argument(
+        "--seeds", type=int, help="only the advisor's summary for seeds 1..N (robustness)"
+    )
     args = parser.parse_args(argv)
+    if args.seeds:
+        return _robustness(args.seeds)
     study = run_study(Day.build(seed=args.seed))
     text = render_markdown(study, plot=args.plot.name if args.plot else None)
     print(text)
@@ -33,6 +45,21 @@ def main(argv: list[str] | None = None) -> int:
         _rewrite(args.doc, text)
         print(f"figures written to {args.doc}")
     return 0 if _targets_met(study) else 1
+
+
+def _robustness(seeds: int) -> int:
+    print(
+        "| seed | minutes with p95 <= 60 s | time in oracle's mode | transitions | oscillations |"
+    )
+    print("|---|---|---|---|---|")
+    met = True
+    for seed in range(1, seeds + 1):
+        day = Day.build(seed=seed)
+        s = summarise(simulate("advisor", Mode.STANDARD, Policy.AUTO, day), oracle(day, CONFIG))
+        print(f"| {seed} | {s.within_target:.2%} | {s.in_oracle_mode:.1%} | {s.transitions} | "
+              f"{s.oscillations} |")  # fmt: skip
+        met = met and s.within_target >= 0.99 and s.in_oracle_mode >= 0.9 and not s.oscillations
+    return 0 if met else 1
 
 
 def _rewrite(path: Path, text: str) -> None:
