@@ -197,10 +197,17 @@ def test_auto_follows_the_metrics_up_the_ladder_and_back(
         ("Writer", "Batched", "DownstreamRecovered"),
         ("Batched", "Standard", "GpuIdle"),
     ]
+    assert [t["rule"] for t in status["transitions"]] == [m[2] for m in moves]
+    for transition in status["transitions"]:  # each check with its value and how long it held
+        assert transition["signals"], transition
+        assert all(s["heldSeconds"] >= 0 and "value" in s for s in transition["signals"])
     assert condition({"status": status}, "AdvisorAvailable")["status"] == "True"
     events = kubectl("get", "events", "-n", namespace, "--field-selector",
-                     "involvedObject.name=auto,reason=TransitionApplied", "-o", "name")  # fmt: skip
-    assert len(events.split()) == 4
+                     "involvedObject.name=auto,reason=TransitionApplied", "-o", "json")  # fmt: skip
+    messages = [item["message"] for item in json.loads(events)["items"]]
+    assert len(messages) == 4
+    # What `kubectl describe` shows: the move, the rule, each signal and how long it held.
+    assert all(" -> " in m and " for " in m and "rule held" in m for m in messages), messages
     row = kubectl("get", "ocrs", "auto", "-n", namespace, "--no-headers").split()
     assert row[1:3] == ["Standard", "Standard"]  # spec untouched, active mode back
     assert "5" in row  # the GPU column shows the exporter's 5 %
