@@ -20,7 +20,14 @@ from ocr_operator.advisor.policy import APPROVE_ANNOTATION, PIN_ANNOTATION
 from ocr_operator.handlers import register
 from ocr_operator.settings import OperatorSettings
 from tests.advisor.exporter import Exporter
-from tests.operator._cluster import apply_documents, condition, container_env, get, kubectl
+from tests.operator._cluster import (
+    apply_documents,
+    condition,
+    container_env,
+    get,
+    install_crds,
+    kubectl,
+)
 from tests.operator._cluster import wait_for as _wait_for
 from tests.operator._examples import ROOT, example_documents
 
@@ -62,8 +69,7 @@ def wait_for(probe: Callable[[], Any], what: str) -> Any:
 
 @pytest.fixture(scope="module")
 def namespace(kubeconfig: Path) -> Iterator[str]:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/ocrservings.ocrserving.io")
+    install_crds(str(ROOT / "crds"))
     name = f"ocr-advisor-e2e-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
     yield name

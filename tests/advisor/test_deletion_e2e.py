@@ -26,7 +26,15 @@ from kopf.testing import KopfRunner
 from ocr_operator.advisor.handlers import register_advisor
 from ocr_operator.handlers import register
 from ocr_operator.settings import OperatorSettings
-from tests.operator._cluster import apply_documents, condition, get, kubectl, names, wait_for
+from tests.operator._cluster import (
+    apply_documents,
+    condition,
+    get,
+    install_crds,
+    kubectl,
+    names,
+    wait_for,
+)
 from tests.operator._examples import ROOT, example_documents
 
 pytestmark = pytest.mark.e2e
@@ -84,8 +92,7 @@ class SilentPeer:
 
 @pytest.fixture(scope="module")
 def namespace(kubeconfig: Path) -> Iterator[str]:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/ocrservings.ocrserving.io")
+    install_crds(str(ROOT / "crds"))
     name = f"ocr-deletion-e2e-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", name)
     yield name

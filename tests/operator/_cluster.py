@@ -74,3 +74,16 @@ def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 120) -> 
             last = value
         time.sleep(1)
     raise AssertionError(f"gave up waiting for {what}; last: {last!r}")
+
+
+def install_crds(crds_dir: str, name: str = "ocrservings.ocrserving.io") -> None:
+    """Apply the CRDs and wait until `name` is Established. Polled rather than `kubectl wait`,
+    which fails at once ("status.conditions accessor error") when asked before the
+    apiserver has written the CRD's first condition."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", crds_dir)
+    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+    wait_for(
+        lambda: kubectl("get", "crd", name, "-o", f"jsonpath={jsonpath}").strip() == "True",
+        f"CRD {name} Established",
+        timeout=60,
+    )

@@ -25,6 +25,7 @@ from tests.operator._cluster import (
     condition,
     container_env,
     get,
+    install_crds,
     kubectl,
     names,
     wait_for,
@@ -43,8 +44,7 @@ CHILD_KINDS = "deployments,services,configmaps,jobs,horizontalpodautoscalers,pod
 
 @pytest.fixture(scope="module")
 def crd(kubeconfig: Path) -> None:
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/ocrservings.ocrserving.io")
+    install_crds(str(ROOT / "crds"))
 
 
 @pytest.fixture(scope="module")

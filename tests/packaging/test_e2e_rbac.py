@@ -99,7 +99,14 @@ def install(
         "-f",
         str(CHART_DIR / "crds" / "ocrserving.yaml"),
     )
-    admin.ok("wait", "--for=condition=Established", "--timeout=60s", f"crd/{CRD_NAME}")
+    # Polled: `kubectl wait` fails at once when asked before the first condition exists.
+    wait_for(
+        lambda: (
+            condition(admin.json("get", f"crd/{CRD_NAME}"), "Established").get("status") == "True"
+        ),
+        f"CRD {CRD_NAME} Established",
+        timeout=60,
+    )
     # replicaCount=0: the in-cluster pod would be a kwok fake; the operator runs here instead,
     # under the identity the chart created.
     _helm(
