@@ -126,7 +126,7 @@ def build(
     )
     return ConsumeLoop(
         source,
-        decode=JobMessage.from_bytes,
+        decode=JobMessage.from_delivery,
         cost=lambda m: m.pixels,
         handle=handler,
         limits=BatchLimits(max_size=size, max_wait_s=0.01, max_cost=10**9),
@@ -203,7 +203,7 @@ async def test_revoke_waits_for_the_batch_and_drops_buffered_records() -> None:
 
     metrics = DataPlaneMetrics(CollectorRegistry())
     loop = ConsumeLoop(
-        source, decode=JobMessage.from_bytes, cost=lambda m: 1, handle=slow,
+        source, decode=JobMessage.from_delivery, cost=lambda m: 1, handle=slow,
         limits=BatchLimits(1, 0.0, 10), metrics=metrics, group="g", revoke_wait_s=5.0,
     )  # fmt: skip
     stop = asyncio.Event()

@@ -1,12 +1,22 @@
-"""What travels on the queues. Claim check: messages carry ids, never image bytes."""
+"""What travels on the queues. Claim check: messages carry ids, never image bytes. The id of
+the HTTP request that submitted a job travels beside it in a Kafka header, so that every log
+line about the job, in any process, names both."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ocr_runtime.domain import JobError, JobErrorCode, OcrLine, OcrResult
+
+REQUEST_ID_HEADER = "ocr-request-id"
+
+
+def request_id_from(headers: Mapping[str, bytes]) -> str | None:
+    raw = headers.get(REQUEST_ID_HEADER)
+    return None if raw is None else raw.decode(errors="replace")[:128]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,14 +26,32 @@ class JobMessage:
     width: int
     height: int
     submitted_at: float  # unix seconds, for end-to-end latency
-    attempt: int = 1  # delivery attempt; lets a worker without database count retries
+    attempt: int = 1  # the attempt in progress (counted in the database)
+    request_id: str | None = None  # travels in a header, not in the body
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
 
+    @property
+    def log_context(self) -> dict[str, str | None]:
+        """`extra=` of every log line about this job."""
+        return {"job_id": self.job_id, "request_id": self.request_id}
+
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        body = {
+            "job_id": self.job_id,
+            "blob_id": self.blob_id,
+            "width": self.width,
+            "height": self.height,
+            "submitted_at": self.submitted_at,
+            "attempt": self.attempt,
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_delivery(cls, value: bytes, headers: Mapping[str, bytes]) -> JobMessage:
+        return replace(cls.from_bytes(value), request_id=request_id_from(headers))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> JobMessage:
@@ -53,6 +81,15 @@ class JobOutcome:
     error: JobError | None = None
     submitted_at: float | None = None
     blob_id: str | None = None  # so whoever records the outcome can drop the image
+    request_id: str | None = None  # travels in a header, not in the body
+
+    @property
+    def log_context(self) -> dict[str, str | None]:
+        return {"job_id": self.job_id, "request_id": self.request_id}
+
+    @classmethod
+    def from_delivery(cls, value: bytes, headers: Mapping[str, bytes]) -> JobOutcome:
+        return replace(cls.from_bytes(value), request_id=request_id_from(headers))
 
     def to_bytes(self) -> bytes:
         body: dict[str, object] = {

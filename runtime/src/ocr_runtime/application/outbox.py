@@ -26,9 +26,12 @@ SWEEP_INTERVAL_S = 10.0
 SWEEP_BATCH = 500
 
 
-def job_message(job: Job, submitted_at: float | None = None) -> JobMessage:
+def job_message(
+    job: Job, submitted_at: float | None = None, request_id: str | None = None
+) -> JobMessage:
     """The queue message of a stored job (`submitted_at` defaults to its creation time)."""
     return JobMessage(
+        request_id=request_id,
         job_id=job.job_id,
         blob_id=job.blob_id,
         width=job.width,

@@ -176,7 +176,7 @@ class BatchProcessor:
         for (message, _), image in zip(runnable, decoded, strict=True):
             if isinstance(image, InvalidImage):
                 logger.warning("undecodable image: %s", image.message,
-                               extra={"job_id": message.job_id})  # fmt: skip
+                               extra=message.log_context)  # fmt: skip
                 report.outcomes.append(
                     failed_outcome(message, JobErrorCode.INVALID_IMAGE, image.message)
                 )
@@ -198,11 +198,11 @@ class BatchProcessor:
             report.outcomes.append(_succeeded(message, result))
         elif message.attempt < self._max_attempts:
             logger.warning("inference failed, will retry: %s", result,
-                           extra={"job_id": message.job_id})  # fmt: skip
+                           extra=message.log_context)  # fmt: skip
             report.retries.append(message.next_attempt())
         else:
             logger.error("inference failed on the last attempt: %s", result,
-                         extra={"job_id": message.job_id})  # fmt: skip
+                         extra=message.log_context)  # fmt: skip
             text = f"{type(result).__name__}: {result}"
             report.outcomes.append(failed_outcome(message, JobErrorCode.ENGINE_ERROR, text))
 
@@ -246,6 +246,7 @@ def _succeeded(message: JobMessage, result: OcrResult) -> JobOutcome:
         result=result,
         submitted_at=message.submitted_at,
         blob_id=message.blob_id,
+        request_id=message.request_id,
     )
 
 
@@ -256,4 +257,5 @@ def failed_outcome(message: JobMessage, code: JobErrorCode, text: str) -> JobOut
         error=JobError(code, text),
         submitted_at=message.submitted_at,
         blob_id=message.blob_id,
+        request_id=message.request_id,
     )

@@ -25,6 +25,7 @@ class Delivery:
     value: bytes
     key: bytes | None = None
     timestamp_ms: int | None = None
+    headers: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def where(self) -> PartitionKey:

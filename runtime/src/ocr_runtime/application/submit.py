@@ -21,6 +21,7 @@ from ocr_runtime.application.images import (
 from ocr_runtime.application.messages import JobOutcome
 from ocr_runtime.application.outbox import job_message
 from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
+from ocr_runtime.core.logging import request_id_var
 from ocr_runtime.domain import Job, JobError, JobErrorCode, new_job_id
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class SubmitJob:
         return info
 
     async def _publish(self, job: Job) -> None:
-        message = job_message(job, submitted_at=self._clock())
+        message = job_message(job, submitted_at=self._clock(), request_id=request_id_var.get())
         try:
             await self._publisher.publish(message)
         except QueueUnavailable:

@@ -142,7 +142,7 @@ def _consume_loop(
     )
     return ConsumeLoop(
         dp.record_source(settings, settings.jobs_topic, settings.consumer_group, ROLE),
-        decode=JobMessage.from_bytes,
+        decode=JobMessage.from_delivery,
         cost=lambda message: message.pixels,
         handle=handler,
         limits=batch_limits(settings),

@@ -46,7 +46,7 @@ async def _serve(settings: Settings) -> int:
         )
         loop = ConsumeLoop(
             dp.record_source(settings, settings.results_topic, settings.writer_group, ROLE),
-            decode=JobOutcome.from_bytes,
+            decode=JobOutcome.from_delivery,
             cost=lambda _: 1,
             handle=handler,
             limits=BatchLimits(

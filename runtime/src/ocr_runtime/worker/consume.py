@@ -81,7 +81,7 @@ class ConsumeLoop(Generic[M]):
         self,
         source: RecordSource,
         *,
-        decode: Callable[[bytes], M],
+        decode: Callable[[bytes, Mapping[str, bytes]], M],
         cost: Callable[[M], int],
         handle: Handler[M],
         limits: BatchLimits,
@@ -211,7 +211,7 @@ class ConsumeLoop(Generic[M]):
 
     def _decode_one(self, delivery: Delivery) -> Decoded[M]:
         try:
-            return Decoded(delivery, self._decode(delivery.value))
+            return Decoded(delivery, self._decode(delivery.value, delivery.headers))
         except Exception as exc:  # anything unparseable is poison, whatever the reason
             return Decoded(delivery, None, f"{type(exc).__name__}: {exc}"[:500])
 

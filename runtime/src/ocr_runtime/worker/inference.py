@@ -95,7 +95,7 @@ class InferenceHandler:
         retries = await self._run(claim)
         for suspect in claim.suspects:
             log.warning("job was running when delivered: its last attempt died; running it "
-                        "alone", extra={"job_id": suspect.job_id})  # fmt: skip
+                        "alone", extra=suspect.log_context)  # fmt: skip
             retries += await self._run(await self._claim_one(suspect))
         return retries
 
@@ -127,7 +127,7 @@ class InferenceHandler:
                 blobs |= await self._fetch([pair])
             except Exception as exc:
                 text = f"the image cannot be read: {type(exc).__name__}: {exc}"[:500]
-                log.error(text, extra={"job_id": pair[0].job_id})
+                log.error(text, extra=pair[0].log_context)
                 unreadable.append(failed_outcome(pair[0], JobErrorCode.STORAGE_ERROR, text))
         return blobs, unreadable
 
@@ -157,9 +157,9 @@ class InferenceHandler:
             refused, problem = outcomes[0], f"{type(exc).__name__}: {exc}"[:500]
         if refused.error is not None and refused.error.code is JobErrorCode.UNWRITABLE:
             log.error("even the failure of an unwritable job is refused: %s", problem,
-                      extra={"job_id": refused.job_id})  # fmt: skip
+                      extra=refused.log_context)  # fmt: skip
             return
-        log.error("outcome refused: %s", problem, extra={"job_id": refused.job_id})
+        log.error("outcome refused: %s", problem, extra=refused.log_context)
         item = self._jobs.get(refused.job_id)
         if item is not None:
             letter = DeadLetter(item.delivery, DeadLetterReason.UNWRITABLE, problem, STAGE,
@@ -184,6 +184,7 @@ class InferenceHandler:
 
 
 def _unwritable(refused: JobOutcome, problem: str) -> JobOutcome:
-    message = JobMessage(refused.job_id, refused.blob_id or "", 0, 0, refused.submitted_at or 0.0)
+    message = JobMessage(refused.job_id, refused.blob_id or "", 0, 0, refused.submitted_at or 0.0,
+                         request_id=refused.request_id)  # fmt: skip
     text = f"the database refused the result ({problem}); it is in the dead-letter topic"
     return failed_outcome(message, JobErrorCode.UNWRITABLE, text[:500])

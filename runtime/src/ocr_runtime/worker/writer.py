@@ -83,7 +83,7 @@ class WriterHandler:
         """Dead-letter the result first (a duplicate letter is tolerable, a missing one is
         not), then record a small failure in its place, so the caller gets an answer."""
         problem = problem[:500]
-        log.error("result refused by the database: %s", problem, extra={"job_id": refused.job_id})
+        log.error("result refused by the database: %s", problem, extra=refused.log_context)
         letter = DeadLetter(item.delivery, DeadLetterReason.UNWRITABLE, problem, STAGE,
                             {"job_id": refused.job_id})  # fmt: skip
         await self._dead_letter([letter])
@@ -94,7 +94,7 @@ class WriterHandler:
                                   what="record unwritable")  # fmt: skip
         except Exception:
             log.exception("even the failure of an unwritable result is refused",
-                          extra={"job_id": refused.job_id})  # fmt: skip
+                          extra=refused.log_context)  # fmt: skip
 
     async def _timed_record(self, outcomes: list[JobOutcome]) -> int:
         started = time.perf_counter()

@@ -87,6 +87,7 @@ class KafkaRecordSource:
                 value=r.value,
                 key=r.key,
                 timestamp_ms=r.timestamp,
+                headers=dict(r.headers or ()),
             )
             for records in batches.values()
             for r in records

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from ocr_runtime.application.messages import JobMessage, JobOutcome
+from ocr_runtime.application.messages import REQUEST_ID_HEADER, JobMessage, JobOutcome
 from ocr_runtime.application.stream import DeadLetter
 
 _MAX_BATCH_BYTES = 256 * 1024
@@ -87,7 +87,8 @@ class KafkaJobPublisher:
 
     async def publish(self, message: JobMessage) -> None:
         await self._client.send_all(
-            self._topic, [(message.job_id.encode(), message.to_bytes(), None)]
+            self._topic,
+            [(message.job_id.encode(), message.to_bytes(), _request_header(message.request_id))],
         )
 
     async def ping(self) -> None:
@@ -103,7 +104,8 @@ class KafkaResultPublisher:
 
     async def deliver(self, outcomes: Sequence[JobOutcome]) -> None:
         await self._client.send_all(
-            self._topic, [(o.job_id.encode(), o.to_bytes(), None) for o in outcomes]
+            self._topic,
+            [(o.job_id.encode(), o.to_bytes(), _request_header(o.request_id)) for o in outcomes],
         )
 
 
@@ -120,6 +122,10 @@ class KafkaDeadLetterPublisher:
         )
 
 
+def _request_header(request_id: str | None) -> list[tuple[str, bytes]] | None:
+    return None if request_id is None else [(REQUEST_ID_HEADER, request_id.encode())]
+
+
 def _headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     d = letter.delivery
     fields = {
@@ -131,4 +137,9 @@ def _headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
         "ocr-source-offset": str(d.offset),
         **{f"ocr-{k}": v for k, v in letter.extra.items()},
     }
-    return [(k, v.encode()) for k, v in fields.items()]
+    kept = (
+        [(REQUEST_ID_HEADER, d.headers[REQUEST_ID_HEADER])]
+        if REQUEST_ID_HEADER in d.headers
+        else []
+    )
+    return kept + [(k, v.encode()) for k, v in fields.items()]
