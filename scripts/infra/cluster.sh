@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A local Kubernetes control plane (no kubelet, no containers): etcd, kube-apiserver
 # (https://127.0.0.1:16443, RBAC, ServiceAccount tokens), kube-controller-manager,
-# kube-scheduler and kwok faking GPU nodes, so Deployments roll out and pods become Ready.
+# kube-scheduler and kwok faking GPU nodes, so Deployments roll out and pods become Ready,
+# plus one real node (node.sh: kubelet, containerd, CNI, kube-proxy, CoreDNS) for pods
+# that tolerate its taint. OCR_REAL_NODE=0 leaves the real node out.
 # Binaries are built once from the Go module proxy (k8s-build.sh); state lives under
 # .local/k8s/; the admin kubeconfig is .local/kubeconfig.
 # Usage: cluster.sh up|down|status
@@ -47,18 +49,39 @@ make_pki() {
   chmod 600 "$p"/*.key
 }
 
+# The apiserver's client certificate towards kubelets (logs, exec, port-forward).
+make_kubelet_client_cert() {
+  local p="$K/pki"
+  [ -f "$p/apiserver-kubelet-client.crt" ] && return 0
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$p/apiserver-kubelet-client.key" -out "$p/apiserver-kubelet-client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$p/apiserver-kubelet-client.ext"
+  openssl x509 -req -in "$p/apiserver-kubelet-client.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" \
+    -CAcreateserial -days 3650 -extfile "$p/apiserver-kubelet-client.ext" \
+    -out "$p/apiserver-kubelet-client.crt" 2>/dev/null
+  chmod 600 "$p/apiserver-kubelet-client.key"
+}
+
 # Static bearer tokens: admin (system:masters) for people, tests and kwok; the controller
-# manager and scheduler get their own identities, which RBAC's bootstrap policy knows.
+# manager and scheduler get their own identities, which RBAC's bootstrap policy knows; so do
+# the real node's kubelet (Node authorizer), kube-proxy and CoreDNS (bound by node.sh).
 make_tokens() {
   local f="$K/tokens.csv"
-  [ -f "$f" ] && return 0
-  log "generating bearer tokens"
-  {
-    echo "$(openssl rand -hex 24),admin,admin,system:masters"
-    echo "$(openssl rand -hex 24),system:kube-controller-manager,system:kube-controller-manager,"
-    echo "$(openssl rand -hex 24),system:kube-scheduler,system:kube-scheduler,"
-  } >"$f"
+  [ -f "$f" ] || log "generating bearer tokens"
+  touch "$f"
   chmod 600 "$f"
+  ensure_token admin system:masters
+  ensure_token system:kube-controller-manager ""
+  ensure_token system:kube-scheduler ""
+  ensure_token system:node:ocr-node system:nodes
+  ensure_token system:kube-proxy ""
+  ensure_token system:coredns ""
+}
+
+# ensure_token USER GROUP: appends a token line for USER unless it has one.
+ensure_token() {
+  [ -n "$(token_of "$1")" ] && return 0
+  echo "$(openssl rand -hex 24),$1,$1,$2" >>"$K/tokens.csv"
 }
 
 token_of() { awk -F, -v u="$1" '$2 == u {print $1}' "$K/tokens.csv"; }
@@ -131,7 +154,11 @@ kube_apiserver_up() {
     --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" \
     --client-ca-file="$p/ca.crt" \
     --service-cluster-ip-range=10.96.0.0/16 \
-    --authorization-mode=RBAC --token-auth-file="$K/tokens.csv" \
+    --authorization-mode=Node,RBAC --token-auth-file="$K/tokens.csv" \
+    --kubelet-client-certificate="$p/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$p/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP \
+    --kubelet-certificate-authority="$p/ca.crt" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$p/sa.pub" --service-account-signing-key-file="$p/sa.key" \
     --api-audiences=https://kubernetes.default.svc.cluster.local \
@@ -185,9 +212,13 @@ kwok_up() {
   # NotReady for good (kwok never sets Ready again). Leases are renewed every ~10 s.
 }
 
-# start_component NAME: starts NAME unless it already runs.
+# start_component NAME: starts NAME unless it already runs with the flags of this script.
 start_component() {
   local name="$1"
+  if is_running "$name" && stale_flags "$name"; then
+    log "$name runs with other flags than this script's: restarting it"
+    stop_all 5 "$name"
+  fi
   if is_running "$name"; then log "$name already running"; return 0; fi
   log "starting $name"
   "${name//-/_}_up"
@@ -245,6 +276,15 @@ wait_default_service_account() {
   done
 }
 
+# stale_flags NAME: true when the running NAME lacks a flag that this script now passes
+# (the apiserver reads its token file and kubelet credentials only when it starts).
+stale_flags() {
+  [ "$1" = kube-apiserver ] || return 1
+  tr '\0' ' ' <"/proc/$(cat "$(pid_file "$1")")/cmdline" 2>/dev/null \
+    | grep -q -- '--kubelet-client-certificate=' && return 1
+  return 0
+}
+
 # --- commands ------------------------------------------------------------------------------
 
 up() {
@@ -255,6 +295,7 @@ up() {
   ensure_kubectl
   mkdir -p "$K"
   make_pki
+  make_kubelet_client_cert
   make_tokens
   write_kubeconfig "$KUBECONFIG_PATH" admin
   start_component etcd
@@ -266,13 +307,16 @@ up() {
   ensure_fake_nodes
   wait_default_service_account
   env_set KUBECONFIG "$KUBECONFIG_PATH"
+  [ "${OCR_REAL_NODE:-1}" = 0 ] || "$(dirname "$0")/node.sh" up
   log "cluster up in $(( $(date +%s) - start )) s; KUBECONFIG=$KUBECONFIG_PATH"
 }
 
 down() {
   # Clients first, etcd last. kube-apiserver often hangs after it has drained and stopped
   # listening (kubernetes/kubernetes#131052); nothing is left to lose then, so a short
-  # grace period before SIGKILL keeps `down` fast.
+  # grace period before SIGKILL keeps `down` fast. The real node goes first, always (it may
+  # have been started while OCR_REAL_NODE said otherwise).
+  "$(dirname "$0")/node.sh" down
   stop_all 5 kwok kube-scheduler kube-controller-manager kube-apiserver
   stop_all 20 etcd
   log "cluster stopped (state kept in $K; make clean removes it)"
@@ -281,6 +325,10 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) print_status "${COMPONENTS[@]}" ;;
+  status)
+    rc=0
+    print_status "${COMPONENTS[@]}" || rc=1
+    if [ "${OCR_REAL_NODE:-1}" != 0 ]; then "$(dirname "$0")/node.sh" status || rc=1; fi
+    exit "$rc" ;;
   *) die "usage: $0 up|down|status" ;;
 esac

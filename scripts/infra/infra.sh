@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local services for integration tests, as our own processes on loopback, non-default ports:
-#   Kafka 4.x KRaft broker (Maven Central jars)  127.0.0.1:19092 (controller 19093)
+#   Kafka 4.x KRaft broker (Maven Central jars)  127.0.0.1:19092 (controller 19093; pods of
+#     the real node reach 19094 as kafka.kafka.svc:9092 through node.sh's forwarder)
 #   MariaDB (Debian)                              127.0.0.1:13306  user/password/db: ocr
 #   Redis (Debian)                                127.0.0.1:16379
 #   Prometheus (Debian), 1 s scrape of .local/prometheus/targets.json  127.0.0.1:19090
@@ -15,6 +16,7 @@ KAFKA_VERSION="${OCR_KAFKA_VERSION:-4.1.1}"
 LOG4J_VERSION=2.24.3 # the log4j Kafka 4.1 pulls in; its slf4j 1.7 binding goes with it
 KAFKA_PORT=19092
 KAFKA_CONTROLLER_PORT=19093
+KAFKA_POD_PORT=19094
 MARIADB_PORT=13306
 REDIS_PORT=16379
 PROMETHEUS_PORT=19090
@@ -57,9 +59,9 @@ kafka_configure() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,POD://127.0.0.1:$KAFKA_POD_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,POD://kafka.kafka.svc:9092
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,POD:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$d/data

@@ -17,6 +17,8 @@ K8S_VERSION="${OCR_K8S_VERSION:-v1.34.4}"
 KWOK_VERSION="${OCR_KWOK_VERSION:-v0.7.0}"
 K8S_DIR="$CACHE/kubernetes-$K8S_VERSION"
 KWOK_DIR="$CACHE/kwok-$KWOK_VERSION"
+COREDNS_VERSION="${OCR_COREDNS_VERSION:-v1.14.7}"
+CRICTL_VERSION="${OCR_CRICTL_VERSION:-v1.34.0}"
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd)
 
 # Shared machine: keep the build from starving everyone else (and from using 8 GB RSS).
@@ -122,6 +124,24 @@ build_kwok() {
   [ -x "$KWOK_DIR/bin/kwok" ] || die "kwok build failed (see $KWOK_DIR/build.log)"
 }
 
+# go_tool NAME MODULE_PATH VERSION DIR: `go install` of a module without replace directives
+# into DIR/bin (the real node's CoreDNS and crictl).
+go_tool() {
+  local name="$1" path="$2" version="$3" dir="$4"
+  [ -x "$dir/bin/$name" ] && { log "$name $version already built"; return 0; }
+  ensure_go
+  mkdir -p "$dir/bin"
+  log "building $name $version from the Go module proxy"
+  GOBIN="$dir/bin" go install -v -trimpath -ldflags "-s -w" "$path@$version" 2>&1 \
+    | tee "$dir/build.log" | progress
+  [ -x "$dir/bin/$name" ] || die "$name build failed (see $dir/build.log)"
+}
+
+build_node_tools() {
+  go_tool coredns github.com/coredns/coredns "$COREDNS_VERSION" "$CACHE/coredns-$COREDNS_VERSION"
+  go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION" "$CACHE/cri-tools-$CRICTL_VERSION"
+}
+
 ensure_dirs
 # Concurrent callers (cluster-up from two shells, a fixture) wait for one build.
 exec 9>"$CACHE/.k8s-build.lock"
@@ -129,6 +149,7 @@ flock 9
 case "${1:-all}" in
   k8s) build_k8s ;;
   kwok) build_kwok ;;
+  node) build_node_tools ;;
   all) build_k8s; build_kwok ;;
-  *) die "usage: $0 [k8s|kwok|all]" ;;
+  *) die "usage: $0 [k8s|kwok|node|all]" ;;
 esac

@@ -195,3 +195,105 @@ def test_service_account_token_is_authorized_by_rbac(kube: httpx.Client, namespa
         # The controller manager publishes the cluster's root CA into every namespace.
         assert "kube-root-ca.crt" in _wait_for("RBAC to let the ServiceAccount read", listed)
         assert as_reader.get(f"/api/v1/namespaces/{namespace}/secrets").status_code == 403
+
+
+# --- the real node: `down` leaves nothing behind, `up` twice is harmless -----------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NODE_SCRIPT = REPO_ROOT / "scripts" / "infra" / "node.sh"
+NODE_STATE = REPO_ROOT / ".local" / "node"
+NODE_BRIDGE = Path("/sys/class/net/ocrbr0")
+# What only the node puts into iptables: its tagged rules and chains, kube-proxy's and the
+# kubelet's KUBE-* chains, and the CNI portmap rules of its network ("ocr-node").
+NODE_IPTABLES_MARKS = ("ocr-serving-node", "OCR-NODE-", "KUBE-", '"ocr-node"', "ocrbr0")
+
+
+def _node_script(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(NODE_SCRIPT), command], capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+def _node_processes() -> list[str]:
+    """Processes whose command line names the node's state (containerd, its shims, the
+    kubelet, kube-proxy, CoreDNS) or that live in the kubelet's pod cgroups."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cgroups = (proc / "cgroup").read_text(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        if str(NODE_STATE) in cmdline or "/kubepods" in cgroups:
+            found.append(f"pid {proc.name}: {cmdline.strip()[:200]}")
+    return found
+
+
+def _node_leftovers(veths: set[str]) -> list[str]:
+    left = _node_processes()
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    left += [f"mount: {line}" for line in mounts if str(NODE_STATE) in line]
+    left += [f"netns file: {p}" for p in NODE_STATE.glob("containerd/state/**/netns/*")]
+    left += [f"interface: {name}" for name in veths if Path(f"/sys/class/net/{name}").exists()]
+    if NODE_BRIDGE.exists():
+        left.append("bridge ocrbr0")
+    for save in ("iptables-save", "ip6tables-save"):
+        rules = subprocess.run([save], capture_output=True, text=True, check=True).stdout
+        left += [
+            f"{save}: {line}"
+            for line in rules.splitlines()
+            if any(mark in line for mark in NODE_IPTABLES_MARKS)
+        ]
+    return left
+
+
+def _sleeper(name: str) -> Json:
+    toleration = {"key": "ocr-serving.local/real-node", "operator": "Exists"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"ocr-serving.local/node": "real"},
+            "tolerations": [toleration],
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {"name": "main", "image": "localhost/ocr-node-test:busybox",
+                 "imagePullPolicy": "IfNotPresent", "command": ["sleep", "3600"]}
+            ],
+        },
+    }  # fmt: skip
+
+
+def _kubectl_wait_ready(kubeconfig: Path, namespace: str, name: str) -> None:
+    done = subprocess.run(
+        ["kubectl", "--kubeconfig", str(kubeconfig), "-n", namespace, "wait",
+         "--for=condition=Ready", f"pod/{name}", "--timeout=180s"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_node_down_leaves_nothing_behind_and_up_twice_restores_its_pods(
+    kube: httpx.Client, kubeconfig: Path, namespace: str
+) -> None:
+    """`cluster.sh down` runs `node.sh down` first: no process, mount, network namespace,
+    veth, bridge or iptables rule of the node may survive it."""
+    status = _node_script("status")
+    assert status.returncode == 0, f"the real node is not running:\n{status.stdout}"
+    _ok(kube.post(f"/api/v1/namespaces/{namespace}/pods", json=_sleeper("sleeper")))
+    _kubectl_wait_ready(kubeconfig, namespace, "sleeper")
+    veths = {p.name for p in (NODE_BRIDGE / "brif").iterdir()}
+    assert veths, "a running pod should have a veth on ocrbr0"
+    try:
+        down = _node_script("down")
+        assert down.returncode == 0, down.stderr[-3000:]
+        assert _node_leftovers(veths) == []
+    finally:
+        for _ in range(2):
+            up = _node_script("up")
+            assert up.returncode == 0, up.stderr[-3000:]
+    assert _node_script("status").returncode == 0
+    _kubectl_wait_ready(kubeconfig, namespace, "sleeper")
