@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import ocr_runtime
 from ocr_runtime.api.auth import ApiKeyCheck
 from ocr_runtime.api.errors import error_body, handle_ocr_error, handle_validation_error
+from ocr_runtime.api.guard import SubmissionGuard
 from ocr_runtime.api.middleware import RequestContextMiddleware
 from ocr_runtime.api.routes import ApiServices, jobs_router, ops_router
 from ocr_runtime.application import (
@@ -46,13 +47,15 @@ def create_app(
     lifespan: Lifespan | None = None,
     completions: JobCompletions | None = None,
     intake: JobIntake | None = None,
+    guard: SubmissionGuard | None = None,
 ) -> FastAPI:
     """`engine_ready`: whether this process's model is loaded (None: no model here, as in the
     api role). `registry`: where the metrics live (a fresh one by default; pass the process's
     to expose worker metrics too). `lifespan`: resources to start before serving and stop
     after (producers, worker loops). `completions`: in-process completion signals, when the
     worker shares this process (all-in-one), so POST /v1/ocr answers without polling lag.
-    `intake`: stores image and job together (default: `blobs`, then `repository`)."""
+    `intake`: stores image and job together (default: `blobs`, then `repository`).
+    `guard`: rate limit and duplicate suppression of submissions (Redis), after auth."""
     install_pixel_guard(settings.max_pixels)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ApiMetrics(registry)
@@ -67,6 +70,7 @@ def create_app(
         metrics=metrics,
         engine_ready=engine_ready,
         completions=completions,
+        guard=guard,
     )
 
     @asynccontextmanager

@@ -39,6 +39,21 @@ class Unauthorized(OcrError):  # noqa: N818
     http_status = 401
 
 
+class RetryLater(OcrError):  # noqa: N818
+    """Refused for now; the response says when to come back (Retry-After)."""
+
+    http_status = 503
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, retry_after_s)
+
+
+class RateLimited(RetryLater):
+    code = "rate_limited"
+    http_status = 429
+
+
 class NotReady(OcrError):  # noqa: N818
     code = "not_ready"
     http_status = 503
@@ -58,6 +73,8 @@ async def handle_ocr_error(_: Request, exc: Exception) -> JSONResponse:
     if exc.http_status >= 500:
         logger.warning("request failed: %s: %s", exc.code, exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, RetryLater):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details()), exc.http_status, headers=headers
     )

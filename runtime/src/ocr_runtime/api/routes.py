@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from ocr_runtime.api.auth import ApiKeyCheck
 from ocr_runtime.api.errors import error_body
+from ocr_runtime.api.guard import SubmissionGuard, check_rate, duplicate_key
 from ocr_runtime.api.schemas import (
     ERROR_RESPONSES,
     CheckState,
@@ -78,6 +79,7 @@ class ApiServices:
     metrics: ApiMetrics
     engine_ready: Callable[[], bool] | None
     completions: JobCompletions | None
+    guard: SubmissionGuard | None = None
 
 
 def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
@@ -91,7 +93,10 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
 
     async def submit(request: Request, key: str | None, caller: str) -> Job:
         try:
+            await check_rate(services.guard, caller)
             part = await read_file_field(request, IMAGE_FIELD, settings.max_upload_bytes)
+            if key is None:
+                key = await duplicate_key(services.guard, caller, part.data)
             job = await services.submit(Upload(part.data, part.content_type, key, caller))
         except OcrError as exc:
             services.metrics.rejected.labels(exc.code).inc()

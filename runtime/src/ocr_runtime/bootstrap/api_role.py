@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from starlette.types import ASGIApp
 
 from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, ProducerOptions
-from ocr_runtime.adapters.redis_guard import RedisGuard, SubmissionGuardMiddleware
+from ocr_runtime.adapters.redis_guard import RedisGuard
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
 from ocr_runtime.application.outbox import OutboxSweeper, SweepReport
@@ -74,10 +74,9 @@ def build_app(settings: Settings) -> ASGIApp:
         registry=REGISTRY,
         lifespan=lifespan,
         intake=intake,
+        guard=guard,
     )
-    if guard is None:
-        return app
-    return SubmissionGuardMiddleware(app, guard)
+    return app
 
 
 def run(settings: Settings) -> int:
