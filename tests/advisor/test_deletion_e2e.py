@@ -1,14 +1,16 @@
 """Deleting an OCRServing while the operator is busy with it: in the middle of an advisor
-evaluation (Prometheus answers slowly) and of a mode transition (Kafka answers slowly). On
-the local control plane (kwok pods) and the real broker; the operator runs under KopfRunner.
+evaluation (Prometheus answers slowly), of a reconcile and of a mode transition (Kafka
+answers slowly). On the local control plane (kwok pods) and the real broker; the operator
+runs under KopfRunner.
 
-The slow peer is a TCP listener that accepts connections and never answers, so the
-evaluation or the reconcile is provably in flight (its connection is open) when the test
-deletes the resource, and stays in flight far longer than the deletion may take.
+The slow peer is a TCP listener that holds each connection (and then, for Kafka, relays it
+to the real broker), so the evaluation or the reconcile is provably in flight when the test
+deletes the resource.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import socket
@@ -42,16 +44,22 @@ pytestmark = pytest.mark.e2e
 # A deletion completes within this many seconds of its children being gone.
 DELETION_BOUND_S = 10.0
 SLOW_QUERY_TIMEOUT_S = 90  # the advisor's Prometheus query stays in flight this long
+RECONCILE_DELAY_S = 8.0  # a slow Kafka bootstrap holds each reconcile pass this long
 SETUP_TIMEOUT_S = 300.0  # kwok gets slow when other suites share the cluster
 
 
-class SilentPeer:
-    """Accepts TCP connections and never answers; remembers when each one arrived."""
+class SlowPeer:
+    """A TCP peer that holds every connection for `delay` seconds (None: forever) and then,
+    with an `upstream`, relays it there: a slow Prometheus or a slow Kafka bootstrap."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float | None = None, upstream: str | None = None) -> None:
+        self._delay = delay
+        self._upstream = upstream
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
-        self._accepted: list[tuple[float, socket.socket]] = []
+        self._sockets: list[socket.socket] = []
+        self._arrivals: list[float] = []
+        self._held = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -64,7 +72,12 @@ class SilentPeer:
     def first_arrival(self) -> float | None:
         """Monotonic time of the first connection, or None."""
         with self._lock:
-            return self._accepted[0][0] if self._accepted else None
+            return self._arrivals[0] if self._arrivals else None
+
+    def holding(self) -> bool:
+        """True while a connection is being held (its caller is in flight)."""
+        with self._lock:
+            return self._held > 0
 
     def _serve(self) -> None:
         while not self._closing.is_set():
@@ -75,9 +88,25 @@ class SilentPeer:
             except OSError:
                 return
             with self._lock:
-                self._accepted.append((time.monotonic(), connection))
+                self._arrivals.append(time.monotonic())
+                self._sockets.append(connection)
+                self._held += 1
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
 
-    def __enter__(self) -> SilentPeer:
+    def _hold(self, connection: socket.socket) -> None:
+        self._closing.wait(self._delay)
+        with self._lock:
+            self._held -= 1
+        if self._upstream is None or self._closing.is_set():
+            return
+        host, port = self._upstream.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        with self._lock:
+            self._sockets.append(upstream)
+        threading.Thread(target=_pump, args=(upstream, connection), daemon=True).start()
+        _pump(connection, upstream)
+
+    def __enter__(self) -> SlowPeer:
         self._thread.start()
         return self
 
@@ -86,8 +115,16 @@ class SilentPeer:
         self._thread.join(timeout=5)
         self._listener.close()
         with self._lock:
-            for _, connection in self._accepted:
+            for connection in self._sockets:
                 connection.close()
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            target.sendall(data)
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +139,7 @@ def namespace(kubeconfig: Path) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def operator(namespace: str) -> Iterator[KopfRunner]:
     # No operator-wide Kafka override: each resource's spec.kafka.bootstrapServers is used,
-    # so one resource can be pointed at a silent peer.
+    # so one resource can be pointed at a slow one.
     settings = OperatorSettings(resync_seconds=2, wait_seconds=1, error_backoff_seconds=2)
     registry = kopf.OperatorRegistry()
     register(registry, settings)
@@ -155,56 +192,65 @@ def seconds_until(probe: Callable[[], bool], what: str, limit: float) -> float:
     return time.monotonic() - start
 
 
-def wait_in_flight(peer: SilentPeer, what: str) -> float:
-    arrival: float = wait_for(peer.first_arrival, what, timeout=SETUP_TIMEOUT_S)
-    return arrival
+def delete_and_time(namespace: str, name: str, cascade: str = "background") -> float:
+    """Seconds from `kubectl delete` (foreground: from the children being gone) until the
+    OCRServing is gone; then waits for its children to be garbage-collected."""
+    kubectl("delete", "ocrs", name, "-n", namespace, f"--cascade={cascade}", "--wait=false")
+    if cascade == "foreground":
+        seconds_until(lambda: not children(namespace, name), "children gone", limit=120)
+    deleted_in = seconds_until(
+        lambda: get("ocrs", name, namespace) is None, "OCRServing gone", limit=120
+    )
+    wait_for(lambda: not children(namespace, name), "children garbage-collected")
+    return deleted_in
 
 
 def test_deleting_during_an_advisor_evaluation_completes_at_once(
     operator: KopfRunner, namespace: str, kafka_bootstrap: str
 ) -> None:
-    with SilentPeer() as prometheus:
+    with SlowPeer(delay=None) as prometheus:
         advisor = {
             "prometheusUrl": f"http://{prometheus.address}",
             "queryTimeoutSeconds": SLOW_QUERY_TIMEOUT_S,
         }
         create_ready_stack(namespace, "evaluating", kafka_bootstrap, advisor)
-        arrival = wait_in_flight(prometheus, "the advisor's query to the silent Prometheus")
+        wait_for(prometheus.holding, "the advisor's query in flight", timeout=SETUP_TIMEOUT_S)
 
-        kubectl("delete", "ocrs", "evaluating", "-n", namespace, "--wait=false")
-        deleted_in = seconds_until(
-            lambda: get("ocrs", "evaluating", namespace) is None,
-            "OCRServing gone after delete", limit=60,
-        )  # fmt: skip
-        still_in_flight = time.monotonic() - arrival < SLOW_QUERY_TIMEOUT_S
-        assert still_in_flight, "the evaluation had ended before the deletion: not a race"
+        deleted_in = delete_and_time(namespace, "evaluating")
+        assert prometheus.holding(), "the evaluation had ended before the deletion: no race"
         assert deleted_in < DELETION_BOUND_S, f"deletion took {deleted_in:.1f} s"
-        # The children follow through the owner references (background cascade).
-        wait_for(lambda: not children(namespace, "evaluating"), "children garbage-collected")
 
 
-def test_deleting_during_a_transition_completes_once_children_are_gone(
+def test_deleting_during_a_reconcile_completes_at_once(
     operator: KopfRunner, namespace: str, kafka_bootstrap: str
 ) -> None:
-    create_ready_stack(namespace, "moving", kafka_bootstrap, {})
-    assert children(namespace, "moving"), "the stack has no Deployments to delete"
-    with SilentPeer() as kafka:
-        # Writer needs its results topic: the transition's topic step now hangs on Kafka.
+    # Every reconcile pass waits RECONCILE_DELAY_S for Kafka, then succeeds and changes
+    # nothing: no status write (and so no event) follows the deletion.
+    with SlowPeer(delay=RECONCILE_DELAY_S, upstream=kafka_bootstrap) as kafka:
+        create_ready_stack(namespace, "reconciling", kafka.address, {})
+        wait_for(kafka.holding, "a reconcile in flight", timeout=SETUP_TIMEOUT_S)
+
+        deleted_in = delete_and_time(namespace, "reconciling")
+        assert deleted_in < DELETION_BOUND_S, f"deletion took {deleted_in:.1f} s"
+
+
+@pytest.mark.parametrize("cascade", ["background", "foreground"])
+def test_deleting_during_a_transition_completes_once_children_are_gone(
+    operator: KopfRunner, namespace: str, kafka_bootstrap: str, cascade: str
+) -> None:
+    name = f"moving-{cascade}"
+    create_ready_stack(namespace, name, kafka_bootstrap, {})
+    assert children(namespace, name), "the stack has no Deployments to delete"
+    with SlowPeer(delay=RECONCILE_DELAY_S, upstream=kafka_bootstrap) as kafka:
+        # Writer needs its results topic: the transition's pass now waits in the topic step.
         patch = json.dumps(
             {"spec": {"architecture": {"mode": "Writer"},
                       "kafka": {"bootstrapServers": kafka.address}}}
         )  # fmt: skip
-        kubectl("patch", "ocrs", "moving", "-n", namespace, "--type=merge", "-p", patch)
-        wait_in_flight(kafka, "the transition's topic step connecting to the silent Kafka")
-        body = get("ocrs", "moving", namespace)
+        kubectl("patch", "ocrs", name, "-n", namespace, "--type=merge", "-p", patch)
+        wait_for(kafka.holding, "the transition's topic step in flight", timeout=SETUP_TIMEOUT_S)
+        body = get("ocrs", name, namespace)
         assert (body or {}).get("status", {}).get("activeMode") != "Writer"
 
-        # Foreground: the apiserver deletes the children first, then the resource may go.
-        kubectl("delete", "ocrs", "moving", "-n", namespace, "--cascade=foreground",
-                "--wait=false")  # fmt: skip
-        seconds_until(lambda: not children(namespace, "moving"), "children gone", limit=120)
-        deleted_in = seconds_until(
-            lambda: get("ocrs", "moving", namespace) is None,
-            "OCRServing gone after its children", limit=60,
-        )  # fmt: skip
-        assert deleted_in < DELETION_BOUND_S, f"deletion took {deleted_in:.1f} s after children"
+        deleted_in = delete_and_time(namespace, name, cascade)
+        assert deleted_in < DELETION_BOUND_S, f"deletion took {deleted_in:.1f} s"
