@@ -163,7 +163,8 @@ def test_examples_become_ready_and_show_in_kubectl_get(
     assert gpu_worker is not None
     images = gpu_worker["spec"]["template"]["spec"]["containers"][0]["image"]
     assert images == "ghcr.io/ocr-serving/ocr-runtime:0.1.0-onnx-gpu"
-    assert container_env(gpu_worker)["OCR_KAFKA_CREATE_TOPICS"] is None  # from the ConfigMap
+    config = get("configmap", "writer-config", namespace)
+    assert config is not None and config["data"]["OCR_KAFKA_CREATE_TOPICS"] == "false"
 
 
 def test_deleting_the_resource_cleans_up(operator: KopfRunner, namespace: str) -> None:
