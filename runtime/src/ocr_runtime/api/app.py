@@ -18,6 +18,7 @@ import ocr_runtime
 from ocr_runtime.api.auth import ApiKeyCheck
 from ocr_runtime.api.errors import error_body, handle_ocr_error, handle_validation_error
 from ocr_runtime.api.guard import SubmissionGuard
+from ocr_runtime.api.limits import SLOTS_PER_CPU, SubmissionSlots, decode_pool
 from ocr_runtime.api.middleware import RequestContextMiddleware
 from ocr_runtime.api.routes import ApiServices, jobs_router, ops_router
 from ocr_runtime.application import (
@@ -27,6 +28,7 @@ from ocr_runtime.application import (
     install_pixel_guard,
 )
 from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
+from ocr_runtime.core.cpu import available_cpus
 from ocr_runtime.core.metrics import ApiMetrics, register_model_ready
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.domain import OcrError
@@ -62,24 +64,35 @@ def create_app(
     if engine_ready is not None:
         register_model_ready(registry, engine_ready)
     limits = ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    cpus = available_cpus()
+    decoder = decode_pool(cpus)
+    slots = SubmissionSlots(SLOTS_PER_CPU * cpus)
+    metrics.upload_slots.set(slots.capacity)
+    metrics.uploads_in_progress.set_function(lambda: slots.in_use)
     services = ApiServices(
         settings=settings,
         repository=repository,
         publisher=publisher,
-        submit=SubmitJob(repository, blobs, publisher, limits, intake=intake),
+        submit=SubmitJob(
+            repository, blobs, publisher, limits, intake=intake, decode_executor=decoder
+        ),
         metrics=metrics,
         engine_ready=engine_ready,
         completions=completions,
         guard=guard,
+        slots=slots,
     )
 
     @asynccontextmanager
     async def app_lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if lifespan is None:
-            yield
-            return
-        async with lifespan():
-            yield
+        try:
+            if lifespan is None:
+                yield
+                return
+            async with lifespan():
+                yield
+        finally:
+            decoder.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="OCR runtime",

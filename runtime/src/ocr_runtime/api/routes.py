@@ -3,6 +3,7 @@ runs here (the API only queues work). No `from __future__ import annotations`: F
 see the route-local `Annotated` metadata (limits taken from the settings)."""
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 from ocr_runtime.api.auth import ApiKeyCheck
 from ocr_runtime.api.errors import error_body
 from ocr_runtime.api.guard import SubmissionGuard, check_rate, duplicate_key
+from ocr_runtime.api.limits import SubmissionSlots
 from ocr_runtime.api.schemas import (
     ERROR_RESPONSES,
     CheckState,
@@ -80,6 +82,7 @@ class ApiServices:
     engine_ready: Callable[[], bool] | None
     completions: JobCompletions | None
     guard: SubmissionGuard | None = None
+    slots: SubmissionSlots | None = None
 
 
 def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
@@ -94,10 +97,13 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
     async def submit(request: Request, key: str | None, caller: str) -> Job:
         try:
             await check_rate(services.guard, caller)
-            part = await read_file_field(request, IMAGE_FIELD, settings.max_upload_bytes)
-            if key is None:
-                key = await duplicate_key(services.guard, caller, part.data)
-            job = await services.submit(Upload(part.data, part.content_type, key, caller))
+            async with services.slots.hold() if services.slots else contextlib.nullcontext():
+                part = await read_file_field(request, IMAGE_FIELD, settings.max_upload_bytes)
+                if key is None:
+                    key = await duplicate_key(services.guard, caller, part.data)
+                upload = Upload(part.data, part.content_type, key, caller)
+                del part  # the upload holds the only reference to the bytes
+                job = await services.submit(upload)
         except OcrError as exc:
             services.metrics.rejected.labels(exc.code).inc()
             raise

@@ -65,6 +65,7 @@ class _Collector:
                 data=bytes(self._data),
                 content_type=None if raw_type is None else raw_type.decode("latin-1"),
             )
+            self._data = bytearray()  # from here on the body is held once, as bytes
 
     def _is_wanted(self) -> bool:
         _, options = parse_options_header(self._headers.get(b"content-disposition", b""))

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -81,6 +82,7 @@ class SubmitJob:
         *,
         clock: Callable[[], float] = time.time,
         intake: JobIntake | None = None,
+        decode_executor: Executor | None = None,
     ) -> None:
         """`intake`: stores image and job together (default: `blobs`, then `repository`)."""
         self._repository = repository
@@ -89,6 +91,8 @@ class SubmitJob:
         self._publisher = publisher
         self._limits = limits
         self._clock = clock
+        # Where big images are decoded (None: asyncio's default pool).
+        self._decode_executor = decode_executor
 
     async def __call__(self, upload: Upload) -> Job:
         """Return the queued job (or the earlier job of the same idempotency key). Raises an
@@ -131,7 +135,8 @@ class SubmitJob:
         if info.pixels <= INLINE_DECODE_MAX_PIXELS:
             finish_inspection(image)
         else:
-            await asyncio.to_thread(finish_inspection, image)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._decode_executor, finish_inspection, image)
         return info
 
     async def _publish(self, job: Job) -> None:

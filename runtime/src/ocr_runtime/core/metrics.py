@@ -40,6 +40,14 @@ class ApiMetrics:
             "ocr_jobs_rejected_total", "Submissions refused, by error code.", ["code"],
             registry=r,
         )  # fmt: skip
+        self.upload_slots = Gauge(
+            "ocr_upload_slots",
+            "Submissions that may hold an upload in memory at once (from the CPU quota).",
+            registry=r,
+        )
+        self.uploads_in_progress = Gauge(
+            "ocr_uploads_in_progress", "Submissions holding an upload slot now.", registry=r
+        )
         self.sync_timeouts = Counter(
             "ocr_sync_timeouts_total", "POST /v1/ocr calls answered 504 (job not done in time).",
             registry=r,
