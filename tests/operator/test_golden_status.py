@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocr_operator.health import MigrationState, migration_state
 from ocr_operator.model import Mode
 from ocr_operator.reconcile import reconcile
 from ocr_operator.render import Kind, Phase
@@ -255,3 +256,37 @@ async def test_leaving_writer_waits_for_terminating_writer_pods_then_the_drain()
     assert (outcome.active_mode, outcome.phase) == (Mode.STANDARD, Phase.STEADY)
     assert outcome.ready
     assert "demo-writer" not in _deployments(kube)
+
+
+def test_the_error_line_of_a_traceback_names_a_failed_migration() -> None:
+    log = (
+        'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+        'sqlalchemy.exc.OperationalError: (2003, "Can\'t connect to MySQL server")\n'
+        "(Background on this error at: https://sqlalche.me/e/21/e3q8)\n"
+    )
+    job = {
+        "metadata": {"name": "demo-migrate-1"},
+        "status": {
+            "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+        },
+    }
+    pod = {
+        "metadata": {"labels": {"job-name": "demo-migrate-1"}},
+        "status": {
+            "containerStatuses": [{"state": {"terminated": {"exitCode": 1, "message": log}}}]
+        },
+    }
+    state, message = migration_state(job, [pod])
+    assert state is MigrationState.FAILED
+    assert "BackoffLimitExceeded" in message
+    assert message.endswith('OperationalError: (2003, "Can\'t connect to MySQL server")')
+
+
+async def test_a_failed_migration_is_not_progressing() -> None:
+    kube = FakeKube(spec("Standard"))
+    kube.job_outcome = "Failed"
+    await reconcile(context(kube), NS, NAME)
+    await reconcile(context(kube), NS, NAME)
+    progressing = condition(kube, "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "MigrationFailed")
+    assert condition(kube, "Ready")["message"].count("BackoffLimitExceeded") == 1

@@ -8,6 +8,7 @@ a new image that crash-loops never reads Ready; its cause comes from the pods.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -140,12 +141,18 @@ def _severity(cause: Cause) -> int:
     return order.index(cause.reason) if cause.reason in order else len(order)
 
 
+_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception)\b.*:")
+
+
 def _first_line(text: str, limit: int = 300) -> str:
+    """The line that says what went wrong: the engine mismatch, else the last exception line
+    of a traceback (not a frame, not a trailing hint), else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    for line in lines:  # the line that says what went wrong, not a traceback frame
+    for line in lines:
         if ENGINE_MISMATCH_MARKER in line:
             return line[:limit]
-    return (lines[-1] if lines else "")[:limit]
+    errors = [line for line in lines if _ERROR_LINE.match(line)]
+    return (errors[-1] if errors else lines[-1] if lines else "")[:limit]
 
 
 class MigrationState(StrEnum):

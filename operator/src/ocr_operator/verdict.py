@@ -24,6 +24,9 @@ _PHASE_MESSAGES = {
 }
 
 
+_STUCK = (Reason.PROGRESS_DEADLINE_EXCEEDED, Reason.MIGRATION_FAILED)
+
+
 @dataclass(frozen=True)
 class Seen:
     """Everything one reconcile pass observed after applying."""
@@ -50,7 +53,7 @@ def judge(seen: Seen) -> Verdict:
     waiting = _waiting(seen)
     if waiting is not None:
         reason, message = waiting
-        if degraded is not None:
+        if degraded is not None and degraded.message != message:
             message = f"{message}; {degraded.message}"
         return Verdict(False, reason, message, degraded)
     scaling = [r for r in seen.rollouts.values() if r.scaling]
@@ -103,8 +106,9 @@ def condition_updates(seen: Seen, verdict: Verdict) -> list[ConditionUpdate]:
     not_ready_reason = (
         degraded.reason if degraded is not None else verdict.progressing or Reason.RECONCILED
     )
+    # A rollout past its deadline or a failed migration waits for a person, not for time.
     progressing = verdict.progressing is not None and not (
-        degraded is not None and degraded.reason is Reason.PROGRESS_DEADLINE_EXCEEDED
+        degraded is not None and degraded.reason in _STUCK
     )
     return [
         ConditionUpdate(
