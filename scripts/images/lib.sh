@@ -17,9 +17,9 @@ PYTHON_IMAGE="localhost/ocr-python:$PYTHON_VERSION-$DEBIAN_SUITE-r$BASE_REVISION
 UV_IMAGE="localhost/uv:$UV_VERSION"
 CONTAINERS_CONF=/etc/containers/containers.conf.d/50-ocr-serving.conf
 
-# podman, buildah and runc from Debian. crun cannot run here (it raises rlimits, which needs
-# CAP_SYS_RESOURCE, and refuses hybrid cgroups), so podman is pointed at runc and told to set
-# no ulimits of its own. A drop-in file leaves any containers.conf of the machine alone.
+# podman, buildah and runc from Debian. crun fails on machines without CAP_SYS_RESOURCE (it
+# raises rlimits) or with hybrid cgroups, so podman is pointed at runc and told to set no
+# ulimits of its own. A drop-in file leaves any containers.conf of the machine alone.
 ensure_podman() {
   apt_ensure podman podman buildah runc
   apt_ensure buildah buildah
