@@ -94,11 +94,37 @@ def port_forward(namespace: str, target: str, port: int = 80) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def service_url(namespace: str, name: str) -> str:
-    """The Service's cluster IP: reachable from this host through the node's kube-proxy, and
-    unlike a port-forward (one pod) it survives the API's rolling updates."""
-    out = kubectl("get", "service", name, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}")
-    return f"http://{out.strip()}:80"
+class ServiceEndpoints:
+    """The Service's ready endpoints, round robin, as the Service itself would spread requests.
+    Pod IPs on the node's bridge are reachable from this host (cluster IPs are not: no route),
+    and unlike a port-forward (one pod) this survives the API's rolling updates."""
+
+    def __init__(self, namespace: str, service: str) -> None:
+        self.namespace, self.service = namespace, service
+        self._addresses: list[str] = []
+        self._next = 0
+
+    def refresh(self) -> None:
+        out = kubectl(
+            "get", "endpointslices", "-n", self.namespace,
+            "-l", f"kubernetes.io/service-name={self.service}", "-o", "json",
+        )  # fmt: skip
+        found = []
+        for item in json.loads(out)["items"]:
+            port = next(iter(item.get("ports") or []), {}).get("port", 8000)
+            for endpoint in item.get("endpoints") or []:
+                conditions = endpoint.get("conditions") or {}
+                if conditions.get("ready") and not conditions.get("terminating"):
+                    found += [f"http://{a}:{port}" for a in endpoint.get("addresses", [])]
+        self._addresses = found
+
+    def base(self) -> str:
+        if not self._addresses:
+            self.refresh()
+        if not self._addresses:
+            raise AssertionError(f"Service {self.service} has no ready endpoint")
+        self._next += 1
+        return self._addresses[self._next % len(self._addresses)]
 
 
 def png(document: RenderedDocument) -> bytes:
@@ -159,7 +185,7 @@ def rows(view: dict[str, Any]) -> list[str]:
 class Stream:
     """Submits documents at a steady pace in a thread; remembers every accepted job."""
 
-    base: str
+    endpoints: ServiceEndpoints
     images: list[tuple[bytes, tuple[str, ...]]]
     pause_s: float = 0.25
     accepted: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -180,10 +206,14 @@ class Stream:
         index = 0
         while not self._stop.is_set():
             image, lines = self.images[index % len(self.images)]
-            status, body = post_image(self.base, "/v1/jobs", image, timeout=30)
+            try:
+                status, body = post_image(self.endpoints.base(), "/v1/jobs", image, timeout=30)
+            except AssertionError as error:  # no ready endpoint at this instant
+                status, body = 0, str(error)
             if status == 202 and isinstance(body, dict):
                 self.accepted[body["job_id"]] = lines
             else:
                 self.refused.append(f"{status}: {body}")
+                self.endpoints.refresh()  # a pod went away: ask for the current ones
             index += 1
             time.sleep(self.pause_s)

@@ -22,6 +22,7 @@ from ocr_operator.kafka_topics import partition_counts
 from tests.golden._local import (
     OPERATOR_IMAGE,
     RUNTIME_IMAGE,
+    ServiceEndpoints,
     Stream,
     documents,
     get_json,
@@ -32,7 +33,6 @@ from tests.golden._local import (
     require_images,
     require_real_node,
     rows,
-    service_url,
     tag_on_node,
 )
 from tests.operator._cluster import condition, get, kubectl, wait_for
@@ -146,9 +146,8 @@ def test_the_standard_example_serves_ocr(operator_release: str) -> None:
 
 
 def test_mode_switches_under_load_lose_nothing(operator_release: str) -> None:
-    stream = Stream(
-        service_url(NS, f"{STACK}-api"), [(png(d), d.lines) for d in documents()], pause_s=1.0
-    )
+    endpoints = ServiceEndpoints(NS, f"{STACK}-api")
+    stream = Stream(endpoints, [(png(d), d.lines) for d in documents()], pause_s=1.0)
     stream.start()
     try:
         _patch({"architecture": {"mode": "Batched"}})
@@ -168,12 +167,12 @@ def test_mode_switches_under_load_lose_nothing(operator_release: str) -> None:
     finally:
         stream.stop()
     assert len(stream.accepted) >= 20, (len(stream.accepted), stream.refused[:5])
-    base = service_url(NS, f"{STACK}-api")
     pending = dict(stream.accepted)
 
     def all_done() -> bool:
+        endpoints.refresh()
         for job_id, lines in list(pending.items()):
-            status, view = get_json(base, f"/v1/jobs/{job_id}")
+            status, view = get_json(endpoints.base(), f"/v1/jobs/{job_id}")
             if status == 200 and view["status"] == "succeeded":
                 assert rows(view) == list(lines), (job_id, view)
                 del pending[job_id]
