@@ -244,7 +244,9 @@ def test_recommend_only_recommends_until_approved(
     assert resource["spec"]["architecture"]["mode"] == "Standard"  # never written
     assert resource["status"]["advisor"]["consumedApproval"] == "Batched"
     assert [t["to"] for t in resource["status"]["transitions"]] == ["Batched"]
-    assert children(namespace, "rec") == {"rec-api": "batched", "rec-worker": "batched"}
+    # Ready may still be the Standard rollout's for a moment after activeMode moved.
+    expected = {"rec-api": "batched", "rec-worker": "batched"}
+    wait_for(lambda: children(namespace, "rec") == expected, f"children of Batched: {expected}")
 
 
 def test_manual_reports_only_and_the_pin_holds_auto(
