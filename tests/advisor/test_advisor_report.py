@@ -171,6 +171,14 @@ def held_window(stack_spec: OCRServingSpec) -> dict[str, Any]:
             Action.DEFERRED,
         ),
         ("Auto", {}, {"conditions": [{"type": "Progressing", "status": "False"}]}, Action.APPLY),
+        # only replicas an autoscaler added are starting: the stack runs its template
+        (
+            "Auto",
+            {},
+            {"conditions": [{"type": "Progressing", "status": "True",
+                             "reason": "ScalingReplicas"}]},
+            Action.APPLY,
+        ),  # fmt: skip
     ],
 )
 def test_evaluate_applies_the_policy(

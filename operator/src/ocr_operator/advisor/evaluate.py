@@ -22,10 +22,9 @@ from ocr_operator.advisor.rules import (
     observe,
     rules_from,
 )
+from ocr_operator.conditions import progressing_blocks_advisor
 from ocr_operator.model import (
     Component,
-    ConditionStatus,
-    ConditionType,
     Mode,
     OCRServingSpec,
     OCRServingStatus,
@@ -117,13 +116,11 @@ def _replicas(raw_status: Body) -> dict[Component, int]:
 
 def _settled(spec: OCRServingSpec, status: OCRServingStatus, raw_status: Body) -> bool:
     """The operator applied the current spec mode (a user's edit of it wins over the advisor)
-    and is not in the middle of a rollout or a mode transition."""
+    and is not in the middle of a rollout or a mode transition (replicas an autoscaler added
+    that are still starting do not count: load is when the advisor must act)."""
     if status.spec_mode != spec.architecture.mode or status.active_mode is None:
         return False
-    for item in raw_status.get("conditions") or []:
-        if isinstance(item, dict) and item.get("type") == ConditionType.PROGRESSING.value:
-            return item.get("status") != ConditionStatus.TRUE.value
-    return True
+    return not progressing_blocks_advisor(list(raw_status.get("conditions") or []))
 
 
 def _status(raw: Body) -> OCRServingStatus:
