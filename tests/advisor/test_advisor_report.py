@@ -37,6 +37,7 @@ RECOMMEND = Decision(
     RuleName.GPU_SATURATED, NOW - timedelta(minutes=5), EVIDENCE,
 )  # fmt: skip
 WINDOW = AdvisorWindow(mode=Mode.STANDARD, mode_since=NOW - timedelta(hours=1), latest=EVIDENCE)
+SCALING = {"type": "Progressing", "status": "True", "reason": "ScalingReplicas"}
 OPERATOR_READY = {"type": "Ready", "status": "True", "reason": "Reconciled", "message": "",
                   "lastTransitionTime": "2026-01-01T00:00:00Z"}  # fmt: skip
 
@@ -172,13 +173,7 @@ def held_window(stack_spec: OCRServingSpec) -> dict[str, Any]:
         ),
         ("Auto", {}, {"conditions": [{"type": "Progressing", "status": "False"}]}, Action.APPLY),
         # only replicas an autoscaler added are starting: the stack runs its template
-        (
-            "Auto",
-            {},
-            {"conditions": [{"type": "Progressing", "status": "True",
-                             "reason": "ScalingReplicas"}]},
-            Action.APPLY,
-        ),  # fmt: skip
+        ("Auto", {}, {"conditions": [SCALING]}, Action.APPLY),
     ],
 )
 def test_evaluate_applies_the_policy(
