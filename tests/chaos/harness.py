@@ -33,6 +33,8 @@ from tests.dataplane.support import (
 )
 
 MARIADB_PID_FILE = LOCAL / "run" / "mariadb.pid"
+# Generous: on a loaded 2-core machine a Python process takes a minute to start.
+START_TIMEOUT_S = 300.0
 ENGINE = {"OCR_ENGINE": "synthetic", "OCR_MAX_ATTEMPTS": "3", "OCR_DRAIN_SECONDS": "10"}
 
 
@@ -53,7 +55,7 @@ class Plane:
         for role in self.roles:
             self.processes[role] = self._spawn(role, None)
         for process in self.processes.values():
-            process.wait_ready()
+            process.wait_ready(timeout=START_TIMEOUT_S)
         self._thread.start()
         return self
 
