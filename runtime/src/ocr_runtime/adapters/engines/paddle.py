@@ -8,10 +8,11 @@ ratio and batches `rec_batch_size` at a time)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,18 +150,62 @@ class PaddleOcrEngine:
         use_gpu = self._options.device is Device.GPU and paddle.device.is_compiled_with_cuda()
         if self._options.device is Device.GPU and not use_gpu:
             log.warning("device=gpu but this PaddlePaddle build has no CUDA: running on cpu")
-        return PaddleOCR(
-            det_model_dir=str(models.det),
-            rec_model_dir=str(models.rec),
-            cls_model_dir=str(models.cls),
-            ocr_version="PP-OCRv4",
-            use_angle_cls=self._options.orientation is LineOrientation.DETECT,
-            use_gpu=use_gpu,
-            rec_batch_num=self._options.rec_batch_size,
-            cls_batch_num=self._options.rec_batch_size,
-            drop_score=self._options.min_score,
-            show_log=False,
-        )
+        with _cpu_safe_predictors(paddle):
+            return _paddle_ocr(PaddleOCR, models, use_gpu=use_gpu, options=self._options)
+
+
+def _paddle_ocr(
+    factory: Any, models: PaddleModelDirs, *, use_gpu: bool, options: PaddleOcrOptions
+) -> Any:
+    return factory(
+        det_model_dir=str(models.det),
+        rec_model_dir=str(models.rec),
+        cls_model_dir=str(models.cls),
+        ocr_version="PP-OCRv4",
+        use_angle_cls=options.orientation is LineOrientation.DETECT,
+        use_gpu=use_gpu,
+        rec_batch_num=options.rec_batch_size,
+        cls_batch_num=options.rec_batch_size,
+        drop_score=options.min_score,
+        show_log=False,
+    )
+
+
+# PaddlePaddle 2.6's self-attention fusion pass executes AVX-512 instructions whatever the
+# CPU: on a CPU without AVX-512 creating the recogniser's predictor dies of SIGILL. The pass
+# only fuses; without it the same model runs unfused.
+_AVX512_ONLY_PASSES = ("self_attention_fuse_pass",)
+
+
+def cpu_has_avx512(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU reports AVX-512 Foundation (or when it cannot be read: assume a
+    capable CPU, as PaddlePaddle itself does)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return True
+    return any("avx512f" in line.split() for line in text.splitlines() if line.startswith("flags"))
+
+
+@contextlib.contextmanager
+def _cpu_safe_predictors(paddle: Any) -> Iterator[None]:
+    """While PaddleOCR builds its predictors, drop the passes this CPU cannot run."""
+    if cpu_has_avx512():
+        yield
+        return
+    inference = paddle.inference
+    original = inference.create_predictor
+
+    def create_predictor(config: Any) -> Any:
+        for name in _AVX512_ONLY_PASSES:
+            config.delete_pass(name)
+        return original(config)
+
+    inference.create_predictor = create_predictor
+    try:
+        yield
+    finally:
+        inference.create_predictor = original
 
 
 def _crop(source: UInt8Array, box: np.ndarray[Any, Any]) -> UInt8Array:
