@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ENGINE ?= onnx
 
 .PHONY: setup run test test-unit lint infra-up infra-down cluster-up cluster-down \
-        operator-run bench bench-full tools smoke clean images
+        operator-run bench bench-full tools smoke clean images simulate
 
 setup:  ## install the Python workspace (runtime + operator + dev tools) from uv.lock
 	@$(UV) sync --frozen
@@ -48,6 +48,9 @@ operator-run: setup  ## the operator against the current KUBECONFIG
 
 bench: setup infra-up cluster-up  ## quick benchmarks (2-core machine), writes docs/benchmarks.md
 	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --quick
+
+simulate: setup  ## the advisor's simulated day: comparison table, docs/advisor.md figures and plot
+	@$(UV) run --frozen python -m ocr_operator.simulate --doc docs/advisor.md --plot docs/advisor-simulated-day.png
 
 bench-full: setup infra-up cluster-up
 	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --full
