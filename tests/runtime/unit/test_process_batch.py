@@ -12,6 +12,7 @@ from ocr_runtime.application import (
     RecordOutcomes,
     retry_delay_s,
 )
+from ocr_runtime.application.process import Claim
 from ocr_runtime.domain import Job, JobErrorCode, JobStatus
 
 LIMITS = ImageLimits(max_bytes=5_000_000, max_pixels=5_000_000)
@@ -25,13 +26,30 @@ async def enqueue(repo: FakeRepository, blobs: FakeBlobStore, data: bytes) -> Jo
 
 @dataclass
 class Run:
-    """`BatchProcessor.process` bound to a sink, as the all-in-one's worker calls it."""
+    """The processor's steps composed as the inference handler runs them, without its
+    retries, bound to a sink."""
 
     inner: BatchProcessor
     sink: ListSink
 
     async def process(self, messages: list[JobMessage]) -> BatchReport:
-        return await self.inner.process(messages, self.sink)
+        """Every step once, without retries: suspects alone, then the batch; outcomes to the
+        sink, engine failures requeued."""
+        claim = await self.inner.claim(messages)
+        report = BatchReport(outcomes=list(claim.outcomes), skipped=list(claim.skipped))
+        groups = [await self.inner.claim_one(m) for m in claim.suspects]
+        for group in [*groups, Claim(runnable=claim.runnable)]:
+            report.outcomes.extend(group.outcomes)
+            report.skipped.extend(group.skipped)
+            part = await self.inner.infer(group.runnable, await self.inner.fetch(group.runnable))
+            report.outcomes.extend(part.outcomes)
+            report.retries.extend(part.retries)
+            report.images += part.images
+        if report.outcomes:
+            await self.sink.deliver(report.outcomes)
+        if report.retries:
+            await self.inner.requeue(report.retries)
+        return report
 
 
 def processor(

@@ -1,12 +1,19 @@
 """The all-in-one's job queue: an asyncio queue in the server process (no broker). It is the
-`JobPublisher` of the API and the source of the in-process worker. Jobs in it are not durable;
+`JobPublisher` of the API and, through `InProcessRecordSource`, the record source of the same
+consume loop the Kafka workers run. Jobs in it are not durable;
 the all-in-one re-enqueues unfinished jobs from the database at start."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Mapping, Sequence
 
 from ocr_runtime.application import JobMessage, QueueFull, QueueUnavailable
+from ocr_runtime.application.messages import REQUEST_ID_HEADER
+from ocr_runtime.application.stream import DeadLetter, Delivery, PartitionKey, RevokeHook
+
+log = logging.getLogger(__name__)
 
 
 class InProcessJobQueue:
@@ -61,3 +68,61 @@ class InProcessJobQueue:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+
+
+_TOPIC = "inprocess"
+_PARTITION = PartitionKey(_TOPIC, 0)
+_POLL_S = 0.2
+
+
+class InProcessRecordSource:
+    """The queue as a `RecordSource`, so the all-in-one runs the production consume loop,
+    inference handler and failure policy. Commits are no-ops: the queue is not durable, and
+    after a restart the unfinished jobs come back from the database."""
+
+    def __init__(self, queue: InProcessJobQueue) -> None:
+        self._queue = queue
+        self._offset = 0
+
+    async def start(self, on_revoke: RevokeHook) -> None:
+        return None  # one consumer, nothing is ever revoked
+
+    async def fetch(self, max_records: int) -> Sequence[Delivery]:
+        try:
+            messages = await asyncio.wait_for(self._queue.take(max_records), _POLL_S)
+        except TimeoutError:
+            return []
+        deliveries = []
+        for message in messages:
+            headers = (
+                {}
+                if message.request_id is None
+                else {REQUEST_ID_HEADER: message.request_id.encode()}
+            )
+            deliveries.append(
+                Delivery(_TOPIC, 0, self._offset, message.to_bytes(), headers=headers)
+            )
+            self._offset += 1
+        return deliveries
+
+    async def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
+        return None
+
+    def assigned(self) -> frozenset[PartitionKey]:
+        return frozenset({_PARTITION})
+
+    async def lag(self) -> dict[PartitionKey, int]:
+        return {_PARTITION: self._queue.depth}
+
+    async def stop(self) -> None:
+        return None
+
+
+class LoggedDeadLetters:
+    """`DeadLetterSink` of the all-in-one (no broker): each letter is an error log line with
+    its reason, detail and job."""
+
+    async def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        for letter in letters:
+            log.error("dead letter (%s, %s): %s", letter.reason.value, letter.stage,
+                      letter.detail, extra={"job_id": letter.extra.get("job_id")})  # fmt: skip

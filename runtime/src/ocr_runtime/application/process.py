@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from ocr_runtime.application.images import ImageLimits, decode_image
 from ocr_runtime.application.messages import JobMessage, JobOutcome
-from ocr_runtime.application.ports import BlobStore, Image, JobRepository, OcrEngine, OutcomeSink
+from ocr_runtime.application.ports import BlobStore, Image, JobRepository, OcrEngine
 from ocr_runtime.domain import InvalidImage, JobError, JobErrorCode, JobStatus, OcrResult
 
 logger = logging.getLogger(__name__)
@@ -142,28 +142,6 @@ class BatchProcessor:
             else:
                 present.append((message, data))
         await self._run_engine(present, report)
-        return report
-
-    async def process(self, messages: Sequence[JobMessage], sink: OutcomeSink) -> BatchReport:
-        """Every step at once, without retries (the all-in-one's in-process worker): suspects
-        run alone first, then the batch; outcomes go to `sink`, engine failures are requeued."""
-        claim = await self.claim(messages)
-        report = BatchReport(outcomes=list(claim.outcomes), skipped=list(claim.skipped))
-        groups = [await self.claim_one(m) for m in claim.suspects] + [
-            Claim(runnable=claim.runnable)
-        ]
-        for group in groups:
-            report.outcomes.extend(group.outcomes)
-            report.skipped.extend(group.skipped)
-            part = await self.infer(group.runnable, await self.fetch(group.runnable))
-            report.outcomes.extend(part.outcomes)
-            report.retries.extend(part.retries)
-            report.inference_s += part.inference_s
-            report.images += part.images
-        if report.outcomes:
-            await sink.deliver(report.outcomes)
-        if report.retries:
-            await self.requeue(report.retries)
         return report
 
     async def _run_engine(

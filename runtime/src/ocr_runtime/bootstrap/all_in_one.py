@@ -52,7 +52,6 @@ def build_all_in_one_app(
     intake = GroupCommitIntake(database) if settings.blob_backend is BlobBackend.DATABASE else None
     queue = InProcessJobQueue(settings.inprocess_queue_size)
     metrics = DataPlaneMetrics(registry)
-    metrics.consumer_lag.labels("all-in-one", "inprocess", "0").set_function(lambda: queue.depth)
     completions = JobCompletions()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr-engine")
     engine = InstrumentedEngine(engine, metrics)
@@ -117,9 +116,9 @@ def _load(engine: OcrEngine) -> None:
 
 async def _recover(repository: SqlJobRepository, queue: InProcessJobQueue) -> None:
     """Jobs accepted before a restart are still in the database: queue them again."""
+    # Jobs left `running` stay so: the worker runs them alone, as suspects (one of them may
+    # be what killed the process).
     unfinished = await repository.unfinished()
-    if unfinished:
-        await repository.requeue([job.job_id for job in unfinished])
     for job in unfinished:
         queue.redeliver(
             JobMessage(job.job_id, job.blob_id, job.width, job.height, job.created_at.timestamp())
