@@ -85,7 +85,9 @@ def _ocr_server(kube: Kube, image: str) -> None:
            {"name": "OCR_DATABASE_URL", "value": "sqlite+aiosqlite:////data/ocr.db"}]  # fmt: skip
     probe = {"httpGet": {"path": "/readyz", "port": 8000}, "periodSeconds": 2,
              "failureThreshold": 150}  # fmt: skip
+    resources = {"requests": {"cpu": "250m", "memory": "512Mi"}}
     server = container("ocr", image, args=["all-in-one"], env=env, readinessProbe=probe,
+                       resources=resources,
                        ports=[{"containerPort": 8000}],
                        volumeMounts=[{"name": "data", "mountPath": "/data"}])  # fmt: skip
     spec = on_real_node({"containers": [server], "volumes": [{"name": "data", "emptyDir": {}}]})

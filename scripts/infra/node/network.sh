@@ -72,7 +72,9 @@ guard_first() {
 
 write_cni_config() {
   mkdir -p "$CNI_DIR/net.d" "$CNI_DIR/ipam"
-  cat >"$CNI_DIR/net.d/10-ocr-node.conflist" <<EOF
+  local conf="$CNI_DIR/net.d/10-ocr-node.conflist"
+  # containerd watches the folder: a file rewritten in place is briefly half-written.
+  cat >"$CNI_DIR/ocr-node.conflist.new" <<EOF
 {
   "cniVersion": "1.0.0",
   "name": "ocr-node",
@@ -94,6 +96,8 @@ write_cni_config() {
   ]
 }
 EOF
+  if cmp -s "$CNI_DIR/ocr-node.conflist.new" "$conf"; then rm -f "$CNI_DIR/ocr-node.conflist.new"
+  else mv "$CNI_DIR/ocr-node.conflist.new" "$conf"; fi
 }
 
 network_up() {
