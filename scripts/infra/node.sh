@@ -45,9 +45,10 @@ FORWARDS=(
   "mariadb 3306 127.0.0.1:13306"
   "redis 6379 127.0.0.1:16379"
   "prometheus 9090 127.0.0.1:19090"
+  "apiserver 16443 127.0.0.1:16443"
 )
 # The order they start in; down stops them in reverse.
-COMPONENTS=(containerd kubelet kube-proxy coredns forward-kafka forward-mariadb forward-redis forward-prometheus)
+COMPONENTS=(containerd kubelet kube-proxy coredns forward-kafka forward-mariadb forward-redis forward-prometheus forward-apiserver)
 
 # shellcheck source=node/network.sh
 . "$NODE_LIB/network.sh"
@@ -94,7 +95,7 @@ up() {
 }
 
 down() {
-  stop_all 10 forward-prometheus forward-redis forward-mariadb forward-kafka coredns kube-proxy kubelet
+  stop_all 10 forward-apiserver forward-prometheus forward-redis forward-mariadb forward-kafka coredns kube-proxy kubelet
   proxy_cleanup
   runtime_down
   network_down

@@ -230,6 +230,28 @@ EOF
   service_objects ocr mariadb 3306 TCP
   service_objects ocr redis 6379 TCP
   service_objects monitoring prometheus 9090 TCP
+  apiserver_endpoints
+}
+
+# The apiserver binds 127.0.0.1 and runs without its endpoint reconciler, so the Service
+# default/kubernetes (what in-cluster clients such as the operator's pod use) has no
+# endpoints: send it to the forwarder on the host side of the bridge.
+apiserver_endpoints() {
+  cat <<EOF
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kubernetes-host
+  namespace: default
+  labels: {kubernetes.io/service-name: kubernetes, endpointslice.kubernetes.io/managed-by: ocr-serving.local-node}
+addressType: IPv4
+endpoints:
+  - addresses: ["$GATEWAY"]
+    conditions: {ready: true}
+ports:
+  - {name: https, port: 16443, protocol: TCP}
+EOF
 }
 
 kube_up() {
