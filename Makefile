@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ENGINE ?= onnx
 
 .PHONY: setup run test test-unit lint infra-up infra-down cluster-up cluster-down \
-        operator-run bench bench-full tools smoke clean images simulate
+        operator-run bench bench-full tools smoke clean images simulate demo
 
 setup:  ## install the Python workspace (runtime + operator + dev tools) from uv.lock
 	@$(UV) sync --frozen
@@ -48,6 +48,19 @@ operator-run: setup  ## the operator against the current KUBECONFIG
 
 bench: setup infra-up cluster-up  ## quick benchmarks (2-core machine), writes docs/benchmarks.md
 	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --quick
+
+demo: setup infra-up cluster-up images  ## the golden path: operator (Helm) + examples/standard.yaml on the local cluster's real node
+	@export KUBECONFIG="$(CURDIR)/.local/kubeconfig"; \
+	helm="$$(scripts/tools.sh helm)"; \
+	kubectl apply --server-side --force-conflicts -f crds/ >/dev/null && \
+	"$$helm" upgrade --install ocr-operator charts/ocr-operator -n ocr-system --create-namespace \
+	  -f examples/local/operator-values.yaml --wait && \
+	kubectl apply -n ocr -f examples/standard.yaml && \
+	kubectl wait -n ocr ocrs/standard --for=condition=Ready --timeout=15m && \
+	kubectl get ocrs -n ocr -o wide && \
+	echo && echo "Send a request:" && \
+	echo "  kubectl port-forward -n ocr svc/standard-api 8080:80 &" && \
+	echo "  curl -F image=@examples/local/sample.png 'http://127.0.0.1:8080/v1/ocr?timeout=60'"
 
 simulate: setup  ## the advisor's simulated day: comparison table, docs/advisor.md figures and plot
 	@$(UV) run --frozen python -m ocr_operator.simulate --doc docs/advisor.md --plot docs/advisor-simulated-day.png
