@@ -26,9 +26,7 @@ _REDIS_TIMEOUT_S = 0.5
 
 
 class RedisGuard:
-    def __init__(
-        self, client: aioredis.Redis, *, per_minute: int, dedup_window_s: int
-    ) -> None:
+    def __init__(self, client: aioredis.Redis, *, per_minute: int, dedup_window_s: int) -> None:
         self._redis = client
         self.per_minute = per_minute
         self.dedup_window_s = dedup_window_s
