@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ENGINE ?= onnx
 
 .PHONY: setup run test test-unit lint infra-up infra-down cluster-up cluster-down \
-        operator-run bench bench-full tools smoke clean images simulate demo test-golden
+        operator-run bench bench-full tools smoke clean images simulate demo
 
 setup:  ## install the Python workspace (runtime + operator + dev tools) from uv.lock
 	@$(UV) sync --frozen
@@ -26,10 +26,7 @@ test-unit: setup  ## unit tests only: no service needed
 
 test: setup infra-up cluster-up images  ## everything: lint, unit, integration and end-to-end tests
 	@$(MAKE) --no-print-directory lint
-	@set -a; . .local/env; set +a; $(UV) run --frozen pytest -m "not golden" $(PYTEST_ARGS)
-
-test-golden: setup infra-up cluster-up images  ## the golden path on the real node (Helm, examples, mode switches)
-	@set -a; . .local/env; set +a; $(UV) run --frozen pytest -m golden $(PYTEST_ARGS)
+	@set -a; . .local/env; set +a; $(UV) run --frozen pytest $(PYTEST_ARGS)
 
 infra-up:  ## Kafka (KRaft), MariaDB, Redis, Prometheus on loopback; writes .local/env
 	@scripts/infra/infra.sh up

@@ -40,7 +40,6 @@ from tests.operator._examples import ROOT
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.golden,
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
 ]
 

@@ -16,7 +16,7 @@ import pytest
 from tests.golden._local import OPERATOR_IMAGE, RUNTIME_IMAGE, require_images, require_real_node
 from tests.operator._examples import ROOT
 
-pytestmark = [pytest.mark.e2e, pytest.mark.golden]
+pytestmark = pytest.mark.e2e
 
 BEGIN, END = "<!-- golden-path:begin -->", "<!-- golden-path:end -->"
 
