@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy.exc
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
-from ocr_runtime.adapters.failures import is_transient
+from ocr_runtime.adapters.failures import is_conflict, is_transient
 from ocr_runtime.application import retry_delay_s
 from ocr_runtime.worker import RetryPolicy
 
@@ -52,3 +52,18 @@ def test_backoff_exponents_are_capped() -> None:
     policy = RetryPolicy(max_attempts=3, first_backoff_s=0.2, max_backoff_s=10.0)
     assert policy.backoff(100_000) == 10.0  # 2 ** 99_999 would not fit a float
     assert retry_delay_s(100_000, 200) < 1e6
+
+
+@pytest.mark.parametrize(
+    ("error", "conflict"),
+    [
+        (mysql(1213, "Deadlock found when trying to get lock"), True),
+        (mysql(1205, "Lock wait timeout exceeded"), True),
+        (mysql(2013, "Lost connection to MySQL server during query"), False),  # away, not a race
+        (mysql(1644, "result refused"), False),
+        (ConnectionResetError(errno.ECONNRESET, "reset"), False),
+    ],
+)
+def test_lost_lock_races_are_conflicts(error: BaseException, conflict: bool) -> None:
+    assert is_conflict(error) is conflict
+    assert not conflict or is_transient(error)  # a conflict is always transient too

@@ -30,6 +30,8 @@ MYSQL_TRANSIENT = frozenset(
         4031,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8: idle connection closed)
     }
 )  # fmt: skip
+# Of those, the lost lock races: their odds grow with the rows one transaction locks.
+MYSQL_CONFLICT = frozenset({1205, 1213})
 # SQLite: another connection holds the lock past busy_timeout.
 _SQLITE_TRANSIENT = ("database is locked", "database table is locked")
 # Filesystem errors that heal without anyone changing the configuration: a network mount
@@ -61,6 +63,12 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno in _OS_TRANSIENT
     return False
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A transaction that lost a lock race (deadlock, lock wait timeout): worth retrying,
+    and likelier to pass when it touches fewer rows."""
+    return isinstance(exc, sqlalchemy.exc.DBAPIError) and mysql_error_code(exc) in MYSQL_CONFLICT
 
 
 def _database_transient(exc: sqlalchemy.exc.DBAPIError) -> bool:

@@ -12,6 +12,7 @@ and only an engine failure or a process crash counts an attempt.
   kills the process costs only itself an attempt.
 - A job that ends failed for good is dead-lettered *before* its failure is recorded: a
   duplicate dead letter is possible, a missing one is not.
+- Outcomes that keep losing lock races in the database are delivered in halves.
 - Outcomes the sink refuses for a non-transient reason are delivered one by one; the one
   that is refused alone is dead-lettered and recorded as a small `unwritable` failure."""
 
@@ -31,7 +32,13 @@ from ocr_runtime.application.stream import DeadLetter, DeadLetterReason, DeadLet
 from ocr_runtime.domain import JobErrorCode
 from ocr_runtime.worker.consume import Decoded
 from ocr_runtime.worker.metrics import DataPlaneMetrics
-from ocr_runtime.worker.retry import RetryPolicy, retry, retry_transient
+from ocr_runtime.worker.retry import (
+    CONFLICTS_BEFORE_SPLIT,
+    ConflictsPersistError,
+    RetryPolicy,
+    retry,
+    retry_transient,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +151,15 @@ class InferenceHandler:
         await self._deliver(outcomes)
 
     async def _deliver(self, outcomes: list[JobOutcome]) -> None:
+        split = CONFLICTS_BEFORE_SPLIT if len(outcomes) > 1 else None
         try:
-            await self._durable(lambda: self._sink.deliver(outcomes), "deliver outcomes")
+            await self._durable(lambda: self._sink.deliver(outcomes), "deliver outcomes",
+                                max_conflicts=split)  # fmt: skip
+            return
+        except ConflictsPersistError:
+            half = len(outcomes) // 2
+            await self._deliver(outcomes[:half])
+            await self._deliver(outcomes[half:])
             return
         except Exception as exc:
             if len(outcomes) > 1:
@@ -167,9 +181,11 @@ class InferenceHandler:
             await self._dead_letter([letter])
         await self._deliver([_unwritable(refused, problem)])
 
-    async def _durable(self, work: Callable[[], Awaitable[R]], what: str) -> R:
+    async def _durable(
+        self, work: Callable[[], Awaitable[R]], what: str, max_conflicts: int | None = None
+    ) -> R:
         """Retry `work` while it fails for transient reasons; any other error is raised."""
-        return await retry_transient(work, self._policy, what=what,
+        return await retry_transient(work, self._policy, what=what, max_conflicts=max_conflicts,
                                      on_retry=self._metrics.batch_retries.inc)  # fmt: skip
 
     async def _dead_letter(self, letters: list[DeadLetter]) -> None:

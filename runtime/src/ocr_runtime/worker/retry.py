@@ -3,7 +3,12 @@
 Two kinds of failure: *transient* ones (the database, the broker or the network is away) are
 retried without limit with capped exponential backoff, because no job is at fault and giving
 up would lose work; any other failure counts against the job's attempts and, after
-`max_attempts`, the job is failed and dead-lettered."""
+`max_attempts`, the job is failed and dead-lettered.
+
+A *conflict* (a lost lock race: deadlock, lock wait timeout) is transient too, but its odds
+grow with the rows a transaction touches: a caller that can split its work asks to hear
+about conflicts that persist (`ConflictsPersistError`) instead of retrying the same large
+transaction forever."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 _MAX_EXPONENT = 32
+# Lost lock races in a row before a caller that can split its work does (one row retries on).
+CONFLICTS_BEFORE_SPLIT = 3
 
 # Decides whether an exception is transient; the composition root supplies one that knows
 # the database and Kafka client error types.
@@ -26,11 +33,16 @@ TransientTest = Callable[[BaseException], bool]
 
 class FailureKind(StrEnum):
     TRANSIENT = "transient"
+    CONFLICT = "conflict"
     PERMANENT = "permanent"
 
 
 def default_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def no_conflicts(exc: BaseException) -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,8 @@ class RetryPolicy:
     first_backoff_s: float
     max_backoff_s: float = 10.0
     is_transient: TransientTest = default_transient
+    # Among transient failures, the lost lock races (a subset of `is_transient`).
+    is_conflict: TransientTest = no_conflicts
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): doubled each time, capped. The
@@ -48,11 +62,25 @@ class RetryPolicy:
         return float(min(self.max_backoff_s, self.first_backoff_s * 2**exponent))
 
     def classify(self, exc: BaseException) -> FailureKind:
-        return FailureKind.TRANSIENT if self.is_transient(exc) else FailureKind.PERMANENT
+        if not self.is_transient(exc):
+            return FailureKind.PERMANENT
+        return FailureKind.CONFLICT if self.is_conflict(exc) else FailureKind.TRANSIENT
 
 
 class AttemptsExhaustedError(Exception):
     """The work failed `max_attempts` times with permanent errors; `__cause__` is the last."""
+
+
+class ConflictsPersistError(Exception):
+    """The work lost `max_conflicts` lock races in a row; smaller pieces of it are likelier
+    to pass. `__cause__` is the last conflict."""
+
+
+def _check_conflicts(
+    conflicts: int, max_conflicts: int | None, what: str, exc: BaseException
+) -> None:
+    if max_conflicts is not None and conflicts >= max_conflicts:
+        raise ConflictsPersistError(f"{what}: {conflicts} conflicts in a row") from exc
 
 
 async def retry(
@@ -61,16 +89,22 @@ async def retry(
     *,
     what: str,
     on_retry: Callable[[], None] | None = None,
+    max_conflicts: int | None = None,
 ) -> R:
     """Run `work` until it succeeds. Transient errors retry forever (cancellation ends it);
-    `max_attempts` permanent errors raise AttemptsExhaustedError."""
+    `max_attempts` permanent errors raise AttemptsExhaustedError; `max_conflicts` conflicts
+    in a row (when given) raise ConflictsPersistError."""
     permanent = 0
     transient = 0
+    conflicts = 0
     while True:
         try:
             return await work()
         except Exception as exc:
-            if policy.classify(exc) is FailureKind.TRANSIENT:
+            kind = policy.classify(exc)
+            conflicts = conflicts + 1 if kind is FailureKind.CONFLICT else 0
+            if kind is not FailureKind.PERMANENT:
+                _check_conflicts(conflicts, max_conflicts, what, exc)
                 transient += 1
                 delay = policy.backoff(transient)
                 log.warning("%s: transient error, retrying in %.2fs: %r", what, delay, exc)
@@ -94,17 +128,22 @@ async def retry_transient(
     *,
     what: str,
     on_retry: Callable[[], None] | None = None,
+    max_conflicts: int | None = None,
 ) -> R:
     """Run `work` until it succeeds, retrying only transient errors (without limit: no job
     is at fault); the first permanent error is raised to the caller, which knows what to
-    isolate."""
+    isolate, and so is ConflictsPersistError after `max_conflicts` conflicts in a row."""
     transient = 0
+    conflicts = 0
     while True:
         try:
             return await work()
         except Exception as exc:
-            if policy.classify(exc) is FailureKind.PERMANENT:
+            kind = policy.classify(exc)
+            if kind is FailureKind.PERMANENT:
                 raise
+            conflicts = conflicts + 1 if kind is FailureKind.CONFLICT else 0
+            _check_conflicts(conflicts, max_conflicts, what, exc)
             transient += 1
             delay = policy.backoff(transient)
             log.warning("%s: transient error, retrying in %.2fs: %r", what, delay, exc)

@@ -2,8 +2,10 @@
 in one transaction per batch, idempotent on job_id, so a redelivered result changes nothing.
 
 A transient database error is retried without limit (offsets stay uncommitted: nothing is
-lost while the database is away). A batch that fails for another reason is retried, then
-written one result at a time so that only the result the database refuses is dead-lettered.
+lost while the database is away). A batch that keeps losing lock races is written in halves:
+one transaction of hundreds of rows may never win its race, while each half is likelier to.
+A batch that fails for another reason is retried, then written one result at a time so that
+only the result the database refuses is dead-lettered.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from ocr_runtime.domain import JobError, JobErrorCode
 from ocr_runtime.worker.consume import Decoded
 from ocr_runtime.worker.metrics import DataPlaneMetrics
 from ocr_runtime.worker.observe import observe_latency
-from ocr_runtime.worker.retry import AttemptsExhaustedError, RetryPolicy, retry, retry_transient
+from ocr_runtime.worker.retry import (
+    CONFLICTS_BEFORE_SPLIT,
+    AttemptsExhaustedError,
+    ConflictsPersistError,
+    RetryPolicy,
+    retry,
+    retry_transient,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +70,16 @@ class WriterHandler:
 
     async def _write(self, items: list[Decoded[JobOutcome]]) -> None:
         outcomes = [i.message for i in items if i.message is not None]
+        split = CONFLICTS_BEFORE_SPLIT if len(items) > 1 else None
         try:
-            changed = await retry(
-                lambda: self._timed_record(outcomes), self._policy, what="record outcomes"
-            )
+            changed = await retry(lambda: self._timed_record(outcomes), self._policy,
+                                  what="record outcomes", max_conflicts=split)  # fmt: skip
+        except ConflictsPersistError:
+            half = len(items) // 2
+            log.warning("%d results keep losing lock races; writing them in halves", len(items))
+            await self._write(items[:half])
+            await self._write(items[half:])
+            return
         except AttemptsExhaustedError as exc:
             if len(items) == 1:
                 cause = exc.__cause__ or exc
