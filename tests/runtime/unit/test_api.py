@@ -12,6 +12,13 @@ import httpx
 import pytest
 from PIL import Image as PilImage
 from runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, png_bytes
+from tests.support.pdfs import (
+    blank_pdf,
+    dark_square_page,
+    encrypted_pdf,
+    pdf_of_images,
+    tiff_pages,
+)
 
 from ocr_runtime.api import create_app
 from ocr_runtime.application import JobMessage, JobOutcome
@@ -135,8 +142,21 @@ BAD_INPUTS = [
      "unsupported_media_type"),
     ("gif untyped", {"files": image_file(png_bytes(10, 10, "GIF"), "application/octet-stream")},
      415, "unsupported_media_type"),
-    ("pdf", {"files": image_file(b"%PDF-1.7", "application/pdf")}, 415,
-     "unsupported_media_type"),
+    ("pdf, malformed", {"files": image_file(b"%PDF-1.7", "application/pdf")}, 422,
+     "invalid_image"),
+    ("pdf, password-protected", {"files": image_file(encrypted_pdf(), "application/pdf")}, 422,
+     "encrypted_document"),
+    # A letter page at the default 200 DPI is 1700 x 2200 pixels: over this stack's limit.
+    ("pdf page over the pixel limit at the dpi", {"files": image_file(blank_pdf(612, 792),
+     "application/pdf")}, 422, "too_many_pixels"),
+    ("pdf with a huge page", {"files": image_file(blank_pdf(14_400, 14_400), "application/pdf")},
+     422, "too_many_pixels"),
+    ("pdf with a thousand pages", {"files": image_file(blank_pdf(100, 100, pages=1000),
+     "application/pdf")}, 422, "too_many_pages"),
+    ("pdf declared as png", {"files": image_file(encrypted_pdf(), "image/png")}, 422,
+     "encrypted_document"),
+    ("tiff with too many pages", {"files": image_file(tiff_pages(*[(8, 8)] * 101),
+     "image/tiff")}, 422, "too_many_pages"),
     ("broken multipart", {"content": b"--x\r\nnonsense",
                           "headers": {"content-type": "multipart/form-data; boundary=x"}},
      422, "missing_field"),
@@ -189,7 +209,23 @@ async def test_sync_ocr_returns_the_finished_job() -> None:
         "confidence": 0.97,
         "box": [[0, 0], [10, 0], [10, 5], [0, 5]],
     }
+    # A single image is a document of one page, the size of the image.
+    (page,) = body["result"]["pages"]
+    assert (page["page"], page["width"], page["height"], page["source"]) == (1, 300, 80, "ocr")
+    assert (page["text"], page["lines"]) == ("hello\nworld", body["result"]["lines"])
     assert body["finished_at"] is not None
+
+
+async def test_a_pdf_is_one_job_sized_by_its_pages_at_the_dpi() -> None:
+    stack = await make_stack(pdf_dpi=72)
+    pdf = pdf_of_images([dark_square_page(100), dark_square_page(100)], dpi=72.0)
+    response = await stack.client.post("/v1/jobs", files=image_file(pdf, "application/pdf"))
+    assert response.status_code == 202, response.text
+    (job,) = stack.repo.jobs.values()
+    (message,) = stack.publisher.messages
+    # The pages stacked: the worker's batches are sized by the whole document.
+    assert (job.width, job.height) == (message.width, message.height) == (100, 200)
+    assert list(stack.blobs.blobs.values()) == [pdf]
 
 
 async def test_sync_ocr_times_out_with_the_job_id(stack: Stack) -> None:

@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 import pytest
 from runtime_fakes import FakeBlobStore, FakeEngine, FakeRepository, ListSink, png_bytes
+from tests.support.pdfs import encrypted_pdf, tiff_pages
 
 from ocr_runtime.application import (
     BatchProcessor,
@@ -175,3 +176,40 @@ async def test_sink_failure_propagates_so_nothing_is_acknowledged() -> None:
 
 def test_retry_delay_doubles() -> None:
     assert [retry_delay_s(a, 100) for a in (2, 3, 4)] == [0.1, 0.2, 0.4]
+
+
+async def test_every_page_of_every_document_runs_in_one_engine_call() -> None:
+    repo, blobs, sink, engine = FakeRepository(), FakeBlobStore(), ListSink(), FakeEngine()
+    documents = [tiff_pages((21, 5), (22, 6), (23, 7)), png_bytes(30, 8)]
+    messages = [await enqueue(repo, blobs, data) for data in documents]
+    report = await processor(engine, blobs, sink, repo).process(messages)
+    assert engine.calls == [4] and report.images == 4
+    results = {o.job_id: o.result for o in report.outcomes}
+    tiff, png = results[messages[0].job_id], results[messages[1].job_id]
+    assert tiff is not None and png is not None
+    assert [(p.page, p.width, p.height, p.text) for p in tiff.pages] == [
+        (1, 21, 5, "21"), (2, 22, 6, "22"), (3, 23, 7, "23")]  # fmt: skip
+    assert tiff.text == "21\f22\f23" and [ln.text for ln in tiff.lines] == ["21", "22", "23"]
+    assert [(p.page, p.width, p.height) for p in png.pages] == [(1, 30, 8)]
+
+
+async def test_a_failing_page_fails_its_document_alone() -> None:
+    repo, blobs, sink = FakeRepository(), FakeBlobStore(), ListSink()
+    engine = FakeEngine(poison={22})
+    bad = await enqueue(repo, blobs, tiff_pages((21, 5), (22, 6)))
+    good = await enqueue(repo, blobs, png_bytes(30, 8))
+    report = await processor(engine, blobs, sink, repo, max_attempts=1).process([bad, good])
+    by_job = {o.job_id: o for o in report.outcomes}
+    assert by_job[good.job_id].result is not None
+    assert by_job[good.job_id].result.text == "30"  # type: ignore[union-attr]
+    error = by_job[bad.job_id].error
+    assert error is not None and error.code is JobErrorCode.ENGINE_ERROR
+
+
+async def test_an_unreadable_pdf_fails_as_an_invalid_image() -> None:
+    repo, blobs, sink, engine = FakeRepository(), FakeBlobStore(), ListSink(), FakeEngine()
+    message = await enqueue(repo, blobs, encrypted_pdf())
+    report = await processor(engine, blobs, sink, repo).process([message])
+    (outcome,) = report.outcomes
+    assert outcome.error is not None and outcome.error.code is JobErrorCode.INVALID_IMAGE
+    assert "password" in outcome.error.message and engine.calls == []

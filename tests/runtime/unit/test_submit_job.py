@@ -64,7 +64,7 @@ async def test_idempotency_key_returns_the_same_job_once() -> None:
     ("upload", "error"),
     [
         (Upload(b"not an image"), InvalidImage),
-        (Upload(png_bytes(), "application/pdf"), UnsupportedMediaType),
+        (Upload(png_bytes(), "application/zip"), UnsupportedMediaType),
         (Upload(b""), InvalidImage),
     ],
 )

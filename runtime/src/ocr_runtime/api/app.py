@@ -63,7 +63,7 @@ def create_app(
     metrics = ApiMetrics(registry)
     if engine_ready is not None:
         register_model_ready(registry, engine_ready)
-    limits = ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    limits = ImageLimits.from_settings(settings)
     cpus = available_cpus()
     decoder = decode_pool(cpus)
     slots = SubmissionSlots(SLOTS_PER_CPU * cpus)

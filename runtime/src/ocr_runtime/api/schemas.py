@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from ocr_runtime.domain import Job, JobStatus
+from ocr_runtime.domain import Job, JobStatus, OcrLine, OcrPage, OcrResult, PageSource
 
 
 class LineView(BaseModel):
@@ -16,9 +16,22 @@ class LineView(BaseModel):
     box: list[list[float]] = Field(description="Four [x, y] corners, clockwise from top-left.")
 
 
+class PageView(BaseModel):
+    page: int = Field(description="Page number, from 1.")
+    width: int = Field(description="Width in pixels (a PDF page: at the rendering DPI).")
+    height: int
+    source: PageSource = Field(
+        description="ocr: recognised from the pixels; text_layer: read from the PDF's text."
+    )
+    text: str = Field(description="The page's lines in reading order, one per row.")
+    lines: list[LineView] = Field(description="Boxes in this page's pixel coordinates.")
+
+
 class ResultView(BaseModel):
-    text: str = Field(description="All lines in reading order, one per row.")
-    lines: list[LineView]
+    text: str = Field(description="All lines in reading order, one per row; pages separated "
+                      "by a form feed (\\f).")  # fmt: skip
+    lines: list[LineView] = Field(description="Every page's lines, pages in order.")
+    pages: list[PageView] = Field(description="One entry per page; one for a single image.")
 
 
 class JobErrorView(BaseModel):
@@ -66,16 +79,29 @@ class Readiness(BaseModel):
     checks: dict[str, CheckState]
 
 
+def _lines(lines: tuple[OcrLine, ...]) -> list[LineView]:
+    return [
+        LineView(text=ln.text, confidence=ln.confidence, box=[list(p) for p in ln.box])
+        for ln in lines
+    ]
+
+
+def result_view(job: Job, result: OcrResult) -> ResultView:
+    # Results stored before documents existed have no pages: they were one image each.
+    pages = result.pages or (OcrPage(1, job.width, job.height, result.lines),)
+    return ResultView(
+        text=result.text,
+        lines=_lines(result.lines),
+        pages=[
+            PageView(page=p.page, width=p.width, height=p.height, source=p.source,
+                     text=p.text, lines=_lines(p.lines))
+            for p in pages
+        ],
+    )  # fmt: skip
+
+
 def job_view(job: Job) -> JobView:
-    result = None
-    if job.result is not None:
-        result = ResultView(
-            text=job.result.text,
-            lines=[
-                LineView(text=ln.text, confidence=ln.confidence, box=[list(p) for p in ln.box])
-                for ln in job.result.lines
-            ],
-        )
+    result = None if job.result is None else result_view(job, job.result)
     error = (
         None
         if job.error is None
@@ -98,7 +124,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         401: "Missing or invalid API key",
         413: "Image over the byte limit",
         415: "Unsupported media type",
-        422: "Not an image, truncated, over the pixel limit, or missing field",
+        422: "Not an image or PDF, truncated, over the pixel or page limit, a password-"
+        "protected PDF, or missing field",
         503: "Queue unavailable",
     }.items()
 }

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from ocr_runtime.domain import JobError, JobErrorCode, OcrLine, OcrResult
+from ocr_runtime.application.results import lines_payload, pages_payload, result_from_payload
+from ocr_runtime.domain import JobError, JobErrorCode, OcrResult
 
 REQUEST_ID_HEADER = "ocr-request-id"
 
@@ -101,10 +102,8 @@ class JobOutcome:
             "error": None,
         }
         if self.result is not None:
-            body["result"] = [
-                {"text": ln.text, "confidence": ln.confidence, "box": ln.box}
-                for ln in self.result.lines
-            ]
+            body["result"] = lines_payload(self.result)
+            body["pages"] = pages_payload(self.result)
         if self.error is not None:
             body["error"] = {"code": self.error.code.value, "message": self.error.message}
         return json.dumps(body, separators=(",", ":")).encode()
@@ -114,16 +113,7 @@ class JobOutcome:
         data = json.loads(raw)
         result = None
         if data.get("result") is not None:
-            result = OcrResult(
-                lines=tuple(
-                    OcrLine(
-                        text=ln["text"],
-                        confidence=float(ln["confidence"]),
-                        box=tuple(tuple(p) for p in ln["box"]),  # type: ignore[arg-type]
-                    )
-                    for ln in data["result"]
-                )
-            )
+            result = result_from_payload(data["result"], data.get("pages"))
         error = None
         if data.get("error") is not None:
             error = JobError(JobErrorCode(data["error"]["code"]), data["error"]["message"])

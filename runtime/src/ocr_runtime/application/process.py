@@ -15,10 +15,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from ocr_runtime.application.images import ImageLimits, decode_image
+from ocr_runtime.application.documents import decode_document
+from ocr_runtime.application.images import ImageLimits
 from ocr_runtime.application.messages import JobMessage, JobOutcome
 from ocr_runtime.application.ports import BlobStore, Image, JobRepository, OcrEngine
-from ocr_runtime.domain import InvalidImage, JobError, JobErrorCode, JobStatus, OcrResult
+from ocr_runtime.domain import (
+    InvalidImage,
+    JobError,
+    JobErrorCode,
+    JobStatus,
+    OcrPage,
+    OcrResult,
+)
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -149,25 +157,37 @@ class BatchProcessor:
     ) -> None:
         if not runnable:
             return
-        decoded = await self._off_loop(lambda: [self._decode(data) for _, data in runnable])
-        images: list[tuple[JobMessage, Image]] = []
-        for (message, _), image in zip(runnable, decoded, strict=True):
-            if isinstance(image, InvalidImage):
-                logger.warning("undecodable image: %s", image.message,
-                               extra=message.log_context)  # fmt: skip
-                report.outcomes.append(
-                    failed_outcome(message, JobErrorCode.INVALID_IMAGE, image.message)
-                )
-            else:
-                images.append((message, image))
-        if not images:
+        documents = await self._decode_all(runnable, report)
+        if not documents:
             return
+        # Every page of every document in one engine batch; each job gets its pages back.
+        images = [page for _, pages in documents for page in pages]
         started = time.perf_counter()
-        results = await self._recognize([image for _, image in images])
+        results = await self._recognize(images)
         report.inference_s = time.perf_counter() - started
         report.images = len(images)
-        for (message, _), result in zip(images, results, strict=True):
-            self._settle(message, result, report)
+        offset = 0
+        for message, pages in documents:
+            page_results = results[offset : offset + len(pages)]
+            offset += len(pages)
+            self._settle(message, document_result(pages, page_results), report)
+
+    async def _decode_all(
+        self, runnable: list[tuple[JobMessage, bytes]], report: BatchReport
+    ) -> list[tuple[JobMessage, list[Image]]]:
+        """The pages of each job's document; a job whose document cannot be read fails."""
+        decoded = await self._off_loop(lambda: [self._decode(data) for _, data in runnable])
+        documents: list[tuple[JobMessage, list[Image]]] = []
+        for (message, _), pages in zip(runnable, decoded, strict=True):
+            if isinstance(pages, InvalidImage):
+                logger.warning("undecodable document: %s", pages.message,
+                               extra=message.log_context)  # fmt: skip
+                report.outcomes.append(
+                    failed_outcome(message, JobErrorCode.INVALID_IMAGE, pages.message)
+                )
+            else:
+                documents.append((message, pages))
+        return documents
 
     def _settle(
         self, message: JobMessage, result: OcrResult | Exception, report: BatchReport
@@ -184,9 +204,9 @@ class BatchProcessor:
             text = f"{type(result).__name__}: {result}"
             report.outcomes.append(failed_outcome(message, JobErrorCode.ENGINE_ERROR, text))
 
-    def _decode(self, data: bytes) -> Image | InvalidImage:
+    def _decode(self, data: bytes) -> list[Image] | InvalidImage:
         try:
-            return decode_image(data, self._limits)
+            return decode_document(data, self._limits)
         except InvalidImage as exc:
             return exc
 
@@ -215,6 +235,21 @@ class BatchProcessor:
 
     async def _off_loop(self, work: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+
+def document_result(
+    pages: Sequence[Image], results: Sequence[OcrResult | Exception]
+) -> OcrResult | Exception:
+    """A job's result from its pages' results: the first failed page fails the document."""
+    for result in results:
+        if isinstance(result, Exception):
+            return result
+    return OcrResult.of_pages(
+        OcrPage(page=number, width=int(image.shape[1]), height=int(image.shape[0]),
+                lines=result.lines)
+        for number, (image, result) in enumerate(zip(pages, results, strict=True), start=1)
+        if isinstance(result, OcrResult)
+    )  # fmt: skip
 
 
 def _succeeded(message: JobMessage, result: OcrResult) -> JobOutcome:

@@ -21,6 +21,7 @@ from ocr_runtime.application.images import (
 )
 from ocr_runtime.application.messages import JobOutcome
 from ocr_runtime.application.outbox import job_message
+from ocr_runtime.application.pdf import inspect_pdf, is_pdf
 from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
 from ocr_runtime.core.logging import request_id_var
 from ocr_runtime.domain import Job, JobError, JobErrorCode, new_job_id
@@ -131,12 +132,16 @@ class SubmitJob:
         return existing
 
     async def _inspect(self, data: bytes) -> ImageInfo:
+        loop = asyncio.get_running_loop()
+        if is_pdf(data):
+            # Off the loop: PDFium is held by one thread at a time (a worker may be rendering).
+            return await loop.run_in_executor(self._decode_executor, inspect_pdf, data,
+                                              self._limits)  # fmt: skip
         image, info = open_image(data, self._limits)
         if info.pixels <= INLINE_DECODE_MAX_PIXELS:
-            finish_inspection(image)
+            finish_inspection(image, info)
         else:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._decode_executor, finish_inspection, image)
+            await loop.run_in_executor(self._decode_executor, finish_inspection, image, info)
         return info
 
     async def _publish(self, job: Job) -> None:

@@ -65,7 +65,7 @@ def build_all_in_one_app(
     processor = BatchProcessor(
         engine,
         blobs,
-        ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
+        ImageLimits.from_settings(settings),
         max_attempts=settings.max_attempts,
         repository=repository,
         executor=executor,

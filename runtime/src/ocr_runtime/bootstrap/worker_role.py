@@ -126,7 +126,7 @@ def _consume_loop(
     processor = BatchProcessor(
         engine,
         storage.blobs,
-        ImageLimits(max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels),
+        ImageLimits.from_settings(settings),
         max_attempts=settings.max_attempts,
         # Every mode, writer included: attempts must outlive a process that a job kills.
         repository=storage.repository,

@@ -166,7 +166,14 @@ class Settings(BaseSettings):
 
     # --- API limits and auth ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest upload (413).")
-    max_pixels: int = Field(40_000_000, ge=1, description="Largest image in pixels (422).")
+    max_pixels: int = Field(
+        40_000_000, ge=1, description="Largest image, or page of a document, in pixels (422)."
+    )
+    max_pages: int = Field(100, ge=1, le=10_000, description="Most pages of a document (422).")
+    pdf_dpi: int = Field(200, ge=72, le=400, description="Resolution PDF pages are rendered at.")
+    render_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="Longest rasterisation of one document (worker)."
+    )
     api_key_hashes: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="SHA-256 hex digests of accepted API keys; empty disables authentication.",

@@ -2,10 +2,12 @@
 
 from ocr_runtime.domain.errors import (
     DomainError,
+    EncryptedDocument,
     IllegalTransition,
     ImageTooLarge,
     InvalidImage,
     OcrError,
+    TooManyPages,
     TooManyPixels,
     UnsupportedMediaType,
 )
@@ -18,12 +20,14 @@ from ocr_runtime.domain.job import (
     new_job_id,
     statuses_allowing,
 )
-from ocr_runtime.domain.ocr import Box, OcrLine, OcrResult
+from ocr_runtime.domain.ocr import PAGE_SEPARATOR, Box, OcrLine, OcrPage, OcrResult, PageSource
 
 __all__ = [
+    "PAGE_SEPARATOR",
     "TRANSITIONS",
     "Box",
     "DomainError",
+    "EncryptedDocument",
     "IllegalTransition",
     "ImageTooLarge",
     "InvalidImage",
@@ -33,7 +37,10 @@ __all__ = [
     "JobStatus",
     "OcrError",
     "OcrLine",
+    "OcrPage",
     "OcrResult",
+    "PageSource",
+    "TooManyPages",
     "TooManyPixels",
     "UnsupportedMediaType",
     "new_job_id",

@@ -62,3 +62,17 @@ class UnsupportedMediaType(InvalidImage):
 
     code = "unsupported_media_type"
     http_status = 415
+
+
+class TooManyPages(InvalidImage):
+    """A document with more pages than the page limit."""
+
+    code = "too_many_pages"
+    http_status = 422
+
+
+class EncryptedDocument(InvalidImage):
+    """A password-protected document: its pages cannot be read without the password."""
+
+    code = "encrypted_document"
+    http_status = 422

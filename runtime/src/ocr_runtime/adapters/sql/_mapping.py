@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ocr_runtime.domain import Job, JobError, JobErrorCode, JobStatus, OcrLine, OcrResult
-from ocr_runtime.domain.ocr import Box
+from ocr_runtime.application.results import lines_payload, pages_payload, result_from_payload
+from ocr_runtime.domain import Job, JobError, JobErrorCode, JobStatus, OcrResult
 
 # Error messages come from exceptions of any size; the column is a TEXT.
 MAX_ERROR_MESSAGE = 2000
@@ -27,20 +27,15 @@ def from_db_time(value: datetime | None) -> datetime | None:
 
 
 def result_to_json(result: OcrResult) -> str:
-    lines = [
-        {"text": ln.text, "confidence": ln.confidence, "box": [list(p) for p in ln.box]}
-        for ln in result.lines
-    ]
-    return json.dumps(lines, ensure_ascii=False, separators=(",", ":"))
+    body = {"lines": lines_payload(result), "pages": pages_payload(result)}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def result_from_json(raw: str) -> OcrResult:
-    lines = []
-    for ln in json.loads(raw):
-        corners = tuple((float(x), float(y)) for x, y in ln["box"])
-        box: Box = (corners[0], corners[1], corners[2], corners[3])
-        lines.append(OcrLine(text=ln["text"], confidence=float(ln["confidence"]), box=box))
-    return OcrResult(lines=tuple(lines))
+    data = json.loads(raw)
+    if isinstance(data, list):  # stored before pages existed: the lines alone
+        return result_from_payload(data, None)
+    return result_from_payload(data["lines"], data.get("pages"))
 
 
 def job_to_row(job: Job) -> dict[str, Any]:

@@ -1,0 +1,125 @@
+"""PDF documents, through PDFium (the pypdfium2 wheel carries its own binary: no system tool
+at run time). The API only checks a PDF (page count, page sizes at the rendering DPI,
+encryption), which reads its cross-reference table and page tree but draws nothing; the
+worker rasterises it. Every limit is checked before a page is drawn, so a PDF bomb (huge
+pages, thousands of pages) is refused without rendering anything."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from ocr_runtime.application.images import (
+    ImageInfo,
+    ImageLimits,
+    check_page_count,
+    check_page_pixels,
+    stacked,
+)
+from ocr_runtime.application.ports import Image
+from ocr_runtime.domain import EncryptedDocument, ImageTooLarge, InvalidImage
+
+# PDFium is not thread-safe: one call at a time per process (the API's decode threads and an
+# all-in-one worker's engine thread share it).
+_PDFIUM = threading.Lock()
+# PDF points per inch: page sizes are in points, rendering scales by dpi / 72.
+POINTS_PER_INCH = 72.0
+# The header may follow some bytes of garbage; PDF readers look in the first KiB.
+_HEADER_WINDOW = 1024
+_LOCKED = frozenset({pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY})
+
+
+class RenderTimeout(InvalidImage):
+    """Rasterising the document took longer than the rendering time limit."""
+
+    code = "render_timeout"
+
+
+def is_pdf(data: bytes) -> bool:
+    return b"%PDF-" in data[:_HEADER_WINDOW]
+
+
+@contextmanager
+def _document(data: bytes, limits: ImageLimits) -> Iterator[pdfium.PdfDocument]:
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(f"document has {len(data)} bytes; the limit is {limits.max_bytes}")
+    with _PDFIUM:
+        try:
+            pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            # PDFium's error code outlives the call that set it (a later failure may not reset
+            # it): only a document that declares encryption is called password-protected.
+            if exc.err_code in _LOCKED and b"/Encrypt" in data:
+                raise EncryptedDocument("the PDF is password-protected; send it unlocked") from exc
+            raise InvalidImage(f"the data is not a readable PDF: {exc}") from exc
+        try:
+            yield pdf
+        finally:
+            pdf.close()
+
+
+def _page_sizes(pdf: pdfium.PdfDocument, limits: ImageLimits) -> list[tuple[int, int]]:
+    """Each page's size in pixels at the rendering DPI, checked against the limits."""
+    pages = len(pdf)
+    if pages == 0:
+        raise InvalidImage("the PDF has no pages")
+    check_page_count(pages, limits)
+    scale = limits.pdf_dpi / POINTS_PER_INCH
+    sizes = []
+    for index in range(pages):
+        try:
+            width_pt, height_pt = pdf.get_page_size(index)
+        except pdfium.PdfiumError as exc:
+            raise InvalidImage(f"page {index + 1} of the PDF is corrupt: {exc}") from exc
+        if not (math.isfinite(width_pt) and math.isfinite(height_pt)):
+            raise InvalidImage(f"page {index + 1} of the PDF has no valid size")
+        width, height = math.ceil(width_pt * scale), math.ceil(height_pt * scale)
+        check_page_pixels(width, height, index + 1, limits)
+        sizes.append((width, height))
+    return sizes
+
+
+def inspect_pdf(data: bytes, limits: ImageLimits) -> ImageInfo:
+    """Open the PDF and check its pages against the limits, drawing nothing. Blocking."""
+    with _document(data, limits) as pdf:
+        return stacked(_page_sizes(pdf, limits), "PDF")
+
+
+def render_pdf(
+    data: bytes, limits: ImageLimits, clock: Callable[[], float] = time.monotonic
+) -> list[Image]:
+    """One RGB array per page at the rendering DPI. Blocking; gives up with `RenderTimeout`
+    once the time limit has passed (checked between pages: PDFium cannot be interrupted)."""
+    deadline = clock() + limits.render_timeout_s
+    with _document(data, limits) as pdf:
+        sizes = _page_sizes(pdf, limits)
+        pages = []
+        for index in range(len(sizes)):
+            if clock() > deadline:
+                raise RenderTimeout(
+                    f"rendering stopped at page {index + 1} of {len(sizes)}: it took longer "
+                    f"than {limits.render_timeout_s:g} s"
+                )
+            pages.append(_render_page(pdf, index, limits.pdf_dpi))
+        return pages
+
+
+def _render_page(pdf: pdfium.PdfDocument, index: int, dpi: int) -> Image:
+    page = pdf[index]
+    try:
+        bitmap = page.render(scale=dpi / POINTS_PER_INCH, rev_byteorder=True)
+        try:
+            return np.array(bitmap.to_numpy()[:, :, :3], dtype=np.uint8)
+        finally:
+            bitmap.close()
+    except pdfium.PdfiumError as exc:
+        raise InvalidImage(f"page {index + 1} of the PDF cannot be rendered: {exc}") from exc
+    finally:
+        page.close()
