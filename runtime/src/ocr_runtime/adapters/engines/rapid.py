@@ -5,13 +5,14 @@ post-processing classes and ONNX sessions but reorders the work: detection per i
 padded into batches where the device gains, see `det_batch_size`), then every text-line crop
 of every image goes through the angle classifier and the recogniser together, sorted by
 aspect ratio, and the lines are split back per image. Models are the files shipped in the
-`rapidocr` wheel; nothing is downloaded."""
+`rapidocr` wheel or those of `OCR_MODEL_DIR` (see `_model_dir`); nothing is downloaded."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from ocr_runtime.adapters.engines._batching import (
     split,
     to_box,
 )
+from ocr_runtime.adapters.engines._model_dir import ModelError, ModelFiles
 from ocr_runtime.adapters.engines._warmup import warmup_image
 from ocr_runtime.application.ports import Image
 from ocr_runtime.core.settings import Device, LineOrientation
@@ -46,9 +48,10 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 SLIVER_FACTOR = 2
 
 
-def wheel_model_dir() -> Path:
-    """Where the `rapidocr` wheel keeps its ONNX models."""
-    return package_dir("rapidocr") / "models"
+def wheel_onnx_files() -> tuple[Path, Path, Path]:
+    """(det, rec, cls): the ONNX models the `rapidocr` wheel ships."""
+    root = package_dir("rapidocr") / "models"
+    return root / DET_MODEL, root / REC_MODEL, root / CLS_MODEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,7 @@ class RapidOcrOptions:
     threads: int = 0  # ONNX Runtime intra-op threads; 0 keeps its default
     det_batch_size: int = 1  # images per detection call; 1 runs RapidOCR's own detector
     rec_batch_size: int = 6  # text lines per classifier and recogniser call
-    model_dir: Path | None = None  # folder holding the three ONNX files; None: the wheel's
+    models: ModelFiles | None = None  # None: the files in the rapidocr wheel
     min_score: float = 0.5  # lines below this recognition confidence are dropped
     orientation: LineOrientation = LineOrientation.UPRIGHT
 
@@ -105,19 +108,15 @@ class RapidOcrEngine:
         with self._lock:
             if self._ocr is not None:
                 return
-            from rapidocr import RapidOCR  # noqa: PLC0415
-
-            ocr: Any = RapidOCR(params=self._params())
-            # Build the three sessions now, not on the first request.
-            ocr._load_det_model()
-            if ocr.use_cls:
-                ocr._load_cls_model()
-            ocr._load_rec_model()
-            self._providers = tuple(ocr.text_det.session.session.get_providers())
-            self._ocr = ocr
+            self._ocr = self._build()
+            self._providers = tuple(self._ocr.text_det.session.session.get_providers())
         if self._options.device is Device.GPU and CUDA_PROVIDER not in self._providers:
             log.warning("device=gpu but ONNX Runtime runs on %s", ", ".join(self._providers))
-        self.recognize_batch([warmup_image()])
+        try:
+            self.recognize_batch([warmup_image()])
+        except Exception as exc:
+            folder = self._files()[0].parent
+            raise ModelError(f"{folder}: warm-up inference on its models failed ({exc})") from exc
         self._warmed_up = True
         log.info("engine %s loaded on %s", self.name, ", ".join(self._providers))
 
@@ -149,6 +148,32 @@ class RapidOcrEngine:
                 scores = [float(score) for score in output.scores]
                 results.append(build_result(boxes, texts, scores, self._options.min_score))
         return results
+
+    def _build(self) -> Any:
+        """RapidOCR with its three sessions built now, not on the first request; a file
+        ONNX Runtime cannot load is named in the `ModelError`."""
+        from rapidocr import RapidOCR  # noqa: PLC0415
+
+        det, rec, cls = self._files()
+        ocr: Any = RapidOCR(params=self._params())
+        steps = [(ocr._load_det_model, det), (ocr._load_rec_model, rec)]
+        if ocr.use_cls:
+            steps.insert(1, (ocr._load_cls_model, cls))
+        with _no_downloads(rec):
+            for step, path in steps:
+                try:
+                    step()
+                except ModelError:
+                    raise
+                except Exception as exc:
+                    raise ModelError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
+        dictionary = self._options.models.dict if self._options.models else None
+        if dictionary is not None:
+            from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode  # noqa: PLC0415
+
+            # A dict.txt beside the model wins over the list embedded in rec.onnx.
+            ocr.text_rec.postprocess_op = CTCLabelDecode(character_path=dictionary)
+        return ocr
 
     # --- pipeline steps ---
 
@@ -235,18 +260,20 @@ class RapidOcrEngine:
 
     def _params(self) -> dict[str, Any]:
         options = self._options
-        model_dir = options.model_dir or wheel_model_dir()
+        det, rec, cls = self._files()
         params: dict[str, Any] = {
             "Global.log_level": "warning",
             "Global.text_score": options.min_score,
             "Global.use_cls": options.orientation is LineOrientation.DETECT,
             # Explicit files: RapidOCR downloads a model only when no path is given.
-            "Det.model_path": str(model_dir / DET_MODEL),
-            "Rec.model_path": str(model_dir / REC_MODEL),
-            "Cls.model_path": str(model_dir / CLS_MODEL),
+            "Det.model_path": str(det),
+            "Rec.model_path": str(rec),
+            "Cls.model_path": str(cls),
             "Rec.rec_batch_num": options.rec_batch_size,
             "Cls.cls_batch_num": options.rec_batch_size,
         }
+        if options.models is not None and options.models.dict is not None:
+            params["Rec.rec_keys_path"] = str(options.models.dict)
         if options.threads > 0:
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = options.threads
         if options.device is Device.GPU:
@@ -255,3 +282,30 @@ class RapidOcrEngine:
             # search per new shape would cost more than it saves.
             params["EngineConfig.onnxruntime.cuda_ep_cfg.cudnn_conv_algo_search"] = "HEURISTIC"
         return params
+
+    def _files(self) -> tuple[Path, Path, Path]:
+        """(det, rec, cls) model files; a folder without cls.onnx keeps the wheel's
+        classifier path, which RapidOCR only opens with `OCR_LINE_ORIENTATION=detect` (and
+        `resolve_models` refuses that combination)."""
+        models = self._options.models
+        wheel = wheel_onnx_files()
+        if models is None:
+            return wheel
+        return models.det, models.rec, models.cls or wheel[2]
+
+
+@contextlib.contextmanager
+def _no_downloads(rec: Path) -> Iterator[None]:
+    """RapidOCR downloads a character list when the recogniser carries none and no file is
+    given; serving must not fetch anything, so that becomes a refusal naming the model."""
+    from rapidocr.utils.download_file import DownloadFile  # noqa: PLC0415
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise ModelError(f"{rec}: carries no character list; put its dict.txt beside it")
+
+    original = DownloadFile.__dict__["run"]  # the classmethod itself, to put back as it was
+    setattr(DownloadFile, "run", refuse)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(DownloadFile, "run", original)  # noqa: B010
