@@ -82,14 +82,30 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 process.wait()
 
 
-def rendered_page() -> bytes:
+def page_image(lines: tuple[str, ...] = LINES) -> Image.Image:
     font = ImageFont.load_default(size=40)
-    image = Image.new("RGB", (1100, 80 + 90 * len(LINES)), "white")
+    image = Image.new("RGB", (1100, 80 + 90 * len(lines)), "white")
     draw = ImageDraw.Draw(image)
-    for row, text in enumerate(LINES):
+    for row, text in enumerate(lines):
         draw.text((40, 40 + 90 * row), text, fill="black", font=font)
+    return image
+
+
+def rendered_page() -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    page_image().save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PDF_PAGES = (("Invoice number 48213", "Total amount due 1250 EUR"), ("Payment due Seoul",))
+
+
+def two_page_pdf() -> bytes:
+    """Drawn at 200 pixels per inch: rendered at the default 200 DPI, each page comes back
+    at the size it was drawn."""
+    first, second = (page_image(lines) for lines in PDF_PAGES)
+    buffer = io.BytesIO()
+    first.save(buffer, format="PDF", save_all=True, append_images=[second], resolution=200.0)
     return buffer.getvalue()
 
 
@@ -144,6 +160,32 @@ def test_bad_input_leaves_the_server_healthy(server: Server) -> None:
     assert httpx.get(f"{server.base_url}/readyz", timeout=10).json()["ready"] is True
     metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
     assert "ocr_batch_size_count" in metrics and "ocr_http_requests_total" in metrics
+
+
+def test_a_pdf_gives_text_per_page(server: Server) -> None:
+    response = httpx.post(
+        f"{server.base_url}/v1/ocr",
+        params={"timeout": 120},
+        files={"image": ("invoice.pdf", two_page_pdf(), "application/pdf")},
+        timeout=150,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    pages = result["pages"]
+    assert [page["page"] for page in pages] == [1, 2]
+    # PDF sizes are in points (1/72 inch): a pixel may be gained in rounding.
+    sizes = [(page["width"], page["height"]) for page in pages]
+    assert all(
+        abs(w - dw) <= 1 and abs(h - dh) <= 1
+        for (w, h), (dw, dh) in zip(sizes, [(1100, 260), (1100, 170)], strict=True)
+    )
+    assert [[ln["text"] for ln in page["lines"]] for page in pages] == [list(p) for p in PDF_PAGES]
+    assert [page["source"] for page in pages] == ["ocr", "ocr"]
+    assert result["text"] == "\f".join("\n".join(p) for p in PDF_PAGES)
+    # Boxes are in their own page's pixels: the second page's line is near its top.
+    (line,) = pages[1]["lines"]
+    assert all(-2 <= x <= 1102 and -2 <= y <= 130 for x, y in line["box"]), line["box"]
+    assert result["lines"] == pages[0]["lines"] + pages[1]["lines"]
 
 
 def test_sigterm_stops_it_cleanly(server: Server) -> None:
