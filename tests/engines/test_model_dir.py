@@ -119,6 +119,12 @@ def test_missing_and_unlisted_files_are_refused(tmp_path: Path, model_dir: Path)
     (folder / "dict.txt").write_text("a\nb\n")
     with pytest.raises(ModelError, match=r"/partial/dict\.txt: not listed in .*MANIFEST\.json"):
         resolve_models(Settings(model_dir=folder))
+    (folder / "dict.txt").unlink()
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    manifest["files"]["notes.txt"] = "0" * 64  # listed, never loaded: it still has to be there
+    (folder / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=r"/partial/notes\.txt: listed in .* but missing"):
+        resolve_models(Settings(model_dir=folder))
 
 
 def test_detect_orientation_needs_a_classifier(tmp_path: Path) -> None:

@@ -131,8 +131,11 @@ def _identity(root: Path, digests: dict[str, str], declared_version: str) -> Mod
                 f"{root / file}: checksum mismatch (sha256 {digest}, {MANIFEST} says "
                 f"{listed[file]})"
             )
+    # Files the engine does not load (Paddle's .pdiparams.info, notes) may be listed too;
+    # they only have to be there, as the manifest says.
     for file in sorted(set(listed) - set(digests)):
-        raise ModelError(f"{root / file}: listed in {manifest} but missing")
+        if not (root / file).is_file():
+            raise ModelError(f"{root / file}: listed in {manifest} but missing")
     if declared_version not in (UNSET_VERSION, version):
         log.warning("OCR_MODEL_VERSION=%s but %s says %s: reporting %s", declared_version,
                     manifest, version, version)  # fmt: skip
