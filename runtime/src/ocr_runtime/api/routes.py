@@ -57,7 +57,7 @@ _UPLOAD_BODY = {
                         IMAGE_FIELD: {
                             "type": "string",
                             "format": "binary",
-                            "description": "JPEG, PNG, WebP, BMP or TIFF image.",
+                            "description": "An image (JPEG, PNG, WebP, BMP, TIFF, HEIC) or a PDF.",
                         }
                     },
                 }
