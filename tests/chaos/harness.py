@@ -240,6 +240,8 @@ class Verdict:
     wrong_text: int
     dead_letters_ok: bool
     worker_restarts: int
+    # The first lost jobs: (seed, job id, status, error code), to say what happened to them.
+    lost_jobs: list[tuple[int, str, str | None, str | None]] = field(default_factory=list)
 
     def row(self) -> str:
         return (
@@ -259,11 +261,14 @@ def judge(
         ).all()
     by_id = {r.job_id: r for r in rows}
     lost = wrong = 0
+    lost_jobs: list[tuple[int, str, str | None, str | None]] = []
     for seed, job_id in accepted.items():
         row = by_id.get(job_id)
         expected = ("failed", "attempts_exhausted") if seed == poison else ("succeeded", None)
         if row is None or (row.status, row.error_code) != expected:
             lost += 1
+            found = (None, None) if row is None else (row.status, row.error_code)
+            lost_jobs.append((seed, job_id, *found))
         elif seed != poison and f'"seed {seed}"' not in str(row.result):
             wrong += 1
     # One image, one finished job: another succeeded row for the same image is a duplicate.
@@ -273,4 +278,4 @@ def judge(
     letters = asyncio.run(read_topic(stack.bootstrap, stack.topics.dead_letters, timeout_s=3.0))
     dead = {headers.get("ocr-job_id", b"").decode() for _, _, headers in letters}
     return Verdict(mode, len(accepted), faults, lost, duplicated, stuck, wrong,
-                   dead == {accepted[poison]}, restarts)  # fmt: skip
+                   dead == {accepted[poison]}, restarts, lost_jobs[:10])  # fmt: skip

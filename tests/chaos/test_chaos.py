@@ -48,7 +48,8 @@ def test_every_accepted_job_ends_once_under_chaos(stack: Stack, mode: str) -> No
     (RESULTS / f"{mode}.json").write_text(json.dumps({**vars(verdict), "injected": injected}))
     print(f"\n| mode | jobs | faults injected | lost | duplicated | stuck |\n{verdict.row()}")
     assert verdict.jobs == JOBS
-    assert (verdict.lost, verdict.duplicated, verdict.stuck, verdict.wrong_text) == (0, 0, 0, 0)
+    counts = (verdict.lost, verdict.duplicated, verdict.stuck, verdict.wrong_text)
+    assert counts == (0, 0, 0, 0), f"lost, duplicated, stuck, wrong: {counts}; {verdict.lost_jobs}"
     assert verdict.dead_letters_ok, "the dead-letter topic does not hold exactly the poison job"
     assert injected["broker restart"] == injected["mariadb restart"] == 1
     assert injected["kill api"] >= 2 and injected["kill worker"] >= 3
