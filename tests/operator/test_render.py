@@ -13,7 +13,7 @@ import yaml
 
 from ocr_operator.model import Component, Mode, OCRServingSpec
 from ocr_operator.render import Instance, Kind, Manifest, Observed, plan_transition, render
-from tests.operator._examples import EXAMPLES, ROOT, example_spec
+from tests.operator._examples import EXAMPLES, ROOT, example_resource, example_spec
 
 GOLDEN = ROOT / "tests" / "operator" / "golden"
 INSTANCE = Instance("demo", "ocr")
@@ -64,6 +64,15 @@ def test_entering_writer_renders_the_writer_but_keeps_workers_off_the_results_to
     assert _env(manifests[(Kind.DEPLOYMENT, "demo-worker")])["OCR_MODE"] == "batched"
 
 
+def test_leaving_writer_keeps_the_draining_writer_on_its_template() -> None:
+    spec = example_spec("writer")
+    steady = _by_key(_steady(spec))[(Kind.DEPLOYMENT, "demo-writer")]
+    leaving = plan_transition(Mode.BATCHED, Observed(worker_mode=Mode.BATCHED, writer_exists=True))
+    draining = _by_key(render(spec, INSTANCE, leaving))[(Kind.DEPLOYMENT, "demo-writer")]
+    # An unchanged template: the writer that drains the results topic is not restarted.
+    assert draining["spec"]["template"] == steady["spec"]["template"]
+
+
 def test_gpu_worker_requests_gpus_and_autoscaled_deployments_leave_replicas_to_the_hpa() -> None:
     manifests = _by_key(_steady(example_spec("batched")))
     worker = manifests[(Kind.DEPLOYMENT, "demo-worker")]
@@ -77,6 +86,26 @@ def test_gpu_worker_requests_gpus_and_autoscaled_deployments_leave_replicas_to_t
     assert external["metric"]["selector"]["matchLabels"]["consumergroup"] == "ocr-workers"
     api = manifests[(Kind.HORIZONTAL_POD_AUTOSCALER, "demo-api")]
     assert api["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_every_pod_requests_cpu_and_memory_and_a_limit_alone_is_kept() -> None:
+    # The standard example names no writer resources; entering Writer must not add a
+    # BestEffort pod that busy workers starve of CPU.
+    raw = example_resource("standard")["spec"]
+    raw["worker"]["resources"] = {"limits": {"cpu": "2"}}
+    spec = OCRServingSpec.model_validate(raw)
+    plan = plan_transition(Mode.WRITER, Observed(worker_mode=Mode.STANDARD))
+    manifests = _by_key(render(spec, INSTANCE, plan))
+    requests = {
+        component: manifests[(Kind.DEPLOYMENT, f"demo-{component.value}")]["spec"]["template"][
+            "spec"
+        ]["containers"][0]["resources"]["requests"]
+        for component in Component
+    }
+    assert requests[Component.WRITER] == {"cpu": "100m", "memory": "256Mi"}
+    assert requests[Component.API] == {"cpu": "100m", "memory": "256Mi"}
+    # A CPU limit alone: Kubernetes requests the limit; a default request could exceed it.
+    assert requests[Component.WORKER] == {"memory": "768Mi"}
 
 
 def test_pods_drain_probe_and_run_unprivileged() -> None:

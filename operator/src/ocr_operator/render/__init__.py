@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ocr_operator.model import Component, OCRServingSpec, TopicManagement
+from ocr_operator.model import Component, Mode, OCRServingSpec, TopicManagement
 from ocr_operator.render._manifest import (
     LABEL_COMPONENT,
     LABEL_INSTANCE,
@@ -65,7 +65,9 @@ def render(
     if plan.include_writer:
         components.insert(0, Component.WRITER)  # the writer first: workers may depend on it
     for component in components:
-        mode = plan.target if component is Component.WRITER else plan.worker_mode
+        # The writer only ever runs Writer mode; rendering it with the target would roll it
+        # on the way out of Writer, restarting the pod that must drain the results topic.
+        mode = Mode.WRITER if component is Component.WRITER else plan.worker_mode
         manifests.append(deployment(spec, instance, component, mode, defaults))
         if component is Component.API:
             manifests.append(api_service(spec, instance))

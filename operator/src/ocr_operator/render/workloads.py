@@ -182,11 +182,24 @@ def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+# Requests of a component whose spec names neither a request nor a limit of that resource.
+# Without them the pod is BestEffort: next to busy Burstable workers (no CPU limit) it gets
+# almost no CPU, misses its probe deadlines and never turns Ready, so a Writer transition
+# waits forever. A limit alone is left alone: Kubernetes then requests the limit.
+DEFAULT_REQUESTS: dict[Component, dict[str, str]] = {
+    Component.API: {"cpu": "100m", "memory": "256Mi"},
+    Component.WORKER: {"cpu": "500m", "memory": "768Mi"},
+    Component.WRITER: {"cpu": "100m", "memory": "256Mi"},
+}
+
+
 def _resources(spec: OCRServingSpec, component: Component) -> dict[str, Any]:
     part = _component_spec(spec, component)
+    limits = part.resources.limits.wire()
+    defaults = {k: v for k, v in DEFAULT_REQUESTS[component].items() if k not in limits}
     resources: dict[str, Any] = {
-        "requests": part.resources.requests.wire(),
-        "limits": part.resources.limits.wire(),
+        "requests": {**defaults, **part.resources.requests.wire()},
+        "limits": limits,
     }
     if component is Component.WORKER and spec.engine.device is Device.GPU:
         # Extended resources must be equal in requests and limits.
