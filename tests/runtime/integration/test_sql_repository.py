@@ -123,6 +123,19 @@ async def test_requeue_only_moves_running_jobs(engine: AsyncEngine) -> None:
     assert stored[queued.job_id].status is JobStatus.QUEUED
 
 
+async def test_abandon_fails_only_a_job_the_queue_never_acknowledged(engine: AsyncEngine) -> None:
+    repo = SqlJobRepository(engine)
+    unpublished, published = await repo.add(new_job()), await repo.add(new_job())
+    await repo.mark_published([published.job_id])
+    error = JobError(JobErrorCode.QUEUE_UNAVAILABLE, "the queue is unavailable")
+    assert await repo.abandon(JobOutcome(unpublished.job_id, AT, error=error)) is True
+    assert await repo.abandon(JobOutcome(published.job_id, AT, error=error)) is False
+    jobs = await repo.get_many([unpublished.job_id, published.job_id])
+    assert jobs[unpublished.job_id].status is JobStatus.FAILED
+    assert jobs[unpublished.job_id].error == error
+    assert jobs[published.job_id].status is JobStatus.QUEUED  # a retry got it into the queue
+
+
 async def test_ping(engine: AsyncEngine) -> None:
     await SqlJobRepository(engine).ping()
 

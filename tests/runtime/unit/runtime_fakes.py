@@ -88,6 +88,13 @@ class FakeRepository:
             if job is not None and job.published_at is None:
                 self.jobs[job_id] = replace(job, published_at=now)
 
+    async def abandon(self, outcome: JobOutcome) -> bool:
+        job = self.jobs.get(outcome.job_id)
+        if job is None or not job.unpublished or outcome.error is None:
+            return False
+        self.jobs[job.job_id] = job.fail(outcome.error, at=outcome.finished_at)
+        return True
+
     async def unpublished(self, created_before: datetime, limit: int) -> list[Job]:
         found = [j for j in self.jobs.values() if j.unpublished and j.created_at < created_before]
         return sorted(found, key=lambda j: j.created_at)[:limit]

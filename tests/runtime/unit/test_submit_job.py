@@ -1,4 +1,5 @@
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, FullPublisher, png_bytes
@@ -6,6 +7,7 @@ from runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, FullPubl
 from ocr_runtime.application import (
     ImageLimits,
     JobCompletions,
+    JobMessage,
     QueueFull,
     QueueUnavailable,
     SubmitJob,
@@ -83,6 +85,65 @@ async def test_broker_failure_fails_the_job_and_drops_the_image() -> None:
     assert job.status is JobStatus.FAILED
     assert job.error is not None and job.error.code is JobErrorCode.QUEUE_UNAVAILABLE
     assert not blobs.blobs
+
+
+class GatedPublisher(FakePublisher):
+    """The first two publishes wait for their own gate; the first one then fails (its broker
+    request timed out), the others succeed: a request and its client's retry in flight at
+    once. Later publishes go straight through."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gates: list[asyncio.Event] = []
+
+    async def publish(self, message: JobMessage) -> None:
+        if len(self.gates) == 2:
+            await super().publish(message)
+            return
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        first = len(self.gates) == 1
+        await gate.wait()
+        if first:
+            raise ConnectionError("request timed out")
+        await super().publish(message)
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    for _ in range(1000):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+@pytest.mark.parametrize("retry_lands_first", [True, False])
+async def test_a_retry_in_flight_never_gets_202_for_a_job_that_will_not_run(
+    retry_lands_first: bool,
+) -> None:
+    publisher = GatedPublisher()
+    submit, repo, _, _ = make(publisher)
+    upload = Upload(png_bytes(), idempotency_key="k")
+    original = asyncio.create_task(submit(upload))
+    await until(lambda: len(publisher.gates) == 1)
+    retry = asyncio.create_task(submit(upload))  # the client gave up waiting and retried
+    await until(lambda: len(publisher.gates) == 2)
+    order = [1, 0] if retry_lands_first else [0, 1]
+    for index in order:
+        publisher.gates[index].set()
+        await asyncio.wait([original, retry][index : index + 1])
+    with pytest.raises(QueueUnavailable):
+        original.result()
+    [job_id] = repo.jobs
+    if retry_lands_first:  # the job is in the queue: it stays queued, the retry got it
+        assert retry.result().job_id == job_id
+        assert repo.jobs[job_id].status is JobStatus.QUEUED
+    else:  # the job was failed first: the retry is refused, and the key is free again
+        with pytest.raises(QueueUnavailable):
+            retry.result()
+        assert repo.jobs[job_id].status is JobStatus.FAILED
+        again = await submit(upload)
+        assert again.job_id != job_id and repo.jobs[again.job_id].status is JobStatus.QUEUED
 
 
 async def test_full_queue_is_reported_as_such() -> None:

@@ -66,6 +66,10 @@ class JobRepository(Protocol):
     async def mark_published(self, job_ids: Sequence[str]) -> None:
         """Record that the queue acknowledged these jobs (the outbox's delivery mark)."""
 
+    async def abandon(self, outcome: JobOutcome) -> bool:
+        """Fail a job the queue never acknowledged (queued and unpublished); False when it
+        was published meanwhile (a retry of the same request got it into the queue)."""
+
     async def unpublished(self, created_before: datetime, limit: int) -> list[Job]:
         """Queued jobs never marked published, created before `created_before`, oldest
         first: what the outbox sweeper publishes again."""

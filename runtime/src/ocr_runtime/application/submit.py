@@ -129,6 +129,11 @@ class SubmitJob:
             # or its publish failed): publishing again is safe, workers are idempotent, and
             # returning it unpublished would be a lie.
             await self._publish(existing)
+            # The request that stored it may have given up on its own publish meanwhile
+            # and failed the job: never answer 202 for a job that will not run.
+            current = await self._repository.get(existing.job_id)
+            if current is not None and _refused_by_queue(current):
+                raise QueueUnavailable("the job queue is unavailable; retry later")
         return existing
 
     async def _inspect(self, data: bytes) -> ImageInfo:
@@ -170,8 +175,9 @@ class SubmitJob:
         error = JobError(JobErrorCode.QUEUE_UNAVAILABLE, reason)
         outcome = JobOutcome(job_id=job.job_id, finished_at=datetime.now(UTC), error=error)
         try:
-            await self._repository.record_outcomes([outcome])
-            await self._blobs.delete_many([job.blob_id])
+            # A retry of this request may have published the job meanwhile: then it stays.
+            if await self._repository.abandon(outcome):
+                await self._blobs.delete_many([job.blob_id])
         except Exception:
             # The job stays queued and unpublished: the outbox sweeper publishes it later.
             logger.warning("recording a refused publish failed; the outbox will publish it",

@@ -187,6 +187,25 @@ class SqlJobRepository:
                     .values(published_at=now)
                 )
 
+    async def abandon(self, outcome: JobOutcome) -> bool:
+        assert outcome.error is not None, "only a failure abandons a job"
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.job_id == outcome.job_id,
+                    jobs.c.status == JobStatus.QUEUED.value,
+                    jobs.c.published_at.is_(None),
+                )
+                .values(
+                    status=JobStatus.FAILED.value,
+                    finished_at=to_db_time(outcome.finished_at),
+                    error_code=outcome.error.code.value,
+                    error_message=outcome.error.message[:MAX_ERROR_MESSAGE],
+                )
+            )
+        return int(result.rowcount) == 1
+
     async def unpublished(self, created_before: datetime, limit: int) -> list[Job]:
         query = (
             jobs.select()
