@@ -301,6 +301,22 @@ async def test_unexpected_errors_are_json_500_with_request_id(stack: Stack) -> N
     assert response.headers["x-request-id"]
 
 
+async def test_a_database_away_is_503_with_retry_after() -> None:
+    repo = FakeRepository()
+
+    async def away(job_id: str) -> None:
+        raise ConnectionRefusedError("database restarting")
+
+    repo.get = away  # type: ignore[method-assign, assignment]
+    app = create_app(Settings(), repo, FakeBlobStore(), FakePublisher(),
+                     is_transient=lambda exc: isinstance(exc, ConnectionError))  # fmt: skip
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        response = await c.get(f"/v1/jobs/{'a' * 32}")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
+    assert int(response.headers["retry-after"]) >= 1 and response.headers["x-request-id"]
+
+
 async def test_metrics_count_requests_by_route(stack: Stack) -> None:
     await stack.client.get(f"/v1/jobs/{'0' * 32}")
     text = (await stack.client.get("/metrics")).text

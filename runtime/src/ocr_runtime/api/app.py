@@ -36,6 +36,8 @@ from ocr_runtime.domain import OcrError
 logger = logging.getLogger(__name__)
 
 Lifespan = Callable[[], AbstractAsyncContextManager[None]]
+# A database or broker restart takes seconds: clients come back after about this long.
+TRANSIENT_RETRY_AFTER_S = 2
 
 
 def create_app(
@@ -50,6 +52,7 @@ def create_app(
     completions: JobCompletions | None = None,
     intake: JobIntake | None = None,
     guard: SubmissionGuard | None = None,
+    is_transient: Callable[[BaseException], bool] | None = None,
 ) -> FastAPI:
     """`engine_ready`: whether this process's model is loaded (None: no model here, as in the
     api role). `registry`: where the metrics live (a fresh one by default; pass the process's
@@ -57,7 +60,9 @@ def create_app(
     after (producers, worker loops). `completions`: in-process completion signals, when the
     worker shares this process (all-in-one), so POST /v1/ocr answers without polling lag.
     `intake`: stores image and job together (default: `blobs`, then `repository`).
-    `guard`: rate limit and duplicate suppression of submissions (Redis), after auth."""
+    `guard`: rate limit and duplicate suppression of submissions (Redis), after auth.
+    `is_transient`: which unexpected errors mean "the database or the queue is away" (503
+    with Retry-After, so clients retry) rather than a bug (500)."""
     install_pixel_guard(settings.max_pixels)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ApiMetrics(registry)
@@ -106,7 +111,7 @@ def create_app(
     app.add_exception_handler(OcrError, handle_ocr_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    app.add_middleware(_CatchAll)
+    app.add_middleware(_CatchAll, is_transient=is_transient or (lambda _: False))
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
@@ -123,8 +128,9 @@ class _CatchAll:
     """Unexpected exceptions become a JSON 500 inside the request-id middleware, so even that
     response carries X-Request-ID (Starlette's own handler sits outside all middleware)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, is_transient: Callable[[BaseException], bool]) -> None:
         self._app = app
+        self._is_transient = is_transient
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -136,9 +142,15 @@ class _CatchAll:
 
         try:
             await self._app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
             if scope["type"] != "http" or started:
                 raise
-            logger.exception("unhandled error")
-            response = JSONResponse(error_body("internal_error", "internal server error"), 500)
-            await response(scope, receive, send)
+            await self._respond(exc)(scope, receive, send)
+
+    def _respond(self, exc: Exception) -> JSONResponse:
+        if self._is_transient(exc):
+            logger.warning("storage or queue unavailable: %r", exc)
+            body = error_body("unavailable", "the database or the queue is unavailable; retry")
+            return JSONResponse(body, 503, headers={"Retry-After": str(TRANSIENT_RETRY_AFTER_S)})
+        logger.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("internal_error", "internal server error"), 500)

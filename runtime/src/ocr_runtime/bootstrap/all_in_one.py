@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from ocr_runtime.adapters.failures import is_transient
 from ocr_runtime.adapters.inprocess_queue import InProcessJobQueue
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
@@ -101,6 +102,7 @@ def build_all_in_one_app(
         lifespan=lifespan,
         completions=completions,
         intake=intake,
+        is_transient=is_transient,
     )
 
 
