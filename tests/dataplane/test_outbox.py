@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -85,7 +84,7 @@ class _BrokenPublisher:
 class _CannotRecordFailures(SqlJobRepository):
     """The database drops the connection just when the API records the refused publish."""
 
-    async def record_outcomes(self, outcomes: Sequence[JobOutcome]) -> int:
+    async def abandon(self, outcome: JobOutcome) -> bool:
         raise OperationalError("UPDATE jobs", {}, Exception(2013, "Lost connection"))
 
 
