@@ -161,12 +161,16 @@ async def _converge(
         )
     job = await _apply_gated(ctx, owner, spec, plan, raw_status)
     migration, migration_message = migration_state(job, pods)
+    rollouts = await _rollouts(ctx, spec, instance, plan)
+    # Pods listed again, after the Deployments: a pod that a finished rollout replaced is
+    # gone by then, so the stack never reads Ready and Degraded by that old pod at once.
+    pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
     seen = Seen(
         plan=plan,
         topics=topics,
         migration=migration,
         migration_message=migration_message,
-        rollouts=await _rollouts(ctx, spec, instance, plan),
+        rollouts=rollouts,
         causes=pod_causes(pods),
         model_version=spec.engine.model_version,
     )
