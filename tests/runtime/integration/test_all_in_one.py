@@ -109,13 +109,15 @@ def two_page_pdf() -> bytes:
     return buffer.getvalue()
 
 
+def sync_ocr(server: Server, name: str, data: bytes, content_type: str) -> httpx.Response:
+    """POST /v1/ocr, waiting up to two minutes for the real engine."""
+    files = {"image": (name, data, content_type)}
+    return httpx.post(f"{server.base_url}/v1/ocr", params={"timeout": 120}, files=files,
+                      timeout=150)  # fmt: skip
+
+
 def test_sync_ocr_reads_the_rendered_lines(server: Server) -> None:
-    response = httpx.post(
-        f"{server.base_url}/v1/ocr",
-        params={"timeout": 120},
-        files={"image": ("page.png", rendered_page(), "image/png")},
-        timeout=150,
-    )
+    response = sync_ocr(server, "page.png", rendered_page(), "image/png")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "succeeded"
@@ -163,12 +165,7 @@ def test_bad_input_leaves_the_server_healthy(server: Server) -> None:
 
 
 def test_a_pdf_gives_text_per_page(server: Server) -> None:
-    response = httpx.post(
-        f"{server.base_url}/v1/ocr",
-        params={"timeout": 120},
-        files={"image": ("invoice.pdf", two_page_pdf(), "application/pdf")},
-        timeout=150,
-    )
+    response = sync_ocr(server, "invoice.pdf", two_page_pdf(), "application/pdf")
     assert response.status_code == 200, response.text
     result = response.json()["result"]
     pages = result["pages"]
