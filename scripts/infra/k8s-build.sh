@@ -17,8 +17,6 @@ K8S_VERSION="${OCR_K8S_VERSION:-v1.34.4}"
 KWOK_VERSION="${OCR_KWOK_VERSION:-v0.7.0}"
 K8S_DIR="$CACHE/kubernetes-$K8S_VERSION"
 KWOK_DIR="$CACHE/kwok-$KWOK_VERSION"
-COREDNS_VERSION="${OCR_COREDNS_VERSION:-v1.14.7}"
-CRICTL_VERSION="${OCR_CRICTL_VERSION:-v1.34.0}"
 K8S_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd)
 
 # Shared machine: keep the build from starving everyone else (and from using 8 GB RSS).
@@ -124,22 +122,24 @@ build_kwok() {
   [ -x "$KWOK_DIR/bin/kwok" ] || die "kwok build failed (see $KWOK_DIR/build.log)"
 }
 
-# go_tool NAME MODULE_PATH VERSION DIR: `go install` of a module without replace directives
-# into DIR/bin (the real node's CoreDNS and crictl).
-go_tool() {
-  local name="$1" path="$2" version="$3" dir="$4"
-  [ -x "$dir/bin/$name" ] && { log "$name $version already built"; return 0; }
-  ensure_go
-  mkdir -p "$dir/bin"
-  log "building $name $version from the Go module proxy"
-  GOBIN="$dir/bin" go install -v -trimpath -ldflags "-s -w" "$path@$version" 2>&1 \
-    | tee "$dir/build.log" | progress
-  [ -x "$dir/bin/$name" ] || die "$name build failed (see $dir/build.log)"
-}
-
+# The node's tools from scripts/infra/node-tools (its go.sum pins every module): CoreDNS
+# linked with only the plugins the node's Corefile uses, and cri-stop.
 build_node_tools() {
-  go_tool coredns github.com/coredns/coredns "$COREDNS_VERSION" "$CACHE/coredns-$COREDNS_VERSION"
-  go_tool crictl sigs.k8s.io/cri-tools/cmd/crictl "$CRICTL_VERSION" "$CACHE/cri-tools-$CRICTL_VERSION"
+  local dir
+  dir="$(node_tools_dir)"
+  [ -x "$dir/bin/coredns" ] && [ -x "$dir/bin/cri-stop" ] \
+    && { log "node tools already built ($dir/bin)"; return 0; }
+  ensure_go
+  mkdir -p "$dir"
+  log "building CoreDNS and cri-stop from the Go module proxy"
+  (
+    cd "$NODE_TOOLS_SRC"
+    go build -v -trimpath -ldflags "-s -w" -o "$dir/bin.tmp/" ./coredns ./cri-stop 2>&1 \
+      | tee "$dir/build.log" | progress
+  )
+  [ -x "$dir/bin.tmp/coredns" ] && [ -x "$dir/bin.tmp/cri-stop" ] \
+    || die "node tools build failed (see $dir/build.log)"
+  rm -rf "$dir/bin" && mv "$dir/bin.tmp" "$dir/bin"
 }
 
 ensure_dirs

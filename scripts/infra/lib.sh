@@ -13,6 +13,16 @@ ENV_FILE="$LOCAL/env"
 log() { printf '[%s %s] %s\n' "$(date +%H:%M:%S)" "${LOG_TAG:-infra}" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# The real node's own Go tools (CoreDNS with the plugins we use, cri-stop), built from
+# scripts/infra/node-tools and cached under a key of those sources.
+NODE_TOOLS_SRC="$REPO_ROOT/scripts/infra/node-tools"
+node_tools_dir() {
+  local key
+  key="$(cd "$NODE_TOOLS_SRC" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \) \
+    | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-12)"
+  printf '%s/node-tools-%s' "$CACHE" "$key"
+}
+
 ensure_dirs() { mkdir -p "$LOCAL" "$RUN_DIR" "$LOG_DIR" "$CACHE"; }
 
 # Runs a command as root (directly when we are root, through sudo otherwise).

@@ -18,11 +18,10 @@ LOG_TAG=node
 NODE_LIB="$(dirname "$0")/node"
 
 K8S_VERSION="${OCR_K8S_VERSION:-v1.34.4}"
-COREDNS_VERSION="${OCR_COREDNS_VERSION:-v1.14.7}"
-CRICTL_VERSION="${OCR_CRICTL_VERSION:-v1.34.0}"
 BIN="$CACHE/kubernetes-$K8S_VERSION/bin"
-COREDNS="$CACHE/coredns-$COREDNS_VERSION/bin/coredns"
-CRICTL="$CACHE/cri-tools-$CRICTL_VERSION/bin/crictl"
+NODE_TOOLS="$(node_tools_dir)/bin"
+COREDNS="$NODE_TOOLS/coredns"
+CRI_STOP="$NODE_TOOLS/cri-stop"
 NODE_NAME=ocr-node
 BRIDGE=ocrbr0
 POD_CIDR=10.90.0.0/16
@@ -73,9 +72,7 @@ ensure_packages() {
 ensure_tools() {
   [ -x "$BIN/kubelet" ] && [ -x "$BIN/kube-proxy" ] \
     || OCR_K8S_VERSION="$K8S_VERSION" "$(dirname "$0")/k8s-build.sh" k8s
-  [ -x "$COREDNS" ] && [ -x "$CRICTL" ] \
-    || OCR_COREDNS_VERSION="$COREDNS_VERSION" OCR_CRICTL_VERSION="$CRICTL_VERSION" \
-      "$(dirname "$0")/k8s-build.sh" node
+  [ -x "$COREDNS" ] && [ -x "$CRI_STOP" ] || "$(dirname "$0")/k8s-build.sh" node
 }
 
 up() {

@@ -8,7 +8,6 @@ CTRD="$N/containerd"
 IMAGES_DIR="$N/images"
 
 ctr_k8s() { ctr --address "$SOCKET" --namespace k8s.io "$@"; }
-crictl_() { "$CRICTL" --runtime-endpoint "unix://$SOCKET" --image-endpoint "unix://$SOCKET" --timeout 30s "$@"; }
 
 write_containerd_config() {
   mkdir -p "$CTRD"
@@ -149,7 +148,7 @@ runtime_down() {
   if is_running containerd; then
     # Stopping each sandbox through the CRI runs CNI DEL (veth, IP, portmap rules) and
     # removes its network namespace.
-    crictl_ rmp --all --force >/dev/null 2>&1 || log "crictl rmp failed; killing leftovers"
+    "$CRI_STOP" "unix://$SOCKET" >/dev/null 2>&1 || log "cri-stop failed; killing leftovers"
     local id
     for id in $(ctr_k8s tasks ls -q 2>/dev/null); do ctr_k8s tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
   fi
