@@ -87,3 +87,34 @@ def test_onnx_engine_small_batched_run(stack: Stack) -> None:
             text = client.get(f"/v1/jobs/{job_id}").json()["result"]["text"]
             found = [line for line in doc_lines if line.lower() in text.lower()]
             assert found, f"none of {doc_lines} in {text!r}"
+
+
+@pytest.mark.parametrize(
+    ("target_ms", "grows"),
+    [(5000, True), (1, False)],
+    ids=["target-above-the-batch-cost", "target-below-any-batch"],
+)
+def test_batched_worker_tunes_its_batch_size_within_the_latency_target(
+    stack: Stack, target_ms: int, grows: bool
+) -> None:
+    """A backlog fills every batch: under a generous target the size limit climbs from 1; a
+    target no batch can meet (a database write alone takes longer) keeps it at 1."""
+    api = stack.start("api", "batched")
+    ids = asyncio.run(submit_jobs(api.url, JOBS))
+    worker = stack.start("worker", "batched", OCR_BATCH_LATENCY_TARGET_MS=str(target_ms))
+    stack.db.wait_all_done(ids)
+    assert_exactly_one_result_each(stack.db, ids)
+
+    metrics = worker.metrics()
+    limit = metric_value(metrics, "ocr_batch_size_limit")
+    increases = metric_value(metrics, "ocr_batch_tuning_steps_total", {"step": "increase"})
+    decreases = metric_value(metrics, "ocr_batch_tuning_steps_total", {"step": "decrease"})
+    batches = metric_value(metrics, "ocr_batch_size_count")
+    if grows:
+        assert increases >= 3 and decreases == 0
+        assert limit == 1 + increases
+        assert batches < JOBS  # jobs shared batches
+    else:
+        assert decreases >= 1 and increases == 0
+        assert limit == 1
+        assert batches == JOBS  # one job per batch, as the target demands

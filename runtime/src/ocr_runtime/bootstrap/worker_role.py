@@ -62,6 +62,7 @@ def batch_limits(settings: Settings) -> BatchLimits:
         max_size=settings.batch_max_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
         max_cost=settings.batch_max_pixels,
+        latency_target_s=settings.batch_latency_target_ms / 1000,
     )
 
 

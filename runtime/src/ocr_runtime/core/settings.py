@@ -154,6 +154,14 @@ class Settings(BaseSettings):
         description="Longest wait for a batch to fill after its first job arrived.",
     )
     batch_max_pixels: int = Field(32_000_000, ge=1, description="Pixel budget of one batch.")
+    batch_latency_target_ms: int = Field(
+        0,
+        ge=0,
+        le=600_000,
+        description="p95 latency a batch may add (its wait, the engine and storing the "
+        "results); batched workers then tune batch size and wait online within it, up to "
+        "batch_max_size and batch_max_wait_ms. 0: fixed size and wait.",
+    )
     writer_batch_max_size: int = Field(
         500, ge=1, le=10_000, description="Most results in one writer transaction."
     )

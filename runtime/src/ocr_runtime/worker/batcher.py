@@ -91,6 +91,14 @@ class MicroBatcher(Generic[T]):
         async with self._changed:
             self._changed.notify_all()
 
+    def resize(self, *, max_size: int, max_wait_s: float) -> None:
+        """Count and wait limits for the batches formed from now on (online tuning); the
+        buffer keeps the bound it was made with, so limits above the first ones do not fill."""
+        if max_size < 1 or max_wait_s < 0:
+            raise ValueError("max_size must be >= 1, max_wait_s >= 0")
+        self._max_size = max_size
+        self._max_wait_s = max_wait_s
+
     # --- consumer side ---------------------------------------------------------------------
 
     @property

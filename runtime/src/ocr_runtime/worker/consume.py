@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -20,6 +21,7 @@ from typing import Generic, TypeVar
 from ocr_runtime.application.stream import Delivery, PartitionKey, RecordSource
 from ocr_runtime.worker.batcher import Batch, MicroBatcher
 from ocr_runtime.worker.metrics import DataPlaneMetrics
+from ocr_runtime.worker.tuning import BatchSample, BatchTuner, TunedLimits
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,9 @@ class BatchLimits:
     max_size: int
     max_wait_s: float
     max_cost: int
+    # Above 0: size and wait are tuned online within this p95 (max_size and max_wait_s
+    # become their ceilings).
+    latency_target_s: float = 0.0
 
 
 class OffsetLedger:
@@ -109,6 +114,11 @@ class ConsumeLoop(Generic[M]):
             max_cost=limits.max_cost,
             cost=lambda item: self._cost(item.message) if item.message is not None else 0,
         )
+        self._tuner: BatchTuner | None = None
+        if limits.latency_target_s > 0:
+            ceiling = TunedLimits(max_size=limits.max_size, max_wait_s=limits.max_wait_s)
+            self._tuner = BatchTuner(target_s=limits.latency_target_s, ceiling=ceiling)
+            self._apply_limits(self._tuner.limits)
         self.ready = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -157,10 +167,30 @@ class ConsumeLoop(Generic[M]):
         if not items:
             return
         self._metrics.batch_wait.observe(batch.waited_s)
+        started = time.monotonic()
         await self._handle(items)
         self._ledger.done([i.delivery for i in items])
+        if self._tuner is not None:
+            self._tune(self._tuner, batch, handled_s=time.monotonic() - started)
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_all(), name="offset-commit")
+
+    def _tune(self, tuner: BatchTuner, batch: Batch[Decoded[M]], *, handled_s: float) -> None:
+        sample = BatchSample(
+            size=len(batch.items),
+            limit=tuner.limits.max_size,
+            waited_s=batch.waited_s,
+            engine_s=handled_s,
+        )
+        step = tuner.observe(sample)
+        if step is not None:
+            self._metrics.batch_tuning_steps.labels(step=step.value).inc()
+            self._apply_limits(tuner.limits)
+
+    def _apply_limits(self, limits: TunedLimits) -> None:
+        self._batcher.resize(max_size=limits.max_size, max_wait_s=limits.max_wait_s)
+        self._metrics.batch_size_limit.set(limits.max_size)
+        self._metrics.batch_wait_limit.set(limits.max_wait_s)
 
     async def _commit_all(self) -> None:
         """Commit what is durable, then what became durable meanwhile; stop at a failure

@@ -47,6 +47,18 @@ class DataPlaneMetrics:
             "ocr_batch_wait_seconds", "Time from a batch's first message to its release.",
             buckets=_WAIT_BUCKETS, registry=r,
         )  # fmt: skip
+        self.batch_size_limit = Gauge(
+            "ocr_batch_size_limit", "Most jobs the next batch may hold (tuned online when "
+            "OCR_BATCH_LATENCY_TARGET_MS is set).", registry=r,
+        )  # fmt: skip
+        self.batch_wait_limit = Gauge(
+            "ocr_batch_wait_limit_seconds", "Longest wait of the next batch for more jobs.",
+            registry=r,
+        )  # fmt: skip
+        self.batch_tuning_steps = Counter(
+            "ocr_batch_tuning_steps_total", "Decisions of the online batch tuner, by step "
+            "(increase, decrease, hold).", ["step"], registry=r,
+        )  # fmt: skip
         self.inference = Histogram(
             "ocr_inference_seconds", "Duration of one engine call (a whole batch).",
             buckets=_WORK_BUCKETS, registry=r,
