@@ -68,3 +68,26 @@ def encrypted_pdf() -> bytes:
         f"<< /Filter /Standard /V 1 /R 2 /O <{'ab' * 32}> /U <{'cd' * 32}> /P -4 >>",
     ]
     return _assemble(objects, f"/Encrypt 4 0 R /ID [<{'01' * 16}> <{'01' * 16}>]")
+
+
+def text_pdf(*pages: Sequence[str], width_pt: float = 612, height_pt: float = 792) -> bytes:
+    """A PDF whose pages carry a text layer (Helvetica, 24 pt, one line every 40 pt from
+    the top, 72 pt from the left); an empty sequence makes a page without any text."""
+    count = len(pages)
+    font = 3 + 2 * count
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(count))
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>",
+               f"<< /Type /Pages /Kids [{kids}] /Count {count} >>"]  # fmt: skip
+    for index, lines in enumerate(pages):
+        shown = " ".join(
+            f"1 0 0 1 72 {height_pt - 92 - 40 * row} Tm ({text}) Tj"
+            for row, text in enumerate(lines)
+        )
+        stream = f"BT /F1 24 Tf {shown} ET" if lines else ""
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width_pt} {height_pt}] "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {4 + 2 * index} 0 R >>"
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    return _assemble(objects, "")

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+from tests.support.pdfs import text_pdf
 
 pytestmark = pytest.mark.integration
 
@@ -183,6 +184,30 @@ def test_a_pdf_gives_text_per_page(server: Server) -> None:
     (line,) = pages[1]["lines"]
     assert all(-2 <= x <= 1102 and -2 <= y <= 130 for x, y in line["box"]), line["box"]
     assert result["lines"] == pages[0]["lines"] + pages[1]["lines"]
+
+
+def test_a_pdf_text_layer_is_read_when_preferred_and_recognised_otherwise(
+    server: Server,
+) -> None:
+    data = text_pdf(PDF_PAGES[0], [], width_pt=500, height_pt=200)
+    files = {"image": ("typed.pdf", data, "application/pdf")}
+    preferred = httpx.post(f"{server.base_url}/v1/ocr", files=files, timeout=150,
+                           params={"timeout": 120, "text_layer": "prefer"})  # fmt: skip
+    assert preferred.status_code == 200, preferred.text
+    pages = preferred.json()["result"]["pages"]
+    assert [page["source"] for page in pages] == ["text_layer", "ocr"]
+    assert [ln["text"] for ln in pages[0]["lines"]] == list(PDF_PAGES[0])
+    assert pages[1]["lines"] == []  # a page without text was recognised: it is blank
+
+    recognised = sync_ocr(server, "typed.pdf", data, "application/pdf")
+    assert recognised.status_code == 200, recognised.text
+    pages = recognised.json()["result"]["pages"]
+    assert [page["source"] for page in pages] == ["ocr", "ocr"]
+    assert [ln["text"] for ln in pages[0]["lines"]] == list(PDF_PAGES[0])
+
+    bad = httpx.post(f"{server.base_url}/v1/jobs", files=files, params={"text_layer": "always"},
+                     timeout=30)  # fmt: skip
+    assert bad.status_code == 422
 
 
 def test_sigterm_stops_it_cleanly(server: Server) -> None:

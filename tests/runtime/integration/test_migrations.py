@@ -28,4 +28,4 @@ async def test_migrations_match_the_tables_and_rerun_cleanly(
         diff = await conn.run_sync(_diff)
         version = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar()
     assert diff == []
-    assert version == "0003"
+    assert version == "0004"

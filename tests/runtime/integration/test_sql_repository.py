@@ -11,7 +11,15 @@ from ocr_runtime.adapters.sql import DatabaseBlobStore, SqlJobRepository, create
 from ocr_runtime.adapters.sql._mapping import job_to_row
 from ocr_runtime.adapters.sql.tables import jobs as table
 from ocr_runtime.application import JobOutcome
-from ocr_runtime.domain import Job, JobError, JobErrorCode, JobStatus, OcrLine, OcrResult
+from ocr_runtime.domain import (
+    Job,
+    JobError,
+    JobErrorCode,
+    JobStatus,
+    OcrLine,
+    OcrResult,
+    TextLayer,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +41,19 @@ async def test_add_and_get_round_trip(engine: AsyncEngine) -> None:
     assert (stored.width, stored.height, stored.attempts) == (640, 480, 0)
     assert abs((stored.created_at - job.created_at).total_seconds()) < 1e-3
     assert await repo.get("0" * 32) is None
+    assert stored.text_layer is TextLayer.IGNORE
+
+
+async def test_the_text_layer_choice_is_stored_and_listed_for_republishing(
+    engine: AsyncEngine,
+) -> None:
+    """The outbox sweeper rebuilds messages from stored jobs: the choice must survive."""
+    repo = SqlJobRepository(engine)
+    job = await repo.add(Job.submit("c" * 32, width=1, height=1, text_layer=TextLayer.PREFER))
+    stored = await repo.get(job.job_id)
+    assert stored is not None and stored.text_layer is TextLayer.PREFER
+    unpublished = await repo.unpublished(datetime(2100, 1, 1, tzinfo=UTC), limit=1000)
+    assert {j.job_id: j.text_layer for j in unpublished}[job.job_id] is TextLayer.PREFER
 
 
 async def test_idempotency_key_returns_the_first_job(engine: AsyncEngine) -> None:

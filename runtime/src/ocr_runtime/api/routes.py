@@ -40,7 +40,7 @@ from ocr_runtime.application.ports import JobPublisher, JobRepository
 from ocr_runtime.core.logging import job_id_var
 from ocr_runtime.core.metrics import METRICS_CONTENT_TYPE, ApiMetrics, render_metrics
 from ocr_runtime.core.settings import Settings
-from ocr_runtime.domain import Job, OcrError
+from ocr_runtime.domain import Job, OcrError, TextLayer
 
 IMAGE_FIELD = "image"
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -70,6 +70,12 @@ IdempotencyKey = Annotated[
     Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
            description="Repeat a request with the same key to get the same job back."),
 ]  # fmt: skip
+TextLayerQuery = Annotated[
+    TextLayer,
+    Query(description="PDF pages that carry text: `ignore` it and recognise the pixels, or "
+          "`prefer` it (those pages come back with source `text_layer`; pages without text, "
+          "and other formats, are recognised)."),
+]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +100,14 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
     max_wait = settings.sync_timeout_max_s
     wait_help = f"Seconds to wait (default {settings.sync_timeout_default_s:g})."
 
-    async def submit(request: Request, key: str | None, caller: str) -> Job:
+    async def submit(request: Request, key: str | None, caller: str, text_layer: TextLayer) -> Job:
         try:
             await check_rate(services.guard, caller)
             async with services.slots.hold() if services.slots else contextlib.nullcontext():
                 part = await read_file_field(request, IMAGE_FIELD, settings.max_upload_bytes)
                 if key is None:
                     key = await duplicate_key(services.guard, caller, part.data)
-                upload = Upload(part.data, part.content_type, key, caller)
+                upload = Upload(part.data, part.content_type, key, caller, text_layer)
                 del part  # the upload holds the only reference to the bytes
                 job = await services.submit(upload)
         except OcrError as exc:
@@ -114,9 +120,13 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
     @router.post("/jobs", status_code=202, response_model=JobAccepted, openapi_extra=_UPLOAD_BODY,
                  summary="Queue an OCR job")  # fmt: skip
     async def create_job(
-        request: Request, response: Response, caller: Caller, idempotency_key: IdempotencyKey = None
+        request: Request,
+        response: Response,
+        caller: Caller,
+        idempotency_key: IdempotencyKey = None,
+        text_layer: TextLayerQuery = TextLayer.IGNORE,
     ) -> JobAccepted:
-        job = await submit(request, idempotency_key, caller)
+        job = await submit(request, idempotency_key, caller, text_layer)
         response.headers["Location"] = f"/v1/jobs/{job.job_id}"
         return JobAccepted(job_id=job.job_id, status=job.status)
 
@@ -138,8 +148,9 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
             float | None, Query(alias="timeout", gt=0, le=max_wait, description=wait_help)
         ] = None,
         idempotency_key: IdempotencyKey = None,
+        text_layer: TextLayerQuery = TextLayer.IGNORE,
     ) -> JobView:
-        job = await submit(request, idempotency_key, caller)
+        job = await submit(request, idempotency_key, caller, text_layer)
         try:
             done = await wait_for_job(
                 services.repository,

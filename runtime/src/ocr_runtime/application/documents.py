@@ -9,8 +9,9 @@ from ocr_runtime.application.images import (
     decode_image_pages,
     inspect_image,
 )
-from ocr_runtime.application.pdf import inspect_pdf, is_pdf, render_pdf
+from ocr_runtime.application.pdf import inspect_pdf, is_pdf, read_pdf, render_pdf
 from ocr_runtime.application.ports import Image
+from ocr_runtime.domain import OcrPage, TextLayer
 
 
 def inspect_document(data: bytes, limits: ImageLimits) -> ImageInfo:
@@ -25,3 +26,13 @@ def decode_document(data: bytes, limits: ImageLimits) -> list[Image]:
     if is_pdf(data):
         return render_pdf(data, limits)
     return decode_image_pages(data, limits)
+
+
+def read_document(
+    data: bytes, limits: ImageLimits, *, text_layer: TextLayer
+) -> list[Image | OcrPage]:
+    """`decode_document`, except that with `TextLayer.PREFER` a PDF page that carries text
+    comes back as that text instead of pixels (other inputs have no text layer). Blocking."""
+    if text_layer is TextLayer.PREFER and is_pdf(data):
+        return read_pdf(data, limits)
+    return list(decode_document(data, limits))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ocr_runtime.application.results import lines_payload, pages_payload, result_from_payload
-from ocr_runtime.domain import JobError, JobErrorCode, OcrResult
+from ocr_runtime.domain import JobError, JobErrorCode, OcrResult, TextLayer
 
 REQUEST_ID_HEADER = "ocr-request-id"
 
@@ -29,6 +29,7 @@ class JobMessage:
     submitted_at: float  # unix seconds, for end-to-end latency
     attempt: int = 1  # the attempt in progress (counted in the database)
     request_id: str | None = None  # travels in a header, not in the body
+    text_layer: TextLayer = TextLayer.IGNORE
 
     @property
     def pixels(self) -> int:
@@ -47,6 +48,7 @@ class JobMessage:
             "height": self.height,
             "submitted_at": self.submitted_at,
             "attempt": self.attempt,
+            "text_layer": self.text_layer.value,
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
@@ -65,6 +67,8 @@ class JobMessage:
             height=int(data["height"]),
             submitted_at=float(data["submitted_at"]),
             attempt=int(data.get("attempt", 1)),
+            # Messages written before the option existed carry none.
+            text_layer=TextLayer(data.get("text_layer", TextLayer.IGNORE.value)),
         )
 
     def next_attempt(self) -> JobMessage:

@@ -37,6 +37,7 @@ def job_message(
         width=job.width,
         height=job.height,
         submitted_at=job.created_at.timestamp() if submitted_at is None else submitted_at,
+        text_layer=job.text_layer,
     )
 
 

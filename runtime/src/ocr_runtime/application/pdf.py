@@ -1,8 +1,9 @@
 """PDF documents, through PDFium (the pypdfium2 wheel carries its own binary: no system tool
 at run time). The API only checks a PDF (page count, page sizes at the rendering DPI,
 encryption), which reads its cross-reference table and page tree but draws nothing; the
-worker rasterises it. Every limit is checked before a page is drawn, so a PDF bomb (huge
-pages, thousands of pages) is refused without rendering anything."""
+worker rasterises it, or reads a page's text layer instead when the job prefers it. Every
+limit is checked before a page is drawn, so a PDF bomb (huge pages, thousands of pages) is
+refused without rendering anything."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -24,7 +26,18 @@ from ocr_runtime.application.images import (
     stacked,
 )
 from ocr_runtime.application.ports import Image
-from ocr_runtime.domain import EncryptedDocument, ImageTooLarge, InvalidImage
+from ocr_runtime.domain import (
+    EncryptedDocument,
+    ImageTooLarge,
+    InvalidImage,
+    OcrLine,
+    OcrPage,
+    PageSource,
+)
+
+_P = TypeVar("_P")
+# What the job's own text layer is worth against the engine's guesses: it is the text.
+TEXT_LAYER_CONFIDENCE = 1.0
 
 # PDFium is not thread-safe: one call at a time per process (the API's decode threads and an
 # all-in-one worker's engine thread share it).
@@ -97,24 +110,79 @@ def render_pdf(
 ) -> list[Image]:
     """One RGB array per page at the rendering DPI. Blocking; gives up with `RenderTimeout`
     once the time limit has passed (checked between pages: PDFium cannot be interrupted)."""
+    return _each_page(data, limits, clock, lambda pdf, index, _: _render_page(pdf, index, limits))
+
+
+def read_pdf(
+    data: bytes, limits: ImageLimits, clock: Callable[[], float] = time.monotonic
+) -> list[Image | OcrPage]:
+    """Like `render_pdf`, except that a page carrying a text layer comes back as that text
+    (an `OcrPage` whose source is the text layer, in the pixels of the rendering DPI)."""
+
+    def page(pdf: pdfium.PdfDocument, index: int, size: tuple[int, int]) -> Image | OcrPage:
+        text = _text_layer_page(pdf, index, size, limits.pdf_dpi)
+        return text if text is not None else _render_page(pdf, index, limits)
+
+    return _each_page(data, limits, clock, page)
+
+
+def _each_page(
+    data: bytes,
+    limits: ImageLimits,
+    clock: Callable[[], float],
+    read: Callable[[pdfium.PdfDocument, int, tuple[int, int]], _P],
+) -> list[_P]:
     deadline = clock() + limits.render_timeout_s
     with _document(data, limits) as pdf:
         sizes = _page_sizes(pdf, limits)
         pages = []
-        for index in range(len(sizes)):
+        for index, size in enumerate(sizes):
             if clock() > deadline:
                 raise RenderTimeout(
                     f"rendering stopped at page {index + 1} of {len(sizes)}: it took longer "
                     f"than {limits.render_timeout_s:g} s"
                 )
-            pages.append(_render_page(pdf, index, limits.pdf_dpi))
+            pages.append(read(pdf, index, size))
         return pages
 
 
-def _render_page(pdf: pdfium.PdfDocument, index: int, dpi: int) -> Image:
+def _text_layer_page(
+    pdf: pdfium.PdfDocument, index: int, size: tuple[int, int], dpi: int
+) -> OcrPage | None:
+    """The page's text runs as lines, boxes in pixels; None when it carries no text."""
     page = pdf[index]
     try:
-        bitmap = page.render(scale=dpi / POINTS_PER_INCH, rev_byteorder=True)
+        text_page = page.get_textpage()
+        try:
+            lines = tuple(_text_lines(text_page, page.get_height(), dpi / POINTS_PER_INCH))
+        finally:
+            text_page.close()
+    except pdfium.PdfiumError as exc:
+        raise InvalidImage(f"the text of page {index + 1} of the PDF is unreadable: {exc}") from exc
+    finally:
+        page.close()
+    if not lines:
+        return None
+    width, height = size
+    return OcrPage(index + 1, width, height, lines, source=PageSource.TEXT_LAYER)
+
+
+def _text_lines(text_page: pdfium.PdfTextPage, height_pt: float, scale: float) -> Iterator[OcrLine]:
+    # PDF space has its origin at the bottom left, in points; page pixels at the top left.
+    for rect in range(text_page.count_rects()):
+        left, bottom, right, top = text_page.get_rect(rect)
+        text = text_page.get_text_bounded(left, bottom, right, top).strip()
+        if not text:
+            continue
+        x0, x1 = left * scale, right * scale
+        y0, y1 = (height_pt - top) * scale, (height_pt - bottom) * scale
+        yield OcrLine(text, TEXT_LAYER_CONFIDENCE, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)))
+
+
+def _render_page(pdf: pdfium.PdfDocument, index: int, limits: ImageLimits) -> Image:
+    page = pdf[index]
+    try:
+        bitmap = page.render(scale=limits.pdf_dpi / POINTS_PER_INCH, rev_byteorder=True)
         try:
             return np.array(bitmap.to_numpy()[:, :, :3], dtype=np.uint8)
         finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from ocr_runtime.application.documents import decode_document
+from ocr_runtime.application.documents import read_document
 from ocr_runtime.application.images import ImageLimits
 from ocr_runtime.application.messages import JobMessage, JobOutcome
 from ocr_runtime.application.ports import BlobStore, Image, JobRepository, OcrEngine
@@ -26,10 +26,13 @@ from ocr_runtime.domain import (
     JobStatus,
     OcrPage,
     OcrResult,
+    TextLayer,
 )
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
+# A document page: pixels to recognise, or a page already read from the PDF's text layer.
+PageInput = Image | OcrPage
 # Exponents of the backoff stop growing here (2**16 times the first delay is hours).
 MAX_BACKOFF_EXPONENT = 16
 
@@ -160,24 +163,28 @@ class BatchProcessor:
         documents = await self._decode_all(runnable, report)
         if not documents:
             return
-        # Every page of every document in one engine batch; each job gets its pages back.
-        images = [page for _, pages in documents for page in pages]
+        # Every page to recognise, of every document, in one engine batch; each job gets its
+        # pages back.
+        images = [page for _, pages in documents for page in pages if not isinstance(page, OcrPage)]
         started = time.perf_counter()
-        results = await self._recognize(images)
+        results = await self._recognize(images) if images else []
         report.inference_s = time.perf_counter() - started
         report.images = len(images)
         offset = 0
         for message, pages in documents:
-            page_results = results[offset : offset + len(pages)]
-            offset += len(pages)
+            count = sum(1 for page in pages if not isinstance(page, OcrPage))
+            page_results = results[offset : offset + count]
+            offset += count
             self._settle(message, document_result(pages, page_results), report)
 
     async def _decode_all(
         self, runnable: list[tuple[JobMessage, bytes]], report: BatchReport
-    ) -> list[tuple[JobMessage, list[Image]]]:
+    ) -> list[tuple[JobMessage, list[PageInput]]]:
         """The pages of each job's document; a job whose document cannot be read fails."""
-        decoded = await self._off_loop(lambda: [self._decode(data) for _, data in runnable])
-        documents: list[tuple[JobMessage, list[Image]]] = []
+        decoded = await self._off_loop(
+            lambda: [self._decode(data, message.text_layer) for message, data in runnable]
+        )
+        documents: list[tuple[JobMessage, list[PageInput]]] = []
         for (message, _), pages in zip(runnable, decoded, strict=True):
             if isinstance(pages, InvalidImage):
                 logger.warning("undecodable document: %s", pages.message,
@@ -204,9 +211,9 @@ class BatchProcessor:
             text = f"{type(result).__name__}: {result}"
             report.outcomes.append(failed_outcome(message, JobErrorCode.ENGINE_ERROR, text))
 
-    def _decode(self, data: bytes) -> list[Image] | InvalidImage:
+    def _decode(self, data: bytes, text_layer: TextLayer) -> list[PageInput] | InvalidImage:
         try:
-            return decode_document(data, self._limits)
+            return read_document(data, self._limits, text_layer=text_layer)
         except InvalidImage as exc:
             return exc
 
@@ -238,18 +245,25 @@ class BatchProcessor:
 
 
 def document_result(
-    pages: Sequence[Image], results: Sequence[OcrResult | Exception]
+    pages: Sequence[PageInput], results: Sequence[OcrResult | Exception]
 ) -> OcrResult | Exception:
-    """A job's result from its pages' results: the first failed page fails the document."""
+    """A job's result from its pages: those read from a text layer as they are, the others
+    from the engine's `results` (one per such page, in order). The first failed page fails
+    the document."""
+    recognised: list[OcrResult] = []
     for result in results:
         if isinstance(result, Exception):
             return result
-    return OcrResult.of_pages(
-        OcrPage(page=number, width=int(image.shape[1]), height=int(image.shape[0]),
-                lines=result.lines)
-        for number, (image, result) in enumerate(zip(pages, results, strict=True), start=1)
-        if isinstance(result, OcrResult)
-    )  # fmt: skip
+        recognised.append(result)
+    engine_results = iter(recognised)
+    built = []
+    for number, page in enumerate(pages, start=1):
+        if isinstance(page, OcrPage):
+            built.append(replace(page, page=number))
+        else:
+            lines = next(engine_results).lines
+            built.append(OcrPage(number, int(page.shape[1]), int(page.shape[0]), lines))
+    return OcrResult.of_pages(built)
 
 
 def _succeeded(message: JobMessage, result: OcrResult) -> JobOutcome:

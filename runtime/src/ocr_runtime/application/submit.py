@@ -24,7 +24,7 @@ from ocr_runtime.application.outbox import job_message
 from ocr_runtime.application.pdf import inspect_pdf, is_pdf
 from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
 from ocr_runtime.core.logging import request_id_var
-from ocr_runtime.domain import Job, JobError, JobErrorCode, new_job_id
+from ocr_runtime.domain import Job, JobError, JobErrorCode, TextLayer, new_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Upload:
     idempotency_key: str | None = None
     # Who owns the key: the verified API key's digest, or the client when auth is off.
     scope: str | None = None
+    text_layer: TextLayer = TextLayer.IGNORE
 
     @property
     def scoped_key(self) -> str | None:
@@ -113,7 +114,8 @@ class SubmitJob:
         stored = await self._intake.store(
             upload.data,
             lambda blob_id: Job.submit(blob_id, width=info.width, height=info.height,
-                                       idempotency_key=key, job_id=job_id, image_sha256=digest),
+                                       idempotency_key=key, job_id=job_id, image_sha256=digest,
+                                       text_layer=upload.text_layer),
         )  # fmt: skip
         if stored.job_id != job_id:
             # A concurrent request with the same key won the race.

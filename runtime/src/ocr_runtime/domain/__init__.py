@@ -20,7 +20,15 @@ from ocr_runtime.domain.job import (
     new_job_id,
     statuses_allowing,
 )
-from ocr_runtime.domain.ocr import PAGE_SEPARATOR, Box, OcrLine, OcrPage, OcrResult, PageSource
+from ocr_runtime.domain.ocr import (
+    PAGE_SEPARATOR,
+    Box,
+    OcrLine,
+    OcrPage,
+    OcrResult,
+    PageSource,
+    TextLayer,
+)
 
 __all__ = [
     "PAGE_SEPARATOR",
@@ -40,6 +48,7 @@ __all__ = [
     "OcrPage",
     "OcrResult",
     "PageSource",
+    "TextLayer",
     "TooManyPages",
     "TooManyPixels",
     "UnsupportedMediaType",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from ocr_runtime.domain.errors import IllegalTransition
-from ocr_runtime.domain.ocr import OcrResult
+from ocr_runtime.domain.ocr import OcrResult, TextLayer
 
 
 class JobStatus(StrEnum):
@@ -90,6 +90,7 @@ class Job:
     published_at: datetime | None = None
     # SHA-256 of the uploaded bytes, hex: a key replayed with another image is refused.
     image_sha256: str | None = None
+    text_layer: TextLayer = TextLayer.IGNORE
 
     @classmethod
     def submit(
@@ -101,6 +102,7 @@ class Job:
         idempotency_key: str | None = None,
         job_id: str | None = None,
         image_sha256: str | None = None,
+        text_layer: TextLayer = TextLayer.IGNORE,
     ) -> Job:
         return cls(
             job_id=job_id or new_job_id(),
@@ -109,6 +111,7 @@ class Job:
             height=height,
             idempotency_key=idempotency_key,
             image_sha256=image_sha256,
+            text_layer=text_layer,
         )
 
     @property

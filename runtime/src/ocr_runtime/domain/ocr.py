@@ -29,6 +29,14 @@ class PageSource(StrEnum):
     TEXT_LAYER = "text_layer"
 
 
+class TextLayer(StrEnum):
+    """What to do with the text a PDF page already carries: `ignore` it and recognise the
+    page's pixels, or `prefer` it (a page without text is still recognised)."""
+
+    IGNORE = "ignore"
+    PREFER = "prefer"
+
+
 @dataclass(frozen=True, slots=True)
 class OcrPage:
     """One page: its number (from 1), its size in pixels, and its lines in that page's

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocr_runtime.application.results import lines_payload, pages_payload, result_from_payload
-from ocr_runtime.domain import Job, JobError, JobErrorCode, JobStatus, OcrResult
+from ocr_runtime.domain import Job, JobError, JobErrorCode, JobStatus, OcrResult, TextLayer
 
 # Error messages come from exceptions of any size; the column is a TEXT.
 MAX_ERROR_MESSAGE = 2000
@@ -55,6 +55,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "finished_at": to_db_time(job.finished_at),
         "published_at": to_db_time(job.published_at),
         "image_sha256": job.image_sha256,
+        "text_layer": job.text_layer.value,
     }
 
 
@@ -79,4 +80,5 @@ def job_from_row(row: Any) -> Job:
         finished_at=from_db_time(row.finished_at),
         published_at=from_db_time(row.published_at),
         image_sha256=row.image_sha256,
+        text_layer=TextLayer(row.text_layer),
     )

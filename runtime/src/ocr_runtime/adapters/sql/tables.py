@@ -36,6 +36,7 @@ jobs = sa.Table(
     sa.Column("finished_at", TIMESTAMP, nullable=True),
     sa.Column("published_at", TIMESTAMP, nullable=True),
     sa.Column("image_sha256", sa.String(64), nullable=True),
+    sa.Column("text_layer", sa.String(16), nullable=False, server_default="ignore"),
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
     # The outbox sweeper's lookup: unpublished jobs, oldest first.
     sa.Index("ix_jobs_published_at_created_at", "published_at", "created_at"),
