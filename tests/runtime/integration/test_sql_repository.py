@@ -157,6 +157,17 @@ async def test_abandon_fails_only_a_job_the_queue_never_acknowledged(engine: Asy
     assert jobs[published.job_id].status is JobStatus.QUEUED  # a retry got it into the queue
 
 
+async def test_progress_is_recorded_on_running_jobs_only(engine: AsyncEngine) -> None:
+    repo = SqlJobRepository(engine)
+    running = await repo.add(new_job())
+    queued = await repo.add(new_job())
+    await repo.mark_running([running.job_id])
+    await repo.record_progress({running.job_id: (3, 10), queued.job_id: (1, 2)})
+    got = await repo.get_many([running.job_id, queued.job_id])
+    assert (got[running.job_id].pages_done, got[running.job_id].pages) == (3, 10)
+    assert (got[queued.job_id].pages_done, got[queued.job_id].pages) == (None, None)
+
+
 async def test_ping(engine: AsyncEngine) -> None:
     await SqlJobRepository(engine).ping()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -25,6 +25,7 @@ def png_bytes(width: int = 64, height: int = 32, fmt: str = "PNG") -> bytes:
 @dataclass
 class FakeRepository:
     jobs: dict[str, Job] = field(default_factory=dict)
+    progress: list[tuple[str, int, int]] = field(default_factory=list)
 
     async def add(self, job: Job) -> Job:
         if job.idempotency_key is not None:
@@ -47,6 +48,13 @@ class FakeRepository:
 
     async def get_many(self, job_ids: Sequence[str]) -> dict[str, Job]:
         return {i: self.jobs[i] for i in job_ids if i in self.jobs}
+
+    async def record_progress(self, progress: Mapping[str, tuple[int, int]]) -> None:
+        for job_id, (done, total) in progress.items():
+            job = self.jobs.get(job_id)
+            if job is not None and job.status is JobStatus.RUNNING:
+                self.jobs[job_id] = replace(job, pages_done=done, pages=total)
+                self.progress.append((job_id, done, total))
 
     async def mark_running(self, job_ids: Sequence[str]) -> dict[str, Job]:
         for job_id in job_ids:

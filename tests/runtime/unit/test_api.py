@@ -83,9 +83,16 @@ async def test_submit_then_get(stack: Stack) -> None:
     got = await stack.client.get(f"/v1/jobs/{body['job_id']}")
     assert got.status_code == 200
     view = got.json()
-    assert set(view) == {"job_id", "status", "result", "error", "created_at", "finished_at"}
+    assert set(view) == {"job_id", "status", "result", "error", "created_at", "finished_at",
+                         "progress"}  # fmt: skip
     assert (view["status"], view["result"], view["error"], view["finished_at"]) == (
         "queued", None, None, None)  # fmt: skip
+    assert view["progress"] is None
+
+    await stack.repo.mark_running([body["job_id"]])
+    await stack.repo.record_progress({body["job_id"]: (4, 9)})
+    running = (await stack.client.get(f"/v1/jobs/{body['job_id']}")).json()
+    assert (running["status"], running["progress"]) == ("running", {"pages_done": 4, "pages": 9})
     assert len(stack.publisher.messages) == 1
 
 

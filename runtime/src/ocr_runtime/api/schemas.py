@@ -44,6 +44,11 @@ class JobAccepted(BaseModel):
     status: JobStatus
 
 
+class ProgressView(BaseModel):
+    pages_done: int = Field(description="Pages recognised (or read from their text) so far.")
+    pages: int = Field(description="Pages of the document.")
+
+
 class JobView(BaseModel):
     job_id: str
     status: JobStatus
@@ -51,6 +56,10 @@ class JobView(BaseModel):
     error: JobErrorView | None
     created_at: datetime
     finished_at: datetime | None
+    progress: ProgressView | None = Field(
+        None,
+        description="While a document too large for one engine call runs; null otherwise.",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -114,7 +123,14 @@ def job_view(job: Job) -> JobView:
         error=error,
         created_at=job.created_at,
         finished_at=job.finished_at,
+        progress=_progress(job),
     )
+
+
+def _progress(job: Job) -> ProgressView | None:
+    if job.status is not JobStatus.RUNNING or job.pages is None or job.pages_done is None:
+        return None
+    return ProgressView(pages_done=job.pages_done, pages=job.pages)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from dataclasses import dataclass
 
 import numpy as np
 import pypdfium2 as pdfium
@@ -35,7 +35,6 @@ from ocr_runtime.domain import (
     PageSource,
 )
 
-_P = TypeVar("_P")
 # What the job's own text layer is worth against the engine's guesses: it is the text.
 TEXT_LAYER_CONFIDENCE = 1.0
 
@@ -105,45 +104,62 @@ def inspect_pdf(data: bytes, limits: ImageLimits) -> ImageInfo:
         return stacked(_page_sizes(pdf, limits), "PDF")
 
 
+@dataclass(frozen=True, slots=True)
+class PageToDraw:
+    """A checked PDF page not drawn yet: its index and its size in pixels at the DPI."""
+
+    index: int
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def plan_pdf(data: bytes, limits: ImageLimits, *, read_text: bool) -> list[OcrPage | PageToDraw]:
+    """Every page checked against the limits, none drawn: with `read_text`, a page that
+    carries a text layer comes back as that text (an `OcrPage` from the text layer, in the
+    pixels of the rendering DPI); any other page as its size, to draw later. Blocking."""
+    with _document(data, limits) as pdf:
+        plans: list[OcrPage | PageToDraw] = []
+        for index, size in enumerate(_page_sizes(pdf, limits)):
+            text = _text_layer_page(pdf, index, size, limits.pdf_dpi) if read_text else None
+            plans.append(text if text is not None else PageToDraw(index, *size))
+        return plans
+
+
+def draw_pdf_pages(
+    data: bytes,
+    limits: ImageLimits,
+    indices: Sequence[int],
+    *,
+    budget_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Image]:
+    """The pages `indices` (from 0) as RGB arrays at the rendering DPI. Blocking; gives up
+    with `RenderTimeout` once `budget_s` is spent (checked between pages: PDFium cannot be
+    interrupted)."""
+    deadline = clock() + budget_s
+    with _document(data, limits) as pdf:
+        images = []
+        for index in indices:
+            if clock() > deadline:
+                raise RenderTimeout(
+                    f"rendering stopped at page {index + 1} of {len(pdf)}: it took longer "
+                    f"than {limits.render_timeout_s:g} s"
+                )
+            images.append(_render_page(pdf, index, limits))
+        return images
+
+
 def render_pdf(
     data: bytes, limits: ImageLimits, clock: Callable[[], float] = time.monotonic
 ) -> list[Image]:
-    """One RGB array per page at the rendering DPI. Blocking; gives up with `RenderTimeout`
-    once the time limit has passed (checked between pages: PDFium cannot be interrupted)."""
-    return _each_page(data, limits, clock, lambda pdf, index, _: _render_page(pdf, index, limits))
-
-
-def read_pdf(
-    data: bytes, limits: ImageLimits, clock: Callable[[], float] = time.monotonic
-) -> list[Image | OcrPage]:
-    """Like `render_pdf`, except that a page carrying a text layer comes back as that text
-    (an `OcrPage` whose source is the text layer, in the pixels of the rendering DPI)."""
-
-    def page(pdf: pdfium.PdfDocument, index: int, size: tuple[int, int]) -> Image | OcrPage:
-        text = _text_layer_page(pdf, index, size, limits.pdf_dpi)
-        return text if text is not None else _render_page(pdf, index, limits)
-
-    return _each_page(data, limits, clock, page)
-
-
-def _each_page(
-    data: bytes,
-    limits: ImageLimits,
-    clock: Callable[[], float],
-    read: Callable[[pdfium.PdfDocument, int, tuple[int, int]], _P],
-) -> list[_P]:
-    deadline = clock() + limits.render_timeout_s
-    with _document(data, limits) as pdf:
-        sizes = _page_sizes(pdf, limits)
-        pages = []
-        for index, size in enumerate(sizes):
-            if clock() > deadline:
-                raise RenderTimeout(
-                    f"rendering stopped at page {index + 1} of {len(sizes)}: it took longer "
-                    f"than {limits.render_timeout_s:g} s"
-                )
-            pages.append(read(pdf, index, size))
-        return pages
+    """Every page at the rendering DPI, within the rendering time limit. Blocking."""
+    pages = plan_pdf(data, limits, read_text=False)
+    indices = [page.index for page in pages if isinstance(page, PageToDraw)]
+    return draw_pdf_pages(data, limits, indices, budget_s=limits.render_timeout_s, clock=clock)
 
 
 def _text_layer_page(

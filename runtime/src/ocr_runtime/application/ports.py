@@ -4,7 +4,7 @@ test fake)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -62,6 +62,10 @@ class JobRepository(Protocol):
 
     async def requeue(self, job_ids: Sequence[str]) -> None:
         """Give running jobs back to the queued status after a transient failure."""
+
+    async def record_progress(self, progress: Mapping[str, tuple[int, int]]) -> None:
+        """Pages done and pages in all, of running jobs (job id -> (done, total))."""
+        ...
 
     async def mark_published(self, job_ids: Sequence[str]) -> None:
         """Record that the queue acknowledged these jobs (the outbox's delivery mark)."""

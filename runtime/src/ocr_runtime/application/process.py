@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from ocr_runtime.application.documents import read_document
+from ocr_runtime.application.documents import Document, PagePlan, open_document, page_pixels
 from ocr_runtime.application.images import ImageLimits
 from ocr_runtime.application.messages import JobMessage, JobOutcome
 from ocr_runtime.application.ports import BlobStore, Image, JobRepository, OcrEngine
@@ -31,8 +31,8 @@ from ocr_runtime.domain import (
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-# A document page: pixels to recognise, or a page already read from the PDF's text layer.
-PageInput = Image | OcrPage
+# A page of a batch: the document's place in the batch and the page's index in it.
+PageKey = tuple[int, int]
 # Exponents of the backoff stop growing here (2**16 times the first delay is hours).
 MAX_BACKOFF_EXPONENT = 16
 
@@ -89,7 +89,11 @@ class BatchProcessor:
         max_attempts: int,
         repository: JobRepository,
         executor: Executor | None = None,
+        pixels_per_call: int | None = None,
     ) -> None:
+        """`pixels_per_call`: most pixels drawn and held for one engine call (a long
+        document is recognised in several); None: the whole batch in one call."""
+        self._pixels_per_call = pixels_per_call
         self._engine = engine
         self._blobs = blobs
         self._limits = limits
@@ -160,40 +164,91 @@ class BatchProcessor:
     ) -> None:
         if not runnable:
             return
-        documents = await self._decode_all(runnable, report)
+        documents = await self._open_all(runnable, report)
         if not documents:
             return
-        # Every page to recognise, of every document, in one engine batch; each job gets its
-        # pages back.
-        images = [page for _, pages in documents for page in pages if not isinstance(page, OcrPage)]
-        started = time.perf_counter()
-        results = await self._recognize(images) if images else []
-        report.inference_s = time.perf_counter() - started
-        report.images = len(images)
-        offset = 0
-        for message, pages in documents:
-            count = sum(1 for page in pages if not isinstance(page, OcrPage))
-            page_results = results[offset : offset + count]
-            offset += count
-            self._settle(message, document_result(pages, page_results), report)
+        # The pages to recognise, of every document, in engine calls of a bounded pixel
+        # count: drawn just before their call and dropped after it.
+        pages: dict[PageKey, OcrPage | Exception] = {}
+        opened = [document for _, document in documents]
+        chunks = page_chunks([d.pages for d in opened], self._pixels_per_call)
+        for number, chunk in enumerate(chunks, start=1):
+            await self._recognize_chunk(opened, chunk, pages, report)
+            if number < len(chunks):
+                await self._record_progress(documents, pages)
+        for number, (message, document) in enumerate(documents):
+            done = [
+                page if isinstance(page, OcrPage) else pages[(number, index)]
+                for index, page in enumerate(document.pages)
+            ]
+            self._settle(message, document_result(done), report)
 
-    async def _decode_all(
+    async def _recognize_chunk(
+        self,
+        documents: Sequence[Document],
+        chunk: Sequence[PageKey],
+        pages: dict[PageKey, OcrPage | Exception],
+        report: BatchReport,
+    ) -> None:
+        drawn = await self._off_loop(lambda: draw_chunk(documents, chunk))
+        keys = [key for key in chunk if not isinstance(drawn[key], InvalidImage)]
+        pages.update((key, page) for key, page in drawn.items() if isinstance(page, InvalidImage))
+        images = [image for key in keys if not isinstance(image := drawn[key], InvalidImage)]
+        if not images:
+            return
+        started = time.perf_counter()
+        results = await self._recognize(images)
+        report.inference_s += time.perf_counter() - started
+        report.images += len(images)
+        for (document, index), image, result in zip(keys, images, results, strict=True):
+            pages[(document, index)] = (
+                result if isinstance(result, Exception)
+                else OcrPage(index + 1, int(image.shape[1]), int(image.shape[0]), result.lines)
+            )  # fmt: skip
+
+    async def _record_progress(
+        self,
+        documents: Sequence[tuple[JobMessage, Document]],
+        pages: Mapping[PageKey, OcrPage | Exception],
+    ) -> None:
+        """Pages done so far of the documents not finished yet. Best effort: a lost update
+        only delays what a poller sees, so it never fails or retries the batch."""
+        progress: dict[str, tuple[int, int]] = {}
+        for number, (message, document) in enumerate(documents):
+            total = len(document.pages)
+            done = sum(
+                1
+                for index, page in enumerate(document.pages)
+                if isinstance(page, OcrPage) or (number, index) in pages
+            )
+            if 0 < done < total:
+                progress[message.job_id] = (done, total)
+        if not progress:
+            return
+        try:
+            await self._repository.record_progress(progress)
+        except Exception:
+            logger.warning("could not record the progress of %d documents", len(progress),
+                           exc_info=True)  # fmt: skip
+
+    async def _open_all(
         self, runnable: list[tuple[JobMessage, bytes]], report: BatchReport
-    ) -> list[tuple[JobMessage, list[PageInput]]]:
-        """The pages of each job's document; a job whose document cannot be read fails."""
-        decoded = await self._off_loop(
-            lambda: [self._decode(data, message.text_layer) for message, data in runnable]
+    ) -> list[tuple[JobMessage, Document]]:
+        """Each job's document, checked and planned; a job whose document cannot be read
+        fails."""
+        opened = await self._off_loop(
+            lambda: [self._open(data, message.text_layer) for message, data in runnable]
         )
-        documents: list[tuple[JobMessage, list[PageInput]]] = []
-        for (message, _), pages in zip(runnable, decoded, strict=True):
-            if isinstance(pages, InvalidImage):
-                logger.warning("undecodable document: %s", pages.message,
+        documents: list[tuple[JobMessage, Document]] = []
+        for (message, _), document in zip(runnable, opened, strict=True):
+            if isinstance(document, InvalidImage):
+                logger.warning("undecodable document: %s", document.message,
                                extra=message.log_context)  # fmt: skip
                 report.outcomes.append(
-                    failed_outcome(message, JobErrorCode.INVALID_IMAGE, pages.message)
+                    failed_outcome(message, JobErrorCode.INVALID_IMAGE, document.message)
                 )
             else:
-                documents.append((message, pages))
+                documents.append((message, document))
         return documents
 
     def _settle(
@@ -201,6 +256,11 @@ class BatchProcessor:
     ) -> None:
         if isinstance(result, OcrResult):
             report.outcomes.append(_succeeded(message, result))
+        elif isinstance(result, InvalidImage):  # a page that could not be drawn
+            logger.warning("undrawable page: %s", result.message, extra=message.log_context)
+            report.outcomes.append(
+                failed_outcome(message, JobErrorCode.INVALID_IMAGE, result.message)
+            )
         elif message.attempt < self._max_attempts:
             logger.warning("inference failed, will retry: %s", result,
                            extra=message.log_context)  # fmt: skip
@@ -211,9 +271,9 @@ class BatchProcessor:
             text = f"{type(result).__name__}: {result}"
             report.outcomes.append(failed_outcome(message, JobErrorCode.ENGINE_ERROR, text))
 
-    def _decode(self, data: bytes, text_layer: TextLayer) -> list[PageInput] | InvalidImage:
+    def _open(self, data: bytes, text_layer: TextLayer) -> Document | InvalidImage:
         try:
-            return read_document(data, self._limits, text_layer=text_layer)
+            return open_document(data, self._limits, text_layer=text_layer)
         except InvalidImage as exc:
             return exc
 
@@ -244,26 +304,50 @@ class BatchProcessor:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
 
-def document_result(
-    pages: Sequence[PageInput], results: Sequence[OcrResult | Exception]
-) -> OcrResult | Exception:
-    """A job's result from its pages: those read from a text layer as they are, the others
-    from the engine's `results` (one per such page, in order). The first failed page fails
-    the document."""
-    recognised: list[OcrResult] = []
-    for result in results:
-        if isinstance(result, Exception):
-            return result
-        recognised.append(result)
-    engine_results = iter(recognised)
-    built = []
-    for number, page in enumerate(pages, start=1):
-        if isinstance(page, OcrPage):
-            built.append(replace(page, page=number))
-        else:
-            lines = next(engine_results).lines
-            built.append(OcrPage(number, int(page.shape[1]), int(page.shape[0]), lines))
-    return OcrResult.of_pages(built)
+def page_chunks(documents: Sequence[Sequence[PagePlan]], budget: int | None) -> list[list[PageKey]]:
+    """The pages to recognise (not those read from a text layer), in order, cut into engine
+    calls of at most `budget` pixels; a page above it goes alone. None: one call."""
+    chunks: list[list[PageKey]] = []
+    current: list[PageKey] = []
+    pixels = 0
+    for number, pages in enumerate(documents):
+        for index, page in enumerate(pages):
+            if isinstance(page, OcrPage):
+                continue
+            cost = page_pixels(page)
+            if current and budget is not None and pixels + cost > budget:
+                chunks.append(current)
+                current, pixels = [], 0
+            current.append((number, index))
+            pixels += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def draw_chunk(
+    documents: Sequence[Document], chunk: Sequence[PageKey]
+) -> dict[PageKey, Image | InvalidImage]:
+    """The pixels of a chunk's pages; a document that cannot draw its pages fails them."""
+    by_document: dict[int, list[int]] = {}
+    for number, index in chunk:
+        by_document.setdefault(number, []).append(index)
+    drawn: dict[PageKey, Image | InvalidImage] = {}
+    for number, indices in by_document.items():
+        try:
+            images: Sequence[Image | InvalidImage] = documents[number].draw(indices)
+        except InvalidImage as exc:
+            images = [exc] * len(indices)
+        drawn.update(((number, index), image) for index, image in zip(indices, images, strict=True))
+    return drawn
+
+
+def document_result(pages: Sequence[OcrPage | Exception]) -> OcrResult | Exception:
+    """A job's result from its pages, in order: the first failed page fails the document."""
+    for page in pages:
+        if isinstance(page, Exception):
+            return page
+    return OcrResult.of_pages(page for page in pages if isinstance(page, OcrPage))
 
 
 def _succeeded(message: JobMessage, result: OcrResult) -> JobOutcome:

@@ -70,6 +70,8 @@ def build_all_in_one_app(
         max_attempts=settings.max_attempts,
         repository=repository,
         executor=executor,
+        # A long document is drawn and recognised a batch's pixel budget at a time.
+        pixels_per_call=settings.batch_max_pixels,
     )
     worker = InProcessWorker(settings, queue, processor, sink, metrics)
 

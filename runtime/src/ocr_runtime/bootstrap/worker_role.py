@@ -170,6 +170,8 @@ def _consume_loop(
         # Every mode, writer included: attempts must outlive a process that a job kills.
         repository=storage.repository,
         executor=executor,
+        # A long document is drawn and recognised a batch's pixel budget at a time.
+        pixels_per_call=settings.batch_max_pixels,
     )
     handler = InferenceHandler(
         processor,

@@ -91,6 +91,9 @@ class Job:
     # SHA-256 of the uploaded bytes, hex: a key replayed with another image is refused.
     image_sha256: str | None = None
     text_layer: TextLayer = TextLayer.IGNORE
+    # While a document of several engine calls runs: pages done, pages in all.
+    pages_done: int | None = None
+    pages: int | None = None
 
     @classmethod
     def submit(

@@ -56,6 +56,8 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "published_at": to_db_time(job.published_at),
         "image_sha256": job.image_sha256,
         "text_layer": job.text_layer.value,
+        "pages": job.pages,
+        "pages_done": job.pages_done,
     }
 
 
@@ -81,4 +83,6 @@ def job_from_row(row: Any) -> Job:
         published_at=from_db_time(row.published_at),
         image_sha256=row.image_sha256,
         text_layer=TextLayer(row.text_layer),
+        pages=row.pages,
+        pages_done=row.pages_done,
     )

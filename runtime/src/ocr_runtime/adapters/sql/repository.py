@@ -4,7 +4,7 @@ domain's transition table, so storage cannot allow a move the domain forbids."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -175,6 +175,16 @@ class SqlJobRepository:
                     jobs.update()
                     .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_REQUEUEABLE))
                     .values(status=JobStatus.QUEUED.value)
+                )
+
+    async def record_progress(self, progress: Mapping[str, tuple[int, int]]) -> None:
+        async with self._engine.begin() as conn:
+            for job_id in sorted(progress):  # one lock order: no deadlock with another batch
+                done, total = progress[job_id]
+                await conn.execute(
+                    jobs.update()
+                    .where(jobs.c.job_id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                    .values(pages_done=done, pages=total)
                 )
 
     async def mark_published(self, job_ids: Sequence[str]) -> None:

@@ -37,6 +37,9 @@ jobs = sa.Table(
     sa.Column("published_at", TIMESTAMP, nullable=True),
     sa.Column("image_sha256", sa.String(64), nullable=True),
     sa.Column("text_layer", sa.String(16), nullable=False, server_default="ignore"),
+    # Progress of a document while it runs (pages recognised or read, pages in all).
+    sa.Column("pages", sa.Integer, nullable=True),
+    sa.Column("pages_done", sa.Integer, nullable=True),
     sa.Index("ix_jobs_status_created_at", "status", "created_at"),
     # The outbox sweeper's lookup: unpublished jobs, oldest first.
     sa.Index("ix_jobs_published_at_created_at", "published_at", "created_at"),

@@ -1,5 +1,6 @@
-"""What a job does with a PDF page's own text: `ignore` (recognise the pixels, as before) or
-`prefer` (read the page's text layer when it has one).
+"""Documents: what a job does with a PDF page's own text (`ignore`: recognise the pixels, as
+before; `prefer`: read the page's text layer when it has one), and a running document's
+progress (pages done, pages in all).
 
 Revision ID: 0004
 Revises: 0003
@@ -22,8 +23,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("text_layer", sa.String(16), nullable=False, server_default="ignore")
         )
+        batch.add_column(sa.Column("pages", sa.Integer, nullable=True))
+        batch.add_column(sa.Column("pages_done", sa.Integer, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("pages_done")
+        batch.drop_column("pages")
         batch.drop_column("text_layer")
