@@ -18,10 +18,11 @@ import urllib3
 from kubernetes import client, config
 
 from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from ocr_operator.leader import LeaseRecord
 from ocr_operator.ports import Body, KubeError, Owner
 from ocr_operator.render import Kind, Manifest
 
-__all__ = ["Body", "KubeClient", "KubeError", "Owner"]
+__all__ = ["Body", "KubeClient", "KubeError", "KubeLease", "Owner"]
 log = logging.getLogger(__name__)
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -183,6 +184,41 @@ class KubeClient:
         if response.status >= 300:
             raise KubeError(response.status, _message(data))
         return json.loads(data) if data else {}
+
+
+class KubeLease:
+    """One coordination.k8s.io/v1 Lease, for leader election."""
+
+    def __init__(self, kube: KubeClient, namespace: str, name: str) -> None:
+        self._kube = kube
+        self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self._namespace = namespace
+        self._name = name
+
+    async def read(self) -> LeaseRecord | None:
+        try:
+            body = await self._kube._request("GET", f"{self._collection}/{self._name}")
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+        return LeaseRecord.parse(body)
+
+    async def create(self, record: LeaseRecord) -> None:
+        await self._kube._request("POST", self._collection, None, self._body(record))
+
+    async def replace(self, record: LeaseRecord) -> None:
+        body = self._body(record)
+        body["metadata"]["resourceVersion"] = record.resource_version
+        await self._kube._request("PUT", f"{self._collection}/{self._name}", None, body)
+
+    def _body(self, record: LeaseRecord) -> Body:
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self._name, "namespace": self._namespace},
+            "spec": record.spec(),
+        }
 
 
 def _message(data: bytes | None) -> str:
