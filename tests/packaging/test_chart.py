@@ -329,7 +329,9 @@ def test_optional_monitoring_objects_carry_the_observability_assets(render: Rend
     assert targets == {"ocrserving", "component"}
     (deployment,) = by_kind(manifests, "Deployment")
     assert operator["spec"]["selector"] == deployment["spec"]["selector"]
-    assert operator["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    (operator_endpoint,) = operator["spec"]["podMetricsEndpoints"]
+    assert operator_endpoint["port"] == "http"
+    assert operator_endpoint["honorLabels"] is True  # the stack's namespace, not the pod's
     # kube-prometheus-stack selects PodMonitors and PrometheusRules by its release label.
     for selected in (stacks, operator, rule):
         assert selected["metadata"]["labels"]["release"] == "kube-prometheus-stack"
