@@ -6,6 +6,7 @@ to hold exactly the chart's permissions and nothing of what it must not do."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
@@ -388,60 +389,45 @@ def test_service_account_can_do_what_the_operator_needs(install: Install) -> Non
     assert install.as_account.can_i("watch", "customresourcedefinitions.apiextensions.k8s.io")
 
 
-def test_default_install_watches_only_its_own_namespace(
-    helm: Path, kubeconfig: Path, tmp_path: Path
-) -> None:
-    admin = Kubectl(private_copy(kubeconfig, tmp_path))
-    namespace = unique("pkg-op-own")
+@contextlib.contextmanager
+def _release_account(
+    helm: Path, kubeconfig: Path, folder: Path, prefix: str, *values: str
+) -> Iterator[tuple[str, Kubectl]]:
+    """A release of the chart in a namespace of its own (no pods: kwok fakes here), and its
+    ServiceAccount's own token; uninstalled afterwards."""
+    admin = Kubectl(private_copy(kubeconfig, folder))
+    namespace = unique(prefix)
     admin.ok("create", "namespace", namespace)
+    sets = [arg for value in ("replicaCount=0", *values) for arg in ("--set", value)]
     try:
-        # Defaults, but for the pods (kwok fakes here): the operator's permissions exist in
-        # its own namespace only, and two replicas share a Lease and a disruption budget.
-        _helm(helm, admin.kubeconfig, "install", namespace, str(CHART_DIR), "--namespace",
-              namespace, "--set", "replicaCount=0", "--skip-crds")  # fmt: skip
+        _helm(helm, admin.kubeconfig, "install", namespace, str(CHART_DIR),
+              "--namespace", namespace, *sets, "--skip-crds")  # fmt: skip
         account = f"{namespace}-ocr-operator"
         token = admin.ok("create", "token", account, "-n", namespace, "--duration=10m").strip()
-        as_account = Kubectl(_token_kubeconfig(admin.kubeconfig, token, tmp_path / "sa.kubeconfig"))
-        assert _listed_rules(as_account, namespace) == (
-            EXPECTED_NAMESPACED | EXPECTED_CLUSTER | NAMESPACES | LEASE
-        )
-        assert _listed_rules(as_account, "default") == EXPECTED_CLUSTER | NAMESPACES
+        yield namespace, Kubectl(_token_kubeconfig(admin.kubeconfig, token, folder / "sa.kc"))
     finally:
         run([helm, f"--kubeconfig={admin.kubeconfig}", "uninstall", namespace, "-n", namespace])
         admin.run("delete", "namespace", namespace, "--wait=false")
+
+
+def test_default_install_watches_only_its_own_namespace(
+    helm: Path, kubeconfig: Path, tmp_path: Path
+) -> None:
+    # The operator's permissions exist in its own namespace only, with its Lease there.
+    with _release_account(helm, kubeconfig, tmp_path, "pkg-op-own") as (namespace, account):
+        assert _listed_rules(account, namespace) == (
+            EXPECTED_NAMESPACED | EXPECTED_CLUSTER | NAMESPACES | LEASE
+        )
+        assert _listed_rules(account, "default") == EXPECTED_CLUSTER | NAMESPACES
 
 
 def test_cluster_wide_install_grants_the_same_rules_in_every_namespace(
     helm: Path, kubeconfig: Path, tmp_path: Path
 ) -> None:
-    admin = Kubectl(private_copy(kubeconfig, tmp_path))
-    namespace = unique("pkg-op-cw")
-    admin.ok("create", "namespace", namespace)
-    try:
-        _helm(
-            helm,
-            admin.kubeconfig,
-            "install",
-            namespace,
-            str(CHART_DIR),
-            "--namespace",
-            namespace,
-            "--set",
-            "replicaCount=0",
-            "--set",
-            "clusterWide=true",
-            "--skip-crds",
-        )
-        account = f"{namespace}-ocr-operator"
-        token = admin.ok("create", "token", account, "-n", namespace, "--duration=10m").strip()
-        as_account = Kubectl(_token_kubeconfig(admin.kubeconfig, token, tmp_path / "sa.kubeconfig"))
+    values = ("clusterWide=true",)
+    with _release_account(helm, kubeconfig, tmp_path, "pkg-op-cw", *values) as (namespace, account):
         # Cluster-wide: no namespace list, so kopf needs no access to namespaces.
-        assert _listed_rules(as_account, "default") == EXPECTED_NAMESPACED | EXPECTED_CLUSTER
-        assert _listed_rules(as_account, namespace) == (
-            EXPECTED_NAMESPACED | EXPECTED_CLUSTER | LEASE
-        )
-        assert not as_account.can_i("get", "secrets", "default")
-        assert not as_account.can_i("list", "namespaces")
-    finally:
-        run([helm, f"--kubeconfig={admin.kubeconfig}", "uninstall", namespace, "-n", namespace])
-        admin.run("delete", "namespace", namespace, "--wait=false")
+        assert _listed_rules(account, "default") == EXPECTED_NAMESPACED | EXPECTED_CLUSTER
+        assert _listed_rules(account, namespace) == (EXPECTED_NAMESPACED | EXPECTED_CLUSTER | LEASE)
+        assert not account.can_i("get", "secrets", "default")
+        assert not account.can_i("list", "namespaces")
