@@ -100,35 +100,47 @@ def replicas(
         "OCR_OPERATOR_WAIT_SECONDS": "1",
         "OCR_OPERATOR_ERROR_BACKOFF_SECONDS": "2",
     }
-    running: dict[str, Replica] = {}
-    for identity in ("replica-a", "replica-b"):
-        port, log = _free_port(), work / f"{identity}.log"
-        command = [
-            str(Path(sys.executable).parent / "ocr-operator"), "run", "--standalone",
-            f"--namespace={namespace}", "--leader-elect", f"--lease-name={LEASE}",
-            f"--http=127.0.0.1:{port}",
-        ]  # fmt: skip
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                command,
-                env={**env, "OCR_OPERATOR_IDENTITY": identity},
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        running[identity] = Replica(identity, port, process, log)
+    running = {
+        identity: start_replica(identity, namespace, LEASE, env, work)
+        for identity in ("replica-a", "replica-b")
+    }
     try:
         yield running
         kubectl("delete", "ocrs", "--all", "-n", namespace, "--wait=true", "--timeout=60s")
     finally:
-        for replica in running.values():
-            if replica.process.poll() is None:
-                replica.process.send_signal(signal.SIGTERM)
-        for replica in running.values():
-            try:
-                replica.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                replica.process.kill()
-                replica.process.wait()
+        stop_replicas(list(running.values()))
+
+
+def start_replica(
+    identity: str, namespace: str, lease: str, env: dict[str, str], work: Path
+) -> Replica:
+    """`ocr-operator run --leader-elect` as the chart runs it, on this machine."""
+    port, log = _free_port(), work / f"{identity}.log"
+    command = [
+        str(Path(sys.executable).parent / "ocr-operator"), "run", "--standalone",
+        f"--namespace={namespace}", "--leader-elect", f"--lease-name={lease}",
+        f"--http=127.0.0.1:{port}",
+    ]  # fmt: skip
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command,
+            env={**env, "OCR_OPERATOR_IDENTITY": identity},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    return Replica(identity, port, process, log)
+
+
+def stop_replicas(replicas: list[Replica]) -> None:
+    for replica in replicas:
+        if replica.process.poll() is None:
+            replica.process.send_signal(signal.SIGTERM)
+    for replica in replicas:
+        try:
+            replica.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            replica.process.kill()
+            replica.process.wait()
 
 
 @pytest.fixture
@@ -138,8 +150,8 @@ def exporter(prometheus_targets: Callable[..., None]) -> Iterator[Exporter]:
         yield running
 
 
-def holder(namespace: str) -> str | None:
-    lease = get("lease", LEASE, namespace)
+def holder(namespace: str, lease_name: str = LEASE) -> str | None:
+    lease = get("lease", lease_name, namespace)
     return ((lease or {}).get("spec") or {}).get("holderIdentity")
 
 
@@ -210,3 +222,31 @@ def test_only_the_leader_works_and_the_standby_takes_over_when_it_is_killed(
     assert _reconciles(standby) > 0
     lease = get("lease", LEASE, namespace)
     assert lease is not None and lease["spec"]["leaseTransitions"] == 1
+
+
+def test_a_graceful_stop_releases_the_lease_and_a_taken_lease_stops_the_leader(
+    namespace: str, tmp_path: Path
+) -> None:
+    """Without stacks (nothing to reconcile): a leader stopped by SIGTERM gives the Lease up
+    (a rollout need not wait it out); a leader that finds another holder in the Lease stops
+    kopf and exits 1, so that its pod restarts as a standby."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCR_")}
+    lease = "ocr-operator-steps-down"
+    started: list[Replica] = []
+    try:
+        first = start_replica("first", namespace, lease, env, tmp_path)
+        started.append(first)
+        wait_briefly(lambda: holder(namespace, lease) == "first", "first to lead", timeout=60)
+        first.process.send_signal(signal.SIGTERM)
+        assert first.process.wait(timeout=60) == 0, first.tail()
+        assert holder(namespace, lease) is None, "the Lease was not released"
+
+        second = start_replica("second", namespace, lease, env, tmp_path)
+        started.append(second)
+        wait_briefly(lambda: holder(namespace, lease) == "second", "second to lead", timeout=60)
+        kubectl("patch", "lease", lease, "-n", namespace, "--type=merge",
+                "-p", '{"spec":{"holderIdentity":"intruder"}}')  # fmt: skip
+        assert second.process.wait(timeout=60) == 1, second.tail()
+        assert "lost the lead as second: taken over by intruder" in second.log.read_text()
+    finally:
+        stop_replicas(started)
