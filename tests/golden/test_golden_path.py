@@ -117,11 +117,15 @@ def _stack_pods() -> list[dict[str, Any]]:
 def test_operator_runs_as_a_pod_under_the_chart(operator_release: str) -> None:
     out = kubectl("get", "pods", "-n", OPERATOR_NS, "-o", "json")
     pods = json.loads(out)["items"]
-    assert pods, "the chart started no operator pod"
-    (pod,) = pods
-    assert pod["spec"]["containers"][0]["image"] == OPERATOR_IMAGE
-    assert pod["spec"]["serviceAccountName"] == RELEASE
-    assert all(s.get("ready") for s in pod["status"]["containerStatuses"])
+    assert len(pods) == 2, "the chart's default is two replicas, one leading"
+    for pod in pods:
+        assert pod["spec"]["containers"][0]["image"] == OPERATOR_IMAGE
+        assert pod["spec"]["serviceAccountName"] == RELEASE
+        # The standby answers its probes too.
+        assert all(s.get("ready") for s in pod["status"]["containerStatuses"])
+    lease = get("lease", RELEASE, OPERATOR_NS)
+    assert lease is not None
+    assert lease["spec"]["holderIdentity"] in {p["metadata"]["name"] for p in pods}
 
 
 def test_the_standard_example_serves_ocr(operator_release: str) -> None:

@@ -13,6 +13,12 @@ import lupa
 import pytest
 import yaml
 
+from ocr_operator.conditions import merge_conditions
+from ocr_operator.health import Cause, MigrationState, Rollout
+from ocr_operator.model import Mode, Reason
+from ocr_operator.render import Phase, Plan
+from ocr_operator.topics_step import TopicsOutcome
+from ocr_operator.verdict import Seen, condition_updates, judge
 from tests.packaging.conftest import REPO_ROOT
 
 ARGOCD = REPO_ROOT / "examples" / "argocd"
@@ -64,7 +70,7 @@ def test_argocd_cm_embeds_the_health_check_verbatim() -> None:
         "namespace": "argocd",
         "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"},
     }
-    assert config["data"] == {"resource.customizations.health.ocrserving.io_OCRServing": HEALTH_LUA}
+    assert config["data"]["resource.customizations.health.ocrserving.io_OCRServing"] == HEALTH_LUA
 
 
 def _applications() -> dict[str, dict[str, Any]]:
@@ -118,3 +124,94 @@ def test_stacks_application_points_at_ocrserving_resources() -> None:
     assert {d["kind"] for d in docs} <= {"OCRServing", "Secret", "ConfigMap"}
     ignored = app["spec"]["ignoreDifferences"][0]
     assert (ignored["group"], ignored["kind"]) == ("ocrserving.io", "OCRServing")
+
+
+def _stack(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "s", "namespace": "ocr", "generation": 1},
+        "spec": {"paused": False},
+        "status": {"observedGeneration": 1, "activeMode": "Standard", "conditions": conditions},
+    }
+
+
+def _rollout(*, done: bool = True, scaling: bool = False, stuck: bool = False) -> Rollout:
+    return Rollout("worker", 2, 2 if done else 1, 2, 2 if done else 1, None, done, scaling, stuck)
+
+
+_STEADY = Plan(Mode.STANDARD, Mode.STANDARD, include_writer=False, phase=Phase.STEADY)
+_TOPICS = TopicsOutcome(Reason.TOPICS_READY, "")
+# What the operator's own verdict code writes in each situation -> the ArgoCD health.
+OPERATOR_STATES: dict[str, tuple[dict[str, Any], str]] = {
+    "steady": ({}, "Healthy"),
+    "autoscaled replicas starting": (dict(rollouts={"w": _rollout(scaling=True)}), "Healthy"),
+    "migrating": (dict(migration=MigrationState.RUNNING), "Progressing"),
+    "waiting for topics": (
+        dict(topics=TopicsOutcome(Reason.WAITING_FOR_TOPICS, "KafkaTopic not Ready", ready=False)),
+        "Progressing",
+    ),
+    "entering Writer": (
+        dict(plan=Plan(Mode.WRITER, Mode.STANDARD, True, Phase.WAITING_FOR_WRITER)),
+        "Progressing",
+    ),
+    "rolling out": (dict(rollouts={"w": _rollout(done=False)}), "Progressing"),
+    "crash loop during a rollout": (
+        dict(
+            rollouts={"w": _rollout(done=False)},
+            causes=[Cause(Reason.CRASH_LOOP_BACK_OFF, "worker-1 crash-looping")],
+        ),
+        "Degraded",
+    ),
+    "rollout past its deadline": (
+        dict(rollouts={"w": _rollout(done=False, stuck=True)}),
+        "Degraded",
+    ),
+    "migration failed": (dict(migration=MigrationState.FAILED), "Degraded"),
+    "partitions cannot shrink": (
+        dict(topics=TopicsOutcome(Reason.TOPICS_READY, "", not_supported="6 -> 3")),
+        "Degraded",
+    ),
+}
+
+
+@pytest.mark.parametrize("state", list(OPERATOR_STATES))
+def test_health_check_reads_the_conditions_the_operator_writes(state: str) -> None:
+    changes, health = OPERATOR_STATES[state]
+    fields: dict[str, Any] = {
+        "plan": _STEADY,
+        "topics": _TOPICS,
+        "migration": MigrationState.SUCCEEDED,
+        "migration_message": "done",
+        "rollouts": {"w": _rollout()},
+        "causes": [],
+        "model_version": "m",
+    } | changes
+    seen = Seen(**fields)
+    conditions = merge_conditions(
+        [], condition_updates(seen, judge(seen)), 1, "2026-01-01T00:00:00Z"
+    )
+    assert run_health_check(_stack(conditions))["status"] == health, conditions
+
+
+def test_argocd_cm_tracks_by_annotation_and_ignores_the_advisor_status() -> None:
+    data = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())["data"]
+    assert data["application.resourceTrackingMethod"] == "annotation"
+    assert data["resource.ignoreResourceUpdatesEnabled"] == "true"
+    ignored = yaml.safe_load(
+        data["resource.customizations.ignoreResourceUpdates.ocrserving.io_OCRServing"]
+    )
+    assert ".status.advisor" in ignored["jqPathExpressions"]
+    # Conditions decide health: never ignored.
+    assert not [p for p in ignored["jqPathExpressions"] if p.startswith(".status.conditions")]
+    app_health = data["resource.customizations.health.argoproj.io_Application"]
+    lua = lupa.LuaRuntime(unpack_returned_tuples=True)
+    lua.globals().obj = to_lua(lua, {"status": {"health": {"status": "Healthy"}}})
+    assert dict(lua.execute(app_health).items())["status"] == "Healthy"
+
+
+def test_the_operator_syncs_in_a_wave_before_the_stacks() -> None:
+    apps = _applications()
+
+    def wave(name: str) -> int:
+        return int(apps[name]["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+
+    assert wave("ocr-operator") < wave("ocr-stacks")

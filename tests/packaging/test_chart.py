@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -37,8 +38,10 @@ EXPECTED_CLUSTER = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
 }
-# Only with a namespace list: kopf then follows those namespaces.
+# Only with a namespace list (the default: its own): kopf then follows those namespaces.
 NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
+# Leader election, in the release's namespace only: the one Lease.
+LEASE = {("coordination.k8s.io", "leases", v) for v in ("create", "get", "update")}
 STRIMZI = {("kafka.strimzi.io", "kafkatopics", v) for v in ("get", "create", "patch")}
 
 
@@ -54,6 +57,15 @@ def permissions(role: dict[str, object]) -> set[tuple[str, str, str]]:
 
 def cluster_roles(manifests: list[dict[str, object]]) -> dict[str, set[tuple[str, str, str]]]:
     return {m["metadata"]["name"]: permissions(m) for m in by_kind(manifests, "ClusterRole")}  # type: ignore[index]
+
+
+def roles(manifests: list[dict[str, Any]]) -> dict[str, set[tuple[str, str, str]]]:
+    return {m["metadata"]["name"]: permissions(m) for m in by_kind(manifests, "Role")}
+
+
+def role_binding_namespaces(manifests: list[dict[str, Any]], role_kind: str) -> list[str]:
+    bindings = by_kind(manifests, "RoleBinding")
+    return sorted(b["metadata"]["namespace"] for b in bindings if b["roleRef"]["kind"] == role_kind)
 
 
 def test_helm_lint_strict_passes(helm: Path) -> None:
@@ -80,7 +92,7 @@ def test_helm_lint_strict_passes(helm: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_default_render_is_cluster_wide_with_one_operator(render: Renderer) -> None:
+def test_default_render_is_a_namespaced_ha_operator_with_metrics(render: Renderer) -> None:
     manifests = render()
     kinds = sorted(m["kind"] for m in manifests)
     assert kinds == sorted(
@@ -89,20 +101,65 @@ def test_default_render_is_cluster_wide_with_one_operator(render: Renderer) -> N
             "ClusterRole",
             "ClusterRole",
             "ClusterRoleBinding",
-            "ClusterRoleBinding",
+            "RoleBinding",  # the operator's permissions, in its own namespace only
+            "Role",  # leader election
+            "RoleBinding",
             "Deployment",
+            "PodDisruptionBudget",
         ]
     )
+    assert role_binding_namespaces(manifests, "ClusterRole") == ["ocr-system"]
     (deployment,) = by_kind(manifests, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = deployment["spec"]["template"]["spec"]
     (account,) = by_kind(manifests, "ServiceAccount")
     assert pod["serviceAccountName"] == account["metadata"]["name"]
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/ocr-serving/ocr-operator:0.1.0"
-    assert container["args"] == ["run", "--standalone", "--liveness=http://0.0.0.0:8080/healthz"]
-    assert container["ports"] == [{"name": "health", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["args"] == [
+        "run",
+        "--standalone",
+        "--http=0.0.0.0:8080",
+        "--log-format=json",
+        "--leader-elect",
+        "--lease-namespace=ocr-system",
+        "--lease-name=ocr-operator",
+        "--namespace=ocr-system",
+    ]
+    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["OCR_OPERATOR_IDENTITY"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["OCR_OPERATOR_LEASE_DURATION_SECONDS"]["value"] == "15"
+    anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert anti[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    (budget,) = by_kind(manifests, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+
+
+def test_cluster_wide_is_an_explicit_choice(render: Renderer) -> None:
+    manifests = render("clusterWide=true")
+    (deployment,) = by_kind(manifests, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert not [a for a in container["args"] if a.startswith("--namespace")]
+    assert role_binding_namespaces(manifests, "ClusterRole") == []
+    names = sorted(b["roleRef"]["name"] for b in by_kind(manifests, "ClusterRoleBinding"))
+    assert names == ["ocr-operator", "ocr-operator-cluster"]
+    assert cluster_roles(manifests)["ocr-operator-cluster"] == EXPECTED_CLUSTER
+
+
+def test_a_single_operator_without_leader_election(render: Renderer) -> None:
+    manifests = render("leaderElection.enabled=false", "replicaCount=1")
+    (deployment,) = by_kind(manifests, "Deployment")
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--leader-elect" not in container["args"]
+    assert not by_kind(manifests, "Role")
+    assert not by_kind(manifests, "PodDisruptionBudget")  # it would block every drain
 
 
 def test_deployment_is_locked_down(render: Renderer) -> None:
@@ -118,7 +175,7 @@ def test_deployment_is_locked_down(render: Renderer) -> None:
     assert sc["privileged"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["port"] == "health"
+    assert container["readinessProbe"]["httpGet"]["port"] == "http"
     assert container["resources"]["requests"]["cpu"]
     assert container["resources"]["limits"]["memory"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
@@ -140,10 +197,10 @@ def test_values_reach_the_operator(render: Renderer) -> None:
     assert env["OCR_OPERATOR_PROMETHEUS_URL"] == "http://prom.mon:9090"
     assert "OCR_OPERATOR_KAFKA_BOOTSTRAP" not in env
     assert container["args"][-3:] == ["--namespace=team-a", "--namespace=team-b", "--verbose"]
-    # Namespaced permissions only inside the watched namespaces.
-    bindings = by_kind(manifests, "RoleBinding")
-    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
-    for binding in bindings:
+    # Namespaced permissions only inside the watched namespaces; the Lease in its own.
+    assert role_binding_namespaces(manifests, "ClusterRole") == ["team-a", "team-b"]
+    assert role_binding_namespaces(manifests, "Role") == ["ops"]
+    for binding in by_kind(manifests, "RoleBinding"):
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "ocr-operator", "namespace": "ops"}
         ]
@@ -160,14 +217,30 @@ def test_image_digest_wins_over_tag(render: Renderer) -> None:
 
 
 def test_rbac_is_exactly_what_the_operator_uses(render: Renderer) -> None:
-    roles = cluster_roles(render())
-    assert roles == {"ocr-operator": EXPECTED_NAMESPACED, "ocr-operator-cluster": EXPECTED_CLUSTER}
-    roles = cluster_roles(render("rbac.strimzi=true"))
-    assert roles["ocr-operator"] == EXPECTED_NAMESPACED | STRIMZI
+    manifests = render()
+    assert cluster_roles(manifests) == {
+        "ocr-operator": EXPECTED_NAMESPACED,
+        "ocr-operator-cluster": EXPECTED_CLUSTER | NAMESPACES,
+    }
+    assert roles(manifests) == {"ocr-operator-leader-election": LEASE}
+    (lease_role,) = by_kind(manifests, "Role")
+    named = [r for r in lease_role["rules"] if r.get("resourceNames")]
+    assert named == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["ocr-operator"],
+            "verbs": ["get", "update"],
+        }
+    ]
+    assert cluster_roles(render("rbac.strimzi=true"))["ocr-operator"] == (
+        EXPECTED_NAMESPACED | STRIMZI
+    )
 
 
 def test_rbac_grants_nothing_dangerous(render: Renderer) -> None:
-    granted = set().union(*cluster_roles(render("rbac.strimzi=true")).values())
+    manifests = render("rbac.strimzi=true")
+    granted = set().union(*cluster_roles(manifests).values(), *roles(manifests).values())
     for group, resource, verb in granted:
         assert "*" not in (group, resource, verb)
         assert resource not in {
@@ -181,7 +254,7 @@ def test_rbac_grants_nothing_dangerous(render: Renderer) -> None:
             "clusterrolebindings",
         }
         assert verb not in {"escalate", "bind", "impersonate", "deletecollection"}
-        assert verb != "update" or resource == "ocrservings/finalizers"
+        assert verb != "update" or resource in {"ocrservings/finalizers", "leases"}
     # Cluster-scoped objects are only ever read.
     assert {v for _, _, v in EXPECTED_CLUSTER} == {"list", "watch"}
 
@@ -199,7 +272,8 @@ def test_rbac_can_be_left_to_the_platform(render: Renderer) -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "replicaCount=2",
+        "replicaCount=6",
+        "logFormat=xml",
         "logLevel=TRACE",
         "logLevel=WARNING",
         "securityContext.allowPrivilegeEscalation=true",
@@ -213,6 +287,19 @@ def test_rbac_can_be_left_to_the_platform(render: Renderer) -> None:
 )
 def test_values_schema_rejects_bad_values(helm: Path, bad: str) -> None:
     done = run([helm, "template", "x", CHART_DIR, "--set", bad])
+    assert done.returncode != 0, f"--set {bad} was accepted"
+    assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("leaderElection.enabled=false", "replicaCount=2"),  # two would both reconcile
+        ("clusterWide=true", "watchNamespaces={a}"),  # contradictory scopes
+    ],
+)
+def test_values_schema_rejects_contradictions(helm: Path, bad: tuple[str, str]) -> None:
+    done = run([helm, "template", "x", CHART_DIR, "--set", bad[0], "--set", bad[1]])
     assert done.returncode != 0, f"--set {bad} was accepted"
     assert "values don't meet the specifications of the schema" in done.stderr, done.stderr
 
@@ -234,15 +321,42 @@ def test_optional_monitoring_objects_carry_the_observability_assets(render: Rend
     assert json.loads(dashboard["data"]["ocr-serving.json"]) == json.loads(
         (REPO_ROOT / "observability/grafana/ocr-serving.json").read_text()
     )
-    (monitor,) = by_kind(manifests, "PodMonitor")
-    assert monitor["spec"]["namespaceSelector"] == {"any": True}
-    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    monitors = {m["metadata"]["name"]: m for m in by_kind(manifests, "PodMonitor")}
+    stacks, operator = monitors["ocr-operator-stacks"], monitors["ocr-operator"]
+    assert stacks["spec"]["namespaceSelector"] == {"matchNames": ["ocr-system"]}
+    (endpoint,) = stacks["spec"]["podMetricsEndpoints"]
     targets = {r["targetLabel"] for r in endpoint["relabelings"]}
     assert targets == {"ocrserving", "component"}
+    (deployment,) = by_kind(manifests, "Deployment")
+    assert operator["spec"]["selector"] == deployment["spec"]["selector"]
+    (operator_endpoint,) = operator["spec"]["podMetricsEndpoints"]
+    assert operator_endpoint["port"] == "http"
+    assert operator_endpoint["honorLabels"] is True  # the stack's namespace, not the pod's
+    # kube-prometheus-stack selects PodMonitors and PrometheusRules by its release label.
+    for selected in (stacks, operator, rule):
+        assert selected["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_monitoring_labels_are_configurable(render: Renderer) -> None:
+    manifests = render(
+        "prometheusRule.enabled=true",
+        "podMonitor.enabled=true",
+        "podMonitor.operator=false",
+        "monitoringLabels.release=prom",
+        "podMonitor.labels.team=ocr",
+        "clusterWide=true",
+    )
+    (monitor,) = by_kind(manifests, "PodMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["metadata"]["labels"]["team"] == "ocr"
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+    (rule,) = by_kind(manifests, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prom"
 
 
 def test_pod_monitor_selects_the_pods_the_operator_renders(render: Renderer) -> None:
-    (monitor,) = by_kind(render("podMonitor.enabled=true", "watchNamespaces={ns1}"), "PodMonitor")
+    monitors = by_kind(render("podMonitor.enabled=true", "watchNamespaces={ns1}"), "PodMonitor")
+    (monitor,) = [m for m in monitors if m["metadata"]["name"].endswith("-stacks")]
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ns1"]}
     wanted = monitor["spec"]["selector"]
     (expression,) = wanted["matchExpressions"]

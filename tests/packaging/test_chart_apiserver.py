@@ -46,9 +46,14 @@ def dry_run(admin: Kubectl, text: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "values",
-    [(), ("watchNamespaces={NS}", "rbac.strimzi=true")],
-    ids=["cluster-wide", "namespaced"],
-)
+    [
+        (),
+        ("clusterWide=true",),
+        ("watchNamespaces={NS}", "rbac.strimzi=true", "leaderElection.enabled=false",
+         "replicaCount=1"),
+    ],
+    ids=["defaults", "cluster-wide", "namespace-list-single"],
+)  # fmt: skip
 def test_rendered_chart_passes_server_side_dry_run(
     helm: Path, admin: Kubectl, namespace: str, values: tuple[str, ...]
 ) -> None:

@@ -6,6 +6,7 @@ to hold exactly the chart's permissions and nothing of what it must not do."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
@@ -24,7 +25,7 @@ import yaml
 from tests.conftest import kubeconfig_server_and_token
 from tests.packaging._kube import Kubectl, condition, private_copy, unique, wait_for
 from tests.packaging.conftest import CHART_DIR, REPO_ROOT, run
-from tests.packaging.test_chart import EXPECTED_CLUSTER, EXPECTED_NAMESPACED, NAMESPACES
+from tests.packaging.test_chart import EXPECTED_CLUSTER, EXPECTED_NAMESPACED, LEASE, NAMESPACES
 
 pytestmark = pytest.mark.e2e
 
@@ -326,8 +327,21 @@ def test_service_account_holds_exactly_the_chart_permissions(install: Install) -
     stacks = _listed_rules(install.as_account, install.stacks_ns)
     # The chart was installed with a namespace list: kopf also follows namespaces.
     assert stacks == EXPECTED_NAMESPACED | EXPECTED_CLUSTER | NAMESPACES
-    # Outside the watched namespace only the cluster-scoped reads remain.
+    # Outside the watched namespace only the cluster-scoped reads remain, plus the Lease in
+    # the operator's own namespace.
     assert _listed_rules(install.as_account, "default") == EXPECTED_CLUSTER | NAMESPACES
+    operator = _listed_rules(install.as_account, install.operator_ns)
+    assert operator == EXPECTED_CLUSTER | NAMESPACES | LEASE
+
+
+def test_the_operator_leads_through_the_chart_lease(install: Install) -> None:
+    # The chart's command line elects a leader: the one process took the Lease under the
+    # ServiceAccount (renewing it needs `update` on that one name).
+    name = f"{install.operator_ns}-ocr-operator"  # the release is named after its namespace
+    lease = install.admin.json("get", "lease", name, "-n", install.operator_ns)
+    assert lease is not None
+    assert lease["spec"]["holderIdentity"]
+    assert any('"leading as ' in line for line in install.log.read_text().splitlines())
 
 
 @pytest.mark.parametrize(
@@ -375,33 +389,45 @@ def test_service_account_can_do_what_the_operator_needs(install: Install) -> Non
     assert install.as_account.can_i("watch", "customresourcedefinitions.apiextensions.k8s.io")
 
 
-def test_cluster_wide_install_grants_the_same_rules_in_every_namespace(
-    helm: Path, kubeconfig: Path, tmp_path: Path
-) -> None:
-    admin = Kubectl(private_copy(kubeconfig, tmp_path))
-    namespace = unique("pkg-op-cw")
+@contextlib.contextmanager
+def _release_account(
+    helm: Path, kubeconfig: Path, folder: Path, prefix: str, *values: str
+) -> Iterator[tuple[str, Kubectl]]:
+    """A release of the chart in a namespace of its own (no pods: kwok fakes here), and its
+    ServiceAccount's own token; uninstalled afterwards."""
+    admin = Kubectl(private_copy(kubeconfig, folder))
+    namespace = unique(prefix)
     admin.ok("create", "namespace", namespace)
+    sets = [arg for value in ("replicaCount=0", *values) for arg in ("--set", value)]
     try:
-        _helm(
-            helm,
-            admin.kubeconfig,
-            "install",
-            namespace,
-            str(CHART_DIR),
-            "--namespace",
-            namespace,
-            "--set",
-            "replicaCount=0",
-            "--skip-crds",
-        )
+        _helm(helm, admin.kubeconfig, "install", namespace, str(CHART_DIR),
+              "--namespace", namespace, *sets, "--skip-crds")  # fmt: skip
         account = f"{namespace}-ocr-operator"
         token = admin.ok("create", "token", account, "-n", namespace, "--duration=10m").strip()
-        as_account = Kubectl(_token_kubeconfig(admin.kubeconfig, token, tmp_path / "sa.kubeconfig"))
-        for where in ("default", namespace):
-            # Cluster-wide: no namespace list, so kopf needs no access to namespaces.
-            assert _listed_rules(as_account, where) == EXPECTED_NAMESPACED | EXPECTED_CLUSTER
-        assert not as_account.can_i("get", "secrets", "default")
-        assert not as_account.can_i("list", "namespaces")
+        yield namespace, Kubectl(_token_kubeconfig(admin.kubeconfig, token, folder / "sa.kc"))
     finally:
         run([helm, f"--kubeconfig={admin.kubeconfig}", "uninstall", namespace, "-n", namespace])
         admin.run("delete", "namespace", namespace, "--wait=false")
+
+
+def test_default_install_watches_only_its_own_namespace(
+    helm: Path, kubeconfig: Path, tmp_path: Path
+) -> None:
+    # The operator's permissions exist in its own namespace only, with its Lease there.
+    with _release_account(helm, kubeconfig, tmp_path, "pkg-op-own") as (namespace, account):
+        assert _listed_rules(account, namespace) == (
+            EXPECTED_NAMESPACED | EXPECTED_CLUSTER | NAMESPACES | LEASE
+        )
+        assert _listed_rules(account, "default") == EXPECTED_CLUSTER | NAMESPACES
+
+
+def test_cluster_wide_install_grants_the_same_rules_in_every_namespace(
+    helm: Path, kubeconfig: Path, tmp_path: Path
+) -> None:
+    values = ("clusterWide=true",)
+    with _release_account(helm, kubeconfig, tmp_path, "pkg-op-cw", *values) as (namespace, account):
+        # Cluster-wide: no namespace list, so kopf needs no access to namespaces.
+        assert _listed_rules(account, "default") == EXPECTED_NAMESPACED | EXPECTED_CLUSTER
+        assert _listed_rules(account, namespace) == (EXPECTED_NAMESPACED | EXPECTED_CLUSTER | LEASE)
+        assert not account.can_i("get", "secrets", "default")
+        assert not account.can_i("list", "namespaces")

@@ -160,6 +160,14 @@ def test_dashboard_is_valid_grafana_json() -> None:
         "Kafka consumer lag",
         "Accelerator utilisation",
         "Active mode over time",
+        "CPU by pod",
+        "Memory by pod",
+        "Container restarts",
+        "GPU memory used",
+        "Reconciles and reconcile errors",
+        "Advisor decisions by rule",
+        "Prometheus query errors",
+        "Operator replicas: leader, restarts, CPU, memory",
     ],
 )
 def test_dashboard_has_the_panels_the_issue_asks_for(title: str) -> None:
@@ -170,3 +178,14 @@ def test_dashboard_has_the_panels_the_issue_asks_for(title: str) -> None:
 def test_dashboard_reads_only_documented_metrics() -> None:
     missing = undocumented(dashboard_exprs())
     assert not missing, f"not in docs/metrics.md nor derived by kube-state-metrics: {missing}"
+
+
+def test_dashboard_annotates_mode_transitions_from_the_operator() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    (transitions,) = [
+        a for a in dashboard["annotations"]["list"] if a.get("name") == "Mode transitions"
+    ]
+    assert "ocr_operator_transitions_total" in transitions["expr"]
+    assert "{{from_mode}} -> {{to_mode}}" in transitions["titleFormat"]
+    assert transitions["datasource"]["uid"] == "${datasource}"
+    assert not undocumented([transitions["expr"]])

@@ -39,3 +39,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* The namespaces the operator watches, as a JSON list: empty when cluster-wide, else
+watchNamespaces or, by default, the release's own namespace. */}}
+{{- define "ocr-operator.watchedNamespaces" -}}
+{{- if .Values.clusterWide }}
+{{- list | toJson }}
+{{- else if .Values.watchNamespaces }}
+{{- .Values.watchNamespaces | toJson }}
+{{- else }}
+{{- list .Release.Namespace | toJson }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of the Prometheus Operator objects: what kube-prometheus-stack selects by. */}}
+{{- define "ocr-operator.monitoringLabels" -}}
+{{- include "ocr-operator.labels" . }}
+{{- with .Values.monitoringLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

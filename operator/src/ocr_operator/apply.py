@@ -18,10 +18,11 @@ import urllib3
 from kubernetes import client, config
 
 from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from ocr_operator.leader import LeaseRecord
 from ocr_operator.ports import Body, KubeError, Owner
 from ocr_operator.render import Kind, Manifest
 
-__all__ = ["Body", "KubeClient", "KubeError", "Owner"]
+__all__ = ["Body", "KubeClient", "KubeError", "KubeLease", "Owner"]
 log = logging.getLogger(__name__)
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -72,11 +73,11 @@ class KubeClient:
             body["metadata"]["ownerReferences"] = [owner.reference()]
         path = f"{_collection_path(manifest.kind, owner.namespace)}/{manifest.name}"
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
-        return await self._request("PATCH", path, query, body, APPLY_CONTENT_TYPE)
+        return await self.request("PATCH", path, query, body, APPLY_CONTENT_TYPE)
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
         try:
-            return await self._request("GET", f"{_collection_path(kind, namespace)}/{name}")
+            return await self.request("GET", f"{_collection_path(kind, namespace)}/{name}")
         except KubeError as error:
             if error.status == 404:
                 return None
@@ -84,7 +85,7 @@ class KubeClient:
 
     async def list(self, kind: Kind, namespace: str, labels: Mapping[str, str]) -> list[Body]:
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        result = await self._request(
+        result = await self.request(
             "GET", _collection_path(kind, namespace), {"labelSelector": selector}
         )
         items: list[Body] = result.get("items", [])
@@ -92,7 +93,7 @@ class KubeClient:
 
     async def delete(self, kind: Kind, namespace: str, name: str) -> None:
         try:
-            await self._request(
+            await self.request(
                 "DELETE",
                 f"{_collection_path(kind, namespace)}/{name}",
                 {"propagationPolicy": "Background"},
@@ -103,7 +104,7 @@ class KubeClient:
 
     async def get_own(self, namespace: str, name: str) -> Body | None:
         try:
-            return await self._request("GET", _own_path(namespace, name))
+            return await self.request("GET", _own_path(namespace, name))
         except KubeError as error:
             if error.status == 404:
                 return None
@@ -111,7 +112,7 @@ class KubeClient:
 
     async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
         """JSON merge patch of the status subresource (never touches spec)."""
-        return await self._request(
+        return await self.request(
             "PATCH",
             f"{_own_path(namespace, name)}/status",
             None,
@@ -146,9 +147,9 @@ class KubeClient:
             "lastTimestamp": now[:19] + "Z",
             "count": 1,
         }
-        await self._request("POST", f"/api/v1/namespaces/{owner.namespace}/events", None, body)
+        await self.request("POST", f"/api/v1/namespaces/{owner.namespace}/events", None, body)
 
-    async def _request(
+    async def request(
         self,
         method: str,
         path: str,
@@ -156,6 +157,7 @@ class KubeClient:
         body: Body | None = None,
         content_type: str = "application/json",
     ) -> Body:
+        """One call by path (also what KubeLease builds on); KubeError when it fails."""
         return await asyncio.to_thread(self._request_sync, method, path, query, body, content_type)
 
     def _request_sync(
@@ -183,6 +185,41 @@ class KubeClient:
         if response.status >= 300:
             raise KubeError(response.status, _message(data))
         return json.loads(data) if data else {}
+
+
+class KubeLease:
+    """One coordination.k8s.io/v1 Lease, for leader election."""
+
+    def __init__(self, kube: KubeClient, namespace: str, name: str) -> None:
+        self._kube = kube
+        self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+        self._namespace = namespace
+        self._name = name
+
+    async def read(self) -> LeaseRecord | None:
+        try:
+            body = await self._kube.request("GET", f"{self._collection}/{self._name}")
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+        return LeaseRecord.parse(body)
+
+    async def create(self, record: LeaseRecord) -> None:
+        await self._kube.request("POST", self._collection, None, self._body(record))
+
+    async def replace(self, record: LeaseRecord) -> None:
+        body = self._body(record)
+        body["metadata"]["resourceVersion"] = record.resource_version
+        await self._kube.request("PUT", f"{self._collection}/{self._name}", None, body)
+
+    def _body(self, record: LeaseRecord) -> Body:
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self._name, "namespace": self._namespace},
+            "spec": record.spec(),
+        }
 
 
 def _message(data: bytes | None) -> str:

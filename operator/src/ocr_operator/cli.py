@@ -4,15 +4,23 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
+import secrets
+import socket
 import sys
 
 import kopf
 
 from ocr_operator.advisor.handlers import register_advisor
 from ocr_operator.crd import render_yaml
+from ocr_operator.endpoints import parse_address
 from ocr_operator.handlers import register
+from ocr_operator.logs import LogFormat, configure_logging
+from ocr_operator.process import Election, RunOptions, run_process
 from ocr_operator.settings import OperatorSettings
+from ocr_operator.telemetry import OperatorMetrics
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,10 +44,32 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--standalone",
         action="store_true",
-        help="no peering: this process is the only active operator",
+        help="no kopf peering (with or without --leader-elect, which replaces it)",
     )
     run.add_argument(
-        "--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
+        "--leader-elect",
+        action="store_true",
+        help="run kopf only while holding the leader Lease (several replicas, one active)",
+    )
+    run.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE"),
+        help="namespace of the leader Lease (default: $POD_NAMESPACE, else the only --namespace)",
+    )
+    run.add_argument("--lease-name", default="ocr-operator", help="name of the leader Lease")
+    run.add_argument(
+        "--http",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve /healthz and /metrics here, in every replica (e.g. 0.0.0.0:8080)",
+    )
+    run.add_argument(
+        "--liveness",
+        default=None,
+        help="kopf's liveness endpoint, e.g. http://0.0.0.0:8081/healthz",
+    )
+    run.add_argument(
+        "--log-format", type=LogFormat, choices=list(LogFormat), default=LogFormat.JSON
     )
     run.add_argument("--verbose", action="store_true", help="debug logging")
     commands.add_parser("crd", help="print the CustomResourceDefinition")
@@ -47,24 +77,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "crd":
         sys.stdout.write(render_yaml())
         return
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    registry = kopf.OperatorRegistry()
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_format)
     settings = OperatorSettings()
-    register(registry, settings)
+    options = _options(parser, args, settings)
+    metrics = OperatorMetrics()
+    registry = kopf.OperatorRegistry()
+    register(registry, settings, metrics)
     register_advisor(registry, settings)
-    kopf.run(
-        registry=registry,
+    sys.exit(asyncio.run(run_process(options, registry, metrics)))
+
+
+def _options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, settings: OperatorSettings
+) -> RunOptions:
+    try:
+        http = parse_address(args.http) if args.http else None
+    except ValueError as error:
+        parser.error(f"--http: {error}")
+    election = None
+    if args.leader_elect:
+        namespace = args.lease_namespace
+        if namespace is None and len(args.namespace) == 1:
+            namespace = args.namespace[0]
+        if not namespace:
+            parser.error("--leader-elect needs --lease-namespace (or $POD_NAMESPACE)")
+        identity = settings.identity or f"{socket.gethostname()}-{secrets.token_hex(4)}"
+        election = Election(namespace, args.lease_name, identity, settings.lease_timings())
+    return RunOptions(
+        namespaces=tuple(args.namespace),
         standalone=args.standalone,
-        namespaces=args.namespace,
-        clusterwide=not args.namespace,
-        liveness_endpoint=args.liveness,
+        liveness=args.liveness,
+        http=http,
+        election=election,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -23,6 +24,7 @@ from ocr_operator import API_GROUP, API_VERSION, PLURAL
 from ocr_operator.apply import KubeClient, KubeError
 from ocr_operator.reconcile import ReconcileContext, ReconcileOutcome, reconcile
 from ocr_operator.settings import OperatorSettings
+from ocr_operator.telemetry import OperatorMetrics, ReconcileError
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,13 @@ class StopSignal(Protocol):
     def wait(self, timeout: float | None = None) -> Awaitable[object]: ...
 
 
-def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
-    """Register the operator's handlers into `registry` (once per registry)."""
+def register(
+    registry: kopf.OperatorRegistry,
+    settings: OperatorSettings,
+    metrics: OperatorMetrics | None = None,
+) -> None:
+    """Register the operator's handlers into `registry` (once per registry); `metrics`: where
+    reconciles and advisor evaluations are counted (the process's `/metrics`)."""
     resource = (API_GROUP, API_VERSION, PLURAL)
 
     @kopf.on.login(registry=registry)
@@ -66,7 +73,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         settings.background.cancellation_polling = _DELETION_POLL_SECONDS
         settings.background.instant_exit_timeout = _DELETION_POLL_SECONDS
         memo[MEMO_KEY] = ReconcileContext(
-            kube=KubeClient.from_environment(), settings=operator_settings
+            kube=KubeClient.from_environment(),
+            settings=operator_settings,
+            metrics=metrics or OperatorMetrics(),
         )
 
     @kopf.on.cleanup(registry=registry)
@@ -116,15 +125,20 @@ def wakeup_of(memo: kopf.Memo) -> asyncio.Event:
 
 
 async def reconcile_pass(context: ReconcileContext, namespace: str, name: str) -> float:
-    """One reconcile; returns the seconds until the next one."""
+    """One reconcile, timed and counted; returns the seconds until the next one."""
+    started = time.perf_counter()
     try:
         outcome = await reconcile(context, namespace, name)
     except KubeError as error:
         log.warning("reconcile of %s/%s: apiserver: %s", namespace, name, error)
+        context.metrics.reconcile_failed(namespace, name, ReconcileError.APISERVER)
         return context.settings.error_backoff_seconds
     except Exception:  # one failed pass must not end the loop: log it and try again later
         log.exception("reconcile of %s/%s failed", namespace, name)
+        context.metrics.reconcile_failed(namespace, name, ReconcileError.INTERNAL)
         return context.settings.error_backoff_seconds
+    finally:
+        context.metrics.reconciled(namespace, name, time.perf_counter() - started)
     return next_delay(outcome, context.settings)
 
 

@@ -43,6 +43,7 @@ from ocr_operator.render import (
 )
 from ocr_operator.settings import OperatorSettings
 from ocr_operator.status_write import announce, write, write_failure, write_paused
+from ocr_operator.telemetry import OperatorMetrics
 from ocr_operator.topics_step import ensure_topics_step
 from ocr_operator.verdict import Seen, condition_updates, judge
 
@@ -55,6 +56,7 @@ class ReconcileContext:
     settings: OperatorSettings
     topics: TopicAdmin = field(default_factory=KafkaTopicAdmin)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
 
     def lock(self, uid: str) -> asyncio.Lock:
         """Serialises reconciles (and advisor status writes) of one resource."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ocr_operator.leader import LeaseTimings
 from ocr_operator.render import StackDefaults
 
 
@@ -59,6 +60,38 @@ class OperatorSettings(BaseSettings):
     prometheus_url: str | None = Field(
         None, description="Default Prometheus address of the advisor."
     )
+
+    identity: str | None = Field(
+        None,
+        description="This replica's name in the leader Lease (the chart sets the pod name); "
+        "default: the host name and a random suffix.",
+    )
+    lease_duration_seconds: float = Field(
+        15.0, ge=2, le=300, description="How long a standby waits for a leader's renewal."
+    )
+    lease_renew_deadline_seconds: float = Field(
+        10.0,
+        ge=1,
+        le=300,
+        description="How long a leader keeps trying to renew before it steps down (less "
+        "than the lease duration).",
+    )
+    lease_retry_seconds: float = Field(
+        2.0, ge=0.2, le=60, description="Period of renewals and of a standby's attempts."
+    )
+
+    @model_validator(mode="after")
+    def _lease_timings_ordered(self) -> OperatorSettings:
+        self.lease_timings()
+        return self
+
+    def lease_timings(self) -> LeaseTimings:
+        """ValueError when the three are not retry < renew deadline < duration."""
+        return LeaseTimings(
+            duration_seconds=self.lease_duration_seconds,
+            renew_deadline_seconds=self.lease_renew_deadline_seconds,
+            retry_seconds=self.lease_retry_seconds,
+        )
 
     def stack_defaults(self) -> StackDefaults:
         return StackDefaults(

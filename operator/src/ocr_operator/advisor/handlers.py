@@ -132,6 +132,7 @@ async def _record(
         if error.status == 404:  # deleted meanwhile
             return False
         raise
+    ctx.metrics.evaluated(owner.namespace, owner.name, evaluation)
     for event in report.events:
         with contextlib.suppress(KubeError):  # events are best effort
             await ctx.kube.event(owner, event.warning, event.reason.value, event.message)
