@@ -43,7 +43,9 @@ def ev(t: float, shape: dict[str, float]) -> Evidence:
     return Evidence.model_validate({"at": T0 + timedelta(seconds=t), **shape})
 
 
-def window_of(mode: Mode, stack: OCRServingSpec, until: float, shape: dict[str, float]):
+def window_of(
+    mode: Mode, stack: OCRServingSpec, until: float, shape: dict[str, float]
+) -> AdvisorWindow:
     window = AdvisorWindow(mode=mode, mode_since=T0 - timedelta(hours=1))
     for t in range(0, int(until) + 1, 30):
         window = observe(window, mode, ev(t, shape), stack.advisor)

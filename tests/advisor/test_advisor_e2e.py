@@ -8,6 +8,7 @@ import copy
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,10 @@ def ready_in(namespace: str, name: str, mode: str) -> dict[str, Any]:
     raise AssertionError(f"not Ready in {mode}: {summary}")
 
 
+def children_are(namespace: str, name: str, expected: dict[str, str]) -> bool:
+    return children(namespace, name) == expected
+
+
 def children(namespace: str, name: str) -> dict[str, str]:
     """Deployments of the stack -> their OCR_MODE."""
     out = kubectl("get", "deployments", "-n", namespace, "-l",
@@ -168,10 +173,12 @@ def latest_evaluation(namespace: str, name: str) -> str | None:
 def evaluations(namespace: str, name: str, count: int) -> dict[str, Any]:
     """Waits until the advisor evaluated `count` more times; returns the resource then."""
     seen = {latest_evaluation(namespace, name)}
-    wait_for(
-        lambda: seen.add(latest_evaluation(namespace, name)) or len(seen) > count,
-        f"{count} more evaluations of {name}",
-    )
+
+    def enough() -> bool:
+        seen.add(latest_evaluation(namespace, name))
+        return len(seen) > count
+
+    wait_for(enough, f"{count} more evaluations of {name}")
     resource = get("ocrs", name, namespace)
     assert resource is not None
     return resource
@@ -191,8 +198,8 @@ def test_auto_follows_the_metrics_up_the_ladder_and_back(
     ]  # fmt: skip
     for load, mode, expected_children in steps:
         driven.set(**load)
-        wait_for(lambda m=mode: ready_in(namespace, "auto", m), f"auto Ready in {mode}")
-        wait_for(lambda e=expected_children: children(namespace, "auto") == e,
+        wait_for(partial(ready_in, namespace, "auto", mode), f"auto Ready in {mode}")
+        wait_for(partial(children_are, namespace, "auto", expected_children),
                  f"children of {mode}: {expected_children}")  # fmt: skip
 
     status = get("ocrs", "auto", namespace)["status"]  # type: ignore[index]

@@ -45,11 +45,14 @@ def exporter(
         yield running
 
 
-async def read(prometheus_url: str, spec: AdvisorSpec = SPEC, stack: StackRef = STACK):
+async def read(
+    prometheus_url: str, spec: AdvisorSpec = SPEC, stack: StackRef = STACK
+) -> Observation:
     source = PrometheusSource()
-    return await source.observe(
+    observation: Observation = await source.observe(
         prometheus_url, resolve_queries(spec, stack), datetime.now(UTC), spec.query_timeout_seconds
     )
+    return observation
 
 
 async def read_until(
@@ -65,7 +68,9 @@ async def read_until(
     pytest.fail(f"Prometheus never showed {what}; last read: {last}")
 
 
-async def test_default_queries_read_the_runtime_metrics(prometheus_url: str, exporter: Exporter):
+async def test_default_queries_read_the_runtime_metrics(
+    prometheus_url: str, exporter: Exporter
+) -> None:
     # The lag starts at 0 and grows: once it passed 20/s * rate window, deriv() sees only
     # the slope.
     exporter.set(gpu_percent=85.0, lag_slope=20.0, db_write_latency=0.7, api_latency=0.03,
@@ -88,6 +93,7 @@ async def test_default_queries_read_the_runtime_metrics(prometheus_url: str, exp
     assert evidence.api_p95 is not None and 0.025 < evidence.api_p95 <= 0.05
     assert evidence.consume_rate == pytest.approx(8.0, rel=0.3)
     assert evidence.time_to_drain is not None and evidence.lag is not None
+    assert evidence.consume_rate is not None
     assert evidence.time_to_drain == pytest.approx(evidence.lag / evidence.consume_rate)
     assert evidence.sync_timeouts == pytest.approx(2.0, rel=0.3)
     # The baselines read the same histograms over the long range (all of this test's writes).
@@ -98,7 +104,7 @@ async def test_default_queries_read_the_runtime_metrics(prometheus_url: str, exp
     assert observation.problems == {}
 
 
-async def test_dcgm_wins_over_the_runtime_gauge(prometheus_url: str, exporter: Exporter):
+async def test_dcgm_wins_over_the_runtime_gauge(prometheus_url: str, exporter: Exporter) -> None:
     exporter.set(gpu_percent=10.0, dcgm_percent=93.0, dcgm_pod="stack-worker-5d8f-abcde")
     observation = await read_until(
         prometheus_url, lambda o: o.evidence.gpu_utilization == 93.0, "the DCGM value"
@@ -113,7 +119,7 @@ async def test_dcgm_wins_over_the_runtime_gauge(prometheus_url: str, exporter: E
 
 async def test_no_writes_reads_as_zero_p95_but_missing_series_is_a_problem(
     prometheus_url: str, exporter: Exporter
-):
+) -> None:
     exporter.set(gpu_percent=5.0, lag=0.0, lag_slope=0.0)
     observation = await read_until(
         prometheus_url, lambda o: o.evidence.lag_trend is not None, "a lag trend"
@@ -129,7 +135,9 @@ async def test_no_writes_reads_as_zero_p95_but_missing_series_is_a_problem(
     assert decide(window, missing.evidence.at, SPEC).verdict is Verdict.UNAVAILABLE
 
 
-async def test_query_errors_are_reported_per_signal(prometheus_url: str, exporter: Exporter):
+async def test_query_errors_are_reported_per_signal(
+    prometheus_url: str, exporter: Exporter
+) -> None:
     spec = SPEC.model_copy(update={"queries": AdvisorQueries(lag="sum(rate(ocr_consumer_lag[)")})
     observation = await read(prometheus_url, spec=spec)
     assert observation.problems[Signal.LAG].startswith("query rejected: ")
@@ -147,7 +155,7 @@ async def test_query_errors_are_reported_per_signal(prometheus_url: str, exporte
 
 async def test_the_advisor_recommends_batched_from_what_prometheus_shows(
     prometheus_url: str, exporter: Exporter
-):
+) -> None:
     # 5 jobs/s consumed: the lag passes 30 s to drain (150 jobs) within seconds.
     exporter.set(gpu_percent=90.0, lag=50.0, lag_slope=30.0, consume_rate=5.0,
                  db_write_latency=0.02)  # fmt: skip

@@ -275,7 +275,9 @@ def simulate(samples: list[Evidence], mode: Mode, spec: AdvisorSpec) -> list[Mov
     return moves
 
 
-def square_wave(phase: float, until: float, first: dict[str, float], second: dict[str, float]):
+def square_wave(
+    phase: float, until: float, first: dict[str, float], second: dict[str, float]
+) -> list[Evidence]:
     return [ev(t, **(first if (t // phase) % 2 == 0 else second)) for t in range(0, int(until), 30)]
 
 

@@ -49,15 +49,16 @@ class Stack:
             **extra,
         }
 
-    def start(self, role: str, mode: str = "batched", wait: bool = True, **extra: str) -> (
-        RuntimeProcess
-    ):  # fmt: skip
+    def launch(self, role: str, mode: str = "batched", **extra: str) -> RuntimeProcess:
+        """Start a process without waiting for it to be ready."""
         name = f"{self.tag}-{role}-{len(self.processes)}"
         process = RuntimeProcess(role, self.env(mode, **extra), name).start()
         self.processes.append(process)
-        if wait:
-            process.wait_ready()
         return process
+
+    def start(self, role: str, mode: str = "batched", **extra: str) -> RuntimeProcess:
+        """Start a process and wait until it is ready."""
+        return self.launch(role, mode, **extra).wait_ready()
 
     def stop_all(self) -> None:
         for process in reversed(self.processes):

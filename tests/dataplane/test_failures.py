@@ -51,9 +51,9 @@ def test_poison_goes_to_dead_letters_and_its_batch_neighbours_succeed(stack: Sta
 
 @pytest.mark.parametrize("mode", ["batched", "writer"])
 def test_sigterm_under_load_drains_without_duplicates(stack: Stack, mode: str) -> None:
-    api = stack.start("api", mode, wait=False)
-    worker = stack.start("worker", mode, wait=False)
-    writer = stack.start("writer", mode, wait=False) if mode == "writer" else None
+    api = stack.launch("api", mode)
+    worker = stack.launch("worker", mode)
+    writer = stack.launch("writer", mode) if mode == "writer" else None
     for process in (api, worker, writer):
         if process is not None:
             process.wait_ready()

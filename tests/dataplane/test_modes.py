@@ -28,7 +28,7 @@ JOBS = 300
 def start_plane(stack: Stack, mode: str, **extra: str) -> dict[str, RuntimeProcess]:
     """API, worker and, in writer mode, writer; started together, then awaited."""
     roles = ["api", "worker"] + (["writer"] if mode == "writer" else [])
-    started = {role: stack.start(role, mode, wait=False, **extra) for role in roles}
+    started = {role: stack.launch(role, mode, **extra) for role in roles}
     for process in started.values():
         process.wait_ready()
     return started

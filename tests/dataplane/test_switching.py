@@ -20,10 +20,10 @@ SEQUENCE = ["standard", "batched", "writer", "standard", "writer", "batched", "s
 
 
 def test_switching_between_every_pair_of_modes_loses_nothing(stack: Stack) -> None:
-    api = stack.start("api", "standard", wait=False)
+    api = stack.launch("api", "standard")
     # The writer stays up throughout: results published in writer mode must still be
     # written after the switch away (the operator keeps writers until their lag is zero).
-    writer = stack.start("writer", "writer", wait=False)
+    writer = stack.launch("writer", "writer")
     api.wait_ready()
     writer.wait_ready()
     load = Load(api.url, 5000, concurrency=2, pause_s=0.05).start()

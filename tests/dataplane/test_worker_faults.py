@@ -112,7 +112,7 @@ def test_a_refused_result_fails_alone_as_unwritable(stack: Stack, mode: str) -> 
 def supervise(stack: Stack, mode: str, ids: list[str], restarts: int, timeout_s: float) -> int:
     """Keep one worker running, like a Deployment would, until every job is finished; return
     how many times it had to be started again."""
-    worker: RuntimeProcess = stack.start("worker", mode, wait=False, **ENGINE, **BATCHING)
+    worker: RuntimeProcess = stack.launch("worker", mode, **ENGINE, **BATCHING)
     started_again = 0
     deadline = time.monotonic() + timeout_s
     while stack.db.count_done(ids) < len(ids):
@@ -123,7 +123,7 @@ def supervise(stack: Stack, mode: str, ids: list[str], restarts: int, timeout_s:
             assert started_again <= restarts, (
                 f"the worker died {started_again} times; jobs: {stack.db.statuses(ids)}"
             )
-            worker = stack.start("worker", mode, wait=False, **ENGINE, **BATCHING)
+            worker = stack.launch("worker", mode, **ENGINE, **BATCHING)
         time.sleep(0.5)
     return started_again
 

@@ -17,7 +17,7 @@ WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 
 
 def load(name: str) -> dict[str, Any]:
-    data = yaml.safe_load((WORKFLOWS / name).read_text())
+    data: dict[Any, Any] = yaml.safe_load((WORKFLOWS / name).read_text())
     # YAML 1.1 reads the key `on` as True.
     data["on"] = data.pop(True, data.get("on"))
     return data

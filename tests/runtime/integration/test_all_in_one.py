@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+
 from tests.support.pdfs import text_pdf
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from PIL import Image as PilImage
-from runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, png_bytes
+
+from ocr_runtime.api import create_app
+from ocr_runtime.application import JobMessage, JobOutcome
+from ocr_runtime.core.settings import Settings
+from ocr_runtime.domain import OcrLine, OcrResult
+from tests.runtime.unit.runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, png_bytes
 from tests.support.pdfs import (
     blank_pdf,
     dark_square_page,
@@ -19,11 +24,6 @@ from tests.support.pdfs import (
     pdf_of_images,
     tiff_pages,
 )
-
-from ocr_runtime.api import create_app
-from ocr_runtime.application import JobMessage, JobOutcome
-from ocr_runtime.core.settings import Settings
-from ocr_runtime.domain import OcrLine, OcrResult
 
 KEY = "s3cret-key"
 BOX = ((0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0))
@@ -300,7 +300,7 @@ async def test_unexpected_errors_are_json_500_with_request_id(stack: Stack) -> N
     async def explode(job_id: str) -> None:
         raise RuntimeError("disk on fire")
 
-    stack.repo.get = explode  # type: ignore[method-assign, assignment]
+    stack.repo.get = explode  # type: ignore[method-assign]
     response = await stack.client.get(f"/v1/jobs/{'a' * 32}")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
@@ -314,7 +314,7 @@ async def test_a_database_away_is_503_with_retry_after() -> None:
     async def away(job_id: str) -> None:
         raise ConnectionRefusedError("database restarting")
 
-    repo.get = away  # type: ignore[method-assign, assignment]
+    repo.get = away  # type: ignore[method-assign]
     app = create_app(Settings(), repo, FakeBlobStore(), FakePublisher(),
                      is_transient=lambda exc: isinstance(exc, ConnectionError))  # fmt: skip
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:

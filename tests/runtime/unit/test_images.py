@@ -4,8 +4,6 @@ import numpy as np
 import pillow_heif
 import pytest
 from PIL import Image as PilImage
-from runtime_fakes import png_bytes
-from tests.support.pdfs import blank_pdf, dark_square_page, encrypted_pdf, pdf_of_images, tiff_pages
 
 from ocr_runtime.application import (
     ImageLimits,
@@ -25,6 +23,8 @@ from ocr_runtime.domain import (
     TooManyPixels,
     UnsupportedMediaType,
 )
+from tests.runtime.unit.runtime_fakes import png_bytes
+from tests.support.pdfs import blank_pdf, dark_square_page, encrypted_pdf, pdf_of_images, tiff_pages
 
 LIMITS = ImageLimits(max_bytes=1_000_000, max_pixels=1_000_000)
 # So that the tests can write HEIC files (the runtime registers it for reading on its own).

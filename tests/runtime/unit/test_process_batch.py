@@ -1,8 +1,6 @@
 from dataclasses import dataclass
 
 import pytest
-from runtime_fakes import FakeBlobStore, FakeEngine, FakeRepository, ListSink, png_bytes
-from tests.support.pdfs import encrypted_pdf, tiff_pages
 
 from ocr_runtime.application import (
     BatchProcessor,
@@ -15,6 +13,14 @@ from ocr_runtime.application import (
 )
 from ocr_runtime.application.process import Claim
 from ocr_runtime.domain import Job, JobErrorCode, JobStatus
+from tests.runtime.unit.runtime_fakes import (
+    FakeBlobStore,
+    FakeEngine,
+    FakeRepository,
+    ListSink,
+    png_bytes,
+)
+from tests.support.pdfs import encrypted_pdf, tiff_pages
 
 LIMITS = ImageLimits(max_bytes=5_000_000, max_pixels=5_000_000)
 

@@ -1,10 +1,9 @@
 from datetime import UTC, datetime
 
-from runtime_fakes import FakeBlobStore, FakeRepository
-
 from ocr_runtime.application import JobMessage, JobOutcome, RecordOutcomes
 from ocr_runtime.core.settings import BlobRetention
 from ocr_runtime.domain import Job, JobError, JobErrorCode, JobStatus, OcrLine, OcrResult
+from tests.runtime.unit.runtime_fakes import FakeBlobStore, FakeRepository
 
 BOX = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 RESULT = OcrResult(lines=(OcrLine("x", 0.5, BOX),))

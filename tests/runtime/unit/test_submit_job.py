@@ -2,7 +2,6 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, FullPublisher, png_bytes
 
 from ocr_runtime.application import (
     ImageLimits,
@@ -23,6 +22,13 @@ from ocr_runtime.domain import (
     JobErrorCode,
     JobStatus,
     UnsupportedMediaType,
+)
+from tests.runtime.unit.runtime_fakes import (
+    FakeBlobStore,
+    FakePublisher,
+    FakeRepository,
+    FullPublisher,
+    png_bytes,
 )
 
 LIMITS = ImageLimits(max_bytes=5_000_000, max_pixels=5_000_000)

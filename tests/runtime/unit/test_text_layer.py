@@ -4,15 +4,15 @@ with boxes in the page's pixels; pages without text still go to the engine."""
 from collections.abc import Sequence
 
 import numpy as np
-from runtime_fakes import FakeBlobStore, FakeEngine, FakeRepository, png_bytes
-from tests.support.pdfs import text_pdf
 
 from ocr_runtime.application import BatchProcessor, ImageLimits, JobMessage
-from ocr_runtime.application.documents import Document, open_document
+from ocr_runtime.application.documents import Document, PagePlan, open_document
 from ocr_runtime.application.pdf import PageToDraw
 from ocr_runtime.application.ports import Image
 from ocr_runtime.application.process import draw_chunk, page_chunks
 from ocr_runtime.domain import InvalidImage, Job, OcrPage, PageSource, TextLayer
+from tests.runtime.unit.runtime_fakes import FakeBlobStore, FakeEngine, FakeRepository, png_bytes
+from tests.support.pdfs import text_pdf
 
 LIMITS = ImageLimits(max_bytes=1_000_000, max_pixels=2_000_000, pdf_dpi=144)
 # 300 x 200 pt pages at 144 DPI (two pixels per point): 600 x 400 pixels.
@@ -112,7 +112,7 @@ def test_chunks_keep_page_order_skip_read_text_and_let_a_big_page_go_alone() -> 
     small = PageToDraw(0, 10, 10)
     big = PageToDraw(1, 100, 100)
     text = OcrPage(1, 10, 10)
-    documents = [[small, text, small], [big, small]]
+    documents: list[list[PagePlan]] = [[small, text, small], [big, small]]
     assert page_chunks(documents, budget=250) == [[(0, 0), (0, 2)], [(1, 0)], [(1, 1)]]
     assert page_chunks(documents, budget=None) == [[(0, 0), (0, 2), (1, 0), (1, 1)]]
 
