@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from ocr_runtime.application import BatchReport, JobMessage, JobOutcome
+from ocr_runtime.application.errors import ConflictError
 from ocr_runtime.application.process import Claim
 from ocr_runtime.application.stream import (
     DeadLetter,
@@ -263,24 +264,16 @@ async def test_writer_dead_letters_only_the_result_the_database_refuses() -> Non
     ]
 
 
-class LostRaceError(Exception):
-    """Stands for a deadlock reported by the database."""
-
-
 async def test_writer_splits_a_batch_that_keeps_losing_lock_races() -> None:
     written: list[list[str]] = []
 
     async def record(outcomes: Sequence[JobOutcome]) -> int:
         if len(outcomes) > 4:  # a large transaction never wins its lock race
-            raise LostRaceError("deadlock")
+            raise ConflictError("OperationalError: (1213, deadlock)")
         written.append([o.job_id for o in outcomes])
         return len(outcomes)
 
-    def lost_race(exc: BaseException) -> bool:
-        return isinstance(exc, LostRaceError)
-
-    policy = RetryPolicy(max_attempts=2, first_backoff_s=0.0, is_transient=lost_race,
-                         is_conflict=lost_race)  # fmt: skip
+    policy = RetryPolicy(max_attempts=2, first_backoff_s=0.0)
     letters = Letters()
     handler = WriterHandler(record, letters, policy, DataPlaneMetrics(CollectorRegistry()))
     await asyncio.wait_for(handler([outcome_item(n, n) for n in range(20)]), 10.0)

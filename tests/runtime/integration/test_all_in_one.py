@@ -161,7 +161,11 @@ def test_bad_input_leaves_the_server_healthy(server: Server) -> None:
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "invalid_image"
     assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 200
-    assert httpx.get(f"{server.base_url}/readyz", timeout=10).json()["ready"] is True
+    ready = httpx.get(f"{server.base_url}/readyz", timeout=10).json()
+    assert ready["ready"] is True
+    # The model served, as the worker role reports it: the wheel's models by default.
+    assert set(ready["model"]) == {"name", "version", "checksum"}
+    assert len(ready["model"]["checksum"]) == 64
     metrics = httpx.get(f"{server.base_url}/metrics", timeout=10).text
     assert "ocr_batch_size_count" in metrics and "ocr_http_requests_total" in metrics
 

@@ -14,6 +14,7 @@ from PIL import Image as PilImage
 
 from ocr_runtime.api import create_app
 from ocr_runtime.application import JobMessage, JobOutcome
+from ocr_runtime.application.errors import TransientError
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.domain import OcrLine, OcrResult
 from tests.runtime.unit.runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, png_bytes
@@ -312,11 +313,11 @@ async def test_a_database_away_is_503_with_retry_after() -> None:
     repo = FakeRepository()
 
     async def away(job_id: str) -> None:
-        raise ConnectionRefusedError("database restarting")
+        # What the SQL repository raises at its boundary when the server is away.
+        raise TransientError("OperationalError: (2003, database restarting)")
 
     repo.get = away  # type: ignore[method-assign]
-    app = create_app(Settings(), repo, FakeBlobStore(), FakePublisher(),
-                     is_transient=lambda exc: isinstance(exc, ConnectionError))  # fmt: skip
+    app = create_app(Settings(), repo, FakeBlobStore(), FakePublisher())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         response = await c.get(f"/v1/jobs/{'a' * 32}")
     assert response.status_code == 503

@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy.exc
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
-from ocr_runtime.adapters.failures import is_conflict, is_transient
-from ocr_runtime.application import retry_delay_s
+from ocr_runtime.adapters.failures import boundary, is_conflict, is_transient
+from ocr_runtime.application import QueueFull, retry_delay_s
+from ocr_runtime.application.errors import ConflictError, PermanentError, TransientError
 from ocr_runtime.worker import RetryPolicy
+from ocr_runtime.worker.retry import FailureKind
 
 
 def mysql(code: int, text: str) -> sqlalchemy.exc.OperationalError:
@@ -67,3 +69,49 @@ def test_backoff_exponents_are_capped() -> None:
 def test_lost_lock_races_are_conflicts(error: BaseException, conflict: bool) -> None:
     assert is_conflict(error) is conflict
     assert not conflict or is_transient(error)  # a conflict is always transient too
+
+
+@boundary
+class FlakyStore:
+    """An adapter whose driver fails with `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def put(self, data: bytes) -> str:
+        raise self.error
+
+    async def _private(self) -> None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "typed_as", "kind"),
+    [
+        (mysql(1213, "Deadlock found when trying to get lock"), ConflictError,
+         FailureKind.CONFLICT),
+        (mysql(2013, "Lost connection to MySQL server during query"), TransientError,
+         FailureKind.TRANSIENT),
+        (KafkaConnectionError("no broker"), TransientError, FailureKind.TRANSIENT),
+        (mysql(1406, "Data too long for column 'result'"), PermanentError,
+         FailureKind.PERMANENT),
+        (PermissionError(errno.EACCES, "Permission denied", "/blobs/ab"), PermanentError,
+         FailureKind.PERMANENT),
+        (QueueFull("the queue is full"), QueueFull, FailureKind.PERMANENT),
+    ],
+)  # fmt: skip
+async def test_adapters_raise_typed_errors_that_the_one_retry_policy_reads(
+    error: Exception, typed_as: type[Exception], kind: FailureKind
+) -> None:
+    """Callers see what to do, never the driver's type; the driver's error is the cause."""
+    with pytest.raises(typed_as) as caught:
+        await FlakyStore(error).put(b"x")
+    assert caught.value is error or caught.value.__cause__ is error
+    assert RetryPolicy.classify(caught.value) is kind
+    # The classifier reads typed errors too (startup loops use it on adapter calls).
+    assert is_transient(caught.value) is (kind is not FailureKind.PERMANENT)
+
+
+async def test_private_methods_are_left_alone() -> None:
+    with pytest.raises(KafkaConnectionError):
+        await FlakyStore(KafkaConnectionError("no broker"))._private()

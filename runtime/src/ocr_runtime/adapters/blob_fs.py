@@ -10,9 +10,12 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from ocr_runtime.adapters.failures import boundary
+
 _BLOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
+@boundary
 class FilesystemBlobStore:
     def __init__(self, root: Path) -> None:
         self._root = root

@@ -2,14 +2,34 @@
 Python type: MySQL reports a deadlock and a refused value through the same exception class
 (`OperationalError`), and a filesystem reports a dropped NFS mount and a permission error as
 the same `OSError`. Transient failures are retried without limit (no job is at fault); any
-other failure is permanent and is charged to the job, or isolated, by the caller."""
+other failure is permanent and is charged to the job, or isolated, by the caller.
+
+`boundary` applies the decision where it belongs: every public coroutine method of an
+adapter class raises `TransientError` / `ConflictError` / `PermanentError` instead of the
+library's exception, so the layers above reason about what to do, not about drivers."""
 
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy.exc
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+from ocr_runtime.application.errors import (
+    ConflictError,
+    InfrastructureError,
+    PermanentError,
+    TransientError,
+)
+from ocr_runtime.domain import OcrError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=type[Any])
 
 # MySQL / MariaDB error numbers that mean "try again": the server or the connection went
 # away, or the statement lost a lock race. Everything else the server says is about the
@@ -52,6 +72,8 @@ def mysql_error_code(exc: BaseException) -> int | None:
 
 def is_transient(exc: BaseException) -> bool:
     """Infrastructure away (database, broker, network, storage): retry without counting."""
+    if isinstance(exc, InfrastructureError):
+        return isinstance(exc, TransientError)
     if isinstance(exc, sqlalchemy.exc.DBAPIError):
         return _database_transient(exc)
     if isinstance(exc, sqlalchemy.exc.TimeoutError):  # pool exhausted: others hold it
@@ -68,6 +90,8 @@ def is_transient(exc: BaseException) -> bool:
 def is_conflict(exc: BaseException) -> bool:
     """A transaction that lost a lock race (deadlock, lock wait timeout): worth retrying,
     and likelier to pass when it touches fewer rows."""
+    if isinstance(exc, InfrastructureError):
+        return isinstance(exc, ConflictError)
     return isinstance(exc, sqlalchemy.exc.DBAPIError) and mysql_error_code(exc) in MYSQL_CONFLICT
 
 
@@ -79,3 +103,38 @@ def _database_transient(exc: sqlalchemy.exc.DBAPIError) -> bool:
         return code in MYSQL_TRANSIENT
     text = str(exc.orig).lower()
     return any(marker in text for marker in _SQLITE_TRANSIENT)
+
+
+def typed(exc: Exception) -> Exception:
+    """The error a caller acts on: ours unchanged (already typed, or a domain error such as a
+    full queue), anything else as transient, conflict or permanent by its cause."""
+    if isinstance(exc, InfrastructureError | OcrError):
+        return exc
+    text = f"{type(exc).__name__}: {exc}"
+    if is_conflict(exc):
+        return ConflictError(text)
+    if is_transient(exc):
+        return TransientError(text)
+    return PermanentError(text)
+
+
+def at_boundary(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(method)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except Exception as exc:
+            error = typed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    return translated
+
+
+def boundary(cls: C) -> C:
+    """Class decorator: every public coroutine method raises typed errors (see `typed`)."""
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(member):
+            setattr(cls, name, at_boundary(member))
+    return cls

@@ -18,6 +18,7 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from ocr_runtime.adapters.failures import boundary
 from ocr_runtime.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 _REDIS_TIMEOUT_S = 0.5
 
 
+@boundary
 class RedisGuard:
     def __init__(self, client: aioredis.Redis, *, per_minute: int, dedup_window_s: int) -> None:
         self._redis = client

@@ -27,6 +27,8 @@ from ocr_runtime.application import (
     SubmitJob,
     install_pixel_guard,
 )
+from ocr_runtime.application.errors import TransientError
+from ocr_runtime.application.model import ModelIdentity
 from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
 from ocr_runtime.core.cpu import available_cpus
 from ocr_runtime.core.metrics import ApiMetrics, register_model_ready
@@ -52,7 +54,7 @@ def create_app(
     completions: JobCompletions | None = None,
     intake: JobIntake | None = None,
     guard: SubmissionGuard | None = None,
-    is_transient: Callable[[BaseException], bool] | None = None,
+    model: ModelIdentity | None = None,
 ) -> FastAPI:
     """`engine_ready`: whether this process's model is loaded (None: no model here, as in the
     api role). `registry`: where the metrics live (a fresh one by default; pass the process's
@@ -61,8 +63,8 @@ def create_app(
     worker shares this process (all-in-one), so POST /v1/ocr answers without polling lag.
     `intake`: stores image and job together (default: `blobs`, then `repository`).
     `guard`: rate limit and duplicate suppression of submissions (Redis), after auth.
-    `is_transient`: which unexpected errors mean "the database or the queue is away" (503
-    with Retry-After, so clients retry) rather than a bug (500)."""
+    A `TransientError` from the storage or the queue answers 503 with Retry-After (clients
+    retry); any other unexpected error is a bug (500)."""
     install_pixel_guard(settings.max_pixels)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ApiMetrics(registry)
@@ -83,6 +85,7 @@ def create_app(
         ),
         metrics=metrics,
         engine_ready=engine_ready,
+        model=model,
         completions=completions,
         guard=guard,
         slots=slots,
@@ -111,7 +114,7 @@ def create_app(
     app.add_exception_handler(OcrError, handle_ocr_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    app.add_middleware(_CatchAll, is_transient=is_transient or (lambda _: False))
+    app.add_middleware(_CatchAll)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
 
@@ -128,9 +131,8 @@ class _CatchAll:
     """Unexpected exceptions become a JSON 500 inside the request-id middleware, so even that
     response carries X-Request-ID (Starlette's own handler sits outside all middleware)."""
 
-    def __init__(self, app: ASGIApp, is_transient: Callable[[BaseException], bool]) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._is_transient = is_transient
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
@@ -148,7 +150,7 @@ class _CatchAll:
             await self._respond(exc)(scope, receive, send)
 
     def _respond(self, exc: Exception) -> JSONResponse:
-        if self._is_transient(exc):
+        if isinstance(exc, TransientError):
             logger.warning("storage or queue unavailable: %r", exc)
             body = error_body("unavailable", "the database or the queue is unavailable; retry")
             return JSONResponse(body, 503, headers={"Retry-After": str(TRANSIENT_RETRY_AFTER_S)})

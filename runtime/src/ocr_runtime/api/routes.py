@@ -36,6 +36,7 @@ from ocr_runtime.application import (
     get_job,
     wait_for_job,
 )
+from ocr_runtime.application.model import ModelIdentity
 from ocr_runtime.application.ports import JobPublisher, JobRepository
 from ocr_runtime.core.logging import job_id_var
 from ocr_runtime.core.metrics import METRICS_CONTENT_TYPE, ApiMetrics, render_metrics
@@ -86,6 +87,8 @@ class ApiServices:
     submit: SubmitJob
     metrics: ApiMetrics
     engine_ready: Callable[[], bool] | None
+    # The model this process serves (all-in-one), reported by /readyz.
+    model: ModelIdentity | None
     completions: JobCompletions | None
     guard: SubmissionGuard | None = None
     slots: SubmissionSlots | None = None
@@ -192,8 +195,9 @@ def ops_router(services: ApiServices) -> APIRouter:
         )
         checks = {"model": model, "database": database, "queue": queue}
         ready = CheckState.FAILING not in checks.values()
-        body = Readiness(ready=ready, checks=checks)
-        return JSONResponse(body.model_dump(mode="json"), 200 if ready else 503)
+        model_view = None if services.model is None else services.model.as_dict()
+        body = Readiness(ready=ready, checks=checks, model=model_view)
+        return JSONResponse(body.model_dump(mode="json", exclude_none=True), 200 if ready else 503)
 
     @router.get("/metrics", response_class=Response, summary="Prometheus metrics",
                 responses={200: {"content": {METRICS_CONTENT_TYPE: {}}}})  # fmt: skip

@@ -86,6 +86,9 @@ class CheckState(StrEnum):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, CheckState]
+    model: dict[str, str] | None = Field(
+        None, description="name, version and checksum of the model this process serves"
+    )
 
 
 def _lines(lines: tuple[OcrLine, ...]) -> list[LineView]:

@@ -56,3 +56,23 @@ class IdempotencyKeyReused(OcrError):  # noqa: N818 (names are the contract)
 
     def details(self) -> dict[str, str]:
         return {"job_id": self.job_id}
+
+
+class InfrastructureError(Exception):
+    """A failure of the outside world (database, broker, blob store, Redis), typed by what
+    the caller should do about it. Adapters raise these at their boundary, with the library's
+    own exception as `__cause__`; callers never look at library exception types."""
+
+
+class TransientError(InfrastructureError):
+    """Retry: the service is away, overloaded or the connection broke. No job is at fault."""
+
+
+class ConflictError(TransientError):
+    """A lost lock race (deadlock, lock wait timeout): retry; a transaction that keeps
+    losing is likelier to pass in smaller pieces."""
+
+
+class PermanentError(InfrastructureError):
+    """Retrying the same thing fails the same way (a refused value, a constraint, a
+    permission error): charge it to the work or isolate the part at fault."""

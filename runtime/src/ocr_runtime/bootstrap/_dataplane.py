@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ocr_runtime.adapters.failures import is_conflict, is_transient
+from ocr_runtime.adapters.failures import is_transient
 from ocr_runtime.adapters.kafka import (
     ConsumerOptions,
     KafkaProducerClient,
@@ -44,8 +44,6 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_attempts=settings.max_attempts,
         first_backoff_s=settings.retry_backoff_ms / 1000,
         max_backoff_s=_MAX_BACKOFF_S,
-        is_transient=is_transient,
-        is_conflict=is_conflict,
     )
 
 

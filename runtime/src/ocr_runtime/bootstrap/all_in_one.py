@@ -15,7 +15,6 @@ import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from ocr_runtime.adapters.failures import is_transient
 from ocr_runtime.adapters.inprocess_queue import InProcessJobQueue
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
@@ -23,10 +22,11 @@ from ocr_runtime.application import (
     BatchProcessor,
     ImageLimits,
     JobCompletions,
-    JobMessage,
     RecordingOutcomeSink,
     RecordOutcomes,
 )
+from ocr_runtime.application.model import ModelIdentity
+from ocr_runtime.application.outbox import job_message
 from ocr_runtime.application.ports import OcrEngine
 from ocr_runtime.bootstrap._inprocess_worker import InProcessWorker
 from ocr_runtime.bootstrap.storage import build_blob_store
@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 
 
 def build_all_in_one_app(
-    settings: Settings, engine: OcrEngine, *, registry: CollectorRegistry | None = None
+    settings: Settings,
+    engine: OcrEngine,
+    *,
+    registry: CollectorRegistry | None = None,
+    model: ModelIdentity | None = None,
 ) -> FastAPI:
     """The API wired to SQL storage, the in-process queue and a worker on `engine`; the
     engine loads (off the event loop) and the worker starts in the app's lifespan. The
@@ -100,11 +104,11 @@ def build_all_in_one_app(
         blobs,
         queue,
         engine_ready=lambda: engine.loaded,
+        model=model,
         registry=registry,
         lifespan=lifespan,
         completions=completions,
         intake=intake,
-        is_transient=is_transient,
     )
 
 
@@ -124,9 +128,7 @@ async def _recover(repository: SqlJobRepository, queue: InProcessJobQueue) -> No
     # be what killed the process).
     unfinished = await repository.unfinished()
     for job in unfinished:
-        queue.redeliver(
-            JobMessage(job.job_id, job.blob_id, job.width, job.height, job.created_at.timestamp())
-        )
+        queue.redeliver(job_message(job))
     if unfinished:
         log.info("re-queued %d unfinished jobs from before the restart", len(unfinished))
 
@@ -135,9 +137,11 @@ def run(settings: Settings) -> int:
     configure_logging(settings.log_level)
     upgrade_database(settings.database_url)
     # Imported here: the engine libraries are heavy and only this role and the worker need them.
-    from ocr_runtime.adapters.engines import build_engine  # noqa: PLC0415
+    from ocr_runtime.adapters.engines import build_engine, engine_models  # noqa: PLC0415
 
-    app = build_all_in_one_app(settings, build_engine(settings))
+    models = engine_models(settings)
+    identity = models.identity if models is not None else None
+    app = build_all_in_one_app(settings, build_engine(settings, models), model=identity)
     log.info("all-in-one OCR server on http://%s:%d", settings.http_host, settings.http_port)
     uvicorn.run(
         app,

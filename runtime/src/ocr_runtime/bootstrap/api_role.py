@@ -14,7 +14,6 @@ import uvicorn
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp
 
-from ocr_runtime.adapters.failures import is_transient
 from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, ProducerOptions
 from ocr_runtime.adapters.redis_guard import RedisGuard
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
@@ -76,7 +75,6 @@ def build_app(settings: Settings) -> ASGIApp:
         lifespan=lifespan,
         intake=intake,
         guard=guard,
-        is_transient=is_transient,
     )
     return app
 

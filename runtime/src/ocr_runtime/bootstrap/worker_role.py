@@ -17,7 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from ocr_runtime.adapters.engines import ModelFiles, build_engine, resolve_models
+from ocr_runtime.adapters.engines import ModelFiles, build_engine, engine_models
 from ocr_runtime.adapters.kafka import (
     KafkaDeadLetterPublisher,
     KafkaProducerClient,
@@ -34,7 +34,7 @@ from ocr_runtime.application.model import ModelIdentity
 from ocr_runtime.application.ports import OutcomeSink
 from ocr_runtime.bootstrap import _dataplane as dp
 from ocr_runtime.core.logging import configure_logging
-from ocr_runtime.core.settings import EngineKind, Mode, Settings
+from ocr_runtime.core.settings import Mode, Settings
 from ocr_runtime.worker import (
     BatchLimits,
     ConsumeLoop,
@@ -68,15 +68,7 @@ def batch_limits(settings: Settings) -> BatchLimits:
 
 def run(settings: Settings) -> int:
     configure_logging(settings.log_level)
-    return asyncio.run(_serve(settings, model_files(settings)))
-
-
-def model_files(settings: Settings) -> ModelFiles | None:
-    """The checked model folder of a real engine (raises `ModelError`); None for the
-    engines without model files (noop, synthetic)."""
-    if settings.engine in (EngineKind.ONNX, EngineKind.PADDLE):
-        return resolve_models(settings)
-    return None
+    return asyncio.run(_serve(settings, engine_models(settings)))
 
 
 def info_labels(settings: Settings, models: ModelFiles | None) -> dict[str, str]:

@@ -19,16 +19,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
 
+from ocr_runtime.application.errors import ConflictError, TransientError
+
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 _MAX_EXPONENT = 32
 # Lost lock races in a row before a caller that can split its work does (one row retries on).
 CONFLICTS_BEFORE_SPLIT = 3
-
-# Decides whether an exception is transient; the composition root supplies one that knows
-# the database and Kafka client error types.
-TransientTest = Callable[[BaseException], bool]
 
 
 class FailureKind(StrEnum):
@@ -37,22 +35,11 @@ class FailureKind(StrEnum):
     PERMANENT = "permanent"
 
 
-def default_transient(exc: BaseException) -> bool:
-    return isinstance(exc, ConnectionError | TimeoutError)
-
-
-def no_conflicts(exc: BaseException) -> bool:
-    return False
-
-
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     max_attempts: int
     first_backoff_s: float
     max_backoff_s: float = 10.0
-    is_transient: TransientTest = default_transient
-    # Among transient failures, the lost lock races (a subset of `is_transient`).
-    is_conflict: TransientTest = no_conflicts
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): doubled each time, capped. The
@@ -61,10 +48,15 @@ class RetryPolicy:
         exponent = min(max(0, attempt - 1), _MAX_EXPONENT)
         return float(min(self.max_backoff_s, self.first_backoff_s * 2**exponent))
 
-    def classify(self, exc: BaseException) -> FailureKind:
-        if not self.is_transient(exc):
-            return FailureKind.PERMANENT
-        return FailureKind.CONFLICT if self.is_conflict(exc) else FailureKind.TRANSIENT
+    @staticmethod
+    def classify(exc: BaseException) -> FailureKind:
+        """By the type adapters raise at their boundary; the standard library's own
+        connection errors and timeouts (our sockets, `asyncio.wait_for`) are transient too."""
+        if isinstance(exc, ConflictError):
+            return FailureKind.CONFLICT
+        if isinstance(exc, TransientError | ConnectionError | TimeoutError):
+            return FailureKind.TRANSIENT
+        return FailureKind.PERMANENT
 
 
 class AttemptsExhaustedError(Exception):

@@ -22,6 +22,14 @@ AUTO_DET_BATCH = {Device.CPU: 1, Device.GPU: 8}
 AUTO_REC_BATCH = {Device.CPU: 6, Device.GPU: 64}
 
 
+def engine_models(settings: Settings) -> ModelFiles | None:
+    """The checked model folder of a real engine (raises `ModelError`); None for the
+    engines without model files (noop, synthetic)."""
+    if settings.engine in (EngineKind.ONNX, EngineKind.PADDLE):
+        return resolve_models(settings)
+    return None
+
+
 def build_engine(settings: Settings, models: ModelFiles | None = None) -> OcrEngine:
     """The engine `settings.engine` names, not loaded yet: call `load()` at start (the
     process checks `engine_mismatch` first). `models`: from `resolve_models(settings)`,
@@ -74,6 +82,7 @@ __all__ = [
     "NoopEngine",
     "build_engine",
     "engine_mismatch",
+    "engine_models",
     "resolve_models",
     "write_manifest",
 ]

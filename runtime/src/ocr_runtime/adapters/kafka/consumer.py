@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from ocr_runtime.adapters.failures import boundary
 from ocr_runtime.application.stream import Delivery, PartitionKey, RevokeHook
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._source._learn_committed(assigned)
 
 
+@boundary
 class KafkaRecordSource:
     def __init__(self, options: ConsumerOptions) -> None:
         self._options = options

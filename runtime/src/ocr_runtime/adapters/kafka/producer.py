@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
+from ocr_runtime.adapters.failures import boundary
 from ocr_runtime.application.messages import REQUEST_ID_HEADER, JobMessage, JobOutcome
 from ocr_runtime.application.stream import DeadLetter
 
@@ -26,6 +27,7 @@ class ProducerOptions:
     request_timeout_ms: int = 30_000
 
 
+@boundary
 class KafkaProducerClient:
     """Owns the one `AIOKafkaProducer` of a process; `start()` and `stop()` in lifespan."""
 
@@ -78,6 +80,7 @@ class KafkaProducerClient:
             raise ConnectionError("no Kafka broker answered a metadata request")
 
 
+@boundary
 class KafkaJobPublisher:
     """`JobPublisher`: keyed by job id, so every delivery of one job lands on one partition."""
 
@@ -95,6 +98,7 @@ class KafkaJobPublisher:
         await self._client.ping()
 
 
+@boundary
 class KafkaResultPublisher:
     """`OutcomeSink` of the writer mode: outcomes go to the result topic, keyed by job id."""
 
@@ -109,6 +113,7 @@ class KafkaResultPublisher:
         )
 
 
+@boundary
 class KafkaDeadLetterPublisher:
     """`DeadLetterSink`: the original bytes, unchanged, with why and where in the headers."""
 

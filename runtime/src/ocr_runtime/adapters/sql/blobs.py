@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ocr_runtime.adapters.failures import boundary
 from ocr_runtime.adapters.sql.repository import _chunks
 from ocr_runtime.adapters.sql.tables import blob_chunks
 
@@ -16,6 +17,7 @@ from ocr_runtime.adapters.sql.tables import blob_chunks
 CHUNK_BYTES = 4 * 1024 * 1024
 
 
+@boundary
 class DatabaseBlobStore:
     def __init__(self, engine: AsyncEngine, *, chunk_bytes: int = CHUNK_BYTES) -> None:
         self._engine = engine

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ocr_runtime.adapters.failures import boundary
 from ocr_runtime.adapters.sql._mapping import job_to_row
 from ocr_runtime.adapters.sql.blobs import CHUNK_BYTES
 from ocr_runtime.adapters.sql.repository import SqlJobRepository
@@ -43,6 +44,7 @@ class _Pending:
     done: asyncio.Future[Job] = field(default_factory=_new_future)
 
 
+@boundary
 class GroupCommitIntake:
     """Queue submissions; one flusher task writes everything queued in one transaction, then
     the next group. Images larger than one chunk are written on their own."""

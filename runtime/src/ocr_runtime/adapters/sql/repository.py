@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ocr_runtime.adapters.failures import boundary
 from ocr_runtime.adapters.sql._mapping import (
     MAX_ERROR_MESSAGE,
     from_db_time,
@@ -82,6 +83,7 @@ _CLAIMABLE = _values(statuses_allowing(JobStatus.RUNNING))
 _REQUEUEABLE = _values(statuses_allowing(JobStatus.QUEUED))
 
 
+@boundary
 class SqlJobRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
