@@ -33,6 +33,7 @@ class FakeKube:
         self.pods: list[Body] = []
         self.applied: list[tuple[Kind, str]] = []
         self.deleted: list[tuple[Kind, str]] = []
+        self.created: list[tuple[Kind, str]] = []
         self.events: list[str] = []
 
     async def get_own(self, namespace: str, name: str) -> Body | None:
@@ -75,6 +76,16 @@ class FakeKube:
         self.objects[manifest.key] = body
         self.applied.append(manifest.key)
         return body
+
+    async def create(self, manifest: Manifest, owner: Owner) -> bool:
+        if manifest.key in self.objects:
+            return False
+        body = copy.deepcopy(manifest.body)
+        if manifest.owned:
+            body["metadata"]["ownerReferences"] = [owner.reference()]
+        self.objects[manifest.key] = body
+        self.created.append(manifest.key)
+        return True
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
         body = copy.deepcopy(self.objects.get((kind, name)))

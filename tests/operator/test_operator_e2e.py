@@ -304,6 +304,16 @@ def test_partition_decrease_is_not_supported(
         ({"kafka": {"management": "Strimzi"}}, "kafka.strimziCluster is required"),
         ({"engine": {"device": "gpu"}, "worker": {"gpus": 0}}, "engine.device gpu needs"),
         ({"architecture": {"mode": "Turbo"}}, 'Unsupported value: "Turbo"'),
+        (
+            {"api": {"serviceType": "LoadBalancer", "auth": {"mode": "None"}}},
+            "api.serviceType NodePort or LoadBalancer exposes the API outside the cluster and "
+            "needs authentication",
+        ),
+        (
+            {"api": {"serviceType": "NodePort", "auth": {"mode": "None"}}},
+            "remove api.auth.mode None",
+        ),
+        ({"redis": None}, "api.limits.rateLimitPerMinute needs spec.redis"),
     ],
 )
 def test_bad_specs_are_rejected_by_the_apiserver(
@@ -327,10 +337,41 @@ def test_bad_specs_are_rejected_by_the_apiserver(
     assert message in out, out
 
 
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"api": {"serviceType": "LoadBalancer"}},  # auth defaults to ApiKey
+        {"api": {"serviceType": "NodePort", "auth": {"mode": "ApiKey"}}},
+        {"api": {"auth": {"mode": "None"}}},  # ClusterIP: an explicit opt-out is allowed
+        {"api": {"auth": {"apiKeySecretRef": {"name": "team-keys"}}}},
+        {"redis": None, "api": {"limits": {"rateLimitPerMinute": 0}}},
+    ],
+)
+def test_authenticated_or_internal_apis_are_accepted(
+    crd: None, namespace: str, patch: dict[str, Any]
+) -> None:
+    resource = copy.deepcopy(
+        next(d for d in example_documents("standard") if d["kind"] == "OCRServing")
+    )
+    resource["metadata"]["name"] = "fine"
+    _merge(resource["spec"], patch)
+    out = kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-",
+        stdin=yaml.safe_dump(resource), check=False,
+    )  # fmt: skip
+    assert out.lstrip().startswith("{"), out
+    defaulted = json.loads(out[out.index("{") :])["spec"]["api"]
+    assert defaulted["auth"]["mode"] in {"ApiKey", "None"}
+    if "apiKeySecretRef" in defaulted["auth"]:
+        assert defaulted["auth"]["apiKeySecretRef"]["key"] == "hashes"  # the default key
+
+
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge(target[key], value)
+        elif value is None:
+            target.pop(key, None)
         else:
             target[key] = value
 

@@ -74,6 +74,21 @@ class KubeClient:
         query = {"fieldManager": FIELD_MANAGER, "force": "true"}
         return await self._request("PATCH", path, query, body, APPLY_CONTENT_TYPE)
 
+    async def create(self, manifest: Manifest, owner: Owner) -> bool:
+        """POST: create the object, or leave an existing one of that name alone (False).
+        Never a read: the Secret the operator generates is created blind."""
+        body = json.loads(json.dumps(manifest.body))
+        if manifest.owned:
+            body["metadata"]["ownerReferences"] = [owner.reference()]
+        path = _collection_path(manifest.kind, owner.namespace)
+        try:
+            await self._request("POST", path, {"fieldManager": FIELD_MANAGER}, body)
+        except KubeError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
         try:
             return await self._request("GET", f"{_collection_path(kind, namespace)}/{name}")

@@ -33,10 +33,12 @@ from ocr_operator.render import (
     Phase,
     Plan,
     StackDefaults,
+    api_key_secret,
     api_url,
     component_name,
     instance_labels,
     migration_job,
+    new_api_key,
     plan_transition,
     pod_labels,
     render,
@@ -190,6 +192,7 @@ async def _apply_gated(
     await _apply_all(ctx, owner, manifests[:1])  # the ConfigMap: the migration reads it
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
+        await _ensure_api_key(ctx, owner, spec, instance)
         await _apply_all(ctx, owner, manifests[1:])
         desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
         await _prune(ctx, owner, instance, desired)
@@ -261,6 +264,28 @@ async def _ensure_migration(
         ) from error
 
 
+async def _ensure_api_key(
+    ctx: ReconcileContext, owner: Owner, spec: OCRServingSpec, instance: Instance
+) -> None:
+    """The generated API key Secret, created once before the API that reads it; an existing
+    Secret of that name (a rotated key, or one a person put there) is left as it is."""
+    manifest = api_key_secret(spec, instance, new_api_key())
+    if manifest is None:
+        return
+    try:
+        await ctx.kube.create(manifest, owner)
+    except KubeError as error:
+        hint = ""
+        if error.status == 403:
+            hint = " (the operator may not create Secrets here: name one in spec.api.auth."
+            hint += "apiKeySecretRef)"
+        raise _FailureError(
+            Reason.API_KEY_UNAVAILABLE,
+            f"create Secret {manifest.name}: {error.message}{hint}",
+            ctx.settings.error_backoff_seconds,
+        ) from error
+
+
 async def _rollouts(
     ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, plan: Plan
 ) -> dict[Component, Rollout]:
@@ -326,7 +351,7 @@ async def _prune(
     Jobs of older images).
 
     KafkaTopics are never pruned: deleting one makes Strimzi delete the topic's data."""
-    kinds = [k for k in Kind if k not in (Kind.KAFKA_TOPIC, Kind.POD)]
+    kinds = [k for k in Kind if k.prunable]
     for kind in kinds:
         try:
             children = await ctx.kube.list(kind, instance.namespace, instance_labels(instance))

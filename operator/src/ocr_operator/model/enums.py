@@ -118,6 +118,7 @@ class Reason(StrEnum):
     UNSCHEDULABLE = "Unschedulable"
     CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
     ENGINE_MISMATCH = "EngineMismatch"
+    API_KEY_UNAVAILABLE = "ApiKeyUnavailable"
     MODEL_LOADING = "ModelLoading"
     MODEL_LOADED = "ModelLoaded"
 
@@ -127,3 +128,10 @@ class TopicDeletion(StrEnum):
 
     RETAIN = "Retain"
     DELETE = "Delete"
+
+
+class AuthMode(StrEnum):
+    """How the API authenticates callers."""
+
+    API_KEY = "ApiKey"
+    NONE = "None"

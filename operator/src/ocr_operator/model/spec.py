@@ -14,6 +14,7 @@ from pydantic import Field, StringConstraints
 
 from ocr_operator.model._base import WireModel
 from ocr_operator.model.advisor import AdvisorSpec
+from ocr_operator.model.api import ApiAuth, ApiLimits
 from ocr_operator.model.enums import (
     AntiAffinity,
     Device,
@@ -116,7 +117,17 @@ class LagAutoscaling(
     )
 
 
-class ApiSpec(WireModel):
+class ApiSpec(
+    WireModel,
+    json_schema_extra=_cel(
+        (
+            "self.serviceType == 'ClusterIP' || self.auth.mode != 'None'",
+            "api.serviceType NodePort or LoadBalancer exposes the API outside the cluster and "
+            "needs authentication: remove api.auth.mode None (the default, ApiKey, generates "
+            "a key in the Secret <name>-api-key) or use serviceType ClusterIP",
+        ),
+    ),
+):
     """The HTTP API (FastAPI) Deployment and its Service."""
 
     replicas: int = Field(2, ge=0, le=1000, description="Replicas when autoscaling is off.")
@@ -135,7 +146,16 @@ class ApiSpec(WireModel):
     autoscaling: CpuAutoscaling = Field(
         default_factory=CpuAutoscaling, description="CPU-based autoscaling."
     )
-    service_type: ServiceType = Field(ServiceType.CLUSTER_IP, description="Service type.")
+    service_type: ServiceType = Field(
+        ServiceType.CLUSTER_IP,
+        description="Service type; NodePort and LoadBalancer need auth.mode ApiKey.",
+    )
+    auth: ApiAuth = Field(
+        default_factory=ApiAuth, description="Authentication (API keys, on by default)."
+    )
+    limits: ApiLimits = Field(
+        default_factory=ApiLimits, description="Rate limit and upload limits."
+    )
 
 
 class WorkerSpec(WireModel):
@@ -400,6 +420,10 @@ class OCRServingSpec(
             "self.kafka.partitions",
             "writer.autoscaling.maxReplicas must not exceed kafka.partitions"
             " (extra writers would idle)",
+        ),
+        (
+            "self.api.limits.rateLimitPerMinute == 0 || has(self.redis)",
+            "api.limits.rateLimitPerMinute needs spec.redis (the runtime counts requests there)",
         ),
     ),
 ):

@@ -19,6 +19,7 @@ from ocr_operator.render._manifest import (
     instance_labels,
     pod_labels,
 )
+from ocr_operator.render.auth import api_key_digest, api_key_secret, new_api_key
 from ocr_operator.render.env import config_data, container_env
 from ocr_operator.render.extras import (
     api_service,
@@ -93,6 +94,8 @@ __all__ = [
     "Phase",
     "Plan",
     "StackDefaults",
+    "api_key_digest",
+    "api_key_secret",
     "api_url",
     "component_image",
     "component_name",
@@ -103,6 +106,7 @@ __all__ = [
     "migration_image",
     "migration_job",
     "migration_job_name",
+    "new_api_key",
     "plan_transition",
     "pod_labels",
     "render",

@@ -32,6 +32,14 @@ class Kind(StrEnum):
     POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
     # Read only (never rendered, never pruned): the causes of a stuck rollout.
     POD = "Pod"
+    # Created once, never applied, read, listed or pruned (the generated API key; it is
+    # garbage-collected with its owner).
+    SECRET = "Secret"
+
+    @property
+    def prunable(self) -> bool:
+        """Listed by label and deleted when no longer desired."""
+        return self not in (Kind.KAFKA_TOPIC, Kind.POD, Kind.SECRET)
 
     @property
     def api_version(self) -> str:
@@ -51,6 +59,7 @@ _API_VERSIONS = {
     Kind.KAFKA_TOPIC: "kafka.strimzi.io/v1beta2",
     Kind.JOB: "batch/v1",
     Kind.POD: "v1",
+    Kind.SECRET: "v1",
 }
 _PLURALS = {
     Kind.CONFIG_MAP: "configmaps",
@@ -61,6 +70,7 @@ _PLURALS = {
     Kind.KAFKA_TOPIC: "kafkatopics",
     Kind.JOB: "jobs",
     Kind.POD: "pods",
+    Kind.SECRET: "secrets",
 }
 
 

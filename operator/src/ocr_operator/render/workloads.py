@@ -20,6 +20,7 @@ from ocr_operator.render._manifest import (
 )
 from ocr_operator.render.env import (
     PRESTOP_SECONDS,
+    api_auth_env,
     config_data,
     config_hash,
     container_env,
@@ -159,7 +160,8 @@ def _container(
         "args": [component.value],
         "ports": [{"name": "http", "containerPort": spec.http_port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
-        "env": container_env(spec, mode),
+        "env": container_env(spec, mode)
+        + (api_auth_env(spec, instance.name) if component is Component.API else []),
         "resources": _resources(spec, component),
         "startupProbe": _probe("/healthz", period=5, failures=60),
         "livenessProbe": _probe("/healthz", period=10, failures=3),
