@@ -19,6 +19,8 @@ from kopf.testing import KopfRunner
 
 from ocr_operator.handlers import register
 from ocr_operator.kafka_topics import partition_counts
+from ocr_operator.model import OCRServingSpec
+from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_operator.settings import OperatorSettings
 from tests.operator._cluster import (
     apply_documents,
@@ -32,6 +34,7 @@ from tests.operator._cluster import (
 )
 from tests.operator._examples import EXAMPLES, ROOT, example_documents
 from tests.operator._kafka import commit_offset, produce
+from tests.operator.test_pod_passthrough import WORKER
 
 pytestmark = [
     pytest.mark.e2e,
@@ -314,6 +317,22 @@ def test_partition_decrease_is_not_supported(
             "remove api.auth.mode None",
         ),
         ({"redis": None}, "api.limits.rateLimitPerMinute needs spec.redis"),
+        (
+            {"worker": {"env": [{"name": "OCR_DATABASE_URL", "value": "sqlite://"}]}},
+            "env may not set OCR_MODE, OCR_DATABASE_URL",
+        ),
+        (
+            {"api": {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}},
+            "Duplicate value",
+        ),
+        ({"worker": {"volumes": [{"name": "tmp", "emptyDir": {}}]}}, "volume name tmp"),
+        (
+            {"worker": {"volumeMounts": [{"name": "nope", "mountPath": "/x"}]}},
+            "every volumeMounts[].name must name one of volumes",
+        ),
+        ({"worker": {"resources": {"limits": {"memory": "lots"}}}}, "should match"),
+        ({"worker": {"resources": {"limits": {"Bad Name": "1"}}}}, "keys must match"),
+        ({"worker": {"gpuResourceName": "not a resource"}}, "should match"),
     ],
 )
 def test_bad_specs_are_rejected_by_the_apiserver(
@@ -345,6 +364,21 @@ def test_bad_specs_are_rejected_by_the_apiserver(
         {"api": {"auth": {"mode": "None"}}},  # ClusterIP: an explicit opt-out is allowed
         {"api": {"auth": {"apiKeySecretRef": {"name": "team-keys"}}}},
         {"redis": None, "api": {"limits": {"rateLimitPerMinute": 0}}},
+        {
+            "engine": {"device": "gpu"},
+            "worker": {
+                "gpuResourceName": "nvidia.com/mig-1g.10gb",
+                "runtimeClassName": "nvidia",
+                "resources": {"requests": {"cpu": 2, "memory": "4Gi"}},
+                "env": [
+                    {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+                ],
+                "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": "m"}}],
+                "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}],
+                "podLabels": {"team": "ocr"},
+                "affinity": {"podAffinity": {}},
+            },
+        },
     ],
 )
 def test_authenticated_or_internal_apis_are_accepted(
@@ -364,6 +398,27 @@ def test_authenticated_or_internal_apis_are_accepted(
     assert defaulted["auth"]["mode"] in {"ApiKey", "None"}
     if "apiKeySecretRef" in defaulted["auth"]:
         assert defaulted["auth"]["apiKeySecretRef"]["key"] == "hashes"  # the default key
+
+
+def test_a_rendered_passthrough_deployment_is_accepted_by_the_apiserver(
+    crd: None, namespace: str
+) -> None:
+    """What the operator applies from a full worker passthrough is a valid Deployment."""
+    resource = next(d for d in example_documents("standard") if d["kind"] == "OCRServing")
+    raw = copy.deepcopy(resource["spec"])
+    _merge(raw, {"engine": {"device": "gpu"}, "worker": copy.deepcopy(WORKER)})
+    spec = OCRServingSpec.model_validate(raw)
+    plan = plan_transition(spec.architecture.mode, Observed())
+    manifests = render(spec, Instance("pt", namespace), plan)
+    worker = next(m.body for m in manifests if m.key == (Kind.DEPLOYMENT, "pt-worker"))
+    out = kubectl(
+        "apply", "--server-side", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-",
+        stdin=json.dumps(worker), check=False,
+    )  # fmt: skip
+    assert out.lstrip().startswith("{"), out
+    pod = json.loads(out)["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == "nvidia"
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "1"
 
 
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:

@@ -117,6 +117,16 @@ def _structural(node: Any) -> Any:
         value = out.get(bound)
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[limit], out[bound] = value, True
+    if "patternProperties" in out:
+        # Structural schemas have no patternProperties: the values' schema becomes
+        # additionalProperties and the key pattern a CEL rule.
+        ((pattern, values),) = out.pop("patternProperties").items()
+        limit = out.pop("propertyNames", {}).get("maxLength")
+        check = f"k.matches(r'{pattern}')" + (f" && size(k) <= {limit}" if limit else "")
+        out["additionalProperties"] = values
+        out.setdefault("x-kubernetes-validations", []).append(
+            {"rule": f"self.all(k, {check})", "message": f"keys must match {pattern}"}
+        )
     if out.get("default", 0) is None:
         out.pop("default")
     if out.get("additionalProperties") is True:

@@ -7,7 +7,6 @@ clear message before the operator ever sees them.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -26,11 +25,8 @@ from ocr_operator.model.enums import (
     TopicDeletion,
     TopicManagement,
 )
+from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
 
-Quantity = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$", max_length=32),
-]
 ObjectName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
 ]
@@ -44,40 +40,6 @@ ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
     """json_schema_extra carrying CEL rules: (expression, message) pairs."""
     return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-
-
-class ResourceList(WireModel):
-    """Amounts of CPU and memory (Kubernetes quantities)."""
-
-    cpu: Quantity | None = Field(None, description="CPU, e.g. 500m or 2.")
-    memory: Quantity | None = Field(None, description="Memory, e.g. 512Mi or 4Gi.")
-
-
-class Resources(WireModel):
-    """Container resource requests and limits."""
-
-    requests: ResourceList = Field(default_factory=ResourceList, description="Requests.")
-    limits: ResourceList = Field(default_factory=ResourceList, description="Limits.")
-
-
-class TolerationOperator(StrEnum):
-    EXISTS = "Exists"
-    EQUAL = "Equal"
-
-
-class TaintEffect(StrEnum):
-    NO_SCHEDULE = "NoSchedule"
-    PREFER_NO_SCHEDULE = "PreferNoSchedule"
-    NO_EXECUTE = "NoExecute"
-
-
-class Toleration(WireModel):
-    """A pod toleration (subset of the core/v1 Toleration)."""
-
-    key: LabelText | None = Field(None, description="Taint key; empty with Exists matches all.")
-    operator: TolerationOperator = Field(TolerationOperator.EQUAL, description="Match rule.")
-    value: LabelText | None = Field(None, description="Taint value (operator Equal).")
-    effect: TaintEffect | None = Field(None, description="Taint effect; empty matches all.")
 
 
 class CpuAutoscaling(
@@ -118,8 +80,9 @@ class LagAutoscaling(
 
 
 class ApiSpec(
-    WireModel,
+    PodSettings,
     json_schema_extra=_cel(
+        *POD_RULES,
         (
             "self.serviceType == 'ClusterIP' || self.auth.mode != 'None'",
             "api.serviceType NodePort or LoadBalancer exposes the API outside the cluster and "
@@ -136,13 +99,6 @@ class ApiSpec(
         description="Full image reference overriding the default, the CPU image of "
         "spec.image (`<repository>:<tag>-onnx`).",
     )
-    resources: Resources = Field(default_factory=Resources, description="Container resources.")
-    node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require."
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations."
-    )
     autoscaling: CpuAutoscaling = Field(
         default_factory=CpuAutoscaling, description="CPU-based autoscaling."
     )
@@ -158,7 +114,7 @@ class ApiSpec(
     )
 
 
-class WorkerSpec(WireModel):
+class WorkerSpec(PodSettings):
     """The inference worker Deployment (consumes the jobs topic)."""
 
     replicas: int = Field(1, ge=0, le=1000, description="Replicas when autoscaling is off.")
@@ -167,22 +123,23 @@ class WorkerSpec(WireModel):
         description="Full image reference overriding the default, the variant of "
         "spec.image that fits spec.engine (`<repository>:<tag>-<kind>[-gpu]`).",
     )
-    resources: Resources = Field(default_factory=Resources, description="Container resources.")
-    node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require."
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations."
-    )
     gpus: int = Field(
-        1, ge=0, le=16, description="nvidia.com/gpu per pod, requested when engine.device is gpu."
+        1,
+        ge=0,
+        le=16,
+        description="GPUs (gpuResourceName) per pod, requested when engine.device is gpu.",
+    )
+    gpu_resource_name: ResourceName = Field(
+        "nvidia.com/gpu",
+        description="Extended resource the GPUs are requested as, e.g. a MIG profile "
+        "nvidia.com/mig-1g.10gb or amd.com/gpu.",
     )
     autoscaling: LagAutoscaling = Field(
         default_factory=LagAutoscaling, description="Autoscaling on jobs-topic lag."
     )
 
 
-class WriterSpec(WireModel):
+class WriterSpec(PodSettings):
     """The result writer Deployment (Writer mode only; consumes the results topic)."""
 
     replicas: int = Field(1, ge=1, le=1000, description="Replicas when autoscaling is off.")
@@ -190,13 +147,6 @@ class WriterSpec(WireModel):
         None,
         description="Full image reference overriding the default, the CPU image of "
         "spec.image (`<repository>:<tag>-onnx`).",
-    )
-    resources: Resources = Field(default_factory=Resources, description="Container resources.")
-    node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require."
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations."
     )
     autoscaling: LagAutoscaling = Field(
         default_factory=LagAutoscaling, description="Autoscaling on results-topic lag."
