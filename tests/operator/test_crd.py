@@ -67,7 +67,15 @@ def test_names_printer_columns_and_status_subresource() -> None:
     assert spec["names"]["shortNames"] == ["ocrs"]
     version = spec["versions"][0]
     assert version["name"] == "v1alpha1"
-    assert version["subresources"] == {"status": {}}
+    assert version["subresources"] == {
+        "status": {},
+        # kubectl scale ocrs/NAME --replicas=N, or an HPA/ScaledObject aimed at the resource.
+        "scale": {
+            "specReplicasPath": ".spec.worker.replicas",
+            "statusReplicasPath": ".status.workerReplicas",
+            "labelSelectorPath": ".status.workerSelector",
+        },
+    }
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     for wanted in ("Mode", "Active", "Ready", "Recommended", "GPU", "Lag", "Age"):
         assert wanted in columns

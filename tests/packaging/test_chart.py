@@ -27,6 +27,7 @@ EXPECTED_NAMESPACED = (
             ("autoscaling", "horizontalpodautoscalers"),
             ("policy", "poddisruptionbudgets"),
             ("batch", "jobs"),
+            ("keda.sh", "scaledobjects"),
         )
         for verb in CHILD_VERBS
     }

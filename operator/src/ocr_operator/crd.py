@@ -85,6 +85,15 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+# `kubectl scale ocrs/NAME --replicas=N` (and any HPA or ScaledObject aimed at the resource)
+# sets the worker replicas; the operator reports the worker Deployment's back.
+SCALE = {
+    "specReplicasPath": ".spec.worker.replicas",
+    "statusReplicasPath": ".status.workerReplicas",
+    "labelSelectorPath": ".status.workerSelector",
+}
+
+
 def _resolve(node: Any, defs: dict[str, Schema]) -> Any:
     if isinstance(node, list):
         return [_resolve(item, defs) for item in node]
@@ -204,7 +213,7 @@ def crd() -> Schema:
                     "name": API_VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, "scale": SCALE},
                     "additionalPrinterColumns": PRINTER_COLUMNS,
                     "schema": {"openAPIV3Schema": openapi_schema()},
                 }

@@ -22,7 +22,7 @@ from ocr_operator.model import (
     Reason,
     resolve_active_mode,
 )
-from ocr_operator.model.spec import CpuAutoscaling, LagAutoscaling
+from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling
 from ocr_operator.model.status import ComponentsStatus
 from ocr_operator.observe import observe
 from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin
@@ -42,6 +42,7 @@ from ocr_operator.render import (
     plan_transition,
     pod_labels,
     render,
+    selector_labels,
 )
 from ocr_operator.settings import OperatorSettings
 from ocr_operator.status_write import announce, write, write_failure, write_paused
@@ -221,10 +222,17 @@ async def _report(
         components=_components(seen),
     )
     # Set fields only, components in full: a component that is gone is written as null.
+    instance = Instance(owner.name, owner.namespace)
+    worker = seen.rollouts.get(Component.WORKER)
     fields = status.model_dump(
         mode="json",
         by_alias=True,
         include={"observed_generation", "active_mode", "spec_mode", "url", "migration"},
+    )
+    # The scale subresource: what the worker Deployment runs, and how to find its pods.
+    fields["workerReplicas"] = worker.desired if worker is not None else 0
+    fields["workerSelector"] = ",".join(
+        f"{k}={v}" for k, v in sorted(selector_labels(instance, Component.WORKER).items())
     )
     fields["components"] = status.components.model_dump(mode="json", by_alias=True)
     await write(
@@ -334,9 +342,12 @@ async def _apply_all(ctx: ReconcileContext, owner: Owner, manifests: list[Manife
             await ctx.kube.apply(manifest, owner)
         except KubeError as error:
             delay = ctx.settings.error_backoff_seconds
+            hint = ""
+            if manifest.kind is Kind.SCALED_OBJECT and error.status == 404:
+                hint = " (KEDA is not installed: no keda.sh/v1alpha1 ScaledObject)"
             raise _FailureError(
                 Reason.APPLY_FAILED,
-                f"apply {manifest.kind.value}/{manifest.name}: {error.message}",
+                f"apply {manifest.kind.value}/{manifest.name}: {error.message}{hint}",
                 delay if error.temporary else delay * 4,
             ) from error
 
@@ -354,7 +365,12 @@ async def _prune(
     kinds = [k for k in Kind if k.prunable]
     for kind in kinds:
         try:
-            children = await ctx.kube.list(kind, instance.namespace, instance_labels(instance))
+            try:
+                children = await ctx.kube.list(kind, instance.namespace, instance_labels(instance))
+            except KubeError as error:
+                if kind.optional and error.status == 404:
+                    continue  # the CRD is not installed: nothing of that kind exists
+                raise
             for child in children:
                 meta = child["metadata"]
                 owned = any(r.get("uid") == owner.uid for r in meta.get("ownerReferences") or [])

@@ -26,6 +26,7 @@ from ocr_operator.model.enums import (
     TopicManagement,
 )
 from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
+from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
 
 ObjectName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
@@ -40,43 +41,6 @@ ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
     """json_schema_extra carrying CEL rules: (expression, message) pairs."""
     return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-
-
-class CpuAutoscaling(
-    WireModel,
-    json_schema_extra=_cel(
-        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
-    ),
-):
-    """HorizontalPodAutoscaler on average CPU utilisation."""
-
-    enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
-    min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
-    max_replicas: int = Field(4, ge=1, le=1000, description="Most replicas.")
-    target_cpu_utilization_percentage: int = Field(
-        70, ge=1, le=100, description="Average CPU utilisation the autoscaler aims at."
-    )
-
-
-class LagAutoscaling(
-    WireModel,
-    json_schema_extra=_cel(
-        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
-    ),
-):
-    """HorizontalPodAutoscaler on Kafka consumer lag per replica (an External metric)."""
-
-    enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
-    min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
-    max_replicas: int = Field(6, ge=1, le=1000, description="Most replicas.")
-    lag_per_replica: int = Field(
-        10, ge=1, le=1_000_000, description="Target consumer lag per replica (AverageValue)."
-    )
-    metric_name: Annotated[str, StringConstraints(max_length=253, min_length=1)] = Field(
-        "kafka_consumergroup_lag",
-        description="External metric name served by the metrics adapter; it is selected by "
-        "the labels consumergroup and topic.",
-    )
 
 
 class ApiSpec(
@@ -134,8 +98,9 @@ class WorkerSpec(PodSettings):
         description="Extended resource the GPUs are requested as, e.g. a MIG profile "
         "nvidia.com/mig-1g.10gb or amd.com/gpu.",
     )
-    autoscaling: LagAutoscaling = Field(
-        default_factory=LagAutoscaling, description="Autoscaling on jobs-topic lag."
+    autoscaling: WorkerAutoscaling = Field(
+        default_factory=WorkerAutoscaling,
+        description="Autoscaling on jobs-topic lag: an HPA, or a KEDA ScaledObject.",
     )
 
 

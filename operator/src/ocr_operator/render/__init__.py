@@ -18,6 +18,7 @@ from ocr_operator.render._manifest import (
     component_name,
     instance_labels,
     pod_labels,
+    selector_labels,
 )
 from ocr_operator.render.auth import api_key_digest, api_key_secret, new_api_key
 from ocr_operator.render.env import config_data, container_env
@@ -110,5 +111,6 @@ __all__ = [
     "plan_transition",
     "pod_labels",
     "render",
+    "selector_labels",
     "topic_names",
 ]

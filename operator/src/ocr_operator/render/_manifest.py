@@ -30,6 +30,8 @@ class Kind(StrEnum):
     SERVICE = "Service"
     HORIZONTAL_POD_AUTOSCALER = "HorizontalPodAutoscaler"
     POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
+    # KEDA's (spec.worker.autoscaling.provider KEDA); its CRD may be absent from a cluster.
+    SCALED_OBJECT = "ScaledObject"
     # Read only (never rendered, never pruned): the causes of a stuck rollout.
     POD = "Pod"
     # Created once, never applied, read, listed or pruned (the generated API key; it is
@@ -40,6 +42,11 @@ class Kind(StrEnum):
     def prunable(self) -> bool:
         """Listed by label and deleted when no longer desired."""
         return self not in (Kind.KAFKA_TOPIC, Kind.POD, Kind.SECRET)
+
+    @property
+    def optional(self) -> bool:
+        """Its CRD may not be installed: listing it then finds nothing to prune."""
+        return self is Kind.SCALED_OBJECT
 
     @property
     def api_version(self) -> str:
@@ -60,6 +67,7 @@ _API_VERSIONS = {
     Kind.JOB: "batch/v1",
     Kind.POD: "v1",
     Kind.SECRET: "v1",
+    Kind.SCALED_OBJECT: "keda.sh/v1alpha1",
 }
 _PLURALS = {
     Kind.CONFIG_MAP: "configmaps",
@@ -71,6 +79,7 @@ _PLURALS = {
     Kind.JOB: "jobs",
     Kind.POD: "pods",
     Kind.SECRET: "secrets",
+    Kind.SCALED_OBJECT: "scaledobjects",
 }
 
 
