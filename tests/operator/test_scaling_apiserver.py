@@ -136,3 +136,41 @@ def test_the_rendered_scaled_object_is_applied_server_side(namespace: str, keda_
     assert stored["metadata"]["ownerReferences"][0]["uid"] == owner.uid
     assert [item["metadata"]["name"] for item in listed] == ["keda-worker"]
     assert stored["spec"]["minReplicaCount"] == 0
+
+
+def test_resyncs_never_undo_what_the_scaler_set(namespace: str) -> None:
+    """The operator's server-side apply of a KEDA-scaled worker Deployment, again after the
+    scaler took it to zero: the replicas stay where the scaler put them."""
+    resource = _resource("nofight", worker={"autoscaling": KEDA})
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(resource))
+    owner_body = get("ocrs", "nofight", namespace)
+    assert owner_body is not None
+    owner = Owner("nofight", namespace, owner_body["metadata"]["uid"])
+    spec = OCRServingSpec.model_validate(owner_body["spec"])
+    manifests = render(
+        spec, Instance("nofight", namespace), plan_transition(spec.architecture.mode, Observed())
+    )
+    worker = next(m for m in manifests if m.key == (Kind.DEPLOYMENT, "nofight-worker"))
+    assert "replicas" not in worker.body["spec"]
+
+    def apply() -> None:
+        async def run() -> None:
+            kube = KubeClient.from_environment()
+            try:
+                await kube.apply(worker, owner)
+            finally:
+                kube.close()
+
+        asyncio.run(run())
+
+    apply()
+    # KEDA (or an HPA) scales through the Deployment's scale subresource.
+    kubectl("scale", "deployment/nofight-worker", "-n", namespace, "--replicas=0")
+    for _ in range(2):  # two resyncs
+        apply()
+        live = get("deployment", "nofight-worker", namespace)
+        assert live is not None and live["spec"]["replicas"] == 0
+    kubectl("scale", "deployment/nofight-worker", "-n", namespace, "--replicas=3")
+    apply()
+    live = get("deployment", "nofight-worker", namespace)
+    assert live is not None and live["spec"]["replicas"] == 3
