@@ -28,6 +28,7 @@ EXPECTED_NAMESPACED = (
             ("policy", "poddisruptionbudgets"),
             ("batch", "jobs"),
             ("keda.sh", "scaledobjects"),
+            ("networking.k8s.io", "networkpolicies"),
         )
         for verb in CHILD_VERBS
     }

@@ -190,11 +190,13 @@ async def _apply_gated(
     instance = Instance(owner.name, owner.namespace)
     defaults = ctx.settings.stack_defaults()
     manifests = render(spec, instance, plan, defaults, replica_caps(raw_status))
-    await _apply_all(ctx, owner, manifests[:1])  # the ConfigMap: the migration reads it
+    # The ConfigMap (the migration reads it) and the NetworkPolicies (its pod's egress).
+    early = [m for m in manifests if m.kind in (Kind.CONFIG_MAP, Kind.NETWORK_POLICY)]
+    await _apply_all(ctx, owner, early)
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
         await _ensure_api_key(ctx, owner, spec, instance)
-        await _apply_all(ctx, owner, manifests[1:])
+        await _apply_all(ctx, owner, [m for m in manifests if m not in early])
         desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
         await _prune(ctx, owner, instance, desired)
     return job

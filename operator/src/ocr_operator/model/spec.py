@@ -25,6 +25,7 @@ from ocr_operator.model.enums import (
     TopicDeletion,
     TopicManagement,
 )
+from ocr_operator.model.network import NetworkPolicySpec
 from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
 from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
 
@@ -371,6 +372,10 @@ class OCRServingSpec(
         default_factory=AvailabilitySpec, description="Availability policies."
     )
     advisor: AdvisorSpec = Field(default_factory=AdvisorSpec, description="Advisor settings.")
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="NetworkPolicies of the stack's pods (rendered by default).",
+    )
     http_port: int = Field(
         8000,
         ge=1024,

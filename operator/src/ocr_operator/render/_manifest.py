@@ -24,6 +24,7 @@ class Kind(StrEnum):
     """Kinds of children the operator manages, in apply order."""
 
     CONFIG_MAP = "ConfigMap"
+    NETWORK_POLICY = "NetworkPolicy"
     KAFKA_TOPIC = "KafkaTopic"
     JOB = "Job"
     DEPLOYMENT = "Deployment"
@@ -68,6 +69,7 @@ _API_VERSIONS = {
     Kind.POD: "v1",
     Kind.SECRET: "v1",
     Kind.SCALED_OBJECT: "keda.sh/v1alpha1",
+    Kind.NETWORK_POLICY: "networking.k8s.io/v1",
 }
 _PLURALS = {
     Kind.CONFIG_MAP: "configmaps",
@@ -80,6 +82,7 @@ _PLURALS = {
     Kind.POD: "pods",
     Kind.SECRET: "secrets",
     Kind.SCALED_OBJECT: "scaledobjects",
+    Kind.NETWORK_POLICY: "networkpolicies",
 }
 
 
