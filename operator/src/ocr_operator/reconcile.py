@@ -35,8 +35,10 @@ from ocr_operator.render import (
     StackDefaults,
     api_key_secret,
     api_url,
+    component_image,
     component_name,
     instance_labels,
+    migration_image,
     migration_job,
     new_api_key,
     plan_transition,
@@ -137,6 +139,7 @@ async def _converge(
 ) -> ReconcileOutcome:
     raw_status: Body = body.get("status") or {}
     instance = Instance(owner.name, owner.namespace)
+    _check_images(ctx, spec)
     bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
     pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
     observed = await observe(
@@ -179,6 +182,44 @@ async def _converge(
     )
     return await _report(
         ctx, owner, body, spec, seen=seen, migration_job_name=job["metadata"]["name"]
+    )
+
+
+def _check_images(ctx: ReconcileContext, spec: OCRServingSpec) -> None:
+    """The operator's image allow-list (OCR_OPERATOR_ALLOWED_IMAGE_PREFIXES): a stack whose
+    spec names another image gets nothing applied."""
+    defaults = ctx.settings.stack_defaults()
+    images = {c.value: component_image(spec, c, defaults) for c in Component}
+    images["migration"] = migration_image(spec, defaults)
+    refused = {
+        part: image for part, image in images.items() if not ctx.settings.image_allowed(image)
+    }
+    if refused:
+        part, image = next(iter(refused.items()))
+        allowed = ", ".join(ctx.settings.allowed_image_prefixes)
+        raise _FailureError(
+            Reason.IMAGE_NOT_ALLOWED,
+            f"image {image} ({part}) is not allowed by the operator (allowed prefixes: {allowed})",
+            None,
+        )
+
+
+def _owned_by(body: Body, uid: str) -> bool:
+    return any(
+        ref.get("uid") == uid and ref.get("controller")
+        for ref in body["metadata"].get("ownerReferences") or []
+    )
+
+
+def _foreign(kind: Kind, body: Body, owner: Owner) -> _FailureError:
+    refs = body["metadata"].get("ownerReferences") or []
+    holder = ", ".join(f"{r.get('kind')}/{r.get('name')}" for r in refs) or "no owner"
+    return _FailureError(
+        Reason.OBJECT_NOT_OWNED,
+        f"{kind.value}/{body['metadata']['name']} exists and is not owned by this OCRServing "
+        f"({holder}); the operator does not take over objects it did not create: delete or "
+        "rename it",
+        None,
     )
 
 
@@ -264,6 +305,8 @@ async def _ensure_migration(
     try:
         existing = await ctx.kube.get(Kind.JOB, instance.namespace, manifest.name)
         if existing is not None:
+            if not _owned_by(existing, owner.uid):
+                raise _foreign(Kind.JOB, existing, owner)
             return existing
         return await ctx.kube.apply(manifest, owner)
     except KubeError as error:
@@ -341,6 +384,12 @@ async def _apply_all(ctx: ReconcileContext, owner: Owner, manifests: list[Manife
         if manifest.kind is Kind.KAFKA_TOPIC:
             continue  # applied by the topics step
         try:
+            # Never adopt: server-side apply with force would silently take over an object
+            # of that name that someone else created.
+            if manifest.owned:
+                live = await ctx.kube.get(manifest.kind, owner.namespace, manifest.name)
+                if live is not None and not _owned_by(live, owner.uid):
+                    raise _foreign(manifest.kind, live, owner)
             await ctx.kube.apply(manifest, owner)
         except KubeError as error:
             delay = ctx.settings.error_backoff_seconds

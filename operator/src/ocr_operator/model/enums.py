@@ -119,6 +119,8 @@ class Reason(StrEnum):
     CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
     ENGINE_MISMATCH = "EngineMismatch"
     API_KEY_UNAVAILABLE = "ApiKeyUnavailable"
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
+    OBJECT_NOT_OWNED = "ObjectNotOwned"
     MODEL_LOADING = "ModelLoading"
     MODEL_LOADED = "ModelLoaded"
 
