@@ -8,7 +8,7 @@ from typing import Any
 
 from ocr_operator.model import OCRServingSpec
 from ocr_operator.ports import KubeError, Owner
-from ocr_operator.reconcile import reconcile
+from ocr_operator.reconcile import API_KEY_RECHECK_SECONDS, reconcile
 from ocr_operator.render import (
     Instance,
     Kind,
@@ -19,7 +19,7 @@ from ocr_operator.render import (
     plan_transition,
     render,
 )
-from tests.operator._fakes import NAME, NS, FakeKube
+from tests.operator._fakes import NAME, NS, UID, FakeKube
 from tests.operator._fakes import condition as _condition
 from tests.operator._fakes import context as _context
 from tests.operator._fakes import spec as _spec
@@ -125,3 +125,18 @@ async def test_a_refused_secret_is_degraded_with_a_hint_and_no_api_starts() -> N
     assert f"Secret {NAME}-api-key" in degraded["message"]
     assert "apiKeySecretRef" in degraded["message"]
     assert (Kind.DEPLOYMENT, f"{NAME}-api") not in kube.objects
+
+
+async def test_a_deleted_key_secret_comes_back_on_a_later_check_not_every_resync() -> None:
+    kube = FakeKube(_spec("Standard"))
+    ctx = _context(kube)
+    await reconcile(ctx, NS, NAME)
+    await reconcile(ctx, NS, NAME)
+    key = (Kind.SECRET, f"{NAME}-api-key")
+    del kube.objects[key]
+    await reconcile(ctx, NS, NAME)
+    assert key not in kube.objects  # within the recheck interval: no create call at all
+    ctx.api_keys_seen[UID] -= API_KEY_RECHECK_SECONDS + 1
+    await reconcile(ctx, NS, NAME)
+    assert key in kube.objects
+    assert kube.created == [key, key]

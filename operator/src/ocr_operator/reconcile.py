@@ -7,6 +7,7 @@ changed `status.activeMode`. Idempotent: running it twice in a row changes nothi
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -51,6 +52,10 @@ from ocr_operator.status_write import announce, write, write_failure, write_paus
 from ocr_operator.topics_step import ensure_topics_step
 from ocr_operator.verdict import Seen, condition_updates, judge
 
+# How often a generated API key Secret that exists is created again (blind, a no-op unless
+# someone deleted it).
+API_KEY_RECHECK_SECONDS = 300.0
+
 
 @dataclass
 class ReconcileContext:
@@ -60,6 +65,9 @@ class ReconcileContext:
     settings: OperatorSettings
     topics: TopicAdmin = field(default_factory=KafkaTopicAdmin)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # When the generated API key Secret of a resource (uid) was last found or created: the
+    # operator cannot read Secrets, so it re-creates blind, but not on every resync.
+    api_keys_seen: dict[str, float] = field(default_factory=dict)
 
     def lock(self, uid: str) -> asyncio.Lock:
         """Serialises reconciles (and advisor status writes) of one resource."""
@@ -325,8 +333,12 @@ async def _ensure_api_key(
     manifest = api_key_secret(spec, instance, new_api_key())
     if manifest is None:
         return
+    seen = ctx.api_keys_seen.get(owner.uid)
+    if seen is not None and time.monotonic() - seen < API_KEY_RECHECK_SECONDS:
+        return
     try:
         await ctx.kube.create(manifest, owner)
+        ctx.api_keys_seen[owner.uid] = time.monotonic()
     except KubeError as error:
         hint = ""
         if error.status == 403:
