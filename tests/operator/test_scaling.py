@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ocr_operator import FIELD_MANAGER
 from ocr_operator.model import Component, OCRServingSpec
 from ocr_operator.ports import Body, KubeError
 from ocr_operator.reconcile import reconcile
@@ -137,10 +138,10 @@ class _NoKeda(FakeKube):
             raise KubeError(404, "the server could not find the requested resource")
         return await super().list(kind, namespace, labels)
 
-    async def apply(self, manifest: Any, owner: Any) -> Body:
+    async def apply(self, manifest: Any, owner: Any, field_manager: str = FIELD_MANAGER) -> Body:
         if manifest.kind is Kind.SCALED_OBJECT:
             raise KubeError(404, "the server could not find the requested resource")
-        return await super().apply(manifest, owner)
+        return await super().apply(manifest, owner, field_manager)
 
 
 async def test_without_keda_installed_hpa_stacks_are_unaffected() -> None:
@@ -155,3 +156,28 @@ async def test_asking_for_keda_where_it_is_missing_says_so() -> None:
     degraded = _condition(kube, "Degraded")
     assert degraded["reason"] == "ApplyFailed"
     assert "KEDA is not installed" in degraded["message"]
+
+
+async def test_switching_an_autoscaler_on_hands_the_replicas_over_first() -> None:
+    """The operator applied replicas so far; it keeps the live count through a handoff field
+    manager before leaving them out, so they do not fall back to 1."""
+    kube = FakeKube(_spec("Standard", worker={"replicas": 3}))
+    await _settle(kube)
+    worker = (Kind.DEPLOYMENT, f"{NAME}-worker")
+    kube.objects[worker]["metadata"]["managedFields"] = [
+        {
+            "manager": "ocr-operator",
+            "operation": "Apply",
+            "fieldsV1": {"f:spec": {"f:replicas": {}}},
+        }
+    ]
+    kube.objects[worker]["metadata"]["namespace"] = NS
+    kube.resource["spec"] = _spec("Standard", worker={"autoscaling": KEDA})
+    await reconcile(_context(kube), NS, NAME)
+    assert kube.handoffs == [(worker, {"replicas": 3})]
+    # Once the scaler holds them (no Apply entry of the operator with replicas): no handoff.
+    kube.objects[worker]["metadata"]["managedFields"] = [
+        {"manager": "ocr-operator", "operation": "Apply", "fieldsV1": {"f:spec": {}}}
+    ]
+    await reconcile(_context(kube), NS, NAME)
+    assert len(kube.handoffs) == 1

@@ -21,7 +21,10 @@ import yaml
 from ocr_operator.apply import KubeClient
 from ocr_operator.model import OCRServingSpec
 from ocr_operator.ports import Owner
+from ocr_operator.reconcile import ReconcileContext
+from ocr_operator.reconcile import _apply_all as apply_children
 from ocr_operator.render import Instance, Kind, Observed, instance_labels, plan_transition, render
+from ocr_operator.settings import OperatorSettings
 from tests.operator._cluster import get, install_crds, kubectl, wait_for
 from tests.operator._examples import ROOT, example_resource
 
@@ -174,3 +177,49 @@ def test_resyncs_never_undo_what_the_scaler_set(namespace: str) -> None:
     apply()
     live = get("deployment", "nofight-worker", namespace)
     assert live is not None and live["spec"]["replicas"] == 3
+
+
+def test_switching_an_autoscaler_on_keeps_the_replicas(namespace: str) -> None:
+    """Leaving replicas out of the operator's apply would reset them to 1; the handoff keeps
+    the live count until the scaler's first decision takes the field over."""
+    resource = _resource("handoff", worker={"replicas": 3})
+    kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump(resource))
+    owner_body = get("ocrs", "handoff", namespace)
+    assert owner_body is not None
+    owner = Owner("handoff", namespace, owner_body["metadata"]["uid"])
+
+    def worker(spec_patch: dict[str, Any]) -> Any:
+        raw = copy.deepcopy(owner_body["spec"])
+        raw["worker"].update(spec_patch)
+        spec = OCRServingSpec.model_validate(raw)
+        plan = plan_transition(spec.architecture.mode, Observed())
+        return next(
+            m
+            for m in render(spec, Instance("handoff", namespace), plan)
+            if m.key == (Kind.DEPLOYMENT, "handoff-worker")
+        )
+
+    def apply_all(manifest: Any) -> None:
+        async def run() -> None:
+            kube = KubeClient.from_environment()
+            try:
+                ctx = ReconcileContext(kube=kube, settings=OperatorSettings())
+                await apply_children(ctx, owner, [manifest])
+            finally:
+                kube.close()
+
+        asyncio.run(run())
+
+    apply_all(worker({}))
+    assert _replicas(namespace) == 3
+    apply_all(worker({"autoscaling": KEDA}))  # the operator now leaves replicas out
+    assert _replicas(namespace) == 3  # not 1
+    kubectl("scale", "deployment/handoff-worker", "-n", namespace, "--replicas=0")
+    apply_all(worker({"autoscaling": KEDA}))
+    assert _replicas(namespace) == 0
+
+
+def _replicas(namespace: str) -> int:
+    live = get("deployment", "handoff-worker", namespace)
+    assert live is not None
+    return int(live["spec"]["replicas"])

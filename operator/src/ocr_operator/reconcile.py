@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from ocr_operator import FIELD_MANAGER
 from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
@@ -402,6 +403,8 @@ async def _apply_all(ctx: ReconcileContext, owner: Owner, manifests: list[Manife
                 live = await ctx.kube.get(manifest.kind, owner.namespace, manifest.name)
                 if live is not None and not _owned_by(live, owner.uid):
                     raise _foreign(manifest.kind, live, owner)
+                if live is not None and _releases_replicas(manifest, live):
+                    await ctx.kube.apply(_replicas_handoff(manifest, live), owner, HANDOFF)
             await ctx.kube.apply(manifest, owner)
         except KubeError as error:
             delay = ctx.settings.error_backoff_seconds
@@ -413,6 +416,34 @@ async def _apply_all(ctx: ReconcileContext, owner: Owner, manifests: list[Manife
                 f"apply {manifest.kind.value}/{manifest.name}: {error.message}{hint}",
                 delay if error.temporary else delay * 4,
             ) from error
+
+
+# The field manager that holds a Deployment's replicas for one step when an autoscaler takes
+# them over: the scaler's first write through the scale subresource then takes them from it.
+HANDOFF = f"{FIELD_MANAGER}-replicas-handoff"
+
+
+def _releases_replicas(manifest: Manifest, live: Body) -> bool:
+    """True when the operator applied `replicas` so far and now leaves them out (an autoscaler
+    was switched on): dropped from its apply, the field would fall back to its default, 1."""
+    if manifest.kind is not Kind.DEPLOYMENT or "replicas" in manifest.body["spec"]:
+        return False
+    for entry in live["metadata"].get("managedFields") or []:
+        fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply":
+            return "f:replicas" in fields
+    return False
+
+
+def _replicas_handoff(manifest: Manifest, live: Body) -> Manifest:
+    """The live replicas, applied by the handoff manager (no owner reference of its own)."""
+    body = {
+        "apiVersion": manifest.body["apiVersion"],
+        "kind": manifest.body["kind"],
+        "metadata": {"name": manifest.name, "namespace": live["metadata"]["namespace"]},
+        "spec": {"replicas": live["spec"].get("replicas", 1)},
+    }
+    return Manifest(manifest.kind, manifest.name, body, manifest.component, owned=False)
 
 
 async def _prune(
