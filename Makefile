@@ -58,9 +58,10 @@ demo: setup infra-up cluster-up images  ## the golden path: operator (Helm) + ex
 	kubectl apply -n ocr -f examples/standard.yaml && \
 	kubectl wait -n ocr ocrs/standard --for=condition=Ready --timeout=15m && \
 	kubectl get ocrs -n ocr -o wide && \
-	echo && echo "Send a request:" && \
+	echo && echo "Send a request (the API wants the key the operator generated):" && \
+	echo "  KEY=\"\$$(kubectl get secret -n ocr standard-api-key -o jsonpath='{.data.api-key}' | base64 -d)\"" && \
 	echo "  kubectl port-forward -n ocr svc/standard-api 8080:80 &" && \
-	echo "  curl -F image=@examples/local/sample.png 'http://127.0.0.1:8080/v1/ocr?timeout=60'"
+	echo "  curl -H \"Authorization: Bearer \$$KEY\" -F image=@examples/local/sample.png 'http://127.0.0.1:8080/v1/ocr?timeout=60'"
 
 simulate: setup  ## the advisor's simulated day: comparison table, docs/advisor.md figures and plot
 	@$(UV) run --frozen python -m ocr_operator.simulate --doc docs/advisor.md --plot docs/advisor-simulated-day.png

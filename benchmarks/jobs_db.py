@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import pymysql  # type: ignore[import-untyped]
+import pymysql
 
 from benchmarks.services import MariaDb
 from benchmarks.stats import latency_summary_ms

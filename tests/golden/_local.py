@@ -5,6 +5,7 @@ Every precondition fails with what to run when it is missing; nothing here skips
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -111,7 +112,8 @@ class ServiceEndpoints:
         )  # fmt: skip
         found = []
         for item in json.loads(out)["items"]:
-            port = next(iter(item.get("ports") or []), {}).get("port", 8000)
+            ports: list[dict[str, Any]] = item.get("ports") or []
+            port = ports[0].get("port", 8000) if ports else 8000
             for endpoint in item.get("endpoints") or []:
                 conditions = endpoint.get("conditions") or {}
                 if conditions.get("ready") and not conditions.get("terminating"):
@@ -151,19 +153,39 @@ def _multipart(body: bytes) -> tuple[bytes, str]:
     return head + body + f"\r\n--{boundary}--\r\n".encode(), boundary
 
 
-def post_image(base: str, path: str, image: bytes, timeout: float = 120) -> tuple[int, Any]:
+def api_key(namespace: str, stack: str) -> str:
+    """The key the operator generated for a stack (Secret `<stack>-api-key`, key `api-key`)."""
+    out = kubectl(
+        "get", "secret", f"{stack}-api-key", "-n", namespace, "-o", "jsonpath={.data.api-key}"
+    )
+    return base64.b64decode(out).decode()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def post_image(
+    base: str,
+    path: str,
+    image: bytes,
+    timeout: float = 120,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
     data, boundary = _multipart(image)
     request = urllib.request.Request(
         f"{base}{path}",
         data=data,
         method="POST",
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})},
     )
     return _send(request, timeout)
 
 
-def get_json(base: str, path: str, timeout: float = 30) -> tuple[int, Any]:
-    return _send(urllib.request.Request(f"{base}{path}"), timeout)
+def get_json(
+    base: str, path: str, timeout: float = 30, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    return _send(urllib.request.Request(f"{base}{path}", headers=headers or {}), timeout)
 
 
 def _send(request: urllib.request.Request, timeout: float) -> tuple[int, Any]:
@@ -188,6 +210,7 @@ class Stream:
     endpoints: ServiceEndpoints
     images: list[tuple[bytes, tuple[str, ...]]]
     pause_s: float = 0.25
+    headers: dict[str, str] = field(default_factory=dict)
     accepted: dict[str, tuple[str, ...]] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -207,7 +230,12 @@ class Stream:
         while not self._stop.is_set():
             image, lines = self.images[index % len(self.images)]
             try:
-                status, body = post_image(self.endpoints.base(), "/v1/jobs", image, timeout=30)
+                # A key per request: each is a new job, not a duplicate that Redis (when the
+                # stack has it) would map to the first upload of the same image.
+                headers = {**self.headers, "Idempotency-Key": uuid.uuid4().hex}
+                status, body = post_image(
+                    self.endpoints.base(), "/v1/jobs", image, timeout=30, headers=headers
+                )
             except AssertionError as error:  # no ready endpoint at this instant
                 status, body = 0, str(error)
             if status == 202 and isinstance(body, dict):

@@ -13,6 +13,8 @@ import asyncio
 import json
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +26,8 @@ from tests.golden._local import (
     RUNTIME_IMAGE,
     ServiceEndpoints,
     Stream,
+    api_key,
+    bearer,
     documents,
     get_json,
     helm_path,
@@ -143,12 +147,50 @@ def test_the_standard_example_serves_ocr(operator_release: str) -> None:
     nodes = {p["spec"].get("nodeName") for p in _stack_pods() if p["status"]["phase"] == "Running"}
     assert nodes == {"ocr-node"}, nodes
 
+    # Authenticated by default: the operator generated the key Secret, owned by the stack.
+    secret = get("secret", f"{STACK}-api-key", NS)
+    assert secret is not None
+    assert secret["metadata"]["ownerReferences"][0]["kind"] == "OCRServing"
+    key = api_key(NS, STACK)
     with port_forward(NS, f"svc/{STACK}-api") as base:
+        image = png(documents()[0])
+        status, body = post_image(base, "/v1/jobs", image)
+        assert status == 401, body
+        status, body = post_image(base, "/v1/jobs", image, headers=bearer("not-the-key"))
+        assert status == 401, body
+        status, body = post_image(base, "/v1/jobs", image, headers=bearer(key))
+        assert status == 202, body
         for document in documents():
-            status, view = post_image(base, "/v1/ocr?timeout=60", png(document))
+            status, view = post_image(
+                base, "/v1/ocr?timeout=60", png(document), headers=bearer(key)
+            )
             assert status == 200, view
             assert view["status"] == "succeeded"
             assert rows(view) == list(document.lines)
+        assert _over_the_rate_limit(base, key) == 429
+
+
+def _over_the_rate_limit(base: str, key: str) -> int:
+    """Submissions of one key until the API refuses one (the example allows 120 a minute;
+    Redis counts them per fixed minute, so a boundary on the way may reset the count once).
+    Each request has no image: counted, then refused with 422, so no job is queued."""
+    limit = 120
+    for _ in range(2 * limit + 10):
+        request = urllib.request.Request(
+            f"{base}/v1/jobs",
+            data=b'--x\r\nContent-Disposition: form-data; name="other"\r\n\r\n1\r\n--x--\r\n',
+            method="POST",
+            headers={"Content-Type": "multipart/form-data; boundary=x", **bearer(key)},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raise AssertionError(f"a request without an image got {response.status}")
+        except urllib.error.HTTPError as error:
+            if error.code == 429:
+                assert error.headers.get("Retry-After"), "429 without Retry-After"
+                return 429
+            assert error.code == 422, (error.code, error.read()[:300])
+    raise AssertionError(f"no 429 after {2 * limit + 10} submissions of one key")
 
 
 # A hang guard above the sum of the test's own waits (three transitions, each rolling pods on
@@ -157,7 +199,8 @@ def test_the_standard_example_serves_ocr(operator_release: str) -> None:
 @pytest.mark.timeout(3 * READY_TIMEOUT + FINISH_TIMEOUT + 300)
 def test_mode_switches_under_load_lose_nothing(operator_release: str) -> None:
     endpoints = ServiceEndpoints(NS, f"{STACK}-api")
-    stream = Stream(endpoints, [(png(d), d.lines) for d in documents()], pause_s=1.0)
+    auth = bearer(api_key(NS, STACK))
+    stream = Stream(endpoints, [(png(d), d.lines) for d in documents()], pause_s=1.0, headers=auth)
     stream.start()
     try:
         _patch({"architecture": {"mode": "Batched"}})
@@ -182,7 +225,7 @@ def test_mode_switches_under_load_lose_nothing(operator_release: str) -> None:
     def all_done() -> bool:
         endpoints.refresh()
         for job_id, lines in list(pending.items()):
-            status, view = get_json(endpoints.base(), f"/v1/jobs/{job_id}")
+            status, view = get_json(endpoints.base(), f"/v1/jobs/{job_id}", headers=auth)
             if status == 200 and view["status"] == "succeeded":
                 assert rows(view) == list(lines), (job_id, view)
                 del pending[job_id]

@@ -7,6 +7,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ocr_operator import FIELD_MANAGER
 from ocr_operator.ports import Body, KubeApi, Owner, TopicAdmin, TopicReport, TopicRequest
 from ocr_operator.reconcile import ReconcileContext
 from ocr_operator.render import Kind, Manifest
@@ -33,6 +34,8 @@ class FakeKube:
         self.pods: list[Body] = []
         self.applied: list[tuple[Kind, str]] = []
         self.deleted: list[tuple[Kind, str]] = []
+        self.created: list[tuple[Kind, str]] = []
+        self.handoffs: list[tuple[tuple[Kind, str], Body]] = []
         self.events: list[str] = []
 
     async def get_own(self, namespace: str, name: str) -> Body | None:
@@ -43,7 +46,12 @@ class FakeKube:
         self.resource["status"] = {k: v for k, v in merged.items() if v is not None}
         return self.resource
 
-    async def apply(self, manifest: Manifest, owner: Owner) -> Body:
+    async def apply(
+        self, manifest: Manifest, owner: Owner, field_manager: str = FIELD_MANAGER
+    ) -> Body:
+        if field_manager != FIELD_MANAGER:
+            self.handoffs.append((manifest.key, manifest.body["spec"]))
+            return copy.deepcopy(self.objects[manifest.key])
         body = copy.deepcopy(manifest.body)
         body["metadata"]["generation"] = 1
         if manifest.owned:
@@ -75,6 +83,16 @@ class FakeKube:
         self.objects[manifest.key] = body
         self.applied.append(manifest.key)
         return body
+
+    async def create(self, manifest: Manifest, owner: Owner) -> bool:
+        if manifest.key in self.objects:
+            return False
+        body = copy.deepcopy(manifest.body)
+        if manifest.owned:
+            body["metadata"]["ownerReferences"] = [owner.reference()]
+        self.objects[manifest.key] = body
+        self.created.append(manifest.key)
+        return True
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
         body = copy.deepcopy(self.objects.get((kind, name)))

@@ -45,11 +45,17 @@ def test_every_spec_and_status_field_has_a_description() -> None:
 
 
 def test_schema_is_structural() -> None:
-    forbidden = {"$ref", "anyOf", "allOf", "oneOf", "title", "$defs", "const"}
+    forbidden = {"$ref", "allOf", "oneOf", "title", "$defs", "const"}
+    forbidden |= {"patternProperties", "propertyNames"}
     text = yaml.safe_dump(_schema())
     leftovers = [word for word in forbidden if f"{word}:" in text.split()]
     assert leftovers == []
     for path, node in _walk(_schema()):
+        if node.get("x-kubernetes-int-or-string"):
+            # The one anyOf a structural schema allows (how Kubernetes writes a Quantity).
+            assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
+            continue
+        assert "anyOf" not in node, path
         assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), path
         for bound in ("exclusiveMinimum", "exclusiveMaximum"):
             assert node.get(bound, True) is True, path  # OpenAPI v3.0: a boolean
@@ -61,7 +67,15 @@ def test_names_printer_columns_and_status_subresource() -> None:
     assert spec["names"]["shortNames"] == ["ocrs"]
     version = spec["versions"][0]
     assert version["name"] == "v1alpha1"
-    assert version["subresources"] == {"status": {}}
+    assert version["subresources"] == {
+        "status": {},
+        # kubectl scale ocrs/NAME --replicas=N, or an HPA/ScaledObject aimed at the resource.
+        "scale": {
+            "specReplicasPath": ".spec.worker.replicas",
+            "statusReplicasPath": ".status.workerReplicas",
+            "labelSelectorPath": ".status.workerSelector",
+        },
+    }
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     for wanted in ("Mode", "Active", "Ready", "Recommended", "GPU", "Lag", "Age"):
         assert wanted in columns

@@ -16,6 +16,8 @@ from tests.operator._examples import EXAMPLES, example_spec
 SECRETS = {
     ("ocr-database", "url"): "mysql+aiomysql://ocr:ocr@db:3306/ocr",
     ("ocr-redis", "url"): "redis://redis:6379/0",
+    # The Secret the operator generates for a stack named demo (auth names none).
+    ("demo-api-key", "hashes"): "a" * 64,
 }
 
 
@@ -72,3 +74,8 @@ def test_rendered_environment_parses_into_settings(
         assert settings.drain_seconds == spec.drain_seconds
         assert settings.database_url.startswith("mysql+aiomysql://")
         assert (settings.redis_url is not None) == (spec.redis is not None)
+        assert settings.max_upload_bytes == spec.api.limits.max_upload_bytes
+        assert settings.max_pixels == spec.api.limits.max_pixels
+        assert settings.rate_limit_per_minute == spec.api.limits.rate_limit_per_minute
+        # Authenticated by default: the API gets the digests, nothing else needs them.
+        assert settings.api_key_hashes == (["a" * 64] if name.endswith("-api") else [])

@@ -19,6 +19,8 @@ from kopf.testing import KopfRunner
 
 from ocr_operator.handlers import register
 from ocr_operator.kafka_topics import partition_counts
+from ocr_operator.model import OCRServingSpec
+from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_operator.settings import OperatorSettings
 from tests.operator._cluster import (
     apply_documents,
@@ -32,6 +34,7 @@ from tests.operator._cluster import (
 )
 from tests.operator._examples import EXAMPLES, ROOT, example_documents
 from tests.operator._kafka import commit_offset, produce
+from tests.operator.test_pod_passthrough import WORKER
 
 pytestmark = [
     pytest.mark.e2e,
@@ -154,9 +157,9 @@ def test_examples_become_ready_and_show_in_kubectl_get(
     assert wide[0].split()[-3:-1] == ["REASON", "URL"]
     assert wide[1].split()[-3:-1] == ["Reconciled", f"http://writer-api.{namespace}.svc"]
     # Each stack migrated its database with the image's own migration Job first.
-    resource = get("ocrs", "writer", namespace)
-    assert condition(resource, "Migrated")["status"] == "True"
-    job = get("job", resource["status"]["migration"], namespace) if resource else None
+    writer = get("ocrs", "writer", namespace)
+    assert writer is not None and condition(writer, "Migrated")["status"] == "True"
+    job = get("job", writer["status"]["migration"], namespace)
     assert job is not None
     assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["migrate"]
     gpu_worker = get("deployment", "writer-worker", namespace)
@@ -304,6 +307,32 @@ def test_partition_decrease_is_not_supported(
         ({"kafka": {"management": "Strimzi"}}, "kafka.strimziCluster is required"),
         ({"engine": {"device": "gpu"}, "worker": {"gpus": 0}}, "engine.device gpu needs"),
         ({"architecture": {"mode": "Turbo"}}, 'Unsupported value: "Turbo"'),
+        (
+            {"api": {"serviceType": "LoadBalancer", "auth": {"mode": "None"}}},
+            "api.serviceType NodePort or LoadBalancer exposes the API outside the cluster and "
+            "needs authentication",
+        ),
+        (
+            {"api": {"serviceType": "NodePort", "auth": {"mode": "None"}}},
+            "remove api.auth.mode None",
+        ),
+        ({"redis": None}, "api.limits.rateLimitPerMinute needs spec.redis"),
+        (
+            {"worker": {"env": [{"name": "OCR_DATABASE_URL", "value": "sqlite://"}]}},
+            "env may not set OCR_MODE, OCR_DATABASE_URL",
+        ),
+        (
+            {"api": {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}},
+            "Duplicate value",
+        ),
+        ({"worker": {"volumes": [{"name": "tmp", "emptyDir": {}}]}}, "volume name tmp"),
+        (
+            {"worker": {"volumeMounts": [{"name": "nope", "mountPath": "/x"}]}},
+            "every volumeMounts[].name must name one of volumes",
+        ),
+        ({"worker": {"resources": {"limits": {"memory": "lots"}}}}, "should match"),
+        ({"worker": {"resources": {"limits": {"Bad Name": "1"}}}}, "keys must match"),
+        ({"worker": {"gpuResourceName": "not a resource"}}, "should match"),
     ],
 )
 def test_bad_specs_are_rejected_by_the_apiserver(
@@ -327,10 +356,77 @@ def test_bad_specs_are_rejected_by_the_apiserver(
     assert message in out, out
 
 
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"api": {"serviceType": "LoadBalancer"}},  # auth defaults to ApiKey
+        {"api": {"serviceType": "NodePort", "auth": {"mode": "ApiKey"}}},
+        {"api": {"auth": {"mode": "None"}}},  # ClusterIP: an explicit opt-out is allowed
+        {"api": {"auth": {"apiKeySecretRef": {"name": "team-keys"}}}},
+        {"redis": None, "api": {"limits": {"rateLimitPerMinute": 0}}},
+        {
+            "engine": {"device": "gpu"},
+            "worker": {
+                "gpuResourceName": "nvidia.com/mig-1g.10gb",
+                "runtimeClassName": "nvidia",
+                "resources": {"requests": {"cpu": 2, "memory": "4Gi"}},
+                "env": [
+                    {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+                ],
+                "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": "m"}}],
+                "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}],
+                "podLabels": {"team": "ocr"},
+                "affinity": {"podAffinity": {}},
+            },
+        },
+    ],
+)
+def test_authenticated_or_internal_apis_are_accepted(
+    crd: None, namespace: str, patch: dict[str, Any]
+) -> None:
+    resource = copy.deepcopy(
+        next(d for d in example_documents("standard") if d["kind"] == "OCRServing")
+    )
+    resource["metadata"]["name"] = "fine"
+    _merge(resource["spec"], patch)
+    out = kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-",
+        stdin=yaml.safe_dump(resource), check=False,
+    )  # fmt: skip
+    assert out.lstrip().startswith("{"), out
+    defaulted = json.loads(out[out.index("{") :])["spec"]["api"]
+    assert defaulted["auth"]["mode"] in {"ApiKey", "None"}
+    if "apiKeySecretRef" in defaulted["auth"]:
+        assert defaulted["auth"]["apiKeySecretRef"]["key"] == "hashes"  # the default key
+
+
+def test_a_rendered_passthrough_deployment_is_accepted_by_the_apiserver(
+    crd: None, namespace: str
+) -> None:
+    """What the operator applies from a full worker passthrough is a valid Deployment."""
+    resource = next(d for d in example_documents("standard") if d["kind"] == "OCRServing")
+    raw = copy.deepcopy(resource["spec"])
+    _merge(raw, {"engine": {"device": "gpu"}, "worker": copy.deepcopy(WORKER)})
+    spec = OCRServingSpec.model_validate(raw)
+    plan = plan_transition(spec.architecture.mode, Observed())
+    manifests = render(spec, Instance("pt", namespace), plan)
+    worker = next(m.body for m in manifests if m.key == (Kind.DEPLOYMENT, "pt-worker"))
+    out = kubectl(
+        "apply", "--server-side", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-",
+        stdin=json.dumps(worker), check=False,
+    )  # fmt: skip
+    assert out.lstrip().startswith("{"), out
+    pod = json.loads(out)["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == "nvidia"
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "1"
+
+
 def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
     for key, value in patch.items():
         if isinstance(value, dict) and isinstance(target.get(key), dict):
             _merge(target[key], value)
+        elif value is None:
+            target.pop(key, None)
         else:
             target[key] = value
 

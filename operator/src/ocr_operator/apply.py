@@ -66,14 +66,31 @@ class KubeClient:
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
 
-    async def apply(self, manifest: Manifest, owner: Owner) -> Body:
+    async def apply(
+        self, manifest: Manifest, owner: Owner, field_manager: str = FIELD_MANAGER
+    ) -> Body:
         """Server-side apply under the operator's field manager, taking over conflicts."""
         body = json.loads(json.dumps(manifest.body))
         if manifest.owned:
             body["metadata"]["ownerReferences"] = [owner.reference()]
         path = f"{_collection_path(manifest.kind, owner.namespace)}/{manifest.name}"
-        query = {"fieldManager": FIELD_MANAGER, "force": "true"}
+        query = {"fieldManager": field_manager, "force": "true"}
         return await self.request("PATCH", path, query, body, APPLY_CONTENT_TYPE)
+
+    async def create(self, manifest: Manifest, owner: Owner) -> bool:
+        """POST: create the object, or leave an existing one of that name alone (False).
+        Never a read: the Secret the operator generates is created blind."""
+        body = json.loads(json.dumps(manifest.body))
+        if manifest.owned:
+            body["metadata"]["ownerReferences"] = [owner.reference()]
+        path = _collection_path(manifest.kind, owner.namespace)
+        try:
+            await self.request("POST", path, {"fieldManager": FIELD_MANAGER}, body)
+        except KubeError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None:
         try:

@@ -85,6 +85,15 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+# `kubectl scale ocrs/NAME --replicas=N` (and any HPA or ScaledObject aimed at the resource)
+# sets the worker replicas; the operator reports the worker Deployment's back.
+SCALE = {
+    "specReplicasPath": ".spec.worker.replicas",
+    "statusReplicasPath": ".status.workerReplicas",
+    "labelSelectorPath": ".status.workerSelector",
+}
+
+
 def _resolve(node: Any, defs: dict[str, Schema]) -> Any:
     if isinstance(node, list):
         return [_resolve(item, defs) for item in node]
@@ -117,6 +126,16 @@ def _structural(node: Any) -> Any:
         value = out.get(bound)
         if isinstance(value, int | float) and not isinstance(value, bool):
             out[limit], out[bound] = value, True
+    if "patternProperties" in out:
+        # Structural schemas have no patternProperties: the values' schema becomes
+        # additionalProperties and the key pattern a CEL rule.
+        ((pattern, values),) = out.pop("patternProperties").items()
+        limit = out.pop("propertyNames", {}).get("maxLength")
+        check = f"k.matches(r'{pattern}')" + (f" && size(k) <= {limit}" if limit else "")
+        out["additionalProperties"] = values
+        out.setdefault("x-kubernetes-validations", []).append(
+            {"rule": f"self.all(k, {check})", "message": f"keys must match {pattern}"}
+        )
     if out.get("default", 0) is None:
         out.pop("default")
     if out.get("additionalProperties") is True:
@@ -194,7 +213,7 @@ def crd() -> Schema:
                     "name": API_VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}, "scale": SCALE},
                     "additionalPrinterColumns": PRINTER_COLUMNS,
                     "schema": {"openAPIV3Schema": openapi_schema()},
                 }

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ocr_operator import API_GROUP, API_VERSION, KIND
+from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND
 from ocr_operator.render import Kind, Manifest
 
 Body = dict[str, Any]
@@ -52,7 +52,13 @@ class Owner:
 class KubeApi(Protocol):
     """The operator's handful of apiserver calls."""
 
-    async def apply(self, manifest: Manifest, owner: Owner) -> Body: ...
+    async def apply(
+        self, manifest: Manifest, owner: Owner, field_manager: str = FIELD_MANAGER
+    ) -> Body: ...
+
+    async def create(self, manifest: Manifest, owner: Owner) -> bool:
+        """Create the object unless one of that name exists (then False, left as it is)."""
+        ...
 
     async def get(self, kind: Kind, namespace: str, name: str) -> Body | None: ...
 

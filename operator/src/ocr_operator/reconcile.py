@@ -7,10 +7,12 @@ changed `status.activeMode`. Idempotent: running it twice in a row changes nothi
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from ocr_operator import FIELD_MANAGER
 from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
@@ -22,7 +24,7 @@ from ocr_operator.model import (
     Reason,
     resolve_active_mode,
 )
-from ocr_operator.model.spec import CpuAutoscaling, LagAutoscaling
+from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling
 from ocr_operator.model.status import ComponentsStatus
 from ocr_operator.observe import observe
 from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin
@@ -33,19 +35,28 @@ from ocr_operator.render import (
     Phase,
     Plan,
     StackDefaults,
+    api_key_secret,
     api_url,
+    component_image,
     component_name,
     instance_labels,
+    migration_image,
     migration_job,
+    new_api_key,
     plan_transition,
     pod_labels,
     render,
+    selector_labels,
 )
 from ocr_operator.settings import OperatorSettings
 from ocr_operator.status_write import announce, write, write_failure, write_paused
 from ocr_operator.telemetry import OperatorMetrics
 from ocr_operator.topics_step import ensure_topics_step
 from ocr_operator.verdict import Seen, condition_updates, judge
+
+# How often a generated API key Secret that exists is created again (blind, a no-op unless
+# someone deleted it).
+API_KEY_RECHECK_SECONDS = 300.0
 
 
 @dataclass
@@ -57,6 +68,9 @@ class ReconcileContext:
     topics: TopicAdmin = field(default_factory=KafkaTopicAdmin)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    # When the generated API key Secret of a resource (uid) was last found or created: the
+    # operator cannot read Secrets, so it re-creates blind, but not on every resync.
+    api_keys_seen: dict[str, float] = field(default_factory=dict)
 
     def lock(self, uid: str) -> asyncio.Lock:
         """Serialises reconciles (and advisor status writes) of one resource."""
@@ -136,6 +150,7 @@ async def _converge(
 ) -> ReconcileOutcome:
     raw_status: Body = body.get("status") or {}
     instance = Instance(owner.name, owner.namespace)
+    _check_images(ctx, spec)
     bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
     pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
     observed = await observe(
@@ -181,6 +196,44 @@ async def _converge(
     )
 
 
+def _check_images(ctx: ReconcileContext, spec: OCRServingSpec) -> None:
+    """The operator's image allow-list (OCR_OPERATOR_ALLOWED_IMAGE_PREFIXES): a stack whose
+    spec names another image gets nothing applied."""
+    defaults = ctx.settings.stack_defaults()
+    images = {c.value: component_image(spec, c, defaults) for c in Component}
+    images["migration"] = migration_image(spec, defaults)
+    refused = {
+        part: image for part, image in images.items() if not ctx.settings.image_allowed(image)
+    }
+    if refused:
+        part, image = next(iter(refused.items()))
+        allowed = ", ".join(ctx.settings.allowed_image_prefixes)
+        raise _FailureError(
+            Reason.IMAGE_NOT_ALLOWED,
+            f"image {image} ({part}) is not allowed by the operator (allowed prefixes: {allowed})",
+            None,
+        )
+
+
+def _owned_by(body: Body, uid: str) -> bool:
+    return any(
+        ref.get("uid") == uid and ref.get("controller")
+        for ref in body["metadata"].get("ownerReferences") or []
+    )
+
+
+def _foreign(kind: Kind, body: Body, owner: Owner) -> _FailureError:
+    refs = body["metadata"].get("ownerReferences") or []
+    holder = ", ".join(f"{r.get('kind')}/{r.get('name')}" for r in refs) or "no owner"
+    return _FailureError(
+        Reason.OBJECT_NOT_OWNED,
+        f"{kind.value}/{body['metadata']['name']} exists and is not owned by this OCRServing "
+        f"({holder}); the operator does not take over objects it did not create: delete or "
+        "rename it",
+        None,
+    )
+
+
 async def _apply_gated(
     ctx: ReconcileContext, owner: Owner, spec: OCRServingSpec, plan: Plan, raw_status: Body
 ) -> Body:
@@ -189,10 +242,13 @@ async def _apply_gated(
     instance = Instance(owner.name, owner.namespace)
     defaults = ctx.settings.stack_defaults()
     manifests = render(spec, instance, plan, defaults, replica_caps(raw_status))
-    await _apply_all(ctx, owner, manifests[:1])  # the ConfigMap: the migration reads it
+    # The ConfigMap (the migration reads it) and the NetworkPolicies (its pod's egress).
+    early = [m for m in manifests if m.kind in (Kind.CONFIG_MAP, Kind.NETWORK_POLICY)]
+    await _apply_all(ctx, owner, early)
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
-        await _apply_all(ctx, owner, manifests[1:])
+        await _ensure_api_key(ctx, owner, spec, instance)
+        await _apply_all(ctx, owner, [m for m in manifests if m not in early])
         desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
         await _prune(ctx, owner, instance, desired)
     return job
@@ -220,10 +276,17 @@ async def _report(
         components=_components(seen),
     )
     # Set fields only, components in full: a component that is gone is written as null.
+    instance = Instance(owner.name, owner.namespace)
+    worker = seen.rollouts.get(Component.WORKER)
     fields = status.model_dump(
         mode="json",
         by_alias=True,
         include={"observed_generation", "active_mode", "spec_mode", "url", "migration"},
+    )
+    # The scale subresource: what the worker Deployment runs, and how to find its pods.
+    fields["workerReplicas"] = worker.desired if worker is not None else 0
+    fields["workerSelector"] = ",".join(
+        f"{k}={v}" for k, v in sorted(selector_labels(instance, Component.WORKER).items())
     )
     fields["components"] = status.components.model_dump(mode="json", by_alias=True)
     await write(
@@ -253,12 +316,40 @@ async def _ensure_migration(
     try:
         existing = await ctx.kube.get(Kind.JOB, instance.namespace, manifest.name)
         if existing is not None:
+            if not _owned_by(existing, owner.uid):
+                raise _foreign(Kind.JOB, existing, owner)
             return existing
         return await ctx.kube.apply(manifest, owner)
     except KubeError as error:
         raise _FailureError(
             Reason.APPLY_FAILED,
             f"migration Job {manifest.name}: {error.message}",
+            ctx.settings.error_backoff_seconds,
+        ) from error
+
+
+async def _ensure_api_key(
+    ctx: ReconcileContext, owner: Owner, spec: OCRServingSpec, instance: Instance
+) -> None:
+    """The generated API key Secret, created once before the API that reads it; an existing
+    Secret of that name (a rotated key, or one a person put there) is left as it is."""
+    manifest = api_key_secret(spec, instance, new_api_key())
+    if manifest is None:
+        return
+    seen = ctx.api_keys_seen.get(owner.uid)
+    if seen is not None and time.monotonic() - seen < API_KEY_RECHECK_SECONDS:
+        return
+    try:
+        await ctx.kube.create(manifest, owner)
+        ctx.api_keys_seen[owner.uid] = time.monotonic()
+    except KubeError as error:
+        hint = ""
+        if error.status == 403:
+            hint = " (the operator may not create Secrets here: name one in spec.api.auth."
+            hint += "apiKeySecretRef)"
+        raise _FailureError(
+            Reason.API_KEY_UNAVAILABLE,
+            f"create Secret {manifest.name}: {error.message}{hint}",
             ctx.settings.error_backoff_seconds,
         ) from error
 
@@ -308,14 +399,53 @@ async def _apply_all(ctx: ReconcileContext, owner: Owner, manifests: list[Manife
         if manifest.kind is Kind.KAFKA_TOPIC:
             continue  # applied by the topics step
         try:
+            # Never adopt: server-side apply with force would silently take over an object
+            # of that name that someone else created.
+            if manifest.owned:
+                live = await ctx.kube.get(manifest.kind, owner.namespace, manifest.name)
+                if live is not None and not _owned_by(live, owner.uid):
+                    raise _foreign(manifest.kind, live, owner)
+                if live is not None and _releases_replicas(manifest, live):
+                    await ctx.kube.apply(_replicas_handoff(manifest, live), owner, HANDOFF)
             await ctx.kube.apply(manifest, owner)
         except KubeError as error:
             delay = ctx.settings.error_backoff_seconds
+            hint = ""
+            if manifest.kind is Kind.SCALED_OBJECT and error.status == 404:
+                hint = " (KEDA is not installed: no keda.sh/v1alpha1 ScaledObject)"
             raise _FailureError(
                 Reason.APPLY_FAILED,
-                f"apply {manifest.kind.value}/{manifest.name}: {error.message}",
+                f"apply {manifest.kind.value}/{manifest.name}: {error.message}{hint}",
                 delay if error.temporary else delay * 4,
             ) from error
+
+
+# The field manager that holds a Deployment's replicas for one step when an autoscaler takes
+# them over: the scaler's first write through the scale subresource then takes them from it.
+HANDOFF = f"{FIELD_MANAGER}-replicas-handoff"
+
+
+def _releases_replicas(manifest: Manifest, live: Body) -> bool:
+    """True when the operator applied `replicas` so far and now leaves them out (an autoscaler
+    was switched on): dropped from its apply, the field would fall back to its default, 1."""
+    if manifest.kind is not Kind.DEPLOYMENT or "replicas" in manifest.body["spec"]:
+        return False
+    for entry in live["metadata"].get("managedFields") or []:
+        fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply":
+            return "f:replicas" in fields
+    return False
+
+
+def _replicas_handoff(manifest: Manifest, live: Body) -> Manifest:
+    """The live replicas, applied by the handoff manager (no owner reference of its own)."""
+    body = {
+        "apiVersion": manifest.body["apiVersion"],
+        "kind": manifest.body["kind"],
+        "metadata": {"name": manifest.name, "namespace": live["metadata"]["namespace"]},
+        "spec": {"replicas": live["spec"].get("replicas", 1)},
+    }
+    return Manifest(manifest.kind, manifest.name, body, manifest.component, owned=False)
 
 
 async def _prune(
@@ -328,10 +458,15 @@ async def _prune(
     Jobs of older images).
 
     KafkaTopics are never pruned: deleting one makes Strimzi delete the topic's data."""
-    kinds = [k for k in Kind if k not in (Kind.KAFKA_TOPIC, Kind.POD)]
+    kinds = [k for k in Kind if k.prunable]
     for kind in kinds:
         try:
-            children = await ctx.kube.list(kind, instance.namespace, instance_labels(instance))
+            try:
+                children = await ctx.kube.list(kind, instance.namespace, instance_labels(instance))
+            except KubeError as error:
+                if kind.optional and error.status == 404:
+                    continue  # the CRD is not installed: nothing of that kind exists
+                raise
             for child in children:
                 meta = child["metadata"]
                 owned = any(r.get("uid") == owner.uid for r in meta.get("ownerReferences") or [])

@@ -60,6 +60,17 @@ class OperatorSettings(BaseSettings):
     prometheus_url: str | None = Field(
         None, description="Default Prometheus address of the advisor."
     )
+    allowed_image_prefixes: list[str] = Field(
+        default_factory=list,
+        description="Image references stacks may run (JSON list of prefixes, e.g. "
+        '["ghcr.io/ocr-serving/", "registry.example.com/ocr/"]); a stack whose spec names '
+        "another image is Degraded (ImageNotAllowed) and nothing of it is applied. Empty: any "
+        "image. End each prefix with / (or :) so that it cannot match a longer name.",
+    )
+
+    def image_allowed(self, image: str) -> bool:
+        prefixes = self.allowed_image_prefixes
+        return not prefixes or any(image.startswith(prefix) for prefix in prefixes)
 
     identity: str | None = Field(
         None,

@@ -29,7 +29,8 @@ from ocr_operator.advisor.rules import (
 )
 from ocr_operator.model.advisor import ReplicaCap
 from ocr_operator.model.enums import Component, Mode
-from ocr_operator.model.spec import LagAutoscaling, OCRServingSpec
+from ocr_operator.model.scaling import LagAutoscaling
+from ocr_operator.model.spec import OCRServingSpec
 
 # Who writes the results to the database in each mode.
 DATABASE_CLIENT = {

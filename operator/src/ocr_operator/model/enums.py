@@ -118,6 +118,9 @@ class Reason(StrEnum):
     UNSCHEDULABLE = "Unschedulable"
     CONTAINER_CONFIG_ERROR = "CreateContainerConfigError"
     ENGINE_MISMATCH = "EngineMismatch"
+    API_KEY_UNAVAILABLE = "ApiKeyUnavailable"
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
+    OBJECT_NOT_OWNED = "ObjectNotOwned"
     MODEL_LOADING = "ModelLoading"
     MODEL_LOADED = "ModelLoaded"
 
@@ -127,3 +130,10 @@ class TopicDeletion(StrEnum):
 
     RETAIN = "Retain"
     DELETE = "Delete"
+
+
+class AuthMode(StrEnum):
+    """How the API authenticates callers."""
+
+    API_KEY = "ApiKey"
+    NONE = "None"

@@ -7,13 +7,13 @@ clear message before the operator ever sees them.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
 from ocr_operator.model._base import WireModel
 from ocr_operator.model.advisor import AdvisorSpec
+from ocr_operator.model.api import ApiAuth, ApiLimits
 from ocr_operator.model.enums import (
     AntiAffinity,
     Device,
@@ -25,11 +25,10 @@ from ocr_operator.model.enums import (
     TopicDeletion,
     TopicManagement,
 )
+from ocr_operator.model.network import NetworkPolicySpec
+from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
+from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
 
-Quantity = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$", max_length=32),
-]
 ObjectName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
 ]
@@ -45,78 +44,18 @@ def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
 
 
-class ResourceList(WireModel):
-    """Amounts of CPU and memory (Kubernetes quantities)."""
-
-    cpu: Quantity | None = Field(None, description="CPU, e.g. 500m or 2.")
-    memory: Quantity | None = Field(None, description="Memory, e.g. 512Mi or 4Gi.")
-
-
-class Resources(WireModel):
-    """Container resource requests and limits."""
-
-    requests: ResourceList = Field(default_factory=ResourceList, description="Requests.")
-    limits: ResourceList = Field(default_factory=ResourceList, description="Limits.")
-
-
-class TolerationOperator(StrEnum):
-    EXISTS = "Exists"
-    EQUAL = "Equal"
-
-
-class TaintEffect(StrEnum):
-    NO_SCHEDULE = "NoSchedule"
-    PREFER_NO_SCHEDULE = "PreferNoSchedule"
-    NO_EXECUTE = "NoExecute"
-
-
-class Toleration(WireModel):
-    """A pod toleration (subset of the core/v1 Toleration)."""
-
-    key: LabelText | None = Field(None, description="Taint key; empty with Exists matches all.")
-    operator: TolerationOperator = Field(TolerationOperator.EQUAL, description="Match rule.")
-    value: LabelText | None = Field(None, description="Taint value (operator Equal).")
-    effect: TaintEffect | None = Field(None, description="Taint effect; empty matches all.")
-
-
-class CpuAutoscaling(
-    WireModel,
+class ApiSpec(
+    PodSettings,
     json_schema_extra=_cel(
-        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
+        *POD_RULES,
+        (
+            "self.serviceType == 'ClusterIP' || self.auth.mode != 'None'",
+            "api.serviceType NodePort or LoadBalancer exposes the API outside the cluster and "
+            "needs authentication: remove api.auth.mode None (the default, ApiKey, generates "
+            "a key in the Secret <name>-api-key) or use serviceType ClusterIP",
+        ),
     ),
 ):
-    """HorizontalPodAutoscaler on average CPU utilisation."""
-
-    enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
-    min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
-    max_replicas: int = Field(4, ge=1, le=1000, description="Most replicas.")
-    target_cpu_utilization_percentage: int = Field(
-        70, ge=1, le=100, description="Average CPU utilisation the autoscaler aims at."
-    )
-
-
-class LagAutoscaling(
-    WireModel,
-    json_schema_extra=_cel(
-        ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
-    ),
-):
-    """HorizontalPodAutoscaler on Kafka consumer lag per replica (an External metric)."""
-
-    enabled: bool = Field(False, description="Create a HorizontalPodAutoscaler.")
-    min_replicas: int = Field(1, ge=1, le=1000, description="Fewest replicas.")
-    max_replicas: int = Field(6, ge=1, le=1000, description="Most replicas.")
-    lag_per_replica: int = Field(
-        10, ge=1, le=1_000_000, description="Target consumer lag per replica (AverageValue)."
-    )
-    metric_name: Annotated[str, StringConstraints(max_length=253, min_length=1)] = Field(
-        "kafka_consumergroup_lag",
-        description="External metric name served by the metrics adapter; it is selected by "
-        "the labels consumergroup and topic.",
-    )
-
-
-class ApiSpec(WireModel):
     """The HTTP API (FastAPI) Deployment and its Service."""
 
     replicas: int = Field(2, ge=0, le=1000, description="Replicas when autoscaling is off.")
@@ -125,20 +64,22 @@ class ApiSpec(WireModel):
         description="Full image reference overriding the default, the CPU image of "
         "spec.image (`<repository>:<tag>-onnx`).",
     )
-    resources: Resources = Field(default_factory=Resources, description="Container resources.")
-    node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require."
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations."
-    )
     autoscaling: CpuAutoscaling = Field(
         default_factory=CpuAutoscaling, description="CPU-based autoscaling."
     )
-    service_type: ServiceType = Field(ServiceType.CLUSTER_IP, description="Service type.")
+    service_type: ServiceType = Field(
+        ServiceType.CLUSTER_IP,
+        description="Service type; NodePort and LoadBalancer need auth.mode ApiKey.",
+    )
+    auth: ApiAuth = Field(
+        default_factory=ApiAuth, description="Authentication (API keys, on by default)."
+    )
+    limits: ApiLimits = Field(
+        default_factory=ApiLimits, description="Rate limit and upload limits."
+    )
 
 
-class WorkerSpec(WireModel):
+class WorkerSpec(PodSettings):
     """The inference worker Deployment (consumes the jobs topic)."""
 
     replicas: int = Field(1, ge=0, le=1000, description="Replicas when autoscaling is off.")
@@ -147,22 +88,24 @@ class WorkerSpec(WireModel):
         description="Full image reference overriding the default, the variant of "
         "spec.image that fits spec.engine (`<repository>:<tag>-<kind>[-gpu]`).",
     )
-    resources: Resources = Field(default_factory=Resources, description="Container resources.")
-    node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require."
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations."
-    )
     gpus: int = Field(
-        1, ge=0, le=16, description="nvidia.com/gpu per pod, requested when engine.device is gpu."
+        1,
+        ge=0,
+        le=16,
+        description="GPUs (gpuResourceName) per pod, requested when engine.device is gpu.",
     )
-    autoscaling: LagAutoscaling = Field(
-        default_factory=LagAutoscaling, description="Autoscaling on jobs-topic lag."
+    gpu_resource_name: ResourceName = Field(
+        "nvidia.com/gpu",
+        description="Extended resource the GPUs are requested as, e.g. a MIG profile "
+        "nvidia.com/mig-1g.10gb or amd.com/gpu.",
+    )
+    autoscaling: WorkerAutoscaling = Field(
+        default_factory=WorkerAutoscaling,
+        description="Autoscaling on jobs-topic lag: an HPA, or a KEDA ScaledObject.",
     )
 
 
-class WriterSpec(WireModel):
+class WriterSpec(PodSettings):
     """The result writer Deployment (Writer mode only; consumes the results topic)."""
 
     replicas: int = Field(1, ge=1, le=1000, description="Replicas when autoscaling is off.")
@@ -170,13 +113,6 @@ class WriterSpec(WireModel):
         None,
         description="Full image reference overriding the default, the CPU image of "
         "spec.image (`<repository>:<tag>-onnx`).",
-    )
-    resources: Resources = Field(default_factory=Resources, description="Container resources.")
-    node_selector: dict[str, LabelText] = Field(
-        default_factory=dict, description="Node labels the pods require."
-    )
-    tolerations: list[Toleration] = Field(
-        default_factory=list, max_length=16, description="Pod tolerations."
     )
     autoscaling: LagAutoscaling = Field(
         default_factory=LagAutoscaling, description="Autoscaling on results-topic lag."
@@ -401,6 +337,10 @@ class OCRServingSpec(
             "writer.autoscaling.maxReplicas must not exceed kafka.partitions"
             " (extra writers would idle)",
         ),
+        (
+            "self.api.limits.rateLimitPerMinute == 0 || has(self.redis)",
+            "api.limits.rateLimitPerMinute needs spec.redis (the runtime counts requests there)",
+        ),
     ),
 ):
     """Desired state of an OCR serving stack."""
@@ -432,6 +372,10 @@ class OCRServingSpec(
         default_factory=AvailabilitySpec, description="Availability policies."
     )
     advisor: AdvisorSpec = Field(default_factory=AdvisorSpec, description="Advisor settings.")
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="NetworkPolicies of the stack's pods (rendered by default).",
+    )
     http_port: int = Field(
         8000,
         ge=1024,

@@ -133,6 +133,14 @@ class OCRServingStatus(WireModel):
     components: ComponentsStatus = Field(
         default_factory=ComponentsStatus, description="Replicas per component."
     )
+    worker_replicas: int | None = Field(
+        None,
+        description="Replicas of the worker Deployment (the scale subresource's status).",
+    )
+    worker_selector: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None,
+        description="Label selector of the worker pods (the scale subresource's selector).",
+    )
     recommendation: Recommendation | None = Field(None, description="Advisor recommendation.")
     transitions: list[Transition] = Field(
         default_factory=list, max_length=50, description="Recent mode changes, newest last."

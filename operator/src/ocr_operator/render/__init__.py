@@ -18,7 +18,9 @@ from ocr_operator.render._manifest import (
     component_name,
     instance_labels,
     pod_labels,
+    selector_labels,
 )
+from ocr_operator.render.auth import api_key_digest, api_key_secret, new_api_key
 from ocr_operator.render.env import config_data, container_env
 from ocr_operator.render.extras import (
     api_service,
@@ -36,6 +38,7 @@ from ocr_operator.render.images import (
     migration_image,
 )
 from ocr_operator.render.migration import MIGRATION_COMPONENT, migration_job, migration_job_name
+from ocr_operator.render.network import network_policies
 from ocr_operator.render.plan import Observed, Phase, Plan, plan_transition
 from ocr_operator.render.workloads import deployment
 
@@ -58,12 +61,13 @@ def render(
     """Every child the stack should have now, in apply order (the migration Job aside:
     reconcile creates it once per image and gates the workloads on it). `caps`: the
     advisor's replica caps from status (component -> maxReplicas of its autoscaler)."""
-    manifests = [config_map(spec, instance)]
-    if spec.kafka.management is TopicManagement.STRIMZI:
-        manifests += kafka_topics(spec, instance, topic_names(spec, plan))
     components = [Component.API, Component.WORKER]
     if plan.include_writer:
         components.insert(0, Component.WRITER)  # the writer first: workers may depend on it
+    # The ConfigMap and the NetworkPolicies come first: the migration Job needs both.
+    manifests = [config_map(spec, instance), *network_policies(spec, instance, components)]
+    if spec.kafka.management is TopicManagement.STRIMZI:
+        manifests += kafka_topics(spec, instance, topic_names(spec, plan))
     for component in components:
         # The writer only ever runs Writer mode; rendering it with the target would roll it
         # on the way out of Writer, restarting the pod that must drain the results topic.
@@ -93,6 +97,8 @@ __all__ = [
     "Phase",
     "Plan",
     "StackDefaults",
+    "api_key_digest",
+    "api_key_secret",
     "api_url",
     "component_image",
     "component_name",
@@ -103,8 +109,11 @@ __all__ = [
     "migration_image",
     "migration_job",
     "migration_job_name",
+    "network_policies",
+    "new_api_key",
     "plan_transition",
     "pod_labels",
     "render",
+    "selector_labels",
     "topic_names",
 ]

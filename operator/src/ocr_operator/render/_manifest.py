@@ -24,14 +24,30 @@ class Kind(StrEnum):
     """Kinds of children the operator manages, in apply order."""
 
     CONFIG_MAP = "ConfigMap"
+    NETWORK_POLICY = "NetworkPolicy"
     KAFKA_TOPIC = "KafkaTopic"
     JOB = "Job"
     DEPLOYMENT = "Deployment"
     SERVICE = "Service"
     HORIZONTAL_POD_AUTOSCALER = "HorizontalPodAutoscaler"
     POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
+    # KEDA's (spec.worker.autoscaling.provider KEDA); its CRD may be absent from a cluster.
+    SCALED_OBJECT = "ScaledObject"
     # Read only (never rendered, never pruned): the causes of a stuck rollout.
     POD = "Pod"
+    # Created once, never applied, read, listed or pruned (the generated API key; it is
+    # garbage-collected with its owner).
+    SECRET = "Secret"
+
+    @property
+    def prunable(self) -> bool:
+        """Listed by label and deleted when no longer desired."""
+        return self not in (Kind.KAFKA_TOPIC, Kind.POD, Kind.SECRET)
+
+    @property
+    def optional(self) -> bool:
+        """Its CRD may not be installed: listing it then finds nothing to prune."""
+        return self is Kind.SCALED_OBJECT
 
     @property
     def api_version(self) -> str:
@@ -51,6 +67,9 @@ _API_VERSIONS = {
     Kind.KAFKA_TOPIC: "kafka.strimzi.io/v1beta2",
     Kind.JOB: "batch/v1",
     Kind.POD: "v1",
+    Kind.SECRET: "v1",
+    Kind.SCALED_OBJECT: "keda.sh/v1alpha1",
+    Kind.NETWORK_POLICY: "networking.k8s.io/v1",
 }
 _PLURALS = {
     Kind.CONFIG_MAP: "configmaps",
@@ -61,6 +80,9 @@ _PLURALS = {
     Kind.KAFKA_TOPIC: "kafkatopics",
     Kind.JOB: "jobs",
     Kind.POD: "pods",
+    Kind.SECRET: "secrets",
+    Kind.SCALED_OBJECT: "scaledobjects",
+    Kind.NETWORK_POLICY: "networkpolicies",
 }
 
 

@@ -8,6 +8,8 @@ import math
 from typing import Any
 
 from ocr_operator.model import Mode, OCRServingSpec
+from ocr_operator.model.api import GENERATED_HASHES
+from ocr_operator.model.enums import AuthMode
 
 PRESTOP_SECONDS = 5
 GRACE_MARGIN_SECONDS = 5
@@ -39,6 +41,10 @@ def config_data(spec: OCRServingSpec) -> dict[str, str]:
         "OCR_BATCH_MAX_WAIT_MS": str(batching.max_wait_ms),
         "OCR_BATCH_MAX_PIXELS": str(batching.max_pixels),
         "OCR_DRAIN_SECONDS": str(spec.drain_seconds),
+        # The worker checks the pixel limit too (pages of documents it rasterises).
+        "OCR_MAX_UPLOAD_BYTES": str(spec.api.limits.max_upload_bytes),
+        "OCR_MAX_PIXELS": str(spec.api.limits.max_pixels),
+        "OCR_RATE_LIMIT_PER_MINUTE": str(spec.api.limits.rate_limit_per_minute),
     }
 
 
@@ -60,6 +66,27 @@ def container_env(spec: OCRServingSpec, mode: Mode) -> list[dict[str, Any]]:
             )
         )
     return env
+
+
+def api_key_ref(spec: OCRServingSpec, instance_name: str) -> tuple[str, str] | None:
+    """(Secret, key) of the API key digests; None when auth is off."""
+    auth = spec.api.auth
+    if auth.mode is AuthMode.NONE:
+        return None
+    if auth.api_key_secret_ref is not None:
+        return auth.api_key_secret_ref.name, auth.api_key_secret_ref.key
+    return generated_api_key_secret(instance_name), GENERATED_HASHES
+
+
+def generated_api_key_secret(instance_name: str) -> str:
+    """The Secret the operator creates when auth names none."""
+    return f"{instance_name}-api-key"
+
+
+def api_auth_env(spec: OCRServingSpec, instance_name: str) -> list[dict[str, Any]]:
+    """OCR_API_KEY_HASHES of the API container, from the Secret (never in plain text)."""
+    ref = api_key_ref(spec, instance_name)
+    return [] if ref is None else [_secret_env("OCR_API_KEY_HASHES", *ref)]
 
 
 def database_env(spec: OCRServingSpec) -> dict[str, Any]:

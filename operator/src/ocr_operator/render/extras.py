@@ -1,4 +1,5 @@
-"""ConfigMap, API Service, HorizontalPodAutoscalers, PodDisruptionBudgets, KafkaTopics."""
+"""ConfigMap, API Service, HorizontalPodAutoscalers (or the worker's KEDA ScaledObject),
+PodDisruptionBudgets, KafkaTopics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from typing import Any
 
 from ocr_operator.model import Component, OCRServingSpec, TopicDeletion
-from ocr_operator.model.spec import CpuAutoscaling, LagAutoscaling
+from ocr_operator.model.scaling import AutoscalingProvider, CpuAutoscaling, LagAutoscaling
 from ocr_operator.render._manifest import (
     Instance,
     Kind,
@@ -19,6 +20,7 @@ from ocr_operator.render._manifest import (
 from ocr_operator.render.env import config_data
 
 SCALE_DOWN_STABILIZATION_SECONDS = 300
+KEDA_POLLING_SECONDS = 15
 
 
 def config_map(spec: OCRServingSpec, instance: Instance) -> Manifest:
@@ -55,20 +57,68 @@ def autoscaler(
     most = scaling.max_replicas
     if cap is not None:
         most = max(scaling.min_replicas, min(cap, scaling.max_replicas))
+    if (
+        component is Component.WORKER
+        and spec.worker.autoscaling.provider is AutoscalingProvider.KEDA
+    ):
+        return scaled_object(spec, instance, most)
     body = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "minReplicas": scaling.min_replicas,
         "maxReplicas": most,
         "metrics": [_metric(spec, component)],
-        # Each consumer-group rebalance costs seconds: scale down slowly.
-        "behavior": {
-            "scaleDown": {
-                "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
-                "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
-            }
-        },
+        "behavior": _behavior(),
     }
     return make(Kind.HORIZONTAL_POD_AUTOSCALER, name, instance, body, component)
+
+
+def scaled_object(spec: OCRServingSpec, instance: Instance, most: int) -> Manifest:
+    """A KEDA ScaledObject on the worker Deployment: the Kafka scaler reads the consumer
+    group's lag on the jobs topic itself (no metrics adapter), and scales the workers to
+    minReplicas, zero included, once the lag stays at or below activationLag for
+    cooldownSeconds. KEDA creates and owns the HPA (`keda-hpa-<name>`)."""
+    scaling = spec.worker.autoscaling
+    topic, group = _consumed(spec, Component.WORKER)
+    name = component_name(instance, Component.WORKER)
+    body = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "pollingInterval": KEDA_POLLING_SECONDS,
+        "cooldownPeriod": scaling.cooldown_seconds,
+        "minReplicaCount": scaling.min_replicas,
+        "maxReplicaCount": most,
+        "advanced": {
+            "horizontalPodAutoscalerConfig": {"behavior": _behavior()},
+        },
+        "triggers": [
+            {
+                "type": "kafka",
+                "metadata": {
+                    "bootstrapServers": spec.kafka.bootstrap_servers,
+                    "consumerGroup": group,
+                    "topic": topic,
+                    "lagThreshold": str(scaling.lag_per_replica),
+                    "activationLagThreshold": str(scaling.activation_lag),
+                    # The runtime's consumers start a new group at the earliest offset: a
+                    # group with no commit yet counts the whole topic as lag, so the first
+                    # job wakes a stack whose workers never ran.
+                    "offsetResetPolicy": "earliest",
+                    # More workers than partitions would idle (the CEL rules say the same).
+                    "allowIdleConsumers": "false",
+                },
+            }
+        ],
+    }
+    return make(Kind.SCALED_OBJECT, name, instance, body, Component.WORKER)
+
+
+def _behavior() -> dict[str, Any]:
+    # Each consumer-group rebalance costs seconds: scale down slowly.
+    return {
+        "scaleDown": {
+            "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
+            "policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}],
+        }
+    }
 
 
 def _scaling(spec: OCRServingSpec, component: Component) -> CpuAutoscaling | LagAutoscaling:

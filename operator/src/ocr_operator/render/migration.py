@@ -29,7 +29,11 @@ from ocr_operator.render.images import DEFAULTS, StackDefaults, migration_image
 from ocr_operator.render.workloads import (
     CONTAINER_SECURITY_CONTEXT,
     POD_SECURITY_CONTEXT,
+    extra_env,
     placement,
+    pod_identity,
+    pod_volumes,
+    volume_mounts,
 )
 
 MIGRATION_COMPONENT = "migrate"
@@ -57,25 +61,31 @@ def migration_job(
         "command": ["ocr-runtime"],
         "args": ["migrate"],
         "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
-        "env": [database_env(spec)],
+        "env": [database_env(spec), *extra_env(spec.api)],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": volume_mounts(spec.api),
     }
     body: dict[str, Any] = {
         "backoffLimit": BACKOFF_LIMIT,
         "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
         "template": {
-            "metadata": {"labels": labels, "annotations": {ANNOTATION_IMAGE: image}},
+            # The API's pod passthrough too (identity, extra env and volumes, metadata): the
+            # migration runs the API's image against the same database.
+            "metadata": {
+                "labels": {**spec.api.pod_labels, **labels},
+                "annotations": {**spec.api.pod_annotations, ANNOTATION_IMAGE: image},
+            },
             "spec": {
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "securityContext": dict(POD_SECURITY_CONTEXT),
                 "containers": [container],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": pod_volumes(spec.api),
                 # Where the API runs: the migration uses the API's (CPU) image.
                 **placement(spec, Component.API, defaults),
+                **pod_identity(spec.api),
             },
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocr_operator.model import AntiAffinity, Component, Device, Mode, OCRServingSpec
+from ocr_operator.model.pod import RESERVED_MOUNT_PATH, RESERVED_VOLUME, PodSettings
 from ocr_operator.model.spec import ApiSpec, WorkerSpec, WriterSpec
 from ocr_operator.render._manifest import (
     ANNOTATION_CONFIG_HASH,
@@ -20,6 +21,7 @@ from ocr_operator.render._manifest import (
 )
 from ocr_operator.render.env import (
     PRESTOP_SECONDS,
+    api_auth_env,
     config_data,
     config_hash,
     container_env,
@@ -28,7 +30,6 @@ from ocr_operator.render.env import (
 from ocr_operator.render.images import DEFAULTS, StackDefaults, component_image
 
 RUN_AS_USER = 10001
-GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def deployment(
@@ -51,8 +52,14 @@ def deployment(
         },
         "template": {
             "metadata": {
-                "labels": {**selector, "ocrserving.io/model-version": spec.engine.model_version},
+                # The operator's labels and annotations win over the spec's extra ones.
+                "labels": {
+                    **part.pod_labels,
+                    **selector,
+                    "ocrserving.io/model-version": spec.engine.model_version,
+                },
                 "annotations": {
+                    **part.pod_annotations,
                     ANNOTATION_MODE: mode.value,
                     ANNOTATION_CONFIG_HASH: config_hash(config_data(spec)),
                     ANNOTATION_MODEL_VERSION: spec.engine.model_version,
@@ -124,15 +131,20 @@ def _pod_spec(
     defaults: StackDefaults,
 ) -> dict[str, Any]:
     image = component_image(spec, component, defaults)
+    part = _component_spec(spec, component)
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
         "securityContext": dict(POD_SECURITY_CONTEXT),
         "containers": [_container(spec, instance, component, mode, image)],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": pod_volumes(part),
         **placement(spec, component, defaults),
+        **pod_identity(part),
     }
     affinity = _anti_affinity(spec.availability.anti_affinity, selector_labels(instance, component))
+    if part.affinity is not None:
+        # The spec's own terms; its podAntiAffinity replaces the availability policy's.
+        affinity.update(part.affinity.wire())
     if affinity:
         pod["affinity"] = affinity
     spread = spec.availability.topology_spread
@@ -159,7 +171,9 @@ def _container(
         "args": [component.value],
         "ports": [{"name": "http", "containerPort": spec.http_port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
-        "env": container_env(spec, mode),
+        "env": container_env(spec, mode)
+        + (api_auth_env(spec, instance.name) if component is Component.API else [])
+        + extra_env(_component_spec(spec, component)),
         "resources": _resources(spec, component),
         "startupProbe": _probe("/healthz", period=5, failures=60),
         "livenessProbe": _probe("/healthz", period=10, failures=3),
@@ -169,8 +183,36 @@ def _container(
         # there; the operator reads it from the container status into the conditions.
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": volume_mounts(_component_spec(spec, component)),
     }
+
+
+def pod_identity(part: PodSettings) -> dict[str, Any]:
+    """serviceAccountName, runtimeClassName and priorityClassName, those the spec sets."""
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("serviceAccountName", part.service_account_name),
+        ("runtimeClassName", part.runtime_class_name),
+        ("priorityClassName", part.priority_class_name),
+    ):
+        if value:
+            out[key] = value
+    return out
+
+
+def pod_volumes(part: PodSettings) -> list[dict[str, Any]]:
+    """The operator's writable /tmp, then the spec's volumes as written."""
+    return [{"name": RESERVED_VOLUME, "emptyDir": {}}, *(v.wire() for v in part.volumes)]
+
+
+def volume_mounts(part: PodSettings) -> list[dict[str, Any]]:
+    tmp = {"name": RESERVED_VOLUME, "mountPath": RESERVED_MOUNT_PATH}
+    return [tmp, *(m.wire() for m in part.volume_mounts)]
+
+
+def extra_env(part: PodSettings) -> list[dict[str, Any]]:
+    """The spec's extra variables, after the operator's (which they may not name)."""
+    return [e.wire() for e in part.env]
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
@@ -195,16 +237,15 @@ DEFAULT_REQUESTS: dict[Component, dict[str, str]] = {
 
 def _resources(spec: OCRServingSpec, component: Component) -> dict[str, Any]:
     part = _component_spec(spec, component)
-    limits = part.resources.limits.wire()
+    limits = {name: str(amount) for name, amount in part.resources.limits.items()}
+    requests = {name: str(amount) for name, amount in part.resources.requests.items()}
     defaults = {k: v for k, v in DEFAULT_REQUESTS[component].items() if k not in limits}
-    resources: dict[str, Any] = {
-        "requests": {**defaults, **part.resources.requests.wire()},
-        "limits": limits,
-    }
+    resources: dict[str, Any] = {"requests": {**defaults, **requests}, "limits": limits}
     if component is Component.WORKER and spec.engine.device is Device.GPU:
         # Extended resources must be equal in requests and limits.
-        resources["requests"][GPU_RESOURCE] = str(spec.worker.gpus)
-        resources["limits"][GPU_RESOURCE] = str(spec.worker.gpus)
+        gpu = spec.worker.gpu_resource_name
+        resources["requests"][gpu] = str(spec.worker.gpus)
+        resources["limits"][gpu] = str(spec.worker.gpus)
     return {k: v for k, v in resources.items() if v}
 
 
