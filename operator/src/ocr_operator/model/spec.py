@@ -149,6 +149,14 @@ class BatchingSpec(WireModel):
     max_pixels: int = Field(
         32_000_000, ge=1, le=2_000_000_000, description="Pixel budget of one batch."
     )
+    latency_target_ms: int = Field(
+        0,
+        ge=0,
+        le=600_000,
+        description="p95 latency a batch may add (its wait, the engine, storing its results). "
+        "Above 0 the workers tune batch size and wait online within it, up to maxSize and "
+        "maxWaitMs (additive increase, multiplicative decrease); 0 keeps them fixed.",
+    )
 
 
 class TopicNames(

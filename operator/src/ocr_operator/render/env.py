@@ -40,6 +40,7 @@ def config_data(spec: OCRServingSpec) -> dict[str, str]:
         "OCR_BATCH_MAX_SIZE": str(batching.max_size),
         "OCR_BATCH_MAX_WAIT_MS": str(batching.max_wait_ms),
         "OCR_BATCH_MAX_PIXELS": str(batching.max_pixels),
+        "OCR_BATCH_LATENCY_TARGET_MS": str(batching.latency_target_ms),
         "OCR_DRAIN_SECONDS": str(spec.drain_seconds),
         # The worker checks the pixel limit too (pages of documents it rasterises).
         "OCR_MAX_UPLOAD_BYTES": str(spec.api.limits.max_upload_bytes),
