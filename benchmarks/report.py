@@ -121,6 +121,8 @@ def _engine(suite: dict[str, Any]) -> list[str]:
         rows,
     )
     ray = suite["worker"].get(RAY_ENGINE)
+    if suite.get("ray_error"):
+        out += [f"Ray Serve: not measured ({suite['ray_error']})", ""]
     if ray is not None:
         out += [
             f"Ray Serve: {ray.get('settings')}; the same engine (`build_engine`, "
@@ -156,7 +158,9 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         "",
     ]
     rows = []
-    for name, sys in suite["systems"].items():
+    failed = {name: sys["error"] for name, sys in suite["systems"].items() if "error" in sys}
+    systems = {name: sys for name, sys in suite["systems"].items() if name not in failed}
+    for name, sys in systems.items():
         rows.append(
             [
                 name,
@@ -189,13 +193,14 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         rows,
     )
     concurrency = suite.get("concurrency", "?")
-    counts = ", ".join(f"{name} {sys['jobs']}" for name, sys in suite["systems"].items())
+    counts = ", ".join(f"{name} {sys['jobs']}" for name, sys in systems.items())
     out.append(
         f"Jobs per system: {counts}; "
         f"{concurrency} requests in flight. Settings: "
-        + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in suite["systems"].items())
+        + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in systems.items())
     )
     out.append("")
+    out += [f"{name}: not measured ({error})" for name, error in failed.items()]
     paths = suite.get("api_database_paths")
     if paths:
         out += [

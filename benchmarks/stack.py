@@ -309,6 +309,11 @@ class RayServeStack(System):
                 "OCR_ENGINE": self.engine,
                 "OCR_LOG_LEVEL": "WARNING",
                 "RAY_USAGE_STATS_ENABLED": "0",
+                # On two cores shared with other tenants the raylet's heartbeats lag by
+                # seconds, and Ray's defaults then mark the only node dead before Serve is up.
+                "RAY_health_check_period_ms": "5000",
+                "RAY_health_check_timeout_ms": "30000",
+                "RAY_health_check_failure_threshold": "20",
                 # Ray's workers import the deployments by module name
                 "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")])),
             }
