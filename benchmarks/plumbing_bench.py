@@ -9,6 +9,7 @@ from typing import Any
 
 from benchmarks import db_paths
 from benchmarks.context import Ctx, Target
+from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.procs import ProcessFailedError
 from benchmarks.runner import measure_closed, warm_up
 from benchmarks.stack import CeleryStack, RayServeStack, RuntimeStack, StackSpec, System
@@ -65,6 +66,16 @@ def _measure(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
     return result
 
 
+def _or_error(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
+    """One system's result, or the reason it has none: a system that fails to start or to
+    drain is reported as not measured, and the suite goes on with the others."""
+    try:
+        return _measure(ctx, system, goal)
+    except (ProcessFailedError, DrainTimeoutError) as exc:
+        print(f"[bench]   not measured: {exc}", flush=True)
+        return {"error": str(exc)[:300], "jobs_per_s": math.nan}
+
+
 def _ray(ctx: Ctx) -> dict[str, Any]:
     stack = RayServeStack(
         ctx.services,
@@ -74,7 +85,7 @@ def _ray(ctx: Ctx) -> dict[str, Any]:
         max_batch_size=PLUMBING_BATCH,
         batch_wait_s=0.02,
     )
-    result = _measure(ctx, stack, 0.0)
+    result = _or_error(ctx, stack, 0.0)
     result["settings"] = stack.settings()
     result["processes_left_after_stop"] = len(stack.leftover)
     return result
@@ -127,18 +138,14 @@ def run(ctx: Ctx) -> dict[str, Any]:
         goals = {"batched": CAPACITY_GOAL, "writer": CAPACITY_GOAL, "standard": STANDARD_GOAL}
         goal = goals.get(name, 0.0)
         stack = RuntimeStack(ctx.services, spec, ctx.log_dir)
-        results[name] = _measure(ctx, stack, goal)
+        results[name] = _or_error(ctx, stack, goal)
         results[name]["settings"] = spec.settings()
-    results["celery"] = _measure(ctx, CeleryStack(ctx.services, ctx.log_dir), 0.0)
+    results["celery"] = _or_error(ctx, CeleryStack(ctx.services, ctx.log_dir), 0.0)
     results["celery"]["settings"] = {
         "design": "seed 003: FastAPI -> Celery (Redis broker and "
         "result backend, prefork pool) -> MariaDB"
     }
-    try:
-        results[RAY] = _ray(ctx)
-    except ProcessFailedError as exc:  # the comparison is reported as not measured
-        print(f"[bench]   Ray Serve failed: {exc}", flush=True)
-        results[RAY] = {"error": str(exc)[:300], "jobs_per_s": math.nan}
+    results[RAY] = _ray(ctx)
     to_celery = _ratios(results, "celery")
     to_ray = _ratios(results, RAY)
     targets = _targets(results, to_celery, to_ray)
