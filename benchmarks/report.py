@@ -200,7 +200,7 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in systems.items())
     )
     out.append("")
-    out += [f"{name}: not measured ({error})" for name, error in failed.items()]
+    out += [f"{name}: not measured ({error})\n" for name, error in failed.items()]
     paths = suite.get("api_database_paths")
     if paths:
         out += [
