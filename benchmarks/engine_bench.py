@@ -1,5 +1,6 @@
 """Suite 1: images/s of the bare engine library versus the same images through our worker
-(HTTP -> MariaDB -> Kafka -> worker -> MariaDB), in standard and in batched mode."""
+(HTTP -> MariaDB -> Kafka -> worker -> MariaDB), in standard and in batched mode, and through
+Ray Serve's `@serve.batch` on the same engine (`benchmarks/ray_baseline`)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ from typing import Any
 
 from benchmarks.context import Ctx, Target
 from benchmarks.images import describe, write_documents
+from benchmarks.procs import ProcessFailedError
 from benchmarks.runner import measure_closed, warm_up
-from benchmarks.stack import RuntimeStack, StackSpec
+from benchmarks.stack import RayServeStack, RuntimeStack, StackSpec, System
 from benchmarks.stats import ratio
 
 STANDARD_GOAL = 0.95
 BATCHED_GOAL = 1.0
+RAY_GOAL = 1.0  # our batched images/s over Ray Serve's, at an equal or better p95
+RAY = "Ray Serve, batched"
+# As Ray's batching guide advises: a power of two (our batched mode's default size), and a
+# wait far below what is left of the latency budget after one batch's compute (seconds).
+RAY_ENGINE_BATCH = 8
+RAY_ENGINE_WAIT_S = 0.02
 
 
 def _bare(image_dir: Path, log: Path, device: str) -> dict[str, Any]:
@@ -47,26 +55,47 @@ def _bare(image_dir: Path, log: Path, device: str) -> dict[str, Any]:
     return result
 
 
-def _through_worker(
-    ctx: Ctx, mode: str, image_dir: Path, count: int, min_rate: float
-) -> dict[str, Any]:
+def _through_worker(ctx: Ctx, mode: str, image_dir: Path, min_rate: float) -> dict[str, Any]:
     """`min_rate`: below it the pass is repeated under the profiler."""
     spec = StackSpec(
         label=f"engine-{mode}", mode=mode, engine="onnx", extra_env={"OCR_DEVICE": ctx.device}
     )
-    with RuntimeStack(ctx.services, spec, ctx.log_dir) as stack:
-        ctx.watch(stack)
-        warm_up(stack, 2)
-        since = stack.cutoff()
-        result = measure_closed(stack, count, count, ctx.config.drain_timeout_s, image_dir)
-        result["settings"] = spec.settings()
-        result["startup_s"] = stack.startup_s
+    result = _through(ctx, RuntimeStack(ctx.services, spec, ctx.log_dir), image_dir, min_rate)
+    result["settings"] = spec.settings()
+    return result
+
+
+def _through_ray(ctx: Ctx, image_dir: Path) -> dict[str, Any]:
+    stack = RayServeStack(
+        ctx.services,
+        ctx.log_dir,
+        label="engine-ray",
+        engine="onnx",
+        max_batch_size=RAY_ENGINE_BATCH,
+        batch_wait_s=RAY_ENGINE_WAIT_S,
+        extra_env={"OCR_DEVICE": ctx.device},
+    )
+    result = _through(ctx, stack, image_dir, 0.0)
+    result["settings"] = stack.settings()
+    result["processes_left_after_stop"] = len(stack.leftover)
+    return result
+
+
+def _through(ctx: Ctx, system: System, image_dir: Path, min_rate: float) -> dict[str, Any]:
+    """The same images, all at once, through `system`; its rate and its recognised text."""
+    count = len(list(image_dir.glob("*.png")))
+    with system:
+        ctx.watch(system)
+        warm_up(system, 2)
+        since = system.cutoff()
+        result = measure_closed(system, count, count, ctx.config.drain_timeout_s, image_dir)
+        result["startup_s"] = getattr(system, "startup_s", {})
         result["images_per_s"] = result["jobs_per_s"]
-        print(f"[bench]   engine {mode}: {result['images_per_s']} images/s", flush=True)
-        result["texts"] = stack.table.result_texts(since)
+        print(f"[bench]   engine {system.label}: {result['images_per_s']} images/s", flush=True)
+        result["texts"] = system.table.result_texts(since)
         if ctx.profile and result["images_per_s"] < min_rate:
-            result["profile"] = ctx.profile_closed(stack, count, count, image_dir)
-        ctx.remember_memory(stack)
+            result["profile"] = ctx.profile_closed(system, count, count, image_dir)
+        ctx.remember_memory(system)
     return result
 
 
@@ -89,10 +118,15 @@ def run(ctx: Ctx) -> dict[str, Any]:
     bare = [_bare(image_dir, bare_log, ctx.device)]
     goals = {"standard": STANDARD_GOAL, "batched": BATCHED_GOAL}
     first = bare[0]["images_per_s"]
+    ray_error = ""
     sides = {
-        mode: _through_worker(ctx, mode, image_dir, len(paths), goal * first)
-        for mode, goal in goals.items()
+        mode: _through_worker(ctx, mode, image_dir, goal * first) for mode, goal in goals.items()
     }
+    try:
+        sides[RAY] = _through_ray(ctx, image_dir)
+    except ProcessFailedError as exc:  # the comparison is reported as not measured
+        print(f"[bench]   Ray Serve failed: {exc}", flush=True)
+        ray_error = str(exc)[:300]
     bare.append(_bare(image_dir, bare_log, ctx.device))
     ctx.memory["bare-engine"] = max(run["rss_bytes"] for run in bare)
     for side in sides.values():
@@ -103,6 +137,12 @@ def run(ctx: Ctx) -> dict[str, Any]:
     ratios = {
         mode: round(ratio(side["images_per_s"], bare_rate), 3) for mode, side in sides.items()
     }
+    ray_rate = sides[RAY]["images_per_s"] if RAY in sides else math.nan
+    ratio_to_ray = {
+        mode: round(ratio(side["images_per_s"], ray_rate), 3) for mode, side in sides.items()
+    }
+    p95 = {mode: side["job_latency_ms"]["p95"] for mode, side in sides.items()}
+    ray_p95 = p95.get(RAY, math.nan)
     targets = [
         Target(
             "engine: standard vs bare",
@@ -118,6 +158,20 @@ def run(ctx: Ctx) -> dict[str, Any]:
             ratios["batched"] > BATCHED_GOAL,
             "x",
         ),
+        Target(
+            "engine: batched vs Ray Serve batched, images/s",
+            f">= {RAY_GOAL}x",
+            ratio_to_ray["batched"],
+            ratio_to_ray["batched"] >= RAY_GOAL,
+            "x",
+        ),
+        Target(
+            "engine: batched p95 vs Ray Serve batched p95",
+            "<= 1.0x",
+            round(ratio(p95["batched"], ray_p95), 3),
+            p95["batched"] <= ray_p95,
+            "x",
+        ),
     ]
     return {
         "images": describe(paths),
@@ -125,5 +179,7 @@ def run(ctx: Ctx) -> dict[str, Any]:
         "bare_images_per_s": round(bare_rate, 3),
         "worker": sides,
         "ratio_to_bare": ratios,
+        "ratio_to_ray": ratio_to_ray,
+        "ray_error": ray_error,
         "targets": [target.as_dict() for target in targets],
     }

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pymysql
 
@@ -101,14 +102,15 @@ class JobTable:
         raise DrainTimeoutError(f"{done}/{expected} jobs finished after {timeout:.0f}s")
 
     def result_texts(self, since: datetime) -> list[str]:
-        """Every recognised line of the runtime's results (a JSON list of lines per job)."""
+        """Every recognised line of the results: the runtime's `{"text", "lines", "pages"}`
+        object, or a bare JSON list of lines (the Ray Serve baseline)."""
         with self.db.cursor(self.database) as cur:
             cur.execute(
                 f"SELECT result FROM `{self.table}` WHERE result IS NOT NULL AND created_at >= %s",
                 (since,),
             )
             rows = cur.fetchall()
-        return [str(line["text"]) for (raw,) in rows for line in json.loads(raw)]
+        return [str(line["text"]) for (raw,) in rows for line in result_lines(json.loads(raw))]
 
     def times(self, since: datetime) -> JobTimes:
         with self.db.cursor(self.database) as cur:
@@ -128,3 +130,9 @@ class JobTable:
         finished = [row[1] for row in rows]
         fractional = any(stamp.microsecond for stamp in created + finished)
         return JobTimes(created, finished, statuses, fractional)
+
+
+def result_lines(result: Any) -> list[dict[str, Any]]:
+    """The lines of one stored result, whichever of the two shapes it has."""
+    lines = result.get("lines", []) if isinstance(result, dict) else result
+    return list(lines)

@@ -80,6 +80,15 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def tree_cpu_seconds(pid: int) -> float:
     return sum(cpu_seconds(each) for each in process_tree(pid))
 

@@ -6,7 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.stats import ratio
+
 MIB = 1024 * 1024
+RAY_ENGINE = "Ray Serve, batched"  # the engine suite's name for its Ray Serve side
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -74,11 +77,19 @@ def _engine(suite: dict[str, Any]) -> list[str]:
         "`ocr-runtime worker`, rate = images / (first created_at -> last finished_at).",
         "",
     ]
+    to_ray = suite.get("ratio_to_ray", {})
     rows = [
         [
             "bare library",
-            _num(suite["bare_images_per_s"], 2),
             "1.00",
+            _num(
+                ratio(
+                    suite["bare_images_per_s"],
+                    suite["worker"].get(RAY_ENGINE, {}).get("images_per_s"),
+                ),
+                2,
+            ),
+            _num(suite["bare_images_per_s"], 2),
             "runs before / after: "
             + " / ".join(_num(r["images_per_s"], 2) for r in suite["bare_runs"]),
             " / ".join(_latency(suite["bare_runs"][0]["per_image_ms"])) + " (per image)",
@@ -88,9 +99,10 @@ def _engine(suite: dict[str, Any]) -> list[str]:
     for mode, side in suite["worker"].items():
         rows.append(
             [
-                f"worker, {mode}",
-                _num(side["images_per_s"], 2),
+                mode if mode == RAY_ENGINE else f"worker, {mode}",
                 _num(suite["ratio_to_bare"][mode], 2),
+                _num(to_ray.get(mode), 2),
+                _num(side["images_per_s"], 2),
                 f"{100 * side.get('same_text_as_bare', math.nan):.1f}%",
                 " / ".join(_latency(side["job_latency_ms"])),
                 _cpu(side["cpu_cores"]),
@@ -99,15 +111,32 @@ def _engine(suite: dict[str, Any]) -> list[str]:
     out += _table(
         [
             "side",
-            "images/s",
             "ratio to bare",
+            "ratio to Ray Serve",
+            "images/s",
             "same text as bare",
             "job latency p50 / p95 / p99 ms",
             "CPU cores by process",
         ],
         rows,
     )
+    ray = suite["worker"].get(RAY_ENGINE)
+    if suite.get("ray_error"):
+        out += [f"Ray Serve: not measured ({suite['ray_error']})", ""]
+    if ray is not None:
+        out += [
+            f"Ray Serve: {ray.get('settings')}; the same engine (`build_engine`, "
+            "`OCR_ENGINE=onnx`) and decoding as our worker, behind Ray's HTTP proxy, an "
+            "ingress deployment and `@serve.batch` (`benchmarks/ray_baseline/app.py`); "
+            f"Ray processes left after its stop: {ray.get('processes_left_after_stop', 'n/a')}.",
+            "",
+        ]
     return out
+
+
+def _bare_to_ray(suite: dict[str, Any]) -> float:
+    ray = suite["worker"].get(RAY_ENGINE)
+    return ratio(suite["bare_images_per_s"], ray["images_per_s"]) if ray else math.nan
 
 
 def _ceiling(ms_per_job: dict[str, float], cores: int) -> float:
@@ -129,13 +158,15 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         "",
     ]
     rows = []
-    for name, sys in suite["systems"].items():
-        ratio = suite["ratio_to_celery"].get(name, 1.0)
+    failed = {name: sys["error"] for name, sys in suite["systems"].items() if "error" in sys}
+    systems = {name: sys for name, sys in suite["systems"].items() if name not in failed}
+    for name, sys in systems.items():
         rows.append(
             [
                 name,
+                _num(suite.get("ratio_to_ray", {}).get(name), 2),
+                _num(suite["ratio_to_celery"].get(name, 1.0), 2),
                 _num(sys["jobs_per_s"]),
-                _num(ratio, 2),
                 _num(sys["submit"]["achieved_rps"]),
                 *_latency(sys["job_latency_ms"]),
                 _num(sys["submit"]["latency_ms"]["p99"]),
@@ -147,8 +178,9 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
     out += _table(
         [
             "system",
-            "jobs/s end to end",
+            "ratio to Ray Serve",
             "ratio to Celery",
+            "jobs/s end to end",
             "HTTP submits/s",
             "job p50 ms",
             "job p95 ms",
@@ -161,13 +193,14 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         rows,
     )
     concurrency = suite.get("concurrency", "?")
-    counts = ", ".join(f"{name} {sys['jobs']}" for name, sys in suite["systems"].items())
+    counts = ", ".join(f"{name} {sys['jobs']}" for name, sys in systems.items())
     out.append(
         f"Jobs per system: {counts}; "
         f"{concurrency} requests in flight. Settings: "
-        + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in suite["systems"].items())
+        + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in systems.items())
     )
     out.append("")
+    out += [f"{name}: not measured ({error})\n" for name, error in failed.items()]
     paths = suite.get("api_database_paths")
     if paths:
         out += [

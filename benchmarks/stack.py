@@ -1,11 +1,14 @@
 """Systems under test, each brought up from nothing on a fresh database and fresh topics:
-our runtime (`ocr-runtime api|worker|writer` subprocesses) and the Celery baseline."""
+our runtime (`ocr-runtime api|worker|writer` subprocesses), the Celery baseline and the Ray
+Serve baseline."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -258,5 +261,107 @@ class CeleryStack(System):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop_all()
+        with contextlib.suppress(Exception):  # cleanup must not hide the run's own error
+            self.db.drop(self.database)
+
+
+class RayServeStack(System):
+    """Ray Serve with `@serve.batch` on one local node (`benchmarks.ray_baseline.app`): one
+    process that starts Ray's own (GCS, raylet, workers, HTTP proxy) as its descendants, so
+    their CPU is counted under `ray` and none of them may outlive `__exit__`."""
+
+    def __init__(
+        self,
+        services: Services,
+        log_dir: Path,
+        *,
+        label: str,
+        engine: str,
+        max_batch_size: int,
+        batch_wait_s: float,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.services, self.label = services, label
+        self.log_dir = log_dir / label
+        self.db = MariaDb(services.database_url)
+        self.database = f"bench_{label.replace('-', '_')}"
+        self.engine, self.max_batch_size, self.batch_wait_s = engine, max_batch_size, batch_wait_s
+        self.extra_env = extra_env or {}
+        self.processes = {}
+        self.ready_rss = {}
+        self.startup_s: dict[str, float] = {}
+        self.leftover: list[int] = []  # Ray processes still alive after the stop (killed)
+
+    def settings(self) -> dict[str, object]:
+        return {
+            "engine": self.engine,
+            "max_batch_size": self.max_batch_size,
+            "batch_wait_timeout_s": self.batch_wait_s,
+            "model max_ongoing_requests": 2 * self.max_batch_size,
+            **self.extra_env,
+        }
+
+    def _env(self, database_url: str) -> dict[str, str]:
+        env = _base_env()
+        env.update(
+            {
+                "BASELINE_DATABASE_URL": database_url,
+                "OCR_ENGINE": self.engine,
+                "OCR_LOG_LEVEL": "WARNING",
+                "RAY_USAGE_STATS_ENABLED": "0",
+                # On two cores shared with other tenants the raylet's heartbeats lag by
+                # seconds, and Ray's defaults then mark the only node dead before Serve is up.
+                "RAY_health_check_period_ms": "5000",
+                "RAY_health_check_timeout_ms": "30000",
+                "RAY_health_check_failure_threshold": "20",
+                # Ray's workers import the deployments by module name
+                "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")])),
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def __enter__(self) -> RayServeStack:
+        database_url = self.db.recreate(self.database)
+        port = procs.free_port()
+        self.api_url = f"http://127.0.0.1:{port}"
+        argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.ray_baseline.app",
+            "--port",
+            str(port),
+            "--max-batch-size",
+            str(self.max_batch_size),
+            "--batch-wait-s",
+            str(self.batch_wait_s),
+        ]
+        self.processes["ray"] = procs.start("ray", argv, self._env(database_url), self.log_dir)
+        try:
+            started = time.monotonic()
+            procs.wait_http_ready(f"{self.api_url}/readyz", self.processes["ray"], timeout=300.0)
+            self.startup_s["ray"] = round(time.monotonic() - started, 2)
+            self.ready_rss = {name: proc.sample_rss() for name, proc in self.processes.items()}
+        except BaseException:
+            self._stop()
+            raise
+        self.table = JobTable(self.db, self.database, table="jobs")
+        return self
+
+    def _stop(self) -> None:
+        tree = procs.process_tree(self.processes["ray"].pid)
+        self.processes["ray"].stop(timeout=60.0)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and any(procs.alive(pid) for pid in tree):
+            time.sleep(0.2)
+        self.leftover = [pid for pid in tree if procs.alive(pid)]
+        for pid in self.leftover:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop()
         with contextlib.suppress(Exception):  # cleanup must not hide the run's own error
             self.db.drop(self.database)

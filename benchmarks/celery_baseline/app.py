@@ -22,7 +22,6 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -30,34 +29,13 @@ import numpy as np
 from celery import Celery
 from fastapi import FastAPI, File, HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
-from sqlalchemy import (
-    Column,
-    Engine,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    update,
-)
-from sqlalchemy.dialects.mysql import DATETIME, LONGBLOB
+from sqlalchemy import Engine, create_engine, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from benchmarks.baseline_db import jobs, metadata, utcnow
 
 DATABASE_URL = os.environ.get("BASELINE_DATABASE_URL", "mysql+aiomysql://ocr:ocr@127.0.0.1/ocr")
 REDIS_URL = os.environ.get("BASELINE_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-metadata = MetaData()
-jobs = Table(
-    "jobs",
-    metadata,
-    Column("job_id", String(32), primary_key=True),
-    Column("status", String(16), nullable=False),
-    Column("image", LargeBinary().with_variant(LONGBLOB(), "mysql"), nullable=False),
-    Column("result", Text, nullable=True),
-    Column("created_at", DATETIME(fsp=6), nullable=False),
-    Column("finished_at", DATETIME(fsp=6), nullable=True),
-)
 
 celery_app = Celery("baseline", broker=REDIS_URL, backend=REDIS_URL)
 celery_app.conf.update(
@@ -66,10 +44,6 @@ celery_app.conf.update(
     accept_content=["json"],
     worker_hijack_root_logger=False,
 )
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _noop_predict(image_data: bytes) -> dict[str, Any]:
@@ -97,7 +71,7 @@ def extract_text_task(self: Any, job_id: str, image_data: bytes) -> dict[str, An
         conn.execute(
             update(jobs)
             .where(jobs.c.job_id == job_id)
-            .values(status="succeeded", result=repr(result), finished_at=_utcnow())
+            .values(status="succeeded", result=repr(result), finished_at=utcnow())
         )
     return result
 
@@ -139,7 +113,7 @@ async def submit(image: UploadFile = File(...)) -> dict[str, str]:  # noqa: B008
     assert _async_engine is not None
     async with _async_engine.begin() as conn:
         await conn.execute(
-            jobs.insert().values(job_id=job_id, status="queued", image=data, created_at=_utcnow())
+            jobs.insert().values(job_id=job_id, status="queued", image=data, created_at=utcnow())
         )
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(_executor, partial(extract_text_task.delay, job_id, data))

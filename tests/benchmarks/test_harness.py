@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.jobs_db import JobTimes
+from benchmarks.jobs_db import JobTimes, result_lines
 from benchmarks.loadgen import CONTENT_TYPE, multipart_body, tiny_png
 from benchmarks.profiling import summarise
 from benchmarks.stats import latency_summary_ms, percentile, ratio
@@ -43,6 +43,12 @@ def test_job_times_span_first_created_to_last_finished() -> None:
     times = JobTimes(created, finished, {"succeeded": 2}, fractional_seconds=False)
     assert times.span_seconds() == 4.0
     assert times.latencies()["max"] == 3000.0
+
+
+def test_result_lines_reads_the_runtime_object_and_a_bare_list() -> None:
+    line = {"text": "total", "confidence": 0.9}
+    assert result_lines({"text": "total", "lines": [line], "pages": []}) == [line]
+    assert result_lines([line]) == [line]
 
 
 def test_profile_summary_ranks_self_time_and_skips_scaffolding(tmp_path: Path) -> None:

