@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ocr_operator.settings import OperatorSettings
 from tests.packaging.conftest import CHART_DIR, REPO_ROOT, Renderer, by_kind, render_chart, run
 
 # Every permission the operator holds, as (apiGroup, resource, verb). Keep in step with the
@@ -200,6 +201,7 @@ def test_values_reach_the_operator(render: Renderer) -> None:
     assert container["image"].endswith(":9.9.9")
     assert env["OCR_OPERATOR_PROMETHEUS_URL"] == "http://prom.mon:9090"
     assert "OCR_OPERATOR_KAFKA_BOOTSTRAP" not in env
+    assert "OCR_OPERATOR_ALLOWED_IMAGE_PREFIXES" not in env  # any image unless listed
     assert container["args"][-3:] == ["--namespace=team-a", "--namespace=team-b", "--verbose"]
     # Namespaced permissions only inside the watched namespaces; the Lease in its own.
     assert role_binding_namespaces(manifests, "ClusterRole") == ["team-a", "team-b"]
@@ -211,6 +213,21 @@ def test_values_reach_the_operator(render: Renderer) -> None:
     (cluster_binding,) = by_kind(manifests, "ClusterRoleBinding")
     assert cluster_binding["roleRef"]["name"] == "ocr-operator-cluster"
     assert cluster_roles(manifests)["ocr-operator-cluster"] == EXPECTED_CLUSTER | NAMESPACES
+
+
+def test_the_image_allow_list_reaches_the_operator_settings(
+    render: Renderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifests = render("allowedImagePrefixes={ghcr.io/ocr-serving/,registry.example.com/ocr/}")
+    (deployment,) = by_kind(manifests, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    # The operator reads the rendered value as its own setting.
+    monkeypatch.setenv(
+        "OCR_OPERATOR_ALLOWED_IMAGE_PREFIXES", env["OCR_OPERATOR_ALLOWED_IMAGE_PREFIXES"]
+    )
+    prefixes = OperatorSettings().allowed_image_prefixes
+    assert list(prefixes) == ["ghcr.io/ocr-serving/", "registry.example.com/ocr/"]
 
 
 def test_image_digest_wins_over_tag(render: Renderer) -> None:
