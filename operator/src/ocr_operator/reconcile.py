@@ -468,10 +468,9 @@ async def _prune(
                     continue  # the CRD is not installed: nothing of that kind exists
                 raise
             for child in children:
-                meta = child["metadata"]
-                owned = any(r.get("uid") == owner.uid for r in meta.get("ownerReferences") or [])
-                if owned and (kind, meta["name"]) not in desired:
-                    await ctx.kube.delete(kind, instance.namespace, meta["name"])
+                name = child["metadata"]["name"]
+                if _owned_by(child, owner.uid) and (kind, name) not in desired:
+                    await ctx.kube.delete(kind, instance.namespace, name)
         except KubeError as error:
             raise _FailureError(
                 Reason.APPLY_FAILED,

@@ -191,9 +191,14 @@ class BatchProcessor:
         report: BatchReport,
     ) -> None:
         drawn = await self._off_loop(lambda: draw_chunk(documents, chunk))
-        keys = [key for key in chunk if not isinstance(drawn[key], InvalidImage)]
-        pages.update((key, page) for key, page in drawn.items() if isinstance(page, InvalidImage))
-        images = [image for key in keys if not isinstance(image := drawn[key], InvalidImage)]
+        keys: list[PageKey] = []
+        images: list[Image] = []
+        for key, image in drawn.items():
+            if isinstance(image, InvalidImage):
+                pages[key] = image  # fails its document
+            else:
+                keys.append(key)
+                images.append(image)
         if not images:
             return
         started = time.perf_counter()
