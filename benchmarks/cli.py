@@ -1,4 +1,4 @@
-"""`python -m benchmarks --quick|--full [--only engine,plumbing,api,operator]`.
+"""`python -m benchmarks --quick|--full [--only engine,plumbing,api,operator,documents]`.
 
 Runs the suites in order, keeps going when one fails (its error is recorded), writes
 `bench-results/<stamp>-<mode>.json` plus `bench-results/latest.json`, and renders
@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import api_bench, engine_bench, machine, operator_bench, plumbing_bench, report
+from benchmarks import (
+    api_bench,
+    documents_bench,
+    engine_bench,
+    machine,
+    operator_bench,
+    plumbing_bench,
+    report,
+)
 from benchmarks.config import FULL, QUICK
 from benchmarks.context import Ctx
 from benchmarks.services import ServiceMissingError, Services
@@ -27,6 +35,7 @@ SUITES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "plumbing": plumbing_bench.run,
     "api": api_bench.run,
     "operator": operator_bench.run,
+    "documents": documents_bench.run,
 }
 
 

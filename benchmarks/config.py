@@ -16,6 +16,8 @@ class BenchConfig:
     api_seconds: float  # duration of each rate step
     operator_resources: int  # OCRServing objects applied at once
     profile_seconds: float  # py-spy window when a target is missed
+    document_pages: int = 20  # pages of the PDF in the documents comparison
+    document_copies: int = 2  # uploads of that PDF, all in flight at once
     drain_timeout_s: float = 300.0
     operator_timeout_s: float = 240.0  # longest wait for the many resources to be Ready
 
@@ -41,6 +43,7 @@ FULL = BenchConfig(
     api_seconds=30.0,
     operator_resources=200,
     profile_seconds=20.0,
+    document_copies=4,
     drain_timeout_s=900.0,
     operator_timeout_s=900.0,
 )

@@ -30,16 +30,9 @@ RAY_ENGINE_BATCH = 8
 RAY_ENGINE_WAIT_S = 0.02
 
 
-def _bare(image_dir: Path, log: Path, device: str) -> dict[str, Any]:
-    argv = [
-        sys.executable,
-        "-m",
-        "benchmarks.bare_engine",
-        "--images",
-        str(image_dir),
-        "--device",
-        device,
-    ]
+def bare_run(source: list[str], log: Path, device: str) -> dict[str, Any]:
+    """`benchmarks.bare_engine` in its own process; `source`: `--images DIR` or `--pdf ...`."""
+    argv = [sys.executable, "-m", "benchmarks.bare_engine", *source, "--device", device]
     with open(log, "ab") as stderr:
         out = subprocess.run(
             argv,
@@ -99,7 +92,7 @@ def _through(ctx: Ctx, system: System, image_dir: Path, min_rate: float) -> dict
     return result
 
 
-def _text_agreement(bare: list[str], worker: list[str]) -> float:
+def text_agreement(bare: list[str], worker: list[str]) -> float:
     """Share of the bare engine's lines that the worker recognised identically: the same
     work was done, and batching did not change what the model reads."""
     if not bare:
@@ -115,7 +108,7 @@ def run(ctx: Ctx) -> dict[str, Any]:
     bare_log = ctx.log_dir / "bare-engine.log"
     # bare, standard, batched, bare again: the two bare runs bracket the others, so drift
     # in the machine's speed during the run shows up as a gap between them
-    bare = [_bare(image_dir, bare_log, ctx.device)]
+    bare = [bare_run(["--images", str(image_dir)], bare_log, ctx.device)]
     goals = {"standard": STANDARD_GOAL, "batched": BATCHED_GOAL}
     first = bare[0]["images_per_s"]
     ray_error = ""
@@ -127,10 +120,10 @@ def run(ctx: Ctx) -> dict[str, Any]:
     except ProcessFailedError as exc:  # the comparison is reported as not measured
         print(f"[bench]   Ray Serve failed: {exc}", flush=True)
         ray_error = str(exc)[:300]
-    bare.append(_bare(image_dir, bare_log, ctx.device))
+    bare.append(bare_run(["--images", str(image_dir)], bare_log, ctx.device))
     ctx.memory["bare-engine"] = max(run["rss_bytes"] for run in bare)
     for side in sides.values():
-        side["same_text_as_bare"] = _text_agreement(bare[0]["texts"], side.pop("texts"))
+        side["same_text_as_bare"] = text_agreement(bare[0]["texts"], side.pop("texts"))
     for run in bare:
         run["texts"] = len(run["texts"])
     bare_rate = mean(run["images_per_s"] for run in bare)

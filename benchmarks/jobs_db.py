@@ -112,6 +112,17 @@ class JobTable:
             rows = cur.fetchall()
         return [str(line["text"]) for (raw,) in rows for line in result_lines(json.loads(raw))]
 
+    def page_counts(self, since: datetime) -> list[int]:
+        """The number of pages in each stored result (1 for a result without `pages`)."""
+        with self.db.cursor(self.database) as cur:
+            cur.execute(
+                f"SELECT result FROM `{self.table}` WHERE result IS NOT NULL AND created_at >= %s",
+                (since,),
+            )
+            rows = cur.fetchall()
+        results = [json.loads(raw) for (raw,) in rows]
+        return [len(r.get("pages") or [r]) if isinstance(r, dict) else 1 for r in results]
+
     def times(self, since: datetime) -> JobTimes:
         with self.db.cursor(self.database) as cur:
             cur.execute(

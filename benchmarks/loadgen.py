@@ -35,10 +35,15 @@ _BOUNDARY = "benchmarkboundary7d1c"
 CONTENT_TYPE = f"multipart/form-data; boundary={_BOUNDARY}"
 
 
+# the uploads a run may read from --images, by suffix
+UPLOAD_TYPES = {".png": "image/png", ".pdf": "application/pdf"}
+
+
 def multipart_body(image: bytes, filename: str = "page.png") -> bytes:
+    content_type = UPLOAD_TYPES[Path(filename).suffix]
     head = (
         f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="image"; '
-        f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'
+        f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'
     ).encode()
     return head + image + f"\r\n--{_BOUNDARY}--\r\n".encode()
 
@@ -56,9 +61,9 @@ def tiny_png(index: int) -> bytes:
 def build_bodies(count: int, images: Path | None) -> list[bytes]:
     if images is None:
         return [multipart_body(tiny_png(i)) for i in range(count)]
-    files = sorted(images.glob("*.png"))
+    files = sorted(path for path in images.iterdir() if path.suffix in UPLOAD_TYPES)
     if not files:
-        raise SystemExit(f"no PNG files in {images}")
+        raise SystemExit(f"no PNG or PDF files in {images}")
     return [multipart_body(path.read_bytes(), path.name) for path in files]
 
 

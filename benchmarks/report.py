@@ -6,28 +6,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.markdown import fmt_cpu, fmt_latency, fmt_num, md_table
 from benchmarks.stats import ratio
 
 MIB = 1024 * 1024
 RAY_ENGINE = "Ray Serve, batched"  # the engine suite's name for its Ray Serve side
-
-
-def _num(value: Any, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return [*lines, ""]
-
-
-def _cpu(cores: dict[str, float]) -> str:
-    return ", ".join(f"{name} {value:.2f}" for name, value in cores.items() if value >= 0.01)
 
 
 def _machine(results: dict[str, Any]) -> list[str]:
@@ -41,7 +24,7 @@ def _machine(results: dict[str, Any]) -> list[str]:
         ["Commit", m["git_commit"]],
         ["Packages", ", ".join(f"{k} {v}" for k, v in m["packages"].items())],
     ]
-    return ["## Machine", "", *_table(["", ""], rows)]
+    return ["## Machine", "", *md_table(["", ""], rows)]
 
 
 def _targets(results: dict[str, Any]) -> list[str]:
@@ -49,7 +32,7 @@ def _targets(results: dict[str, Any]) -> list[str]:
     for suite in results["suites"].values():
         for t in suite.get("targets", []):
             verdict = "met" if t["met"] else "**missed**"
-            rows.append([t["name"], t["goal"], f"{_num(t['value'], 2)} {t['unit']}", verdict])
+            rows.append([t["name"], t["goal"], f"{fmt_num(t['value'], 2)} {t['unit']}", verdict])
     gpu = results["machine"].get("gpu", "")
     if gpu.startswith("not measured"):
         rows.append(["engine: batched vs bare (GPU)", "> 1.0x", gpu, "**not measured**"])
@@ -58,11 +41,7 @@ def _targets(results: dict[str, Any]) -> list[str]:
             rows.append(
                 [name, "-", suite.get("reason", suite.get("error", ""))[:160], "**not measured**"]
             )
-    return ["## Targets", "", *_table(["target", "goal", "this run", "verdict"], rows)]
-
-
-def _latency(lat: dict[str, Any]) -> list[str]:
-    return [_num(lat.get("p50")), _num(lat.get("p95")), _num(lat.get("p99"))]
+    return ["## Targets", "", *md_table(["target", "goal", "this run", "verdict"], rows)]
 
 
 def _engine(suite: dict[str, Any]) -> list[str]:
@@ -82,17 +61,17 @@ def _engine(suite: dict[str, Any]) -> list[str]:
         [
             "bare library",
             "1.00",
-            _num(
+            fmt_num(
                 ratio(
                     suite["bare_images_per_s"],
                     suite["worker"].get(RAY_ENGINE, {}).get("images_per_s"),
                 ),
                 2,
             ),
-            _num(suite["bare_images_per_s"], 2),
+            fmt_num(suite["bare_images_per_s"], 2),
             "runs before / after: "
-            + " / ".join(_num(r["images_per_s"], 2) for r in suite["bare_runs"]),
-            " / ".join(_latency(suite["bare_runs"][0]["per_image_ms"])) + " (per image)",
+            + " / ".join(fmt_num(r["images_per_s"], 2) for r in suite["bare_runs"]),
+            " / ".join(fmt_latency(suite["bare_runs"][0]["per_image_ms"])) + " (per image)",
             "-",
         ]
     ]
@@ -100,15 +79,15 @@ def _engine(suite: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 mode if mode == RAY_ENGINE else f"worker, {mode}",
-                _num(suite["ratio_to_bare"][mode], 2),
-                _num(to_ray.get(mode), 2),
-                _num(side["images_per_s"], 2),
+                fmt_num(suite["ratio_to_bare"][mode], 2),
+                fmt_num(to_ray.get(mode), 2),
+                fmt_num(side["images_per_s"], 2),
                 f"{100 * side.get('same_text_as_bare', math.nan):.1f}%",
-                " / ".join(_latency(side["job_latency_ms"])),
-                _cpu(side["cpu_cores"]),
+                " / ".join(fmt_latency(side["job_latency_ms"])),
+                fmt_cpu(side["cpu_cores"]),
             ]
         )
-    out += _table(
+    out += md_table(
         [
             "side",
             "ratio to bare",
@@ -132,6 +111,53 @@ def _engine(suite: dict[str, Any]) -> list[str]:
             "",
         ]
     return out
+
+
+def _documents(suite: dict[str, Any]) -> list[str]:
+    pdf = suite["pdf"]
+    bare = suite["bare_runs"]
+    rows = [
+        [
+            "bare library",
+            "1.00",
+            fmt_num(suite["bare_pages_per_s"], 2),
+            "-",
+            "runs before / after: " + " / ".join(fmt_num(r["images_per_s"], 2) for r in bare),
+            "-",
+        ],
+    ]
+    for mode, side in suite["worker"].items():
+        rows.append(
+            [
+                f"worker, {mode}",
+                fmt_num(suite["ratio_to_bare"][mode], 2),
+                fmt_num(side["pages_per_s"], 2),
+                f"{100 * side.get('same_text_as_bare', math.nan):.1f}%",
+                " / ".join(fmt_latency(side["job_latency_ms"])) + f" (pages per result: "
+                f"{sorted(set(side['pages_per_result']))})",
+                fmt_cpu(side["cpu_cores"]),
+            ]
+        )
+    header = [
+        "side",
+        "ratio to bare",
+        "pages/s",
+        "same text as bare",
+        "job latency p50 / p95 / p99 ms",
+        "CPU cores by process",
+    ]
+    return [
+        "## 5. Documents (a multi-page PDF, RapidOCR on ONNX Runtime, CPU)",
+        "",
+        f"One {pdf['pages']}-page PDF of rendered documents ({pdf['bytes']:,} bytes, pages "
+        f"drawn at {pdf['dpi']} DPI), uploaded {pdf['copies']} times at once; each upload is "
+        "one job whose pages the worker draws with PDFium and recognises. Bare: `RapidOCR()` "
+        "with its defaults, each page drawn at the same DPI and read in turn (drawing "
+        "included), in its own process. pages/s = pages of all uploads / (first created_at "
+        "-> last finished_at).",
+        "",
+        *md_table(header, rows),
+    ]
 
 
 def _bare_to_ray(suite: dict[str, Any]) -> float:
@@ -164,18 +190,18 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         rows.append(
             [
                 name,
-                _num(suite.get("ratio_to_ray", {}).get(name), 2),
-                _num(suite["ratio_to_celery"].get(name, 1.0), 2),
-                _num(sys["jobs_per_s"]),
-                _num(sys["submit"]["achieved_rps"]),
-                *_latency(sys["job_latency_ms"]),
-                _num(sys["submit"]["latency_ms"]["p99"]),
-                _cpu(sys["cpu_cores"]),
-                _cpu(sys.get("cpu_ms_per_job", {})),
-                _num(_ceiling(sys.get("cpu_ms_per_job", {}), cores), 0),
+                fmt_num(suite.get("ratio_to_ray", {}).get(name), 2),
+                fmt_num(suite["ratio_to_celery"].get(name, 1.0), 2),
+                fmt_num(sys["jobs_per_s"]),
+                fmt_num(sys["submit"]["achieved_rps"]),
+                *fmt_latency(sys["job_latency_ms"]),
+                fmt_num(sys["submit"]["latency_ms"]["p99"]),
+                fmt_cpu(sys["cpu_cores"]),
+                fmt_cpu(sys.get("cpu_ms_per_job", {})),
+                fmt_num(_ceiling(sys.get("cpu_ms_per_job", {}), cores), 0),
             ]
         )
-    out += _table(
+    out += md_table(
         [
             "system",
             "ratio to Ray Serve",
@@ -210,10 +236,10 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
             "",
         ]
         rows = [
-            [name, _num(v["uploads_per_s"]), _num(v["cpu_ms_per_upload"], 2)]
+            [name, fmt_num(v["uploads_per_s"]), fmt_num(v["cpu_ms_per_upload"], 2)]
             for name, v in paths.items()
         ]
-        out += _table(["variant", "uploads/s", "CPU ms per upload"], rows)
+        out += md_table(["variant", "uploads/s", "CPU ms per upload"], rows)
     return out
 
 
@@ -232,16 +258,16 @@ def _api(suite: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 rate,
-                _num(step["achieved_rps"]),
-                *_latency(step["latency_ms"]),
-                _num(step["latency_ms"]["max"]),
+                fmt_num(step["achieved_rps"]),
+                *fmt_latency(step["latency_ms"]),
+                fmt_num(step["latency_ms"]["max"]),
                 str(rejected),
-                _num(lag.get("p99")),
-                _num(step.get("api_cpu_ms_per_request"), 2),
-                _cpu(step["cpu_cores"]),
+                fmt_num(lag.get("p99")),
+                fmt_num(step.get("api_cpu_ms_per_request"), 2),
+                fmt_cpu(step["cpu_cores"]),
             ]
         )
-    out += _table(
+    out += md_table(
         [
             "rate/s",
             "achieved/s",
@@ -264,16 +290,16 @@ def _operator(suite: dict[str, Any]) -> list[str]:
     if suite.get("status") == "not run" or "error" in suite:
         return [*out, f"Not measured: {suite.get('reason', suite.get('error'))}", ""]
     rows = [
-        [name, _num(value.get("seconds"), 2), str(value.get("detail", ""))]
+        [name, fmt_num(value.get("seconds"), 2), str(value.get("detail", ""))]
         for name, value in suite.get("measurements", {}).items()
     ]
-    return [*out, *_table(["measurement", "seconds", "detail"], rows)]
+    return [*out, *md_table(["measurement", "seconds", "detail"], rows)]
 
 
 def _memory(results: dict[str, Any]) -> list[str]:
-    rows = [[name, _num(rss / MIB)] for name, rss in sorted(results.get("memory", {}).items())]
+    rows = [[name, fmt_num(rss / MIB)] for name, rss in sorted(results.get("memory", {}).items())]
     return [
-        "## 5. Memory (peak resident set size, process and its children)",
+        "## 6. Memory (peak resident set size, process and its children)",
         "",
         "`engine-*/worker-0`: worker with the ONNX models loaded (peak while inferring; "
         "`(ready, idle)`: right after readiness); "
@@ -281,7 +307,7 @@ def _memory(results: dict[str, Any]) -> list[str]:
         "`celery/worker`: Celery's prefork parent and its children; `bare-engine`: "
         "`RapidOCR()` alone after the run; operator: after reconciling the resources.",
         "",
-        *_table(["process", "MiB"], rows),
+        *md_table(["process", "MiB"], rows),
     ]
 
 
@@ -291,7 +317,7 @@ def _profiles(results: dict[str, Any]) -> list[str]:
         for label, profile, cpu in _find_profiles(suite):
             out += [f"### {suite_name}: {label}", ""]
             if cpu:
-                out.append(f"CPU cores used during the measured pass: {_cpu(cpu)}.")
+                out.append(f"CPU cores used during the measured pass: {fmt_cpu(cpu)}.")
                 out.append("")
             for proc, summary in profile.get("processes", {}).items():
                 own = "; ".join(f"{n} {p}%" for n, p in summary.get("self_pct", [])[:6])
@@ -349,6 +375,7 @@ def render(results: dict[str, Any], notes: str = "") -> str:
         "plumbing": lambda suite: _plumbing(suite, cores),
         "api": _api,
         "operator": _operator,
+        "documents": _documents,
     }
     for name, renderer in renderers.items():
         suite = suites.get(name)

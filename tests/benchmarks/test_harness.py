@@ -9,15 +9,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pypdfium2 as pdfium
 from benchmarks.jobs_db import JobTimes, result_lines
-from benchmarks.loadgen import CONTENT_TYPE, multipart_body, tiny_png
+from benchmarks.loadgen import CONTENT_TYPE, build_bodies, multipart_body, tiny_png
 from benchmarks.profiling import summarise
 from benchmarks.stats import latency_summary_ms, percentile, ratio
 from fastapi import FastAPI, File, UploadFile
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from benchmarks import report
+from benchmarks import documents_bench, report
+from tests.support.documents import render_corpus
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -137,3 +139,48 @@ def test_summary_reports_missed_targets_and_missing_parts() -> None:
     assert "not measured: no GPU lent to this session" in text
     assert "| noop-batched/api | 100.0 |" in text
     assert text.rstrip().endswith("Hand-written analysis.")
+
+
+def test_documents_pdf_keeps_each_page_at_its_pixel_size_when_drawn_at_the_dpi(
+    tmp_path: Path,
+) -> None:
+    pdf_path = documents_bench.write_pdf(3, tmp_path / "doc.pdf")
+    pdf = pdfium.PdfDocument(pdf_path.read_bytes())
+    scale = documents_bench.DPI / 72
+    sizes = [(round(page.get_width() * scale), round(page.get_height() * scale)) for page in pdf]
+    expected = [doc.image.shape[1::-1] for doc in render_corpus(3, seed=11)]
+    assert len(pdf) == 3
+    assert sizes == [tuple(size) for size in expected]
+
+
+def test_loadgen_sends_a_pdf_as_application_pdf(tmp_path: Path) -> None:
+    (tmp_path / "doc.pdf").write_bytes(b"%PDF-1.7 test")
+    (tmp_path / "notes.txt").write_text("not an upload")
+    [body] = build_bodies(1, tmp_path)
+    assert b'filename="doc.pdf"\r\nContent-Type: application/pdf\r\n\r\n%PDF-1.7 test' in body
+
+
+def test_summary_renders_the_documents_section_with_pages_per_second() -> None:
+    lat = {"count": 2, "p50": 50000.0, "p95": 60000.0, "p99": 60000.0}
+    side = {
+        "pages_per_s": 0.5,
+        "same_text_as_bare": 1.0,
+        "job_latency_ms": lat,
+        "pages_per_result": [20, 20],
+        "cpu_cores": {"worker-0": 0.9},
+    }
+    results = _results()
+    results["suites"] = {
+        "documents": {
+            "pdf": {"pages": 20, "dpi": 200, "bytes": 1000, "copies": 2},
+            "bare_runs": [{"images_per_s": 0.4}, {"images_per_s": 0.6}],
+            "bare_pages_per_s": 0.5,
+            "worker": {"standard": side, "batched": {**side, "pages_per_s": 0.6}},
+            "ratio_to_bare": {"standard": 1.0, "batched": 1.2},
+            "targets": [],
+        }
+    }
+    text = report.render(results)
+    assert "## 5. Documents" in text
+    assert "| worker, batched | 1.20 | 0.60 | 100.0% |" in text
+    assert "(pages per result: [20])" in text

@@ -35,7 +35,8 @@ def probe_app(
 
     async def readyz(_: Request) -> Response:
         results: dict[str, bool] = {}
-        for name, check in checks.items():
+        # a snapshot: the role adds checks (database, consumer) while a probe may be waiting
+        for name, check in list(checks.items()):
             try:
                 results[name] = await asyncio.wait_for(check(), timeout=2.0)
             except Exception:
