@@ -26,7 +26,7 @@ test-unit: setup  ## unit tests only: no service needed
 
 test: setup infra-up cluster-up images  ## everything: lint, unit, integration and end-to-end tests
 	@$(MAKE) --no-print-directory lint
-	@set -a; . .local/env; set +a; $(UV) run --frozen pytest $(PYTEST_ARGS)
+	@set -a; . .local/env; set +a; $(UV) run --frozen pytest --durations=30 $(PYTEST_ARGS)
 
 infra-up:  ## Kafka (KRaft), MariaDB, Redis, Prometheus on loopback; writes .local/env
 	@scripts/infra/infra.sh up

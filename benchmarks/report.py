@@ -226,6 +226,12 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in systems.items())
     )
     out.append("")
+    out += [
+        f"{name}: {sum(sys['refused'].values())} submissions refused ({sys['refused']}); "
+        "jobs/s counts the accepted ones.\n"
+        for name, sys in systems.items()
+        if sys.get("refused")
+    ]
     out += [f"{name}: not measured ({error})\n" for name, error in failed.items()]
     paths = suite.get("api_database_paths")
     if paths:

@@ -88,13 +88,18 @@ def measure_closed(
     if images is not None:
         args += ["--images", str(images)]
     submit = run_loadgen(args, timeout)
-    system.table.wait_finished(count, since, timeout)
+    # wait for what the API accepted; a refusal (503 while a store is busy) is reported as
+    # such, not mistaken for a job the pipeline lost
+    accepted = submit["statuses"].get("202", 0)
+    system.table.wait_finished(accepted, since, timeout)
     wall = time.monotonic() - started
     cpu = window.end()
     times = system.table.times(since)
     span = times.span_seconds()
     return {
         "jobs": count,
+        "accepted": accepted,
+        "refused": {code: n for code, n in submit["statuses"].items() if code != "202"},
         "finished": times.finished,
         "statuses": times.statuses,
         "jobs_per_s": round(ratio(times.finished, span), 3),

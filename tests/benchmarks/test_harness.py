@@ -184,3 +184,10 @@ def test_summary_renders_the_documents_section_with_pages_per_second() -> None:
     assert "## 5. Documents" in text
     assert "| worker, batched | 1.20 | 0.60 | 100.0% |" in text
     assert "(pages per result: [20])" in text
+
+
+def test_summary_names_refused_submissions_apart_from_lost_jobs() -> None:
+    results = _results()
+    results["suites"]["plumbing"]["systems"]["batched"]["refused"] = {"503": 7}
+    text = report.render(results)
+    assert "batched: 7 submissions refused ({'503': 7}); jobs/s counts the accepted ones." in text
