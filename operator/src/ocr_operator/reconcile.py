@@ -323,7 +323,7 @@ async def _ensure_api_key(
 async def _rollouts(
     ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, plan: Plan
 ) -> dict[Component, Rollout]:
-    wanted = [Component.API, Component.WORKER] + ([Component.WRITER] if plan.include_writer else [])
+    wanted = [c for c in Component if c in plan.components]
     out: dict[Component, Rollout] = {}
     for component in wanted:
         name = component_name(instance, component)

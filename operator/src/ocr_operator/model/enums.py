@@ -1,21 +1,30 @@
-"""Enumerations of the OCRServing resource (values as they appear in YAML)."""
+"""Enumerations of the OCRServing resource (values as they appear in YAML).
+
+Modes, engines, devices and components are the runtime's too: they come from the contract.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from ocr_contract import Component, Device, EngineKind, Mode
 
-class Mode(StrEnum):
-    """Data-plane architecture of a serving stack."""
-
-    STANDARD = "Standard"
-    BATCHED = "Batched"
-    WRITER = "Writer"
-
-    @property
-    def runtime_value(self) -> str:
-        """The value of the runtime's OCR_MODE for this mode."""
-        return self.value.lower()
+__all__ = [
+    "AntiAffinity",
+    "AuthMode",
+    "Component",
+    "ConditionStatus",
+    "ConditionType",
+    "Device",
+    "EngineKind",
+    "Mode",
+    "Policy",
+    "PullPolicy",
+    "Reason",
+    "ServiceType",
+    "TopicDeletion",
+    "TopicManagement",
+]
 
 
 class Policy(StrEnum):
@@ -24,17 +33,6 @@ class Policy(StrEnum):
     MANUAL = "Manual"
     RECOMMEND = "Recommend"
     AUTO = "Auto"
-
-
-class EngineKind(StrEnum):
-    ONNX = "onnx"
-    PADDLE = "paddle"
-    NOOP = "noop"
-
-
-class Device(StrEnum):
-    CPU = "cpu"
-    GPU = "gpu"
 
 
 class TopicManagement(StrEnum):
@@ -61,14 +59,6 @@ class ServiceType(StrEnum):
     CLUSTER_IP = "ClusterIP"
     NODE_PORT = "NodePort"
     LOAD_BALANCER = "LoadBalancer"
-
-
-class Component(StrEnum):
-    """A workload of the stack; also the value of the component label."""
-
-    API = "api"
-    WORKER = "worker"
-    WRITER = "writer"
 
 
 class ConditionType(StrEnum):
