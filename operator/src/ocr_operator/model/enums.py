@@ -6,8 +6,13 @@ Modes, engines, devices and components are the runtime's too: they come from the
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
-from ocr_contract import Component, Device, EngineKind, Mode
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from ocr_contract import STACK_ENGINES, Component, Device, EngineKind, Mode
 
 __all__ = [
     "AntiAffinity",
@@ -22,6 +27,7 @@ __all__ = [
     "PullPolicy",
     "Reason",
     "ServiceType",
+    "StackEngine",
     "TopicDeletion",
     "TopicManagement",
 ]
@@ -127,3 +133,25 @@ class AuthMode(StrEnum):
 
     API_KEY = "ApiKey"
     NONE = "None"
+
+
+def _stack_engine(kind: EngineKind) -> EngineKind:
+    if kind not in STACK_ENGINES:
+        raise ValueError(f"engine {kind.value} does not run in a stack")
+    return kind
+
+
+class _StackEnginesSchema:
+    """The schema's EngineKind lists only the engines a stack may run."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        handler.resolve_ref_schema(json_schema)["enum"] = [e.value for e in STACK_ENGINES]
+        return json_schema
+
+
+# The runtime knows one more engine (the failure drills' synthetic one): a stack may ask for
+# the others only, in validation as in the CRD.
+StackEngine = Annotated[EngineKind, AfterValidator(_stack_engine), _StackEnginesSchema()]

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, GetJsonSchemaHandler, StringConstraints
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic import Field, StringConstraints
 
-from ocr_contract import STACK_ENGINES
 from ocr_operator.model._base import WireModel
 from ocr_operator.model.advisor import AdvisorSpec
 from ocr_operator.model.api import ApiAuth, ApiLimits
@@ -25,6 +22,7 @@ from ocr_operator.model.enums import (
     Policy,
     PullPolicy,
     ServiceType,
+    StackEngine,
     TopicDeletion,
     TopicManagement,
 )
@@ -32,27 +30,6 @@ from ocr_operator.model.network import NetworkPolicySpec
 from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
 from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
 
-
-def _stack_engine(kind: EngineKind) -> EngineKind:
-    if kind not in STACK_ENGINES:
-        raise ValueError(f"engine {kind.value} does not run in a stack")
-    return kind
-
-
-class _StackEnginesSchema:
-    """The schema's EngineKind lists only the engines a stack may run."""
-
-    def __get_pydantic_json_schema__(
-        self, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        handler.resolve_ref_schema(json_schema)["enum"] = [e.value for e in STACK_ENGINES]
-        return json_schema
-
-
-# The runtime knows one more engine (the failure drills' synthetic one): a stack may ask for
-# the others only, in validation as in the CRD.
-StackEngine = Annotated[EngineKind, AfterValidator(_stack_engine), _StackEnginesSchema()]
 ObjectName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
 ]
