@@ -69,6 +69,10 @@ def test_both_sides_use_the_contracts_enums_and_roles() -> None:
         ocr_contract.Device,
     )
     assert set(ROLES) == set(Role)
+    assert set(TOPOLOGY) == set(Mode)
     for topology in TOPOLOGY.values():
         assert {Component.API, Component.WORKER} <= set(topology.components)
-    assert set(TOPOLOGY) == set(Mode)
+        for run in topology.components.values():
+            # A consumer names its group; its input topic is one of the mode's topics.
+            assert (run.consumes is None) == (run.group is None)
+            assert run.consumes is None or run.consumes in topology.topics

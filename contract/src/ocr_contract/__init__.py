@@ -16,6 +16,7 @@ from ocr_contract.enums import (
 from ocr_contract.env import ENV_PREFIX, Env, unknown_settings
 from ocr_contract.metrics import Metric
 from ocr_contract.topology import (
+    TOPIC_SETTINGS,
     TOPOLOGY,
     Run,
     Topology,
@@ -27,6 +28,7 @@ from ocr_contract.topology import (
 __all__ = [
     "ENV_PREFIX",
     "STACK_ENGINES",
+    "TOPIC_SETTINGS",
     "TOPOLOGY",
     "Component",
     "Device",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ocr_contract.enums import Component, Mode, Role, RuntimeMode, Topic
+from ocr_contract.env import Env
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,15 @@ class Run:
     mode: RuntimeMode | None  # the OCR_MODE it reads; None: it reads none (its pods never
     # roll on a mode switch)
     consumes: Topic | None = None
+    group: Env | None = None  # the setting that names its consumer group
+
+
+# The settings that name each topic.
+TOPIC_SETTINGS: Mapping[Topic, Env] = {
+    Topic.JOBS: Env.JOBS_TOPIC,
+    Topic.RESULTS: Env.RESULTS_TOPIC,
+    Topic.DEAD_LETTER: Env.DEAD_LETTER_TOPIC,
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,7 @@ _API = Run(Role.API, None)
 
 
 def _worker(mode: RuntimeMode) -> Run:
-    return Run(Role.WORKER, mode, consumes=Topic.JOBS)
+    return Run(Role.WORKER, mode, consumes=Topic.JOBS, group=Env.CONSUMER_GROUP)
 
 
 TOPOLOGY: Mapping[Mode, Topology] = {
@@ -54,7 +64,9 @@ TOPOLOGY: Mapping[Mode, Topology] = {
         {
             Component.API: _API,
             Component.WORKER: _worker(RuntimeMode.WRITER),
-            Component.WRITER: Run(Role.WRITER, RuntimeMode.WRITER, consumes=Topic.RESULTS),
+            Component.WRITER: Run(
+                Role.WRITER, RuntimeMode.WRITER, consumes=Topic.RESULTS, group=Env.WRITER_GROUP
+            ),
         },
         frozenset({Topic.JOBS, Topic.RESULTS, Topic.DEAD_LETTER}),
         starts_from=Mode.BATCHED,

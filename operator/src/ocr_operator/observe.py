@@ -12,6 +12,7 @@ from ocr_operator.render import (
     Kind,
     Observed,
     component_name,
+    setting,
     topic_name,
 )
 from ocr_operator.render._manifest import ANNOTATION_MODE
@@ -64,11 +65,9 @@ async def _deployment(kube: KubeApi, instance: Instance, component: Component) -
 def _input(spec: OCRServingSpec, component: Component, target: Mode) -> tuple[str, str]:
     """(consumer group, input topic) of a component that consumes one."""
     _home, run = component_run(component, target)
-    if run.consumes is None:
+    if run.consumes is None or run.group is None:
         raise ValueError(f"{component.value} consumes no topic")
-    kafka = spec.kafka
-    group = kafka.writer_group if component is Component.WRITER else kafka.consumer_group
-    return group, topic_name(spec, run.consumes)
+    return setting(spec, run.group), topic_name(spec, run.consumes)
 
 
 def feeding_workers(pods: list[Body], target: Mode) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ocr_contract import Topic
+from ocr_contract import TOPIC_SETTINGS, Env, Topic
 from ocr_operator.model import Component, OCRServingSpec, TopicManagement
 from ocr_operator.render._manifest import (
     LABEL_COMPONENT,
@@ -47,9 +47,13 @@ from ocr_operator.render.workloads import deployment
 RENDER_ORDER = (Component.WRITER, Component.API, Component.WORKER)
 
 
+def setting(spec: OCRServingSpec, name: Env) -> str:
+    """The value the stack's ConfigMap gives the setting `name`."""
+    return config_data(spec)[name.value]
+
+
 def topic_name(spec: OCRServingSpec, topic: Topic) -> str:
-    names = spec.kafka.topics
-    return {Topic.JOBS: names.jobs, Topic.RESULTS: names.results}.get(topic, names.dead_letter)
+    return setting(spec, TOPIC_SETTINGS[topic])
 
 
 def topic_names(spec: OCRServingSpec, plan: Plan) -> list[str]:
@@ -116,6 +120,7 @@ __all__ = [
     "pod_labels",
     "render",
     "selector_labels",
+    "setting",
     "topic_name",
     "topic_names",
 ]
