@@ -11,7 +11,6 @@ from ocr_contract import component_run
 from ocr_operator.model import Component, Mode
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_runtime.core.settings import Device, EngineKind, Settings
-from ocr_runtime.core.settings import Mode as RuntimeMode
 from tests.operator._examples import EXAMPLES, example_spec
 
 SECRETS = {
@@ -67,9 +66,7 @@ def test_rendered_environment_parses_into_settings(
         assert ("OCR_MODE" in env) == (component is not Component.API)
         if component is not Component.API:
             assert settings.mode is component_run(component, mode)[1].mode
-            assert settings.mode is RuntimeMode(
-                Mode.WRITER.runtime_value if writer else mode.runtime_value
-            )
+            assert settings.mode is mode.runtime
         assert settings.kafka_bootstrap == spec.kafka.bootstrap_servers
         assert settings.jobs_topic == spec.kafka.topics.jobs
         assert settings.results_topic == spec.kafka.topics.results

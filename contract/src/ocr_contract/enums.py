@@ -21,12 +21,8 @@ class Mode(StrEnum):
     WRITER = "Writer"
 
     @property
-    def runtime_value(self) -> str:
-        """The value of the runtime's OCR_MODE for this mode."""
-        return self.runtime.value
-
-    @property
     def runtime(self) -> RuntimeMode:
+        """The runtime's OCR_MODE for this mode."""
         return RuntimeMode(self.value.lower())
 
 
