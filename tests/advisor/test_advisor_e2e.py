@@ -155,11 +155,12 @@ def children_are(namespace: str, name: str, expected: dict[str, str]) -> bool:
 
 
 def children(namespace: str, name: str) -> dict[str, str]:
-    """Deployments of the stack -> their OCR_MODE."""
+    """Deployments of the stack -> their OCR_MODE ("-" for none: the API reads no mode, so
+    a switch must not touch it)."""
     out = kubectl("get", "deployments", "-n", namespace, "-l",
                   f"app.kubernetes.io/instance={name}", "-o", "json")  # fmt: skip
     return {
-        item["metadata"]["name"]: str(container_env(item).get("OCR_MODE"))
+        item["metadata"]["name"]: str(container_env(item).get("OCR_MODE", "-"))
         for item in json.loads(out)["items"]
     }
 
@@ -190,11 +191,11 @@ def test_auto_follows_the_metrics_up_the_ladder_and_back(
     create_stack(namespace, "auto", "Auto")
     driven = exporter(namespace, "auto")
     steps = [
-        (SATURATED, "Batched", {"auto-api": "batched", "auto-worker": "batched"}),
+        (SATURATED, "Batched", {"auto-api": "-", "auto-worker": "batched"}),
         (DOWNSTREAM_BOUND, "Writer",
-         {"auto-api": "writer", "auto-worker": "writer", "auto-writer": "writer"}),
-        (DOWNSTREAM_RECOVERED, "Batched", {"auto-api": "batched", "auto-worker": "batched"}),
-        (IDLE, "Standard", {"auto-api": "standard", "auto-worker": "standard"}),
+         {"auto-api": "-", "auto-worker": "writer", "auto-writer": "writer"}),
+        (DOWNSTREAM_RECOVERED, "Batched", {"auto-api": "-", "auto-worker": "batched"}),
+        (IDLE, "Standard", {"auto-api": "-", "auto-worker": "standard"}),
     ]  # fmt: skip
     for load, mode, expected_children in steps:
         driven.set(**load)
@@ -244,7 +245,7 @@ def test_recommend_only_recommends_until_approved(
     resource = evaluations(namespace, "rec", 3)
     assert resource["status"]["activeMode"] == "Standard"
     assert resource["status"].get("transitions", []) == []
-    assert children(namespace, "rec") == {"rec-api": "standard", "rec-worker": "standard"}
+    assert children(namespace, "rec") == {"rec-api": "-", "rec-worker": "standard"}
 
     kubectl("annotate", "ocrs", "rec", "-n", namespace, f"{APPROVE_ANNOTATION}=Batched")
     resource = wait_for(lambda: ready_in(namespace, "rec", "Batched"), "rec Ready in Batched")
@@ -252,7 +253,7 @@ def test_recommend_only_recommends_until_approved(
     assert resource["status"]["advisor"]["consumedApproval"] == "Batched"
     assert [t["to"] for t in resource["status"]["transitions"]] == ["Batched"]
     # Ready may still be the Standard rollout's for a moment after activeMode moved.
-    expected = {"rec-api": "batched", "rec-worker": "batched"}
+    expected = {"rec-api": "-", "rec-worker": "batched"}
     wait_for(lambda: children(namespace, "rec") == expected, f"children of Batched: {expected}")
 
 
@@ -273,7 +274,7 @@ def test_manual_reports_only_and_the_pin_holds_auto(
     assert status["activeMode"] == "Standard"
     assert "recommendation" not in status
     assert status["advisor"]["gpuUtilization"] == pytest.approx(90.0)
-    assert children(namespace, "man") == {"man-api": "standard", "man-worker": "standard"}
+    assert children(namespace, "man") == {"man-api": "-", "man-worker": "standard"}
 
     kubectl("annotate", "ocrs", "man", "-n", namespace, f"{PIN_ANNOTATION}=true")
     kubectl("patch", "ocrs", "man", "-n", namespace, "--type=merge",

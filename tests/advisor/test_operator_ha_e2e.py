@@ -203,7 +203,7 @@ def test_only_the_leader_works_and_the_standby_takes_over_when_it_is_killed(
 
     exporter.set(**DOWNSTREAM_BOUND)
     wait_for(lambda: ready_in(namespace, STACK, "Writer"), f"{STACK} Ready in Writer")
-    expected = {f"{STACK}-api": "writer", f"{STACK}-worker": "writer", f"{STACK}-writer": "writer"}
+    expected = {f"{STACK}-api": "-", f"{STACK}-worker": "writer", f"{STACK}-writer": "writer"}
     wait_for(lambda: children(namespace, STACK) == expected, f"children of Writer: {expected}")
 
     resource = get("ocrs", STACK, namespace)

@@ -136,12 +136,14 @@ class FakeTopics:
     def __init__(self) -> None:
         self.lag_value = 0
         self.lag_reads = 0
+        self.lag_of: set[tuple[str, str]] = set()  # (group, topic) pairs read
 
     async def ensure(self, bootstrap: str, topics: Sequence[TopicRequest]) -> TopicReport:
         return TopicReport()
 
     async def lag(self, bootstrap: str, group: str, topic: str) -> int:
         self.lag_reads += 1
+        self.lag_of.add((group, topic))
         return self.lag_value
 
 

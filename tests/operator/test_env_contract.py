@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from ocr_operator.model import Mode
+from ocr_contract import component_run
+from ocr_operator.model import Component, Mode
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_runtime.core.settings import Device, EngineKind, Settings
-from ocr_runtime.core.settings import Mode as RuntimeMode
 from tests.operator._examples import EXAMPLES, example_spec
 
 SECRETS = {
@@ -43,7 +43,8 @@ def test_rendered_environment_parses_into_settings(
     spec = example_spec(example)
     mode = spec.architecture.mode
     writer = mode is Mode.WRITER
-    observed = Observed(worker_mode=mode, writer_exists=writer, writer_ready=writer)
+    writers = frozenset({Component.WRITER}) if writer else frozenset()
+    observed = Observed(worker_mode=mode, present=writers, ready=writers)
     manifests = {
         m.key: m.body
         for m in render(spec, Instance("demo", "ocr"), plan_transition(mode, observed))
@@ -60,7 +61,12 @@ def test_rendered_environment_parses_into_settings(
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         settings = Settings()
-        assert settings.mode is RuntimeMode(mode.runtime_value)
+        # The API reads no mode: it gets none, so a mode switch does not roll it.
+        component = Component(name.removeprefix("demo-"))
+        assert ("OCR_MODE" in env) == (component is not Component.API)
+        if component is not Component.API:
+            assert settings.mode is component_run(component, mode)[1].mode
+            assert settings.mode is mode.runtime
         assert settings.kafka_bootstrap == spec.kafka.bootstrap_servers
         assert settings.jobs_topic == spec.kafka.topics.jobs
         assert settings.results_topic == spec.kafka.topics.results

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocr_operator.health import MigrationState, migration_state
-from ocr_operator.model import Mode
+from ocr_operator.model import Mode, OCRServingSpec
 from ocr_operator.reconcile import reconcile
 from ocr_operator.render import Kind, Phase
 from tests.operator._fakes import NAME, NS, FakeKube, FakeTopics, condition, context, spec
@@ -249,6 +249,8 @@ async def test_leaving_writer_waits_for_terminating_writer_pods_then_the_drain()
     outcome = await reconcile(context(kube, topics), NS, NAME)
     assert outcome.phase is Phase.DRAINING_RESULTS
     assert "demo-writer" in _deployments(kube)
+    kafka = OCRServingSpec.model_validate(kube.resource["spec"]).kafka
+    assert topics.lag_of == {(kafka.writer_group, kafka.topics.results)}
 
     topics.lag_value = 0  # the writer wrote them
     await reconcile(context(kube, topics), NS, NAME)

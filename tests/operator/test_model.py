@@ -60,3 +60,9 @@ def test_spec_defaults_fill_every_section() -> None:
 def test_bad_specs_fail_validation(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         OCRServingSpec.model_validate({**BASE, **bad})
+
+
+def test_a_stack_may_not_ask_for_the_drill_engine_the_runtime_also_knows() -> None:
+    assert OCRServingSpec.model_validate({**BASE, "engine": {"kind": "noop"}}).engine.kind == "noop"
+    with pytest.raises(ValidationError, match="synthetic does not run in a stack"):
+        OCRServingSpec.model_validate({**BASE, "engine": {"kind": "synthetic"}})

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ocr_operator.model import Mode, OCRServingSpec
+from ocr_operator.model import Component, Mode, OCRServingSpec
 from ocr_operator.reconcile import reconcile
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from tests.operator._cluster import kubectl
@@ -26,7 +26,8 @@ INSTANCE = Instance(NAME, NS)
 def _policies(spec: OCRServingSpec, mode: Mode | None = None) -> dict[str, dict[str, Any]]:
     mode = mode or spec.architecture.mode
     writer = mode is Mode.WRITER
-    observed = Observed(worker_mode=mode, writer_exists=writer, writer_ready=writer)
+    writers = frozenset({Component.WRITER}) if writer else frozenset()
+    observed = Observed(worker_mode=mode, present=writers, ready=writers)
     return {
         m.name: m.body
         for m in render(spec, INSTANCE, plan_transition(mode, observed))

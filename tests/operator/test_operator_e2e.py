@@ -223,6 +223,12 @@ def _progress_reason(namespace: str, reason: str) -> bool:
     return condition(get("ocrs", "switch", namespace), "Progressing").get("reason") == reason
 
 
+def _pod_template(namespace: str, name: str) -> dict[str, Any]:
+    deployment = get("deployment", name, namespace)
+    assert deployment is not None, name
+    return dict(deployment["spec"]["template"])
+
+
 def test_mode_switch_orders_writer_and_workers(
     operator: KopfRunner, namespace: str, kafka_bootstrap: str
 ) -> None:
@@ -232,6 +238,7 @@ def test_mode_switch_orders_writer_and_workers(
     )
     wait_for(lambda: _ready("switch", namespace), "switch Ready in Batched")
     results = resource["spec"]["kafka"]["topics"]["results"]
+    api = _pod_template(namespace, "switch-api")
 
     # Entering Writer: the writer exists but is not Ready, so workers keep writing themselves.
     _patch_spec(namespace, '{"spec":{"architecture":{"mode":"Writer"}}}')
@@ -246,6 +253,7 @@ def test_mode_switch_orders_writer_and_workers(
     assert ready["status"]["activeMode"] == "Writer"
     worker = get("deployment", "switch-worker", namespace)
     assert worker is not None and container_env(worker)["OCR_MODE"] == "writer"
+    assert _pod_template(namespace, "switch-api") == api  # the API did not roll
 
     # Leaving Writer: results not yet persisted keep the writer until the group drains them.
     asyncio.run(produce(kafka_bootstrap, results, 3))
@@ -259,6 +267,7 @@ def test_mode_switch_orders_writer_and_workers(
     asyncio.run(commit_offset(kafka_bootstrap, writer_group, results, 3))
     wait_for(lambda: _ready("switch", namespace), "switch Ready in Batched again")
     assert get("deployment", "switch-writer", namespace) is None
+    assert _pod_template(namespace, "switch-api") == api
     events = json.loads(
         kubectl(
             "get",

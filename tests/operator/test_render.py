@@ -15,13 +15,14 @@ from ocr_operator.model import Component, Mode, OCRServingSpec
 from ocr_operator.render import Instance, Kind, Manifest, Observed, plan_transition, render
 from tests.operator._examples import EXAMPLES, ROOT, example_resource, example_spec
 
+WRITER = frozenset({Component.WRITER})
 GOLDEN = ROOT / "tests" / "operator" / "golden"
 INSTANCE = Instance("demo", "ocr")
 
 STEADY = {
     Mode.STANDARD: Observed(worker_mode=Mode.STANDARD),
     Mode.BATCHED: Observed(worker_mode=Mode.BATCHED),
-    Mode.WRITER: Observed(worker_mode=Mode.WRITER, writer_exists=True, writer_ready=True),
+    Mode.WRITER: Observed(worker_mode=Mode.WRITER, present=WRITER, ready=WRITER),
 }
 
 
@@ -67,7 +68,7 @@ def test_entering_writer_renders_the_writer_but_keeps_workers_off_the_results_to
 def test_leaving_writer_keeps_the_draining_writer_on_its_template() -> None:
     spec = example_spec("writer")
     steady = _by_key(_steady(spec))[(Kind.DEPLOYMENT, "demo-writer")]
-    leaving = plan_transition(Mode.BATCHED, Observed(worker_mode=Mode.BATCHED, writer_exists=True))
+    leaving = plan_transition(Mode.BATCHED, Observed(worker_mode=Mode.BATCHED, present=WRITER))
     draining = _by_key(render(spec, INSTANCE, leaving))[(Kind.DEPLOYMENT, "demo-writer")]
     # An unchanged template: the writer that drains the results topic is not restarted.
     assert draining["spec"]["template"] == steady["spec"]["template"]
@@ -149,3 +150,19 @@ def test_config_change_rolls_pods() -> None:
         return str(body["spec"]["template"]["metadata"]["annotations"]["ocrserving.io/config-hash"])
 
     assert config_hash(spec) != config_hash(changed)
+
+
+@pytest.mark.parametrize("source", list(Mode))
+@pytest.mark.parametrize("target", list(Mode))
+def test_a_mode_switch_leaves_the_api_pod_template_unchanged(source: Mode, target: Mode) -> None:
+    """The API reads no mode: its pods must not roll when the workers switch."""
+    raw = example_resource("standard")["spec"]
+
+    def api_template(mode: Mode) -> dict[str, Any]:
+        spec = OCRServingSpec.model_validate({**raw, "architecture": {"mode": mode.value}})
+        deployments = _by_key(_steady(spec))
+        return dict(deployments[(Kind.DEPLOYMENT, "demo-api")]["spec"]["template"])
+
+    before, after = api_template(source), api_template(target)
+    assert "ocrserving.io/mode" not in before["metadata"]["annotations"]
+    assert before == after

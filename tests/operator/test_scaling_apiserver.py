@@ -19,10 +19,9 @@ import pytest
 import yaml
 
 from ocr_operator.apply import KubeClient
+from ocr_operator.children import apply_all as apply_children
 from ocr_operator.model import OCRServingSpec
 from ocr_operator.ports import Owner
-from ocr_operator.reconcile import ReconcileContext
-from ocr_operator.reconcile import _apply_all as apply_children
 from ocr_operator.render import Instance, Kind, Observed, instance_labels, plan_transition, render
 from ocr_operator.settings import OperatorSettings
 from tests.operator._cluster import get, install_crds, kubectl, wait_for
@@ -203,8 +202,8 @@ def test_switching_an_autoscaler_on_keeps_the_replicas(namespace: str) -> None:
         async def run() -> None:
             kube = KubeClient.from_environment()
             try:
-                ctx = ReconcileContext(kube=kube, settings=OperatorSettings())
-                await apply_children(ctx, owner, [manifest])
+                backoff = OperatorSettings().error_backoff_seconds
+                await apply_children(kube, owner, [manifest], backoff=backoff)
             finally:
                 kube.close()
 

@@ -13,6 +13,7 @@ import lupa
 import pytest
 import yaml
 
+from ocr_contract import components
 from ocr_operator.conditions import merge_conditions
 from ocr_operator.health import Cause, MigrationState, Rollout
 from ocr_operator.model import Mode, Reason
@@ -138,7 +139,7 @@ def _rollout(*, done: bool = True, scaling: bool = False, stuck: bool = False) -
     return Rollout("worker", 2, 2 if done else 1, 2, 2 if done else 1, None, done, scaling, stuck)
 
 
-_STEADY = Plan(Mode.STANDARD, Mode.STANDARD, include_writer=False, phase=Phase.STEADY)
+_STEADY = Plan(Mode.STANDARD, Mode.STANDARD, components(Mode.STANDARD), Phase.STEADY)
 _TOPICS = TopicsOutcome(Reason.TOPICS_READY, "")
 # What the operator's own verdict code writes in each situation -> the ArgoCD health.
 OPERATOR_STATES: dict[str, tuple[dict[str, Any], str]] = {
@@ -150,7 +151,9 @@ OPERATOR_STATES: dict[str, tuple[dict[str, Any], str]] = {
         "Progressing",
     ),
     "entering Writer": (
-        dict(plan=Plan(Mode.WRITER, Mode.STANDARD, True, Phase.WAITING_FOR_WRITER)),
+        dict(
+            plan=Plan(Mode.WRITER, Mode.STANDARD, components(Mode.WRITER), Phase.WAITING_FOR_WRITER)
+        ),
         "Progressing",
     ),
     "rolling out": (dict(rollouts={"w": _rollout(done=False)}), "Progressing"),

@@ -12,9 +12,10 @@ import subprocess
 from pathlib import Path
 
 from tests.packaging.conftest import REPO_ROOT
-from tests.packaging.test_dockerfiles import OPERATOR, RUNTIME, WARM_SCRIPT, uv_syncs
+from tests.packaging.test_dockerfiles import OPERATOR, RUNTIME, WARM_SCRIPT, stages, uv_syncs
 
 ENGINE = "onnx"
+DEPS_STAGE, BUILD_STAGE = 1, 2  # after the uv stage
 
 
 def _offline_prefix() -> list[str]:
@@ -28,11 +29,29 @@ def _offline_prefix() -> list[str]:
     return []
 
 
-def _context(tmp: Path) -> Path:
+def _copy_stage(dockerfile: Path, stage: int, src: Path) -> None:
+    """Put what one stage's COPY instructions copy from the context into `src` (the
+    Dockerfiles' WORKDIR /src), so the steps run on exactly what the image build sees."""
+    for keyword, rest in stages(dockerfile)[stage]:
+        if keyword != "COPY" or rest.startswith("--"):
+            continue
+        *sources, dest = rest.split()
+        for source in sources:
+            target = src / dest.removeprefix("/src/")
+            if dest.endswith("/"):
+                target = target / Path(source).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            origin = REPO_ROOT / source
+            if origin.is_dir():
+                shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(origin, target)
+
+
+def _context(tmp: Path, dockerfile: Path) -> Path:
+    """The build directory after the dependency stage's copies."""
     src = tmp / "src"
-    for rel in ("pyproject.toml", "uv.lock", "runtime/pyproject.toml", "operator/pyproject.toml"):
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / rel, src / rel)
+    _copy_stage(dockerfile, DEPS_STAGE, src)
     return src
 
 
@@ -58,23 +77,19 @@ def _sync(words: list[str], src: Path, venv: Path) -> None:
 
 
 def test_runtime_image_steps_install_and_warm_offline(tmp_path: Path) -> None:
-    src = _context(tmp_path)
+    src = _context(tmp_path, RUNTIME)
     venv = tmp_path / "venv"
     deps, project = uv_syncs(RUNTIME)
     _sync(deps, src, venv)
     assert not (venv / "bin" / "ocr-runtime").exists(), "first layer must not hold our code"
-    shutil.copytree(
-        REPO_ROOT / "runtime" / "src",
-        src / "runtime" / "src",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    _copy_stage(RUNTIME, BUILD_STAGE, src)
     _sync(project, src, venv)
     assert (venv / "bin" / "ocr-runtime").is_file()
     # Non-editable: the installed package must not point back into the build context.
-    assert not list(venv.glob("lib/python3.11/site-packages/*ocr_runtime*.pth"))
+    assert not list(venv.glob("lib/python3.11/site-packages/*ocr_*.pth"))
     # Seed 004: the runtime image carries no operator dependency, and one engine only.
     installed = _installed(venv)
-    assert {"fastapi", "onnxruntime", "rapidocr"} <= installed
+    assert {"fastapi", "onnxruntime", "rapidocr", "ocr_contract"} <= installed
     assert not installed & {"kopf", "kubernetes", "ocr_operator", "paddlepaddle", "paddleocr"}
 
     done = subprocess.run(
@@ -90,18 +105,16 @@ def test_runtime_image_steps_install_and_warm_offline(tmp_path: Path) -> None:
 
 
 def test_operator_image_steps_install_the_operator_only(tmp_path: Path) -> None:
-    src = _context(tmp_path)
+    src = _context(tmp_path, OPERATOR)
     venv = tmp_path / "venv"
     deps, project = uv_syncs(OPERATOR)
     _sync(deps, src, venv)
-    shutil.copytree(
-        REPO_ROOT / "operator" / "src",
-        src / "operator" / "src",
-        ignore=shutil.ignore_patterns("__pycache__"),
-    )
+    _copy_stage(OPERATOR, BUILD_STAGE, src)
     _sync(project, src, venv)
     installed = _installed(venv)
-    assert {"kopf", "kubernetes", "ocr_operator"} <= installed
+    assert {"kopf", "kubernetes", "ocr_operator", "ocr_contract"} <= installed
+    # Non-editable: the installed packages must not point back into the build context.
+    assert not list(venv.glob("lib/python3.11/site-packages/*ocr_*.pth"))
     assert not installed & {"fastapi", "onnxruntime", "rapidocr", "paddlepaddle", "ocr_runtime"}
     done = subprocess.run(
         [*_offline_prefix(), str(venv / "bin" / "ocr-operator"), "--help"],

@@ -1,11 +1,20 @@
-"""Observation of the live stack for the transition plan (Deployments, pods, results lag)."""
+"""Observation of the live stack for the transition plan (Deployments, pods, drain lag)."""
 
 from __future__ import annotations
 
+from ocr_contract import component_run, components, optional_components
 from ocr_operator.kafka_topics import KafkaUnavailableError
 from ocr_operator.model import Component, Mode, OCRServingSpec
 from ocr_operator.ports import Body, KubeApi, TopicAdmin
-from ocr_operator.render import LABEL_COMPONENT, Instance, Kind, Observed, component_name
+from ocr_operator.render import (
+    LABEL_COMPONENT,
+    Instance,
+    Kind,
+    Observed,
+    component_name,
+    setting,
+    topic_name,
+)
 from ocr_operator.render._manifest import ANNOTATION_MODE
 
 
@@ -19,43 +28,52 @@ async def observe(
     target: Mode,
     pods: list[Body],
 ) -> Observed:
-    """What plan_transition needs: the live worker/writer Deployments, whether any worker
-    pod of the Writer template still exists (terminating ones included: they may still
-    publish results until they are gone) and, only once none does and the writer is on its
-    way out, the writer group's lag on the results topic, read after that check."""
-    worker = await kube.get(
-        Kind.DEPLOYMENT, instance.namespace, component_name(instance, Component.WORKER)
-    )
-    writer = await kube.get(
-        Kind.DEPLOYMENT, instance.namespace, component_name(instance, Component.WRITER)
-    )
+    """What plan_transition needs: the live worker Deployment and those of the components
+    only some modes run, whether any worker pod of a template that feeds a component the
+    target does not run still exists (terminating ones included: they may still publish
+    until they are gone) and, only once none does and such a component is on its way out,
+    its group's lag on its input topic, read after that check."""
+    worker = await _deployment(kube, instance, Component.WORKER)
+    optional = {c: await _deployment(kube, instance, c) for c in sorted(optional_components())}
+    present = frozenset(c for c, d in optional.items() if d is not None)
     worker_mode = _deployment_mode(worker)
-    settled = worker is None or _rolled_out(worker)
-    if target is not Mode.WRITER:
-        settled = settled and not publishing_workers(pods)
+    want = components(target)
+    settled = (worker is None or _rolled_out(worker)) and not feeding_workers(pods, target)
+    leaving = present - want
+    fed = components(worker_mode) - want if worker_mode is not None else frozenset()
     lag: int | None = None
-    if (
-        target is not Mode.WRITER
-        and writer is not None
-        and worker_mode is not Mode.WRITER
-        and settled
-    ):
+    if leaving and not fed and settled:
         try:
-            lag = await admin.lag(bootstrap, spec.kafka.writer_group, spec.kafka.topics.results)
+            lag = 0
+            for component in sorted(leaving):
+                lag += await admin.lag(bootstrap, *_input(spec, component, target))
         except KafkaUnavailableError:
-            lag = None  # unknown lag: the writer stays until the drain can be confirmed
+            lag = None  # unknown lag: the component stays until the drain can be confirmed
     return Observed(
         worker_mode=worker_mode,
-        writer_exists=writer is not None,
-        writer_ready=writer is not None and _ready(writer),
+        present=present,
+        ready=frozenset(c for c, d in optional.items() if d is not None and _ready(d)),
         workers_settled=settled,
-        results_lag=lag,
+        drain_lag=lag,
     )
 
 
-def publishing_workers(pods: list[Body]) -> list[str]:
-    """Names of worker pods of a Writer-mode template that still exist, whatever their
-    phase short of finished (a terminating pod drains its batch and publishes it)."""
+async def _deployment(kube: KubeApi, instance: Instance, component: Component) -> Body | None:
+    return await kube.get(Kind.DEPLOYMENT, instance.namespace, component_name(instance, component))
+
+
+def _input(spec: OCRServingSpec, component: Component, target: Mode) -> tuple[str, str]:
+    """(consumer group, input topic) of a component that consumes one."""
+    _home, run = component_run(component, target)
+    if run.consumes is None or run.group is None:
+        raise ValueError(f"{component.value} consumes no topic")
+    return setting(spec, run.group), topic_name(spec, run.consumes)
+
+
+def feeding_workers(pods: list[Body], target: Mode) -> list[str]:
+    """Names of worker pods, whatever their phase short of finished (a terminating pod
+    drains its batch and publishes it), of a template whose mode runs a component that
+    `target` does not: they may still publish to that component's input topic."""
     names = []
     for pod in pods:
         meta = pod.get("metadata") or {}
@@ -63,7 +81,8 @@ def publishing_workers(pods: list[Body]) -> list[str]:
             continue
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        if (meta.get("annotations") or {}).get(ANNOTATION_MODE) == Mode.WRITER.value:
+        mode = _mode((meta.get("annotations") or {}).get(ANNOTATION_MODE, ""))
+        if mode is not None and components(mode) - components(target):
             names.append(str(meta.get("name", "")))
     return names
 
@@ -71,7 +90,10 @@ def publishing_workers(pods: list[Body]) -> list[str]:
 def _deployment_mode(deployment: Body | None) -> Mode | None:
     if deployment is None:
         return None
-    value = (deployment["metadata"].get("annotations") or {}).get(ANNOTATION_MODE, "")
+    return _mode((deployment["metadata"].get("annotations") or {}).get(ANNOTATION_MODE, ""))
+
+
+def _mode(value: object) -> Mode | None:
     try:
         return Mode(str(value))
     except ValueError:

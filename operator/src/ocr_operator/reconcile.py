@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from ocr_operator import FIELD_MANAGER
 from ocr_operator.advisor.backpressure import replica_caps
+from ocr_operator.children import ReconcileError, apply_all, ensure_created, prune
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.model import (
@@ -31,7 +31,6 @@ from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin
 from ocr_operator.render import (
     Instance,
     Kind,
-    Manifest,
     Phase,
     Plan,
     StackDefaults,
@@ -39,7 +38,6 @@ from ocr_operator.render import (
     api_url,
     component_image,
     component_name,
-    instance_labels,
     migration_image,
     migration_job,
     new_api_key,
@@ -88,14 +86,6 @@ class ReconcileOutcome:
     message: str
 
 
-class _FailureError(Exception):
-    def __init__(self, reason: Reason, message: str, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-
-
 async def reconcile(ctx: ReconcileContext, namespace: str, name: str) -> ReconcileOutcome:
     """Reconcile one OCRServing from its current state in the apiserver."""
     body = await ctx.kube.get_own(namespace, name)
@@ -133,7 +123,7 @@ async def _reconcile(ctx: ReconcileContext, owner: Owner, body: Body) -> Reconci
     target = resolve_active_mode(spec, status)
     try:
         return await _converge(ctx, owner, body, spec, target)
-    except _FailureError as failure:
+    except ReconcileError as failure:
         await write_failure(
             ctx.kube,
             owner,
@@ -173,7 +163,7 @@ async def _converge(
         owner=owner,
     )
     if topics.failure is not None:
-        raise _FailureError(
+        raise ReconcileError(
             topics.failure.reason, topics.failure.message, ctx.settings.error_backoff_seconds
         )
     job = await _apply_gated(ctx, owner, spec, plan, raw_status)
@@ -208,30 +198,11 @@ def _check_images(ctx: ReconcileContext, spec: OCRServingSpec) -> None:
     if refused:
         part, image = next(iter(refused.items()))
         allowed = ", ".join(ctx.settings.allowed_image_prefixes)
-        raise _FailureError(
+        raise ReconcileError(
             Reason.IMAGE_NOT_ALLOWED,
             f"image {image} ({part}) is not allowed by the operator (allowed prefixes: {allowed})",
             None,
         )
-
-
-def _owned_by(body: Body, uid: str) -> bool:
-    return any(
-        ref.get("uid") == uid and ref.get("controller")
-        for ref in body["metadata"].get("ownerReferences") or []
-    )
-
-
-def _foreign(kind: Kind, body: Body, owner: Owner) -> _FailureError:
-    refs = body["metadata"].get("ownerReferences") or []
-    holder = ", ".join(f"{r.get('kind')}/{r.get('name')}" for r in refs) or "no owner"
-    return _FailureError(
-        Reason.OBJECT_NOT_OWNED,
-        f"{kind.value}/{body['metadata']['name']} exists and is not owned by this OCRServing "
-        f"({holder}); the operator does not take over objects it did not create: delete or "
-        "rename it",
-        None,
-    )
 
 
 async def _apply_gated(
@@ -244,13 +215,14 @@ async def _apply_gated(
     manifests = render(spec, instance, plan, defaults, replica_caps(raw_status))
     # The ConfigMap (the migration reads it) and the NetworkPolicies (its pod's egress).
     early = [m for m in manifests if m.kind in (Kind.CONFIG_MAP, Kind.NETWORK_POLICY)]
-    await _apply_all(ctx, owner, early)
+    backoff = ctx.settings.error_backoff_seconds
+    await apply_all(ctx.kube, owner, early, backoff=backoff)
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
         await _ensure_api_key(ctx, owner, spec, instance)
-        await _apply_all(ctx, owner, [m for m in manifests if m not in early])
+        await apply_all(ctx.kube, owner, [m for m in manifests if m not in early], backoff=backoff)
         desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
-        await _prune(ctx, owner, instance, desired)
+        await prune(ctx.kube, owner, instance, desired, backoff=backoff)
     return job
 
 
@@ -313,19 +285,13 @@ async def _ensure_migration(
 ) -> Body:
     """The migration Job of the current image, created once (its template is immutable)."""
     manifest = migration_job(spec, instance, defaults)
-    try:
-        existing = await ctx.kube.get(Kind.JOB, instance.namespace, manifest.name)
-        if existing is not None:
-            if not _owned_by(existing, owner.uid):
-                raise _foreign(Kind.JOB, existing, owner)
-            return existing
-        return await ctx.kube.apply(manifest, owner)
-    except KubeError as error:
-        raise _FailureError(
-            Reason.APPLY_FAILED,
-            f"migration Job {manifest.name}: {error.message}",
-            ctx.settings.error_backoff_seconds,
-        ) from error
+    return await ensure_created(
+        ctx.kube,
+        owner,
+        manifest,
+        what="migration Job",
+        backoff=ctx.settings.error_backoff_seconds,
+    )
 
 
 async def _ensure_api_key(
@@ -347,7 +313,7 @@ async def _ensure_api_key(
         if error.status == 403:
             hint = " (the operator may not create Secrets here: name one in spec.api.auth."
             hint += "apiKeySecretRef)"
-        raise _FailureError(
+        raise ReconcileError(
             Reason.API_KEY_UNAVAILABLE,
             f"create Secret {manifest.name}: {error.message}{hint}",
             ctx.settings.error_backoff_seconds,
@@ -357,14 +323,14 @@ async def _ensure_api_key(
 async def _rollouts(
     ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, plan: Plan
 ) -> dict[Component, Rollout]:
-    wanted = [Component.API, Component.WORKER] + ([Component.WRITER] if plan.include_writer else [])
+    wanted = [c for c in Component if c in plan.components]
     out: dict[Component, Rollout] = {}
     for component in wanted:
         name = component_name(instance, component)
         try:
             deployment = await ctx.kube.get(Kind.DEPLOYMENT, instance.namespace, name)
         except KubeError as error:
-            raise _FailureError(
+            raise ReconcileError(
                 Reason.APPLY_FAILED, f"read {name}: {error.message}", ctx.settings.wait_seconds
             ) from error
         if deployment is None:
@@ -389,94 +355,9 @@ async def _list(
     try:
         return await ctx.kube.list(kind, instance.namespace, labels)
     except KubeError as error:
-        raise _FailureError(
+        raise ReconcileError(
             Reason.APPLY_FAILED, f"list {kind.value}: {error.message}", ctx.settings.wait_seconds
         ) from error
-
-
-async def _apply_all(ctx: ReconcileContext, owner: Owner, manifests: list[Manifest]) -> None:
-    for manifest in manifests:
-        if manifest.kind is Kind.KAFKA_TOPIC:
-            continue  # applied by the topics step
-        try:
-            # Never adopt: server-side apply with force would silently take over an object
-            # of that name that someone else created.
-            if manifest.owned:
-                live = await ctx.kube.get(manifest.kind, owner.namespace, manifest.name)
-                if live is not None and not _owned_by(live, owner.uid):
-                    raise _foreign(manifest.kind, live, owner)
-                if live is not None and _releases_replicas(manifest, live):
-                    await ctx.kube.apply(_replicas_handoff(manifest, live), owner, HANDOFF)
-            await ctx.kube.apply(manifest, owner)
-        except KubeError as error:
-            delay = ctx.settings.error_backoff_seconds
-            hint = ""
-            if manifest.kind is Kind.SCALED_OBJECT and error.status == 404:
-                hint = " (KEDA is not installed: no keda.sh/v1alpha1 ScaledObject)"
-            raise _FailureError(
-                Reason.APPLY_FAILED,
-                f"apply {manifest.kind.value}/{manifest.name}: {error.message}{hint}",
-                delay if error.temporary else delay * 4,
-            ) from error
-
-
-# The field manager that holds a Deployment's replicas for one step when an autoscaler takes
-# them over: the scaler's first write through the scale subresource then takes them from it.
-HANDOFF = f"{FIELD_MANAGER}-replicas-handoff"
-
-
-def _releases_replicas(manifest: Manifest, live: Body) -> bool:
-    """True when the operator applied `replicas` so far and now leaves them out (an autoscaler
-    was switched on): dropped from its apply, the field would fall back to its default, 1."""
-    if manifest.kind is not Kind.DEPLOYMENT or "replicas" in manifest.body["spec"]:
-        return False
-    for entry in live["metadata"].get("managedFields") or []:
-        fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
-        if entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply":
-            return "f:replicas" in fields
-    return False
-
-
-def _replicas_handoff(manifest: Manifest, live: Body) -> Manifest:
-    """The live replicas, applied by the handoff manager (no owner reference of its own)."""
-    body = {
-        "apiVersion": manifest.body["apiVersion"],
-        "kind": manifest.body["kind"],
-        "metadata": {"name": manifest.name, "namespace": live["metadata"]["namespace"]},
-        "spec": {"replicas": live["spec"].get("replicas", 1)},
-    }
-    return Manifest(manifest.kind, manifest.name, body, manifest.component, owned=False)
-
-
-async def _prune(
-    ctx: ReconcileContext,
-    owner: Owner,
-    instance: Instance,
-    desired: set[tuple[Kind, str]],
-) -> None:
-    """Delete children of this instance that the active mode does not use (and migration
-    Jobs of older images).
-
-    KafkaTopics are never pruned: deleting one makes Strimzi delete the topic's data."""
-    kinds = [k for k in Kind if k.prunable]
-    for kind in kinds:
-        try:
-            try:
-                children = await ctx.kube.list(kind, instance.namespace, instance_labels(instance))
-            except KubeError as error:
-                if kind.optional and error.status == 404:
-                    continue  # the CRD is not installed: nothing of that kind exists
-                raise
-            for child in children:
-                name = child["metadata"]["name"]
-                if _owned_by(child, owner.uid) and (kind, name) not in desired:
-                    await ctx.kube.delete(kind, instance.namespace, name)
-        except KubeError as error:
-            raise _FailureError(
-                Reason.APPLY_FAILED,
-                f"prune {kind.value}: {error.message}",
-                ctx.settings.error_backoff_seconds,
-            ) from error
 
 
 def _components(seen: Seen) -> ComponentsStatus:

@@ -1,10 +1,11 @@
 """The PromQL the advisor runs for one stack: the defaults, the spec's overrides, the variables.
 
 Pure (no client): templates use string.Template (`$name`) because PromQL itself uses braces.
-The metric names are the runtime's contract (docs/metrics.md); series are selected by the
-`namespace` and `ocrserving` labels that the scrape configuration derives from the pod labels
-(observability/README.md). DCGM series are matched by pod name instead, since the DCGM
-exporter labels them with the pod it attributes the GPU to.
+The metric names come from the contract that the runtime defines its metrics with
+(docs/metrics.md); series are selected by the `namespace` and `ocrserving` labels that the
+scrape configuration derives from the pod labels (observability/README.md). DCGM series are
+matched by pod name instead, since the DCGM exporter labels them with the pod it attributes
+the GPU to.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from string import Template
 
+from ocr_contract import Metric
 from ocr_operator.advisor.evidence import FIELDS, Signal
 from ocr_operator.model.advisor import AdvisorSpec
 
@@ -19,8 +21,8 @@ _STACK = 'namespace="$namespace", ocrserving="$name"'
 
 _RUNTIME_LAG = (
     "sum(max by (group, topic, partition) ("
-    f'ocr_consumer_lag{{{_STACK}, group="$consumer_group", topic="$jobs_topic"}}'
-    f' or ocr_consumer_lag{{{_STACK}, group="$writer_group", topic="$results_topic"}}'
+    f'{Metric.CONSUMER_LAG}{{{_STACK}, group="$consumer_group", topic="$jobs_topic"}}'
+    f' or {Metric.CONSUMER_LAG}{{{_STACK}, group="$writer_group", topic="$results_topic"}}'
     "))"
 )
 _EXPORTER_LAG = (
@@ -44,7 +46,7 @@ _USER_ROUTES = ', route!~"/healthz|/readyz|/metrics"'
 # What the workers take from the jobs topic: the runtime's counter, else the committed offsets
 # that kafka-exporter reports (they advance by the same messages).
 _CONSUME_RATE = (
-    f"sum(rate(ocr_jobs_consumed_total{{{_STACK}}}[$rate_window]))"
+    f"sum(rate({Metric.JOBS_CONSUMED}{{{_STACK}}}[$rate_window]))"
     ' or sum(rate(kafka_consumergroup_current_offset{consumergroup="$consumer_group", '
     'topic="$jobs_topic"}[$rate_window]))'
 )
@@ -57,21 +59,21 @@ DEFAULT_QUERIES: dict[Signal, str] = {
         'avg(DCGM_FI_DEV_GPU_UTIL{namespace="$namespace", pod=~"$name-worker-.+"})'
         ' or avg(DCGM_FI_DEV_GPU_UTIL{exported_namespace="$namespace", '
         'exported_pod=~"$name-worker-.+"})'
-        f" or 100 * avg(ocr_gpu_utilization_ratio{{{_STACK}}})"
-        f" or 100 * avg(ocr_inference_busy_ratio{{{_STACK}}})"
+        f" or 100 * avg({Metric.GPU_UTILIZATION}{{{_STACK}}})"
+        f" or 100 * avg({Metric.INFERENCE_BUSY}{{{_STACK}}})"
     ),
     Signal.LAG: _LAG,
     Signal.LAG_TREND: f"deriv(({_LAG})[$rate_window:$step])",
     Signal.CONSUME_RATE: _CONSUME_RATE,
-    Signal.DB_WRITE_P95: _p95("ocr_db_write_seconds"),
-    Signal.DB_WRITE_P95_BASELINE: _p95("ocr_db_write_seconds", window="$baseline_window"),
-    Signal.API_P95: _p95("ocr_http_request_duration_seconds", _USER_ROUTES),
+    Signal.DB_WRITE_P95: _p95(Metric.DB_WRITE_SECONDS),
+    Signal.DB_WRITE_P95_BASELINE: _p95(Metric.DB_WRITE_SECONDS, window="$baseline_window"),
+    Signal.API_P95: _p95(Metric.HTTP_REQUEST_DURATION, _USER_ROUTES),
     Signal.API_P95_BASELINE: _p95(
-        "ocr_http_request_duration_seconds", _USER_ROUTES, window="$baseline_window"
+        Metric.HTTP_REQUEST_DURATION, _USER_ROUTES, window="$baseline_window"
     ),
     # An API that never answered 504 may not expose the counter yet: no series is no timeout.
     Signal.SYNC_TIMEOUTS: (
-        f"sum(rate(ocr_sync_timeouts_total{{{_STACK}}}[$rate_window])) or vector(0)"
+        f"sum(rate({Metric.SYNC_TIMEOUTS}{{{_STACK}}}[$rate_window])) or vector(0)"
     ),
 }
 

@@ -1,21 +1,36 @@
-"""Enumerations of the OCRServing resource (values as they appear in YAML)."""
+"""Enumerations of the OCRServing resource (values as they appear in YAML).
+
+Modes, engines, devices and components are the runtime's too: they come from the contract.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
+from pydantic import AfterValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-class Mode(StrEnum):
-    """Data-plane architecture of a serving stack."""
+from ocr_contract import STACK_ENGINES, Component, Device, EngineKind, Mode
 
-    STANDARD = "Standard"
-    BATCHED = "Batched"
-    WRITER = "Writer"
-
-    @property
-    def runtime_value(self) -> str:
-        """The value of the runtime's OCR_MODE for this mode."""
-        return self.value.lower()
+__all__ = [
+    "AntiAffinity",
+    "AuthMode",
+    "Component",
+    "ConditionStatus",
+    "ConditionType",
+    "Device",
+    "EngineKind",
+    "Mode",
+    "Policy",
+    "PullPolicy",
+    "Reason",
+    "ServiceType",
+    "StackEngine",
+    "TopicDeletion",
+    "TopicManagement",
+]
 
 
 class Policy(StrEnum):
@@ -24,17 +39,6 @@ class Policy(StrEnum):
     MANUAL = "Manual"
     RECOMMEND = "Recommend"
     AUTO = "Auto"
-
-
-class EngineKind(StrEnum):
-    ONNX = "onnx"
-    PADDLE = "paddle"
-    NOOP = "noop"
-
-
-class Device(StrEnum):
-    CPU = "cpu"
-    GPU = "gpu"
 
 
 class TopicManagement(StrEnum):
@@ -61,14 +65,6 @@ class ServiceType(StrEnum):
     CLUSTER_IP = "ClusterIP"
     NODE_PORT = "NodePort"
     LOAD_BALANCER = "LoadBalancer"
-
-
-class Component(StrEnum):
-    """A workload of the stack; also the value of the component label."""
-
-    API = "api"
-    WORKER = "worker"
-    WRITER = "writer"
 
 
 class ConditionType(StrEnum):
@@ -137,3 +133,25 @@ class AuthMode(StrEnum):
 
     API_KEY = "ApiKey"
     NONE = "None"
+
+
+def _stack_engine(kind: EngineKind) -> EngineKind:
+    if kind not in STACK_ENGINES:
+        raise ValueError(f"engine {kind.value} does not run in a stack")
+    return kind
+
+
+class _StackEnginesSchema:
+    """The schema's EngineKind lists only the engines a stack may run."""
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        handler.resolve_ref_schema(json_schema)["enum"] = [e.value for e in STACK_ENGINES]
+        return json_schema
+
+
+# The runtime knows one more engine (the failure drills' synthetic one): a stack may ask for
+# the others only, in validation as in the CRD.
+StackEngine = Annotated[EngineKind, AfterValidator(_stack_engine), _StackEnginesSchema()]

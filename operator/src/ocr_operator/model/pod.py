@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema
 
+from ocr_contract import Env
 from ocr_operator.model._base import WireModel
 
 _QUANTITY_PATTERN = (
@@ -66,7 +67,9 @@ JsonObject = Annotated[
 ]
 
 # Variables the operator renders per container; an extra env entry may not replace them.
-RESERVED_ENV = ("OCR_MODE", "OCR_DATABASE_URL", "OCR_REDIS_URL", "OCR_API_KEY_HASHES")
+RESERVED_ENV = tuple(
+    name.value for name in (Env.MODE, Env.DATABASE_URL, Env.REDIS_URL, Env.API_KEY_HASHES)
+)
 # The writable /tmp every component mounts (the root filesystem is read-only).
 RESERVED_VOLUME, RESERVED_MOUNT_PATH = "tmp", "/tmp"
 

@@ -22,6 +22,7 @@ from ocr_operator.model.enums import (
     Policy,
     PullPolicy,
     ServiceType,
+    StackEngine,
     TopicDeletion,
     TopicManagement,
 )
@@ -122,7 +123,7 @@ class WriterSpec(PodSettings):
 class EngineSpec(WireModel):
     """The OCR engine the workers load."""
 
-    kind: EngineKind = Field(
+    kind: StackEngine = Field(
         EngineKind.ONNX,
         description="onnx (RapidOCR on ONNX Runtime), "
         "paddle (PaddleOCR) or noop (plumbing benchmarks only).",

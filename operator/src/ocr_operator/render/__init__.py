@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ocr_operator.model import Component, Mode, OCRServingSpec, TopicManagement
+from ocr_contract import TOPIC_SETTINGS, Env, Topic
+from ocr_operator.model import Component, OCRServingSpec, TopicManagement
 from ocr_operator.render._manifest import (
     LABEL_COMPONENT,
     LABEL_INSTANCE,
@@ -42,13 +43,22 @@ from ocr_operator.render.network import network_policies
 from ocr_operator.render.plan import Observed, Phase, Plan, plan_transition
 from ocr_operator.render.workloads import deployment
 
+# The writer first: workers may depend on it.
+RENDER_ORDER = (Component.WRITER, Component.API, Component.WORKER)
+
+
+def setting(spec: OCRServingSpec, name: Env) -> str:
+    """The value the stack's ConfigMap gives the setting `name`."""
+    return config_data(spec)[name.value]
+
+
+def topic_name(spec: OCRServingSpec, topic: Topic) -> str:
+    return setting(spec, TOPIC_SETTINGS[topic])
+
 
 def topic_names(spec: OCRServingSpec, plan: Plan) -> list[str]:
     """Topics the stack needs now (the results topic only while a writer exists)."""
-    topics = [spec.kafka.topics.jobs, spec.kafka.topics.dead_letter]
-    if plan.needs_results_topic:
-        topics.insert(1, spec.kafka.topics.results)
-    return topics
+    return [topic_name(spec, topic) for topic in Topic if topic in plan.topics]
 
 
 def render(
@@ -61,18 +71,13 @@ def render(
     """Every child the stack should have now, in apply order (the migration Job aside:
     reconcile creates it once per image and gates the workloads on it). `caps`: the
     advisor's replica caps from status (component -> maxReplicas of its autoscaler)."""
-    components = [Component.API, Component.WORKER]
-    if plan.include_writer:
-        components.insert(0, Component.WRITER)  # the writer first: workers may depend on it
+    components = [c for c in RENDER_ORDER if c in plan.components]
     # The ConfigMap and the NetworkPolicies come first: the migration Job needs both.
     manifests = [config_map(spec, instance), *network_policies(spec, instance, components)]
     if spec.kafka.management is TopicManagement.STRIMZI:
         manifests += kafka_topics(spec, instance, topic_names(spec, plan))
     for component in components:
-        # The writer only ever runs Writer mode; rendering it with the target would roll it
-        # on the way out of Writer, restarting the pod that must drain the results topic.
-        mode = Mode.WRITER if component is Component.WRITER else plan.worker_mode
-        manifests.append(deployment(spec, instance, component, mode, defaults))
+        manifests.append(deployment(spec, instance, component, plan.worker_mode, defaults))
         if component is Component.API:
             manifests.append(api_service(spec, instance))
         for extra in (
@@ -115,5 +120,7 @@ __all__ = [
     "pod_labels",
     "render",
     "selector_labels",
+    "setting",
+    "topic_name",
     "topic_names",
 ]

@@ -1,4 +1,5 @@
-"""Environment of the runtime containers: the contract with ocr_runtime's Settings (OCR_*)."""
+"""Environment of the runtime containers: the OCR_* settings of ocr_runtime's Settings, by
+the names the contract declares."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 import math
 from typing import Any
 
-from ocr_operator.model import Mode, OCRServingSpec
+from ocr_contract import Env, RuntimeMode
+from ocr_operator.model import OCRServingSpec
 from ocr_operator.model.api import GENERATED_HASHES
 from ocr_operator.model.enums import AuthMode
 
@@ -19,33 +21,33 @@ def config_data(spec: OCRServingSpec) -> dict[str, str]:
     """Non-secret settings shared by every component (the ConfigMap)."""
     kafka, engine, batching = spec.kafka, spec.engine, spec.batching
     return {
-        "OCR_HTTP_HOST": "0.0.0.0",
-        "OCR_HTTP_PORT": str(spec.http_port),
-        "OCR_LOG_LEVEL": spec.log_level,
-        "OCR_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
+        Env.HTTP_HOST.value: "0.0.0.0",
+        Env.HTTP_PORT.value: str(spec.http_port),
+        Env.LOG_LEVEL.value: spec.log_level,
+        Env.KAFKA_BOOTSTRAP.value: kafka.bootstrap_servers,
         # The operator (or Strimzi, or whoever manages them) owns the topics: a runtime
         # process waits for a missing topic instead of creating it with its own defaults.
-        "OCR_KAFKA_CREATE_TOPICS": "false",
-        "OCR_KAFKA_PARTITIONS": str(kafka.partitions),
-        "OCR_KAFKA_REPLICATION": str(kafka.replication_factor),
-        "OCR_JOBS_TOPIC": kafka.topics.jobs,
-        "OCR_RESULTS_TOPIC": kafka.topics.results,
-        "OCR_DEAD_LETTER_TOPIC": kafka.topics.dead_letter,
-        "OCR_CONSUMER_GROUP": kafka.consumer_group,
-        "OCR_WRITER_GROUP": kafka.writer_group,
-        "OCR_ENGINE": engine.kind.value,
-        "OCR_DEVICE": engine.device.value,
-        "OCR_ENGINE_THREADS": str(engine.threads),
-        "OCR_MODEL_VERSION": engine.model_version,
-        "OCR_BATCH_MAX_SIZE": str(batching.max_size),
-        "OCR_BATCH_MAX_WAIT_MS": str(batching.max_wait_ms),
-        "OCR_BATCH_MAX_PIXELS": str(batching.max_pixels),
-        "OCR_BATCH_LATENCY_TARGET_MS": str(batching.latency_target_ms),
-        "OCR_DRAIN_SECONDS": str(spec.drain_seconds),
+        Env.KAFKA_CREATE_TOPICS.value: "false",
+        Env.KAFKA_PARTITIONS.value: str(kafka.partitions),
+        Env.KAFKA_REPLICATION.value: str(kafka.replication_factor),
+        Env.JOBS_TOPIC.value: kafka.topics.jobs,
+        Env.RESULTS_TOPIC.value: kafka.topics.results,
+        Env.DEAD_LETTER_TOPIC.value: kafka.topics.dead_letter,
+        Env.CONSUMER_GROUP.value: kafka.consumer_group,
+        Env.WRITER_GROUP.value: kafka.writer_group,
+        Env.ENGINE.value: engine.kind.value,
+        Env.DEVICE.value: engine.device.value,
+        Env.ENGINE_THREADS.value: str(engine.threads),
+        Env.MODEL_VERSION.value: engine.model_version,
+        Env.BATCH_MAX_SIZE.value: str(batching.max_size),
+        Env.BATCH_MAX_WAIT_MS.value: str(batching.max_wait_ms),
+        Env.BATCH_MAX_PIXELS.value: str(batching.max_pixels),
+        Env.BATCH_LATENCY_TARGET_MS.value: str(batching.latency_target_ms),
+        Env.DRAIN_SECONDS.value: str(spec.drain_seconds),
         # The worker checks the pixel limit too (pages of documents it rasterises).
-        "OCR_MAX_UPLOAD_BYTES": str(spec.api.limits.max_upload_bytes),
-        "OCR_MAX_PIXELS": str(spec.api.limits.max_pixels),
-        "OCR_RATE_LIMIT_PER_MINUTE": str(spec.api.limits.rate_limit_per_minute),
+        Env.MAX_UPLOAD_BYTES.value: str(spec.api.limits.max_upload_bytes),
+        Env.MAX_PIXELS.value: str(spec.api.limits.max_pixels),
+        Env.RATE_LIMIT_PER_MINUTE.value: str(spec.api.limits.rate_limit_per_minute),
     }
 
 
@@ -54,16 +56,17 @@ def config_hash(data: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def container_env(spec: OCRServingSpec, mode: Mode) -> list[dict[str, Any]]:
-    """Per-container variables: the mode and the Secret-backed URLs."""
-    env: list[dict[str, Any]] = [
-        {"name": "OCR_MODE", "value": mode.runtime_value},
-        database_env(spec),
-    ]
+def container_env(spec: OCRServingSpec, mode: RuntimeMode | None) -> list[dict[str, Any]]:
+    """Per-container variables: the mode (for a component that reads it: another value in
+    a component that ignores it would only roll its pods) and the Secret-backed URLs."""
+    env: list[dict[str, Any]] = []
+    if mode is not None:
+        env.append({"name": Env.MODE.value, "value": mode.value})
+    env.append(database_env(spec))
     if spec.redis is not None:
         env.append(
             _secret_env(
-                "OCR_REDIS_URL", spec.redis.url_secret_ref.name, spec.redis.url_secret_ref.key
+                Env.REDIS_URL.value, spec.redis.url_secret_ref.name, spec.redis.url_secret_ref.key
             )
         )
     return env
@@ -87,12 +90,12 @@ def generated_api_key_secret(instance_name: str) -> str:
 def api_auth_env(spec: OCRServingSpec, instance_name: str) -> list[dict[str, Any]]:
     """OCR_API_KEY_HASHES of the API container, from the Secret (never in plain text)."""
     ref = api_key_ref(spec, instance_name)
-    return [] if ref is None else [_secret_env("OCR_API_KEY_HASHES", *ref)]
+    return [] if ref is None else [_secret_env(Env.API_KEY_HASHES.value, *ref)]
 
 
 def database_env(spec: OCRServingSpec) -> dict[str, Any]:
     ref = spec.database.url_secret_ref
-    return _secret_env("OCR_DATABASE_URL", ref.name, ref.key)
+    return _secret_env(Env.DATABASE_URL.value, ref.name, ref.key)
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:

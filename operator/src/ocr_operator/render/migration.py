@@ -14,6 +14,7 @@ import hashlib
 import json
 from typing import Any
 
+from ocr_contract import Role
 from ocr_operator.model import Component, OCRServingSpec
 from ocr_operator.render._manifest import (
     LABEL_COMPONENT,
@@ -59,7 +60,7 @@ def migration_job(
         "image": image,
         "imagePullPolicy": spec.image_pull_policy.value,
         "command": ["ocr-runtime"],
-        "args": ["migrate"],
+        "args": [Role.MIGRATE.value],
         "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
         "env": [database_env(spec), *extra_env(spec.api)],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},

@@ -1,25 +1,28 @@
-"""The safe order of mode transitions, as a pure function of what is observed.
+"""The safe order of mode transitions, as a pure function of what is observed, generic over
+the contract's topology table (`ocr_contract.TOPOLOGY`).
 
-Entering Writer: the results topic and the writer are Ready before workers publish.
-Leaving Writer: workers stop publishing (their rollout completes), the results topic drains
-(writer-group lag 0), and only then the writer goes.
+Entering a mode that runs a component the workers' mode does not (Writer: the writer):
+that component and its input topic are Ready before the workers switch and feed it.
+Leaving such a mode: the workers stop feeding it (their rollout completes, no pod of the old
+template is left), its input topic drains (its group's lag 0), and only then it goes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from ocr_operator.model import Mode, Reason
+from ocr_contract import TOPOLOGY, Topic, component_run, components
+from ocr_operator.model import Component, Mode, Reason
 
 
 class Phase(StrEnum):
     """Where a transition stands; STEADY means the target is fully applied."""
 
     STEADY = "Steady"
-    WAITING_FOR_WRITER = "WaitingForWriter"
+    WAITING_FOR_WRITER = "WaitingForWriter"  # a component the target adds is not Ready yet
     WAITING_FOR_WORKERS = "WaitingForWorkers"
-    DRAINING_RESULTS = "DrainingResults"
+    DRAINING_RESULTS = "DrainingResults"  # the input topic of a leaving component drains
 
     @property
     def reason(self) -> Reason:
@@ -39,10 +42,13 @@ class Observed:
     """What the cluster and Kafka show now (gathered by the I/O layer)."""
 
     worker_mode: Mode | None = None  # mode on the live worker Deployment; None: none yet
-    writer_exists: bool = False
-    writer_ready: bool = False
+    # Components that only some modes run: those whose Deployment exists, and is Ready.
+    present: frozenset[Component] = field(default_factory=frozenset)
+    ready: frozenset[Component] = field(default_factory=frozenset)
     workers_settled: bool = True  # worker rollout complete (no pod of an older template)
-    results_lag: int | None = None  # writer-group lag on the results topic; None: unknown
+    # Lag of the groups of the present components the target does not run, on their input
+    # topics; None: unknown.
+    drain_lag: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,35 +57,39 @@ class Plan:
 
     target: Mode
     worker_mode: Mode
-    include_writer: bool
+    components: frozenset[Component]
     phase: Phase
 
     @property
-    def needs_results_topic(self) -> bool:
-        return self.include_writer
+    def topics(self) -> frozenset[Topic]:
+        """Topics of the target and of the workers' mode, and the input of every component
+        that runs (a leaving component's input stays until it is gone)."""
+        inputs = {component_run(c, self.worker_mode)[1].consumes for c in self.components}
+        wanted = TOPOLOGY[self.target].topics | TOPOLOGY[self.worker_mode].topics
+        return wanted | {topic for topic in inputs if topic is not None}
 
 
 def plan_transition(target: Mode, observed: Observed) -> Plan:
-    if target is Mode.WRITER:
-        return _enter_writer(observed)
-    return _leave_writer(target, observed)
+    want = components(target)
+    # The workers keep their mode (a new stack: the target's starting mode) until the
+    # components they are to feed are Ready.
+    holding = observed.worker_mode or TOPOLOGY[target].starts_from or target
+    starting = want - components(holding) - observed.ready
+    if starting and observed.worker_mode is not target:
+        return Plan(target, holding, want | components(holding), Phase.WAITING_FOR_WRITER)
+    return _retire(target, want, observed)
 
 
-def _enter_writer(observed: Observed) -> Plan:
-    if observed.worker_mode is Mode.WRITER or observed.writer_ready:
-        return Plan(Mode.WRITER, Mode.WRITER, include_writer=True, phase=Phase.STEADY)
-    # Workers keep writing to the database themselves until the writer is Ready.
-    holding = observed.worker_mode or Mode.BATCHED
-    return Plan(Mode.WRITER, holding, include_writer=True, phase=Phase.WAITING_FOR_WRITER)
-
-
-def _leave_writer(target: Mode, observed: Observed) -> Plan:
-    if observed.worker_mode is Mode.WRITER:
-        return Plan(target, target, include_writer=True, phase=Phase.WAITING_FOR_WORKERS)
-    if not observed.writer_exists:
-        return Plan(target, target, include_writer=False, phase=Phase.STEADY)
+def _retire(target: Mode, want: frozenset[Component], observed: Observed) -> Plan:
+    if observed.worker_mode is not None:
+        fed = components(observed.worker_mode) - want
+        if fed:  # the workers still feed components the target does not run
+            return Plan(target, target, want | fed, Phase.WAITING_FOR_WORKERS)
+    leaving = observed.present - want
+    if not leaving:
+        return Plan(target, target, want, Phase.STEADY)
     if not observed.workers_settled:
-        return Plan(target, target, include_writer=True, phase=Phase.WAITING_FOR_WORKERS)
-    if observed.results_lag is None or observed.results_lag > 0:
-        return Plan(target, target, include_writer=True, phase=Phase.DRAINING_RESULTS)
-    return Plan(target, target, include_writer=False, phase=Phase.STEADY)
+        return Plan(target, target, want | leaving, Phase.WAITING_FOR_WORKERS)
+    if observed.drain_lag is None or observed.drain_lag > 0:
+        return Plan(target, target, want | leaving, Phase.DRAINING_RESULTS)
+    return Plan(target, target, want, Phase.STEADY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocr_contract import Run, component_run
 from ocr_operator.model import AntiAffinity, Component, Device, Mode, OCRServingSpec
 from ocr_operator.model.pod import RESERVED_MOUNT_PATH, RESERVED_VOLUME, PodSettings
 from ocr_operator.model.spec import ApiSpec, WorkerSpec, WriterSpec
@@ -39,7 +40,13 @@ def deployment(
     mode: Mode,
     defaults: StackDefaults = DEFAULTS,
 ) -> Manifest:
-    """The Deployment of one component running `mode` (OCR_MODE)."""
+    """The Deployment of one component while the workers run `mode`: the role and OCR_MODE
+    the topology gives it. A component that reads no OCR_MODE carries no mode at all, so a
+    switch leaves its pods alone; one that the workers' mode does not run keeps the run of
+    the mode that does (the writer: rolling it on the way out of Writer would restart the
+    pod that must drain the results topic)."""
+    home, run = component_run(component, mode)
+    mode_annotation = {} if run.mode is None else {ANNOTATION_MODE: home.value}
     part = _component_spec(spec, component)
     selector = selector_labels(instance, component)
     body: dict[str, Any] = {
@@ -60,7 +67,7 @@ def deployment(
                 },
                 "annotations": {
                     **part.pod_annotations,
-                    ANNOTATION_MODE: mode.value,
+                    **mode_annotation,
                     ANNOTATION_CONFIG_HASH: config_hash(config_data(spec)),
                     ANNOTATION_MODEL_VERSION: spec.engine.model_version,
                     "prometheus.io/scrape": "true",
@@ -68,7 +75,7 @@ def deployment(
                     "prometheus.io/path": "/metrics",
                 },
             },
-            "spec": _pod_spec(spec, instance, component, mode, defaults),
+            "spec": _pod_spec(spec, instance, component, run, defaults),
         },
     }
     # With an autoscaler the HPA owns replicas: leaving the field out keeps server-side
@@ -76,7 +83,8 @@ def deployment(
     if not part.autoscaling.enabled:
         body["replicas"] = part.replicas
     manifest = make(Kind.DEPLOYMENT, component_name(instance, component), instance, body, component)
-    manifest.body["metadata"]["annotations"] = {ANNOTATION_MODE: mode.value}
+    if mode_annotation:
+        manifest.body["metadata"]["annotations"] = mode_annotation
     return manifest
 
 
@@ -127,7 +135,7 @@ def _pod_spec(
     spec: OCRServingSpec,
     instance: Instance,
     component: Component,
-    mode: Mode,
+    run: Run,
     defaults: StackDefaults,
 ) -> dict[str, Any]:
     image = component_image(spec, component, defaults)
@@ -136,7 +144,7 @@ def _pod_spec(
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
         "securityContext": dict(POD_SECURITY_CONTEXT),
-        "containers": [_container(spec, instance, component, mode, image)],
+        "containers": [_container(spec, instance, component, run, image)],
         "volumes": pod_volumes(part),
         **placement(spec, component, defaults),
         **pod_identity(part),
@@ -161,17 +169,17 @@ def _pod_spec(
 
 
 def _container(
-    spec: OCRServingSpec, instance: Instance, component: Component, mode: Mode, image: str
+    spec: OCRServingSpec, instance: Instance, component: Component, run: Run, image: str
 ) -> dict[str, Any]:
     return {
         "name": component.value,
         "image": image,
         "imagePullPolicy": spec.image_pull_policy.value,
         "command": ["ocr-runtime"],
-        "args": [component.value],
+        "args": [run.role.value],
         "ports": [{"name": "http", "containerPort": spec.http_port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
-        "env": container_env(spec, mode)
+        "env": container_env(spec, run.mode)
         + (api_auth_env(spec, instance.name) if component is Component.API else [])
         + extra_env(_component_spec(spec, component)),
         "resources": _resources(spec, component),

@@ -14,6 +14,7 @@ import uvicorn
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp
 
+from ocr_contract import Role
 from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, ProducerOptions
 from ocr_runtime.adapters.redis_guard import RedisGuard
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
@@ -27,7 +28,7 @@ from ocr_runtime.core.settings import BlobBackend, Settings
 
 log = logging.getLogger(__name__)
 
-ROLE = "api"
+ROLE = Role.API
 
 
 def build_app(settings: Settings) -> ASGIApp:

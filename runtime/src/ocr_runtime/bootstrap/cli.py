@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from ocr_contract import Role
 from ocr_runtime.core.settings import Settings
 
 EXIT_BAD_SETTINGS = 2
@@ -23,11 +24,11 @@ EXIT_MODEL_REFUSED = 4
 TERMINATION_LOG = Path("/dev/termination-log")
 
 ROLES = {
-    "api": "HTTP API: stores jobs and publishes them to Kafka (never runs the model)",
-    "worker": "GPU/CPU worker: consumes jobs from Kafka and runs the OCR engine",
-    "writer": "result writer (writer mode): persists results from the result topic",
-    "all-in-one": "API, SQLite, in-process queue and worker in one process on 127.0.0.1:8000",
-    "migrate": "apply the database migrations (Alembic) to OCR_DATABASE_URL",
+    Role.API: "HTTP API: stores jobs and publishes them to Kafka (never runs the model)",
+    Role.WORKER: "GPU/CPU worker: consumes jobs from Kafka and runs the OCR engine",
+    Role.WRITER: "result writer (writer mode): persists results from the result topic",
+    Role.ALL_IN_ONE: "API, SQLite, in-process queue and worker in one process on 127.0.0.1:8000",
+    Role.MIGRATE: "apply the database migrations (Alembic) to OCR_DATABASE_URL",
 }
 
 
@@ -77,19 +78,19 @@ def _migrate(settings: Settings) -> int:
 def _runner(role: str) -> Callable[[Settings], int]:
     # Lazy imports: a role loads only its own dependencies (no Kafka client in all-in-one,
     # no OCR engine in the api).
-    if role == "api":
+    if role == Role.API:
         from ocr_runtime.bootstrap import api_role  # noqa: PLC0415
 
         return api_role.run
-    if role == "worker":
+    if role == Role.WORKER:
         from ocr_runtime.bootstrap import worker_role  # noqa: PLC0415
 
         return worker_role.run
-    if role == "writer":
+    if role == Role.WRITER:
         from ocr_runtime.bootstrap import writer_role  # noqa: PLC0415
 
         return writer_role.run
-    if role == "all-in-one":
+    if role == Role.ALL_IN_ONE:
         from ocr_runtime.bootstrap import all_in_one  # noqa: PLC0415
 
         return all_in_one.run
@@ -107,7 +108,7 @@ def _stop(problem: str, status: int) -> NoReturn:
 def check_engine(role: str, settings: Settings) -> None:
     """A role that runs the model stops at once when the image lacks the engine the
     settings name, with a message naming the mismatch (also as the termination message)."""
-    if role not in ("worker", "all-in-one", "evaluate"):
+    if role not in (Role.WORKER, Role.ALL_IN_ONE, "evaluate"):
         return
     from ocr_runtime.adapters.engines import engine_mismatch  # noqa: PLC0415
 

@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from ocr_contract import Role
 from ocr_runtime.adapters.engines import ModelFiles, build_engine, engine_models
 from ocr_runtime.adapters.kafka import (
     KafkaDeadLetterPublisher,
@@ -52,7 +53,7 @@ from ocr_runtime.worker import (
 
 log = logging.getLogger(__name__)
 
-ROLE = "worker"
+ROLE = Role.WORKER
 # Standard mode: jobs handed to the handler together. The engine still sees one job at a
 # time; the group shares its claim, image read and offset commit, and its outcomes share a
 # transaction per flush, which is what moves a quick engine from ~160 to 500+ jobs/s.

@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from ocr_contract import Role
 from ocr_runtime.adapters.kafka import KafkaDeadLetterPublisher
 from ocr_runtime.application import JobOutcome, RecordOutcomes
 from ocr_runtime.bootstrap import _dataplane as dp
@@ -18,7 +19,7 @@ from ocr_runtime.worker import BatchLimits, ConsumeLoop, DataPlaneMetrics, Write
 
 log = logging.getLogger(__name__)
 
-ROLE = "writer"
+ROLE = Role.WRITER
 
 
 def run(settings: Settings) -> int:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from ocr_contract import Metric
+
 _LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
@@ -25,7 +27,7 @@ class ApiMetrics:
             ["method", "route", "status"], registry=r,
         )  # fmt: skip
         self.latency = Histogram(
-            "ocr_http_request_duration_seconds", "HTTP request duration by route template.",
+            Metric.HTTP_REQUEST_DURATION, "HTTP request duration by route template.",
             ["method", "route"], buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.in_flight = Gauge(
@@ -49,7 +51,7 @@ class ApiMetrics:
             "ocr_uploads_in_progress", "Submissions holding an upload slot now.", registry=r
         )
         self.sync_timeouts = Counter(
-            "ocr_sync_timeouts_total", "POST /v1/ocr calls answered 504 (job not done in time).",
+            Metric.SYNC_TIMEOUTS, "POST /v1/ocr calls answered 504 (job not done in time).",
             registry=r,
         )  # fmt: skip
 

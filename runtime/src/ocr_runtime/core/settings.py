@@ -12,29 +12,14 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ocr_contract import ENV_PREFIX, Device, EngineKind, RuntimeMode, unknown_settings
+
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-class Mode(StrEnum):
-    """Architecture of the data plane (see ARCHITECTURE.md)."""
-
-    STANDARD = "standard"
-    BATCHED = "batched"
-    WRITER = "writer"
-
-
-class EngineKind(StrEnum):
-    ONNX = "onnx"  # RapidOCR 3.x on ONNX Runtime (default)
-    PADDLE = "paddle"  # PaddleOCR 2.x on PaddlePaddle
-    NOOP = "noop"  # returns an empty result at zero cost: plumbing benchmarks only
-    # Zero cost, reads a number drawn into the image, crashes or fails on marker pixels:
-    # failure drills (tests/chaos) only.
-    SYNTHETIC = "synthetic"
-
-
-class Device(StrEnum):
-    CPU = "cpu"
-    GPU = "gpu"
+# The names the operator shares with the runtime come from the contract; the runtime calls
+# the data-plane mode simply Mode.
+Mode = RuntimeMode
 
 
 class LineOrientation(StrEnum):
@@ -57,7 +42,7 @@ class BlobRetention(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OCR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     # --- process ---
     mode: Mode = Field(Mode.STANDARD, description="Data-plane architecture.")
@@ -244,3 +229,20 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("OCR_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+
+# Every variable the operator renders must name a field here: checked once, at import, so a
+# renamed field cannot ship with an operator that still sets the old name.
+_UNKNOWN = unknown_settings(frozenset(Settings.model_fields))
+if _UNKNOWN:
+    raise TypeError(f"the contract's settings are not fields of Settings: {_UNKNOWN}")
+
+__all__ = [
+    "BlobBackend",
+    "BlobRetention",
+    "Device",
+    "EngineKind",
+    "LineOrientation",
+    "Mode",
+    "Settings",
+]

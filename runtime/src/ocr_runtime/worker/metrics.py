@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from ocr_contract import Metric
+
 _BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 _WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0)
 _WORK_BUCKETS = (
@@ -23,7 +25,7 @@ class DataPlaneMetrics:
             ["role", "mode", "engine", "model_version"], registry=r,
         )  # fmt: skip
         self.jobs_consumed = Counter(
-            "ocr_jobs_consumed_total", "Job messages taken from the jobs topic.", registry=r
+            Metric.JOBS_CONSUMED, "Job messages taken from the jobs topic.", registry=r
         )
         self.jobs_succeeded = Counter(
             "ocr_jobs_succeeded_total", "Jobs whose result was delivered.", registry=r
@@ -68,12 +70,12 @@ class DataPlaneMetrics:
             "engine; rate() of it is the busy ratio.", registry=r,
         )  # fmt: skip
         self.inference_busy_ratio = Gauge(
-            "ocr_inference_busy_ratio", "Share of wall time the inference thread was busy "
+            Metric.INFERENCE_BUSY, "Share of wall time the inference thread was busy "
             "over the last sampling window (accelerator utilisation without a GPU).",
             registry=r,
         )  # fmt: skip
         self.gpu_utilization = Gauge(
-            "ocr_gpu_utilization_ratio", "GPU utilisation reported by NVML (0-1).", ["gpu"],
+            Metric.GPU_UTILIZATION, "GPU utilisation reported by NVML (0-1).", ["gpu"],
             registry=r,
         )  # fmt: skip
         self.gpu_memory_used = Gauge(
@@ -81,7 +83,7 @@ class DataPlaneMetrics:
             registry=r,
         )  # fmt: skip
         self.db_write = Histogram(
-            "ocr_db_write_seconds", "One database write transaction.", ["operation"],
+            Metric.DB_WRITE_SECONDS, "One database write transaction.", ["operation"],
             buckets=_WORK_BUCKETS, registry=r,
         )  # fmt: skip
         self.result_publish = Histogram(
@@ -93,7 +95,7 @@ class DataPlaneMetrics:
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.consumer_lag = Gauge(
-            "ocr_consumer_lag", "Log end offset minus committed offset.",
+            Metric.CONSUMER_LAG, "Log end offset minus committed offset.",
             ["group", "topic", "partition"], registry=r,
         )  # fmt: skip
         self.commit_failures = Counter(
