@@ -47,7 +47,11 @@ EXPECTED_CLUSTER = {
 NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
 # Leader election, in the release's namespace only: the one Lease.
 LEASE = {("coordination.k8s.io", "leases", v) for v in ("create", "get", "update")}
-STRIMZI = {("kafka.strimzi.io", "kafkatopics", v) for v in ("get", "create", "patch")}
+STRIMZI = {
+    ("kafka.strimzi.io", resource, verb)
+    for resource in ("kafkatopics", "kafkausers")
+    for verb in ("get", "create", "patch")
+}
 
 
 def permissions(role: dict[str, object]) -> set[tuple[str, str, str]]:
