@@ -170,3 +170,10 @@ def test_the_rendered_kafka_user_is_applied_owned_by_the_stack(
     assert stored["spec"] == user.body["spec"]  # nothing pruned by the schema
     assert stored["metadata"]["labels"]["strimzi.io/cluster"] == "events"
     assert stored["metadata"]["ownerReferences"][0]["uid"] == owner.uid
+
+
+def test_pod_env_may_not_set_what_kafka_security_renders(namespace: str) -> None:
+    resource = _resource("env", {"protocol": "SASL_SSL", **CREDENTIALS})
+    resource["spec"]["worker"]["env"] = [{"name": "OCR_KAFKA_SASL_PASSWORD", "value": "x"}]
+    out = _dry_run(namespace, resource)
+    assert "OCR_KAFKA_SASL_PASSWORD" in out and "the operator renders them" in out, out

@@ -66,7 +66,18 @@ JsonObject = Annotated[
 ]
 
 # Variables the operator renders per container; an extra env entry may not replace them.
-RESERVED_ENV = ("OCR_MODE", "OCR_DATABASE_URL", "OCR_REDIS_URL", "OCR_API_KEY_HASHES")
+RESERVED_ENV = (
+    "OCR_MODE",
+    "OCR_DATABASE_URL",
+    "OCR_REDIS_URL",
+    "OCR_API_KEY_HASHES",
+    # spec.kafka.security
+    "OCR_KAFKA_SECURITY_PROTOCOL",
+    "OCR_KAFKA_SASL_MECHANISM",
+    "OCR_KAFKA_SASL_USERNAME",
+    "OCR_KAFKA_SASL_PASSWORD",
+    "OCR_KAFKA_SSL_CA_FILE",
+)
 # The writable /tmp every component mounts (the root filesystem is read-only).
 RESERVED_VOLUME, RESERVED_MOUNT_PATH = "tmp", "/tmp"
 
