@@ -39,7 +39,7 @@ async def test_a_wrong_password_is_reported_as_kafka_unavailable(
     kafka_secure: SecureKafka,
 ) -> None:
     admin = KafkaTopicAdmin(_settings(kafka_secure, "wrong").kafka_client_options())
-    with pytest.raises(KafkaUnavailableError):
+    with pytest.raises(KafkaUnavailableError, match="refused the operator's login"):
         await admin.ensure(kafka_secure.bootstrap, [TopicRequest("op-never", 1, 1, {})])
 
 

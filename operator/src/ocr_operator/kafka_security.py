@@ -5,9 +5,16 @@ gets its own identity, with the rights of a topic administrator."""
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    IllegalSaslStateError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
+)
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
@@ -62,3 +69,25 @@ class KafkaClientSettings(BaseSettings):
                 sasl_plain_password=self.kafka_sasl_password.get_secret_value(),
             )
         return options
+
+
+async def refusal(bootstrap: str, options: Mapping[str, Any]) -> str | None:
+    """Why the first bootstrap server refuses the operator's login or certificate: aiokafka
+    reports both as "Unable to bootstrap", like a broker that is away. None when it accepts
+    them or cannot be reached."""
+    if options.get("security_protocol", "PLAINTEXT") == "PLAINTEXT":
+        return None
+    host, _, port = bootstrap.split(",", maxsplit=1)[0].strip().rpartition(":")
+    try:
+        conn = await create_conn(host, int(port), request_timeout_ms=10_000, **options)
+    except (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError) as exc:
+        return (
+            f"the broker refused the operator's login ({exc}); check "
+            "OCR_OPERATOR_KAFKA_SASL_USERNAME, _SASL_PASSWORD and _SASL_MECHANISM"
+        )
+    except ssl.SSLError as exc:
+        return f"TLS with the broker failed ({exc}); check OCR_OPERATOR_KAFKA_SSL_CA_FILE"
+    except Exception:  # away or timed out: not a matter of identity
+        return None
+    conn.close()
+    return None

@@ -14,8 +14,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from ocr_operator.kafka_security import refusal
 from ocr_operator.ports import ShrinkRefused, TopicReport, TopicRequest
 
 REQUEST_TIMEOUT_MS = 10_000
@@ -35,9 +36,18 @@ async def ensure_topics(
         await admin.start()
         return await _ensure(admin, topics)
     except KafkaError as error:
-        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+        raise await _unavailable(error, bootstrap, client) from error
     finally:
         await admin.close()
+
+
+async def _unavailable(
+    error: KafkaError, bootstrap: str, client: Mapping[str, Any] | None
+) -> KafkaUnavailableError:
+    reason = (
+        await refusal(bootstrap, client or {}) if isinstance(error, KafkaConnectionError) else None
+    )
+    return KafkaUnavailableError(reason or f"{type(error).__name__}: {error}")
 
 
 def _admin(bootstrap: str, client: Mapping[str, Any] | None) -> AIOKafkaAdminClient:
@@ -94,7 +104,7 @@ async def partition_counts(
         await admin.start()
         return await _partition_counts(admin, names)
     except KafkaError as error:
-        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+        raise await _unavailable(error, bootstrap, client) from error
     finally:
         await admin.close()
 
@@ -121,7 +131,7 @@ async def consumer_lag(
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
     except KafkaError as error:
-        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+        raise await _unavailable(error, bootstrap, client) from error
     finally:
         await consumer.stop()
         await admin.close()
