@@ -25,7 +25,7 @@ from ocr_operator.reconcile import ReconcileContext
 from ocr_operator.reconcile import _apply_all as apply_children
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_operator.settings import OperatorSettings
-from tests.operator._cluster import get, install_crds, kubectl, wait_for
+from tests.operator._cluster import get, install_crds, kubectl, standin_crd
 from tests.operator._examples import ROOT, example_resource
 
 pytestmark = [
@@ -52,24 +52,8 @@ def namespace(kubeconfig: Path) -> Iterator[str]:
 
 @pytest.fixture
 def kafka_user_crd(kubeconfig: Path) -> Iterator[None]:
-    """The stand-in KafkaUser CRD, unless a real Strimzi is there; removed afterwards."""
-    present = get("crd", "kafkausers.kafka.strimzi.io", "default")
-    if present is None:
-        kubectl("apply", "-f", str(STANDIN))
-        jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-        wait_for(
-            lambda: (
-                kubectl(
-                    "get", "crd", "kafkausers.kafka.strimzi.io", "-o", f"jsonpath={jsonpath}"
-                ).strip()
-                == "True"
-            ),
-            "stand-in KafkaUser CRD Established",
-            timeout=60,
-        )
-    yield
-    if present is None:
-        kubectl("delete", "crd", "kafkausers.kafka.strimzi.io", "--wait=false", check=False)
+    with standin_crd(STANDIN, "kafkausers.kafka.strimzi.io"):
+        yield
 
 
 def _resource(name: str, security: dict[str, Any], management: str = "Operator") -> dict[str, Any]:
