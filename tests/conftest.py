@@ -169,6 +169,33 @@ def kafka_bootstrap() -> str:
     return _service_value("OCR_KAFKA_BOOTSTRAP", _probe_host_port, _INFRA)
 
 
+@dataclass(frozen=True)
+class SecureKafka:
+    """The local broker's SASL_SSL listener (SCRAM-SHA-512) and what a client needs for it."""
+
+    bootstrap: str
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    username: str
+    password: str
+
+
+@pytest.fixture(scope="session")
+def kafka_secure() -> SecureKafka:
+    """`127.0.0.1:19095`, its CA, a client certificate and the SCRAM test user."""
+    bootstrap = _service_value("KAFKA_SECURE_BOOTSTRAP", _probe_host_port, _INFRA)
+    env = read_local_env()
+    return SecureKafka(
+        bootstrap=bootstrap,
+        ca_file=Path(env["KAFKA_SECURE_CA_FILE"]),
+        cert_file=Path(env["KAFKA_SECURE_CLIENT_CERT_FILE"]),
+        key_file=Path(env["KAFKA_SECURE_CLIENT_KEY_FILE"]),
+        username=env["KAFKA_SECURE_USERNAME"],
+        password=env["KAFKA_SECURE_PASSWORD"],
+    )
+
+
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     """SQLAlchemy async URL of the MariaDB `ocr` database (user `ocr` may create databases)."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local services for integration tests, as our own processes on loopback, non-default ports:
 #   Kafka 4.x KRaft broker (Maven Central jars)  127.0.0.1:19092 (controller 19093; pods of
-#     the real node reach 19094 as kafka.kafka.svc:9092 through node.sh's forwarder)
+#     the real node reach 19094 as kafka.kafka.svc:9092 through node.sh's forwarder;
+#     SASL_SSL with SCRAM-SHA-512 on 19095, see kafka-security.sh)
 #   MariaDB (Debian)                              127.0.0.1:13306  user/password/db: ocr
 #   Redis (Debian)                                127.0.0.1:16379
 #   Prometheus (Debian), 1 s scrape of .local/prometheus/targets.json  127.0.0.1:19090
@@ -10,6 +11,8 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/kafka-security.sh"
 LOG_TAG=infra
 
 KAFKA_VERSION="${OCR_KAFKA_VERSION:-4.1.1}"
@@ -76,6 +79,7 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.retention.hours=24
 EOF
+  kafka_security_configure "$d/server.properties"
   cat >"$d/log4j2.properties" <<EOF
 rootLogger.level=INFO
 rootLogger.appenderRef.stdout.ref=STDOUT
@@ -124,7 +128,8 @@ kafka_wait() {
     [ "$(date +%s)" -lt "$deadline" ] || die "kafka not started after 120 s"
     sleep 0.3
   done
-  log "kafka ready on 127.0.0.1:$KAFKA_PORT"
+  kafka_security_provision "$(kafka_libs)"
+  log "kafka ready on 127.0.0.1:$KAFKA_PORT (SASL_SSL on $KAFKA_SECURE_PORT)"
 }
 
 # --- MariaDB -------------------------------------------------------------------------------
@@ -242,6 +247,7 @@ write_env() {
     OCR_REDIS_URL "redis://127.0.0.1:$REDIS_PORT/0" \
     PROMETHEUS_URL "http://127.0.0.1:$PROMETHEUS_PORT" \
     PROMETHEUS_TARGETS_FILE "$LOCAL/prometheus/targets.json"
+  kafka_security_write_env
 }
 
 up() {

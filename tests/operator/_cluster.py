@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -87,3 +89,23 @@ def install_crds(crds_dir: str, name: str = "ocrservings.ocrserving.io") -> None
         f"CRD {name} Established",
         timeout=60,
     )
+
+
+@contextlib.contextmanager
+def standin_crd(path: Path, name: str) -> Iterator[None]:
+    """A stand-in CRD (tests/operator/testdata) for an operator the local cluster cannot
+    run, unless the real one is there; removed afterwards."""
+    present = get("crd", name, "default")
+    if present is None:
+        kubectl("apply", "-f", str(path))
+        jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+        wait_for(
+            lambda: kubectl("get", "crd", name, "-o", f"jsonpath={jsonpath}").strip() == "True",
+            f"stand-in CRD {name} Established",
+            timeout=60,
+        )
+    try:
+        yield
+    finally:
+        if present is None:
+            kubectl("delete", "crd", name, "--wait=false", check=False)

@@ -24,7 +24,7 @@ from ocr_operator.model import OCRServingSpec
 from ocr_operator.ports import Owner
 from ocr_operator.render import Instance, Kind, Observed, instance_labels, plan_transition, render
 from ocr_operator.settings import OperatorSettings
-from tests.operator._cluster import get, install_crds, kubectl, wait_for
+from tests.operator._cluster import get, install_crds, kubectl, standin_crd
 from tests.operator._examples import ROOT, example_resource
 
 pytestmark = [
@@ -94,22 +94,8 @@ def test_scale_to_zero_needs_keda(namespace: str) -> None:
 
 @pytest.fixture
 def keda_crd(kubeconfig: Path) -> Iterator[None]:
-    """The stand-in ScaledObject CRD, unless a real KEDA is there; removed afterwards."""
-    present = get("crd", "scaledobjects.keda.sh", "default")
-    if present is None:
-        kubectl("apply", "-f", str(STANDIN))
-        jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-        wait_for(
-            lambda: (
-                kubectl("get", "crd", "scaledobjects.keda.sh", "-o", f"jsonpath={jsonpath}").strip()
-                == "True"
-            ),
-            "stand-in ScaledObject CRD Established",
-            timeout=60,
-        )
-    yield
-    if present is None:
-        kubectl("delete", "crd", "scaledobjects.keda.sh", "--wait=false", check=False)
+    with standin_crd(STANDIN, "scaledobjects.keda.sh"):
+        yield
 
 
 def test_the_rendered_scaled_object_is_applied_server_side(namespace: str, keda_crd: None) -> None:

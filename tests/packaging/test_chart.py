@@ -47,7 +47,11 @@ EXPECTED_CLUSTER = {
 NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
 # Leader election, in the release's namespace only: the one Lease.
 LEASE = {("coordination.k8s.io", "leases", v) for v in ("create", "get", "update")}
-STRIMZI = {("kafka.strimzi.io", "kafkatopics", v) for v in ("get", "create", "patch")}
+STRIMZI = {
+    ("kafka.strimzi.io", resource, verb)
+    for resource in ("kafkatopics", "kafkausers")
+    for verb in ("get", "create", "patch")
+}
 
 
 def permissions(role: dict[str, object]) -> set[tuple[str, str, str]]:
@@ -426,3 +430,41 @@ def test_crd_is_rendered_with_include_crds(helm: Path) -> None:
     spec = crds[0]["spec"]
     assert spec["names"]["shortNames"] == ["ocrs"]
     assert [v["name"] for v in spec["versions"]] == ["v1alpha1"]
+
+
+def test_the_operators_kafka_security_comes_from_secrets_and_a_read_only_ca(
+    render: Renderer,
+) -> None:
+    manifests = render(
+        "kafkaSecurity.protocol=SASL_SSL",
+        "kafkaSecurity.usernameSecretRef.name=operator-kafka",
+        "kafkaSecurity.usernameSecretRef.key=user",
+        "kafkaSecurity.passwordSecretRef.name=operator-kafka",
+        "kafkaSecurity.passwordSecretRef.key=password",
+        "kafkaSecurity.caSecretRef.name=events-cluster-ca-cert",
+    )
+    (deployment,) = by_kind(manifests, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["OCR_OPERATOR_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert env["OCR_OPERATOR_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["OCR_OPERATOR_KAFKA_SASL_USERNAME"] == {
+        "secretKeyRef": {"name": "operator-kafka", "key": "user"}
+    }
+    assert env["OCR_OPERATOR_KAFKA_SASL_PASSWORD"] == {
+        "secretKeyRef": {"name": "operator-kafka", "key": "password"}
+    }
+    assert env["OCR_OPERATOR_KAFKA_SSL_CA_FILE"] == "/etc/ocr-operator/kafka-ca/ca.crt"
+    fields = {f"OCR_OPERATOR_{name.upper()}" for name in OperatorSettings.model_fields}
+    assert {name for name in env if name.startswith("OCR_OPERATOR_KAFKA")} <= fields
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "kafka-ca")
+    assert mount["readOnly"] is True
+    volume = next(v for v in pod["volumes"] if v["name"] == "kafka-ca")
+    assert volume["secret"] == {
+        "secretName": "events-cluster-ca-cert",
+        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+    }
+    plain = by_kind(render(), "Deployment")[0]["spec"]["template"]["spec"]
+    assert not [e for e in plain["containers"][0]["env"] if "KAFKA_S" in e["name"]]
+    assert all(v["name"] != "kafka-ca" for v in plain["volumes"])

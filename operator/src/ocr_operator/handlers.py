@@ -22,6 +22,7 @@ import kopf
 
 from ocr_operator import API_GROUP, API_VERSION, PLURAL
 from ocr_operator.apply import KubeClient, KubeError
+from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.reconcile import ReconcileContext, ReconcileOutcome, reconcile
 from ocr_operator.settings import OperatorSettings
 from ocr_operator.telemetry import OperatorMetrics, ReconcileError
@@ -75,6 +76,7 @@ def register(
         memo[MEMO_KEY] = ReconcileContext(
             kube=KubeClient.from_environment(),
             settings=operator_settings,
+            topics=KafkaTopicAdmin(operator_settings.kafka_client_options()),
             metrics=metrics or OperatorMetrics(),
         )
 

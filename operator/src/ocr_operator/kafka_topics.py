@@ -9,12 +9,14 @@ Topics are never deleted by the operator (they may hold unprocessed work).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from ocr_operator.kafka_security import refusal
 from ocr_operator.ports import ShrinkRefused, TopicReport, TopicRequest
 
 REQUEST_TIMEOUT_MS = 10_000
@@ -24,16 +26,34 @@ class KafkaUnavailableError(Exception):
     """The broker could not be reached or refused an admin request."""
 
 
-async def ensure_topics(bootstrap: str, topics: Sequence[TopicRequest]) -> TopicReport:
-    """Create missing topics and grow partitions; never shrink, never delete."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
+async def ensure_topics(
+    bootstrap: str, topics: Sequence[TopicRequest], client: Mapping[str, Any] | None = None
+) -> TopicReport:
+    """Create missing topics and grow partitions; never shrink, never delete. `client`:
+    security options (OperatorSettings.kafka_client_options)."""
+    admin = _admin(bootstrap, client)
     try:
         await admin.start()
         return await _ensure(admin, topics)
     except KafkaError as error:
-        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+        raise await _unavailable(error, bootstrap, client) from error
     finally:
         await admin.close()
+
+
+async def _unavailable(
+    error: KafkaError, bootstrap: str, client: Mapping[str, Any] | None
+) -> KafkaUnavailableError:
+    reason = (
+        await refusal(bootstrap, client or {}) if isinstance(error, KafkaConnectionError) else None
+    )
+    return KafkaUnavailableError(reason or f"{type(error).__name__}: {error}")
+
+
+def _admin(bootstrap: str, client: Mapping[str, Any] | None) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS, **(client or {})
+    )
 
 
 async def _ensure(admin: AIOKafkaAdminClient, topics: Sequence[TopicRequest]) -> TopicReport:
@@ -75,23 +95,30 @@ async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dic
     return {d["topic"]: len(d["partitions"]) for d in described if d.get("error_code", 0) == 0}
 
 
-async def partition_counts(bootstrap: str, names: list[str]) -> dict[str, int]:
+async def partition_counts(
+    bootstrap: str, names: list[str], client: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """Partitions of each existing topic among `names` (missing ones are left out)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    admin = _admin(bootstrap, client)
     try:
         await admin.start()
         return await _partition_counts(admin, names)
     except KafkaError as error:
-        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+        raise await _unavailable(error, bootstrap, client) from error
     finally:
         await admin.close()
 
 
-async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
+async def consumer_lag(
+    bootstrap: str, group: str, topic: str, client: Mapping[str, Any] | None = None
+) -> int:
     """Messages of `topic` not yet committed by `group` (0 for a missing or empty topic)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
+    admin = _admin(bootstrap, client)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=REQUEST_TIMEOUT_MS
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        request_timeout_ms=REQUEST_TIMEOUT_MS,
+        **(client or {}),
     )
     try:
         await admin.start()
@@ -104,7 +131,7 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
         ends = await consumer.end_offsets(partitions)
         starts = await consumer.beginning_offsets(partitions)
     except KafkaError as error:
-        raise KafkaUnavailableError(f"{type(error).__name__}: {error}") from error
+        raise await _unavailable(error, bootstrap, client) from error
     finally:
         await consumer.stop()
         await admin.close()
@@ -117,13 +144,17 @@ async def consumer_lag(bootstrap: str, group: str, topic: str) -> int:
 
 
 class KafkaTopicAdmin:
-    """The TopicAdmin port over the Kafka admin API."""
+    """The TopicAdmin port over the Kafka admin API, with the operator's own Kafka security
+    options (`OperatorSettings.kafka_client_options()`; none: PLAINTEXT)."""
+
+    def __init__(self, client: Mapping[str, Any] | None = None) -> None:
+        self._client = dict(client or {})
 
     async def ensure(self, bootstrap: str, topics: Sequence[TopicRequest]) -> TopicReport:
-        return await ensure_topics(bootstrap, topics)
+        return await ensure_topics(bootstrap, topics, self._client)
 
     async def lag(self, bootstrap: str, group: str, topic: str) -> int:
-        return await consumer_lag(bootstrap, group, topic)
+        return await consumer_lag(bootstrap, group, topic, self._client)
 
 
 __all__ = [

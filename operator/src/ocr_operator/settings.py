@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from ocr_operator.kafka_security import KafkaClientSettings
 from ocr_operator.leader import LeaseTimings
 from ocr_operator.render import StackDefaults
 
 
-class OperatorSettings(BaseSettings):
+class OperatorSettings(KafkaClientSettings):
     model_config = SettingsConfigDict(env_prefix="OCR_OPERATOR_", extra="ignore", frozen=True)
 
     resync_seconds: float = Field(

@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import httpx
-from ocr_runtime.worker import probe_app
 from prometheus_client import CollectorRegistry
+
+from ocr_runtime.worker import probe_app
 
 
 async def test_readyz_answers_while_a_check_is_added_during_the_probe() -> None:

@@ -68,7 +68,19 @@ JsonObject = Annotated[
 
 # Variables the operator renders per container; an extra env entry may not replace them.
 RESERVED_ENV = tuple(
-    name.value for name in (Env.MODE, Env.DATABASE_URL, Env.REDIS_URL, Env.API_KEY_HASHES)
+    name.value
+    for name in (
+        Env.MODE,
+        Env.DATABASE_URL,
+        Env.REDIS_URL,
+        Env.API_KEY_HASHES,
+        # spec.kafka.security
+        Env.KAFKA_SECURITY_PROTOCOL,
+        Env.KAFKA_SASL_MECHANISM,
+        Env.KAFKA_SASL_USERNAME,
+        Env.KAFKA_SASL_PASSWORD,
+        Env.KAFKA_SSL_CA_FILE,
+    )
 )
 # The writable /tmp every component mounts (the root filesystem is read-only).
 RESERVED_VOLUME, RESERVED_MOUNT_PATH = "tmp", "/tmp"

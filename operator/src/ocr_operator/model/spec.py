@@ -26,6 +26,7 @@ from ocr_operator.model.enums import (
     TopicDeletion,
     TopicManagement,
 )
+from ocr_operator.model.kafka_security import KAFKA_SECURITY_RULE, KafkaSecuritySpec
 from ocr_operator.model.network import NetworkPolicySpec
 from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
 from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
@@ -194,6 +195,7 @@ class KafkaSpec(
             "self.consumerGroup != self.writerGroup",
             "kafka.consumerGroup and kafka.writerGroup must differ",
         ),
+        KAFKA_SECURITY_RULE,
     ),
 ):
     """Kafka connection, topics and how topics are managed."""
@@ -230,6 +232,9 @@ class KafkaSpec(
     )
     strimzi_cluster: ObjectName | None = Field(
         None, description="Strimzi Kafka cluster name (label strimzi.io/cluster); Strimzi only."
+    )
+    security: KafkaSecuritySpec | None = Field(
+        None, description="TLS and SASL of the stack's Kafka clients; unset: PLAINTEXT."
     )
 
 

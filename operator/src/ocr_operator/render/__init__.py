@@ -38,6 +38,7 @@ from ocr_operator.render.images import (
     engine_variant,
     migration_image,
 )
+from ocr_operator.render.kafka_security import kafka_user
 from ocr_operator.render.migration import MIGRATION_COMPONENT, migration_job, migration_job_name
 from ocr_operator.render.network import network_policies
 from ocr_operator.render.plan import Observed, Phase, Plan, plan_transition
@@ -76,6 +77,9 @@ def render(
     manifests = [config_map(spec, instance), *network_policies(spec, instance, components)]
     if spec.kafka.management is TopicManagement.STRIMZI:
         manifests += kafka_topics(spec, instance, topic_names(spec, plan))
+    user = kafka_user(spec, instance)
+    if user is not None:
+        manifests.append(user)
     for component in components:
         manifests.append(deployment(spec, instance, component, plan.worker_mode, defaults))
         if component is Component.API:

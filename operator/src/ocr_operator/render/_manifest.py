@@ -26,6 +26,8 @@ class Kind(StrEnum):
     CONFIG_MAP = "ConfigMap"
     NETWORK_POLICY = "NetworkPolicy"
     KAFKA_TOPIC = "KafkaTopic"
+    # Before the Deployments: Strimzi writes the password Secret the pods reference.
+    KAFKA_USER = "KafkaUser"
     JOB = "Job"
     DEPLOYMENT = "Deployment"
     SERVICE = "Service"
@@ -42,7 +44,9 @@ class Kind(StrEnum):
     @property
     def prunable(self) -> bool:
         """Listed by label and deleted when no longer desired."""
-        return self not in (Kind.KAFKA_TOPIC, Kind.POD, Kind.SECRET)
+        # A KafkaUser is owned (it goes with its OCRServing) but not listed: listing would
+        # need a permission on kafkausers in clusters without Strimzi.
+        return self not in (Kind.KAFKA_TOPIC, Kind.KAFKA_USER, Kind.POD, Kind.SECRET)
 
     @property
     def optional(self) -> bool:
@@ -65,6 +69,7 @@ _API_VERSIONS = {
     Kind.HORIZONTAL_POD_AUTOSCALER: "autoscaling/v2",
     Kind.POD_DISRUPTION_BUDGET: "policy/v1",
     Kind.KAFKA_TOPIC: "kafka.strimzi.io/v1beta2",
+    Kind.KAFKA_USER: "kafka.strimzi.io/v1beta2",
     Kind.JOB: "batch/v1",
     Kind.POD: "v1",
     Kind.SECRET: "v1",
@@ -78,6 +83,7 @@ _PLURALS = {
     Kind.HORIZONTAL_POD_AUTOSCALER: "horizontalpodautoscalers",
     Kind.POD_DISRUPTION_BUDGET: "poddisruptionbudgets",
     Kind.KAFKA_TOPIC: "kafkatopics",
+    Kind.KAFKA_USER: "kafkausers",
     Kind.JOB: "jobs",
     Kind.POD: "pods",
     Kind.SECRET: "secrets",

@@ -29,6 +29,11 @@ from ocr_operator.render.env import (
     termination_grace_seconds,
 )
 from ocr_operator.render.images import DEFAULTS, StackDefaults, component_image
+from ocr_operator.render.kafka_security import (
+    kafka_ca_mounts,
+    kafka_ca_volumes,
+    kafka_security_env,
+)
 
 RUN_AS_USER = 10001
 
@@ -145,7 +150,7 @@ def _pod_spec(
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
         "securityContext": dict(POD_SECURITY_CONTEXT),
         "containers": [_container(spec, instance, component, run, image)],
-        "volumes": pod_volumes(part),
+        "volumes": pod_volumes(part) + kafka_ca_volumes(spec),
         **placement(spec, component, defaults),
         **pod_identity(part),
     }
@@ -180,6 +185,7 @@ def _container(
         "ports": [{"name": "http", "containerPort": spec.http_port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": config_map_name(instance)}}],
         "env": container_env(spec, run.mode)
+        + kafka_security_env(spec, instance)
         + (api_auth_env(spec, instance.name) if component is Component.API else [])
         + extra_env(_component_spec(spec, component)),
         "resources": _resources(spec, component),
@@ -191,7 +197,7 @@ def _container(
         # there; the operator reads it from the container status into the conditions.
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
-        "volumeMounts": volume_mounts(_component_spec(spec, component)),
+        "volumeMounts": volume_mounts(_component_spec(spec, component)) + kafka_ca_mounts(spec),
     }
 
 

@@ -21,6 +21,7 @@ from ocr_runtime.adapters.kafka import (
     ConsumerOptions,
     KafkaProducerClient,
     KafkaRecordSource,
+    KafkaSecurity,
     ProducerOptions,
     ensure_topics,
     missing_topics,
@@ -87,9 +88,15 @@ async def until_reachable(
             delay = min(delay * 2, 5.0)
 
 
+def producer_options(settings: Settings, role: str) -> ProducerOptions:
+    return ProducerOptions(
+        settings.kafka_bootstrap, client_id(role), security=KafkaSecurity.from_settings(settings)
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_producer(settings: Settings, role: str) -> AsyncIterator[KafkaProducerClient]:
-    client = KafkaProducerClient(ProducerOptions(settings.kafka_bootstrap, client_id(role)))
+    client = KafkaProducerClient(producer_options(settings, role))
     await until_reachable(client.start, "Kafka")
     try:
         yield client
@@ -115,6 +122,7 @@ async def prepare_topics(
             [settings.jobs_topic, settings.results_topic, settings.dead_letter_topic],
             partitions=settings.kafka_partitions,
             replication=settings.kafka_replication,
+            security=KafkaSecurity.from_settings(settings),
         )
         if created:
             log.info("created topics %s", created)
@@ -138,7 +146,13 @@ async def wait_for_topics(
     found: list[list[str]] = []
 
     async def check() -> None:
-        found.append(await missing_topics(settings.kafka_bootstrap, needed_topics(settings)))
+        found.append(
+            await missing_topics(
+                settings.kafka_bootstrap,
+                needed_topics(settings),
+                security=KafkaSecurity.from_settings(settings),
+            )
+        )
 
     while True:
         await until_reachable(check, "Kafka")
@@ -166,6 +180,7 @@ def record_source(settings: Settings, topic: str, group: str, role: str) -> Kafk
             client_id=client_id(role),
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.kafka_session_timeout_ms // 5),
+            security=KafkaSecurity.from_settings(settings),
         )
     )
 

@@ -15,12 +15,12 @@ from prometheus_client import REGISTRY
 from starlette.types import ASGIApp
 
 from ocr_contract import Role
-from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient, ProducerOptions
+from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient
 from ocr_runtime.adapters.redis_guard import RedisGuard
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
 from ocr_runtime.application.outbox import OutboxSweeper, SweepReport
-from ocr_runtime.bootstrap._dataplane import client_id, until_reachable
+from ocr_runtime.bootstrap._dataplane import producer_options, until_reachable
 from ocr_runtime.bootstrap.storage import build_blob_store
 from ocr_runtime.core.logging import configure_logging
 from ocr_runtime.core.metrics import OutboxMetrics
@@ -35,7 +35,7 @@ def build_app(settings: Settings) -> ASGIApp:
     """The API with its adapters; resources start and stop in the app's lifespan."""
     database = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
     blobs = build_blob_store(settings, database)
-    kafka = KafkaProducerClient(ProducerOptions(settings.kafka_bootstrap, client_id(ROLE)))
+    kafka = KafkaProducerClient(producer_options(settings, ROLE))
     guard = RedisGuard.from_settings(settings)
     # Database blobs share the job's transaction, and concurrent submissions share one.
     intake = GroupCommitIntake(database) if settings.blob_backend is BlobBackend.DATABASE else None

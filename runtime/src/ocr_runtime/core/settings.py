@@ -13,6 +13,11 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ocr_contract import ENV_PREFIX, Device, EngineKind, RuntimeMode, unknown_settings
+from ocr_runtime.core.kafka_security import (
+    KafkaSecurityProtocol,
+    SaslMechanism,
+    check_kafka_security,
+)
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -92,6 +97,23 @@ class Settings(BaseSettings):
         le=300_000,
         description="Consumer session timeout: how long a dead member keeps its partitions.",
     )
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        KafkaSecurityProtocol.PLAINTEXT,
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, for every Kafka client.",
+    )
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        SaslMechanism.SCRAM_SHA_512, description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user (SASL_* protocols).")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="PEM CA bundle the broker certificate is checked against "
+        "(unset: the system's CAs)."
+    )  # fmt: skip
+    kafka_ssl_cert_file: Path | None = Field(
+        None, description="PEM client certificate for mTLS (with OCR_KAFKA_SSL_KEY_FILE)."
+    )
+    kafka_ssl_key_file: Path | None = Field(None, description="PEM key of the client cert.")
 
     # --- engine ---
     engine: EngineKind = Field(EngineKind.ONNX, description="OCR engine.")
@@ -207,6 +229,14 @@ class Settings(BaseSettings):
                 raise ValueError("OCR_API_KEY_HASHES must hold SHA-256 hex digests (64 hex chars)")
         if self.sync_timeout_default_s > self.sync_timeout_max_s:
             raise ValueError("OCR_SYNC_TIMEOUT_DEFAULT_S exceeds OCR_SYNC_TIMEOUT_MAX_S")
+        check_kafka_security(
+            self.kafka_security_protocol,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password,
+            ca_file=self.kafka_ssl_ca_file,
+            cert_file=self.kafka_ssl_cert_file,
+            key_file=self.kafka_ssl_key_file,
+        )
         return self
 
     @field_validator("api_key_hashes", mode="before")

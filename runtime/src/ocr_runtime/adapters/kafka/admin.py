@@ -4,22 +4,40 @@ delete them (tests only)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from ocr_runtime.adapters.kafka.security import PLAINTEXT, KafkaSecurity
+
 log = logging.getLogger(__name__)
 
 
+@contextlib.asynccontextmanager
+async def _admin(bootstrap: str, security: KafkaSecurity) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, client_id="ocr-topic-admin", **security.client_options()
+    )
+    await security.started(bootstrap, admin.start, admin.close)
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(
-    bootstrap: str, names: Sequence[str], *, partitions: int, replication: int = 1
+    bootstrap: str,
+    names: Sequence[str],
+    *,
+    partitions: int,
+    replication: int = 1,
+    security: KafkaSecurity = PLAINTEXT,
 ) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ocr-topic-admin")
-    await admin.start()
-    try:
+    async with _admin(bootstrap, security) as admin:
         existing = set(await admin.list_topics())
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
@@ -31,28 +49,22 @@ async def ensure_topics(
             except TopicAlreadyExistsError:
                 log.info("topics created concurrently by another process: %s", missing)
         return missing
-    finally:
-        await admin.close()
 
 
-async def missing_topics(bootstrap: str, names: Sequence[str]) -> list[str]:
+async def missing_topics(
+    bootstrap: str, names: Sequence[str], *, security: KafkaSecurity = PLAINTEXT
+) -> list[str]:
     """The topics among `names` that do not exist (in the order given)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ocr-topic-admin")
-    await admin.start()
-    try:
+    async with _admin(bootstrap, security) as admin:
         existing = set(await admin.list_topics())
-    finally:
-        await admin.close()
     return [n for n in dict.fromkeys(names) if n not in existing]
 
 
-async def delete_topics(bootstrap: str, names: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ocr-topic-admin")
-    await admin.start()
-    try:
+async def delete_topics(
+    bootstrap: str, names: Sequence[str], *, security: KafkaSecurity = PLAINTEXT
+) -> None:
+    async with _admin(bootstrap, security) as admin:
         existing = set(await admin.list_topics())
         doomed = [n for n in names if n in existing]
         if doomed:
             await admin.delete_topics(doomed)
-    finally:
-        await admin.close()

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from ocr_runtime.adapters.failures import boundary
+from ocr_runtime.adapters.kafka.security import PLAINTEXT, KafkaSecurity
 from ocr_runtime.application.stream import Delivery, PartitionKey, RevokeHook
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class ConsumerOptions:
     heartbeat_interval_ms: int = 2_000
     max_poll_interval_ms: int = 300_000
     max_partition_fetch_bytes: int = 1024 * 1024
+    security: KafkaSecurity = PLAINTEXT
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -72,8 +74,9 @@ class KafkaRecordSource:
             max_poll_interval_ms=o.max_poll_interval_ms,
             max_partition_fetch_bytes=o.max_partition_fetch_bytes,
             fetch_max_wait_ms=100,
+            **o.security.client_options(),
         )
-        await consumer.start()
+        await o.security.started(o.bootstrap, consumer.start, consumer.stop)
         self._consumer = consumer
         consumer.subscribe([o.topic], listener=_Listener(self, on_revoke))
 

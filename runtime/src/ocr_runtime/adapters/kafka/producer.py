@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 
 from ocr_runtime.adapters.failures import boundary
+from ocr_runtime.adapters.kafka.security import PLAINTEXT, KafkaSecurity
 from ocr_runtime.application.messages import REQUEST_ID_HEADER, JobMessage, JobOutcome
 from ocr_runtime.application.stream import DeadLetter
 
@@ -25,6 +26,7 @@ class ProducerOptions:
     client_id: str
     linger_ms: int = 0  # concurrent sends still share requests while one is in flight
     request_timeout_ms: int = 30_000
+    security: KafkaSecurity = PLAINTEXT
 
 
 @boundary
@@ -46,8 +48,9 @@ class KafkaProducerClient:
             max_batch_size=_MAX_BATCH_BYTES,
             max_request_size=_MAX_REQUEST_BYTES,
             request_timeout_ms=o.request_timeout_ms,
+            **o.security.client_options(),
         )
-        await producer.start()
+        await o.security.started(o.bootstrap, producer.start, producer.stop)
         self._producer = producer
 
     async def stop(self) -> None:

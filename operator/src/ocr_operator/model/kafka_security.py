@@ -1,0 +1,118 @@
+"""`spec.kafka.security`: how the stack's pods authenticate to Kafka and protect the
+connection. Credentials and the CA stay in Secrets that the pods reference; the operator
+never reads them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from ocr_operator.model._base import WireModel
+
+SecretName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
+]
+SecretKey = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
+
+_SASL = "self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL']"
+
+
+class KafkaSecurityProtocol(StrEnum):
+    """Kafka's own names (the runtime's OCR_KAFKA_SECURITY_PROTOCOL)."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (KafkaSecurityProtocol.SASL_PLAINTEXT, KafkaSecurityProtocol.SASL_SSL)
+
+
+class SaslMechanism(StrEnum):
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"
+
+
+class KafkaSecretKeyRef(WireModel):
+    """A key of a Secret in the resource's namespace."""
+
+    name: SecretName = Field(description="Secret name.")
+    key: SecretKey = Field(description="Key in the Secret.")
+
+
+class KafkaCaSecretRef(WireModel):
+    """The Secret key holding the PEM CA bundle that signed the brokers' certificates."""
+
+    name: SecretName = Field(
+        description="Secret name (with Strimzi: <cluster>-cluster-ca-cert, copied into this "
+        "namespace)."
+    )
+    key: SecretKey = Field("ca.crt", description="Key in the Secret.")
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class KafkaSecuritySpec(
+    WireModel,
+    json_schema_extra=_cel(
+        (
+            "has(self.usernameSecretRef) == has(self.passwordSecretRef)",
+            "kafka.security.usernameSecretRef and passwordSecretRef go together",
+        ),
+        (
+            f"!has(self.usernameSecretRef) || {_SASL}",
+            "kafka.security.usernameSecretRef needs protocol SASL_PLAINTEXT or SASL_SSL",
+        ),
+        (
+            "!has(self.caSecretRef) || self.protocol in ['SSL', 'SASL_SSL']",
+            "kafka.security.caSecretRef needs protocol SSL or SASL_SSL",
+        ),
+    ),
+):
+    """TLS and SASL of every Kafka client of the stack (api, worker, writer)."""
+
+    protocol: KafkaSecurityProtocol = Field(
+        KafkaSecurityProtocol.PLAINTEXT,
+        description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    sasl_mechanism: SaslMechanism = Field(
+        SaslMechanism.SCRAM_SHA_512,
+        description="SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (SASL protocols).",
+    )
+    username_secret_ref: KafkaSecretKeyRef | None = Field(
+        None,
+        description="Secret key holding the SASL user name. Unset with a SASL protocol: "
+        "kafka.management must be Strimzi with SCRAM-SHA-512, and the operator renders a "
+        "KafkaUser named <name>-kafka whose Secret the pods use.",
+    )
+    password_secret_ref: KafkaSecretKeyRef | None = Field(
+        None, description="Secret key holding the SASL password (with usernameSecretRef)."
+    )
+    ca_secret_ref: KafkaCaSecretRef | None = Field(
+        None,
+        description="Secret key of the CA bundle (SSL, SASL_SSL), mounted read-only into "
+        "the pods; unset: the image's system CAs.",
+    )
+
+    @property
+    def strimzi_user(self) -> bool:
+        """SASL without credentials of its own: the stack's KafkaUser provides them."""
+        return self.protocol.uses_sasl and self.username_secret_ref is None
+
+
+# The CEL rule of spec.kafka that needs both management and security.
+KAFKA_SECURITY_RULE = (
+    "!has(self.security) || !(self.security.protocol in ['SASL_PLAINTEXT', 'SASL_SSL'])"
+    " || has(self.security.usernameSecretRef)"
+    " || (self.management == 'Strimzi' && self.security.saslMechanism == 'SCRAM-SHA-512')",
+    "kafka.security with a SASL protocol needs usernameSecretRef and passwordSecretRef, "
+    "unless kafka.management is Strimzi with saslMechanism SCRAM-SHA-512 (a KafkaUser is "
+    "then rendered for the stack)",
+)

@@ -1,0 +1,121 @@
+"""`spec.kafka.security` in the pods (Secret-backed env, the CA as a read-only volume) and,
+under Strimzi with SCRAM-SHA-512 and no credentials of its own, the stack's `KafkaUser`
+with ACLs on its own topics and consumer groups only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocr_contract import Env
+from ocr_operator.model import OCRServingSpec, TopicManagement
+from ocr_operator.model.kafka_security import KafkaCaSecretRef, KafkaSecuritySpec
+from ocr_operator.render._manifest import Instance, Kind, Manifest, make
+from ocr_operator.render.env import _secret_env
+
+CA_VOLUME = "kafka-ca"
+CA_DIR = "/etc/ocr/kafka-ca"
+CA_FILE = "ca.crt"
+# The key of the Secret Strimzi's user operator writes for a SCRAM-SHA-512 KafkaUser.
+STRIMZI_PASSWORD_KEY = "password"
+TOPIC_OPERATIONS = ["Describe", "Read", "Write"]
+GROUP_OPERATIONS = ["Describe", "Read"]
+
+
+def kafka_user_name(instance: Instance) -> str:
+    """The KafkaUser, its Secret (Strimzi names it after the user) and the SASL user name."""
+    return f"{instance.name}-kafka"
+
+
+def kafka_security_config(spec: OCRServingSpec) -> dict[str, str]:
+    """The non-secret settings: protocol, mechanism, CA path. They go in the containers'
+    env, not the ConfigMap: the migration Job shares the ConfigMap, never talks to Kafka,
+    and its Settings would refuse a SASL protocol without the credentials."""
+    security = spec.kafka.security
+    if security is None:
+        return {}
+    data = {
+        Env.KAFKA_SECURITY_PROTOCOL.value: security.protocol.value,
+        Env.KAFKA_SASL_MECHANISM.value: security.sasl_mechanism.value,
+    }
+    if security.ca_secret_ref is not None:
+        data[Env.KAFKA_SSL_CA_FILE.value] = f"{CA_DIR}/{CA_FILE}"
+    return data
+
+
+def kafka_security_env(spec: OCRServingSpec, instance: Instance) -> list[dict[str, Any]]:
+    """Env of every Kafka client container; credentials only as secretKeyRef."""
+    security = spec.kafka.security
+    if security is None:
+        return []
+    env: list[dict[str, Any]] = [
+        {"name": name, "value": value} for name, value in kafka_security_config(spec).items()
+    ]
+    if security.strimzi_user:
+        user = kafka_user_name(instance)
+        # The user name is the KafkaUser's own name, public like any object name.
+        env.append({"name": Env.KAFKA_SASL_USERNAME.value, "value": user})
+        env.append(_secret_env(Env.KAFKA_SASL_PASSWORD.value, user, STRIMZI_PASSWORD_KEY))
+    elif security.username_secret_ref is not None and security.password_secret_ref is not None:
+        username, password = security.username_secret_ref, security.password_secret_ref
+        env.append(_secret_env(Env.KAFKA_SASL_USERNAME.value, username.name, username.key))
+        env.append(_secret_env(Env.KAFKA_SASL_PASSWORD.value, password.name, password.key))
+    return env
+
+
+def kafka_ca_volumes(spec: OCRServingSpec) -> list[dict[str, Any]]:
+    ref = _ca_ref(spec)
+    if ref is None:
+        return []
+    return [
+        {
+            "name": CA_VOLUME,
+            "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": CA_FILE}]},
+        }
+    ]
+
+
+def kafka_ca_mounts(spec: OCRServingSpec) -> list[dict[str, Any]]:
+    if _ca_ref(spec) is None:
+        return []
+    return [{"name": CA_VOLUME, "mountPath": CA_DIR, "readOnly": True}]
+
+
+def kafka_user(spec: OCRServingSpec, instance: Instance) -> Manifest | None:
+    """The stack's Strimzi KafkaUser: SCRAM-SHA-512, simple authorization, this stack's
+    topics (all three: a mode change must not wait for an ACL) and groups, nothing else."""
+    security = spec.kafka.security
+    if not _renders_user(spec, security):
+        return None
+    kafka = spec.kafka
+    topics = [kafka.topics.jobs, kafka.topics.results, kafka.topics.dead_letter]
+    acls = [_acl("topic", name, TOPIC_OPERATIONS) for name in topics] + [
+        _acl("group", name, GROUP_OPERATIONS) for name in (kafka.consumer_group, kafka.writer_group)
+    ]
+    body = {
+        "authentication": {"type": "scram-sha-512"},
+        "authorization": {"type": "simple", "acls": acls},
+    }
+    manifest = make(Kind.KAFKA_USER, kafka_user_name(instance), instance, body)
+    manifest.body["metadata"]["labels"]["strimzi.io/cluster"] = kafka.strimzi_cluster
+    return manifest
+
+
+def _renders_user(spec: OCRServingSpec, security: KafkaSecuritySpec | None) -> bool:
+    return (
+        security is not None
+        and security.strimzi_user
+        and spec.kafka.management is TopicManagement.STRIMZI
+    )
+
+
+def _acl(kind: str, name: str, operations: list[str]) -> dict[str, Any]:
+    return {
+        "resource": {"type": kind, "name": name, "patternType": "literal"},
+        "operations": list(operations),
+        "host": "*",
+    }
+
+
+def _ca_ref(spec: OCRServingSpec) -> KafkaCaSecretRef | None:
+    security = spec.kafka.security
+    return None if security is None else security.ca_secret_ref
