@@ -75,6 +75,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "priority": 1,
     },
     {
+        "name": "Model",
+        "type": "string",
+        "jsonPath": ".status.model.ref",
+        "description": "The model the workers are rolled to (an MLflow alias resolved).",
+        "priority": 1,
+    },
+    {
         "name": "URL",
         "type": "string",
         "jsonPath": ".status.url",

@@ -25,6 +25,7 @@ from ocr_operator.model.enums import (
     TopicDeletion,
     TopicManagement,
 )
+from ocr_operator.model.model_source import ModelSpec
 from ocr_operator.model.network import NetworkPolicySpec
 from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
 from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
@@ -134,6 +135,10 @@ class EngineSpec(WireModel):
         "default", description="Model version, recorded on the pods (label and OCR_MODEL_VERSION)."
     )
     threads: int = Field(0, ge=0, le=256, description="Intra-op threads (0: library default).")
+    model: ModelSpec = Field(
+        default_factory=ModelSpec,
+        description="Where the model comes from: unset, the models in the image; uri or mlflow.",
+    )
 
 
 class BatchingSpec(WireModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ocr_operator.model import Component, Mode, OCRServingSpec, TopicManagement
+from ocr_operator.model.model_source import ResolvedModel, static_resolution
 from ocr_operator.render._manifest import (
     LABEL_COMPONENT,
     LABEL_INSTANCE,
@@ -38,6 +39,7 @@ from ocr_operator.render.images import (
     migration_image,
 )
 from ocr_operator.render.migration import MIGRATION_COMPONENT, migration_job, migration_job_name
+from ocr_operator.render.model import with_model
 from ocr_operator.render.network import network_policies
 from ocr_operator.render.plan import Observed, Phase, Plan, plan_transition
 from ocr_operator.render.workloads import deployment
@@ -57,10 +59,16 @@ def render(
     plan: Plan,
     defaults: StackDefaults = DEFAULTS,
     caps: Mapping[Component, int] | None = None,
+    *,
+    model: ResolvedModel | None = None,
 ) -> list[Manifest]:
     """Every child the stack should have now, in apply order (the migration Job aside:
     reconcile creates it once per image and gates the workloads on it). `caps`: the
-    advisor's replica caps from status (component -> maxReplicas of its autoscaler)."""
+    advisor's replica caps from status (component -> maxReplicas of its autoscaler).
+    `model`: what spec.engine.model resolved to; needed for an MLflow source."""
+    model = model or static_resolution(spec.engine.model, spec.engine.model_version)
+    if model is None:
+        raise ValueError("spec.engine.model.mlflow: render needs the resolved model version")
     components = [Component.API, Component.WORKER]
     if plan.include_writer:
         components.insert(0, Component.WRITER)  # the writer first: workers may depend on it
@@ -72,7 +80,8 @@ def render(
         # The writer only ever runs Writer mode; rendering it with the target would roll it
         # on the way out of Writer, restarting the pod that must drain the results topic.
         mode = Mode.WRITER if component is Component.WRITER else plan.worker_mode
-        manifests.append(deployment(spec, instance, component, mode, defaults))
+        manifest = deployment(spec, instance, component, mode, defaults)
+        manifests.append(with_model(manifest, model) if component is Component.WORKER else manifest)
         if component is Component.API:
             manifests.append(api_service(spec, instance))
         for extra in (
