@@ -30,7 +30,9 @@ mlflow_venv() {
 
 up() {
   ensure_dirs
-  local start venv d="$LOCAL/mlflow"
+  local start venv d
+  # The physical path: the server outlives any one checkout that links to .local.
+  d="$(cd "$LOCAL" && pwd -P)/mlflow"
   start=$(date +%s)
   if is_running mlflow; then log "mlflow already running"; else
     port_in_use "$MLFLOW_PORT" && die "port $MLFLOW_PORT is taken by a process that is not ours"
@@ -53,9 +55,24 @@ up() {
   log "mlflow ready on $MLFLOW_URL in $(( $(date +%s) - start )) s"
 }
 
+# `mlflow server` runs uvicorn and a job runner as children, in the session start_bg opened:
+# the whole process group goes.
+down() {
+  local pid deadline
+  pid="$(cat "$(pid_file mlflow)" 2>/dev/null || true)"
+  if [ -n "$pid" ] && is_running mlflow; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
+  stop_all 30 mlflow
+  if [ -n "$pid" ]; then
+    deadline=$(( $(date +%s) + 20 ))
+    while pgrep -g "$pid" >/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  log "mlflow stopped"
+}
+
 case "${1:-}" in
   up) up ;;
-  down) stop_all 30 mlflow; log "mlflow stopped" ;;
+  down) down ;;
   status) print_status mlflow ;;
   *) die "usage: $0 up|down|status" ;;
 esac
