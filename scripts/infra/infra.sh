@@ -249,11 +249,13 @@ up() {
   ensure_dirs
   local start s
   start=$(date +%s)
-  # Start everything first, then wait: the JVM warms up while the others start.
+  # Start everything first, then wait: the JVM warms up while the others start. The model
+  # registry lives in a script of its own.
+  "$(dirname "$0")/mlflow.sh" start
   for s in "${SERVICES[@]}"; do "${s}_up"; done
   for s in "${SERVICES[@]}"; do "${s}_wait"; done
   write_env
-  "$(dirname "$0")/mlflow.sh" up # the model registry, in a script of its own
+  "$(dirname "$0")/mlflow.sh" wait
   log "all services up in $(( $(date +%s) - start )) s; environment in $ENV_FILE"
 }
 

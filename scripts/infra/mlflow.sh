@@ -3,7 +3,7 @@
 #   MLflow (PyPI, own venv)  127.0.0.1:15000, SQLite backend and artifacts under .local/mlflow
 # The venv is cached in ~/.cache/ocr-serving/mlflow-<version>/ (installed once with uv); the
 # URL goes into .local/env as MLFLOW_TRACKING_URI.
-# Usage: mlflow.sh up|down|status
+# Usage: mlflow.sh up|start|wait|down|status (start and wait: up in two halves)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -28,31 +28,39 @@ mlflow_venv() {
   echo "$dir"
 }
 
-up() {
+start() {
   ensure_dirs
-  local start venv d
+  local venv d
   # The physical path: the server outlives any one checkout that links to .local.
   d="$(cd "$LOCAL" && pwd -P)/mlflow"
-  start=$(date +%s)
-  if is_running mlflow; then log "mlflow already running"; else
-    port_in_use "$MLFLOW_PORT" && die "port $MLFLOW_PORT is taken by a process that is not ours"
-    venv="$(mlflow_venv)"
-    mkdir -p "$d/artifacts"
-    # Artifacts served through the tracking server (mlflow-artifacts:/), so a client needs
-    # only the one URL, never a path on this machine.
-    start_bg mlflow "$venv/bin/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" \
-      --backend-store-uri "sqlite:///$d/mlflow.db" --artifacts-destination "$d/artifacts" \
-      --serve-artifacts --workers 1
-  fi
-  wait_tcp 127.0.0.1 "$MLFLOW_PORT" 180 mlflow
-  local deadline=$(( $(date +%s) + 60 ))
+  if is_running mlflow; then log "mlflow already running"; return 0; fi
+  port_in_use "$MLFLOW_PORT" && die "port $MLFLOW_PORT is taken by a process that is not ours"
+  venv="$(mlflow_venv)"
+  mkdir -p "$d/artifacts"
+  # No job runner: its pool of huey consumers (about 2 GB, busy polling) serves GenAI
+  # features the registry does not need.
+  export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
+  # Artifacts served through the tracking server (mlflow-artifacts:/), so a client needs
+  # only the one URL, never a path on this machine.
+  start_bg mlflow "$venv/bin/mlflow" server --host 127.0.0.1 --port "$MLFLOW_PORT" \
+    --backend-store-uri "sqlite:///$d/mlflow.db" --artifacts-destination "$d/artifacts" \
+    --serve-artifacts --workers 1
+}
+
+# Importing mlflow takes most of its start (a minute on 2 busy cores): infra.sh starts it
+# first and waits for it last.
+wait_ready() {
+  local begin deadline
+  begin=$(date +%s)
+  wait_tcp 127.0.0.1 "$MLFLOW_PORT" 240 mlflow
+  deadline=$(( $(date +%s) + 60 ))
   until curl -fsS "$MLFLOW_URL/health" >/dev/null 2>&1; do
     is_running mlflow || die "mlflow exited (see $LOG_DIR/mlflow.log)"
     [ "$(date +%s)" -lt "$deadline" ] || die "mlflow not healthy after 60 s"
     sleep 0.3
   done
   env_set MLFLOW_TRACKING_URI "$MLFLOW_URL"
-  log "mlflow ready on $MLFLOW_URL in $(( $(date +%s) - start )) s"
+  log "mlflow ready on $MLFLOW_URL (waited $(( $(date +%s) - begin )) s)"
 }
 
 # `mlflow server` runs uvicorn and a job runner as children, in the session start_bg opened:
@@ -71,8 +79,10 @@ down() {
 }
 
 case "${1:-}" in
-  up) up ;;
+  up) start; wait_ready ;;
+  start) start ;;
+  wait) wait_ready ;;
   down) down ;;
   status) print_status mlflow ;;
-  *) die "usage: $0 up|down|status" ;;
+  *) die "usage: $0 up|start|wait|down|status" ;;
 esac

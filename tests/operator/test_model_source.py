@@ -289,3 +289,18 @@ async def test_an_unknown_alias_is_degraded_and_applies_nothing() -> None:
     assert degraded["reason"] == "ModelUnresolved"
     assert "has no alias champion of ocr" in degraded["message"]
     assert (Kind.DEPLOYMENT, "demo-worker") not in kube.objects
+
+
+def test_the_worker_network_policy_lets_the_init_container_reach_the_model() -> None:
+    plan = plan_transition(Mode.STANDARD, Observed(worker_mode=Mode.STANDARD))
+    model = {"mlflow": {"modelUri": "models:/ocr/champion", "trackingUri": TRACKING}}
+    manifests = render(_spec(model), INSTANCE, plan, model=_mlflow("3"))
+    policies = {m.name: m.body["spec"] for m in manifests if m.kind is Kind.NETWORK_POLICY}
+    to_mlflow = {"ports": [{"port": 5000, "protocol": "TCP"}]}
+    assert to_mlflow in policies["demo-worker"]["egress"]
+    assert to_mlflow not in policies["demo-api"]["egress"]
+    https = render(_spec({"uri": "https://models.example.com/m.tgz"}), INSTANCE, plan)
+    worker = next(
+        m.body["spec"] for m in https if m.name == "demo-worker" and m.kind is Kind.NETWORK_POLICY
+    )
+    assert {"ports": [{"port": 443, "protocol": "TCP"}]} in worker["egress"]

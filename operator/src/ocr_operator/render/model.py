@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from urllib.parse import urlsplit
 
-from ocr_operator.model.model_source import ModelSourceKind, ResolvedModel, pvc_location
+from ocr_operator.model.model_source import (
+    ModelSourceKind,
+    ModelSpec,
+    ResolvedModel,
+    pvc_location,
+)
 from ocr_operator.model.pod import RESERVED_MOUNT_PATH, RESERVED_VOLUME
 from ocr_operator.render._manifest import Manifest
 
@@ -81,3 +87,13 @@ def fetch_container(worker: dict[str, Any], model: ResolvedModel) -> dict[str, A
             {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH},
         ],
     }
+
+
+def model_egress(model: ModelSpec) -> list[dict[str, Any]]:
+    """The worker's NetworkPolicy egress rule to where its init container fetches from."""
+    url = model.mlflow.tracking_uri if model.mlflow is not None else model.uri
+    if url is None or not url.startswith(("http://", "https://")):
+        return []
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return [{"ports": [{"port": port, "protocol": "TCP"}]}]
