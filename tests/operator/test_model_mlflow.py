@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import onnxruntime
 import pytest
 
@@ -25,51 +24,12 @@ from ocr_runtime.adapters.model_fetch import fetch_model
 from ocr_runtime.core.settings import Settings
 from tests.engines.model_dirs import onnx_model_dir
 from tests.operator._fakes import spec
+from tests.operator._mlflow import Registry
 from tests.support.documents import render_document
 
 pytestmark = pytest.mark.integration
 
 LINE = "order 12345 total"
-
-
-class Registry:
-    """The REST calls a model build step makes: a run holding the files, a version of it."""
-
-    def __init__(self, url: str, model: str) -> None:
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=120)
-        self.model = model
-        experiment = self._post("experiments/create", name=f"{model}-builds")
-        self.experiment = experiment["experiment_id"]
-        self._post("registered-models/create", name=model)
-
-    def _post(self, path: str, **body: Any) -> Any:
-        response = self.http.post(f"/api/2.0/mlflow/{path}", json=body)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def publish(self, folder: Path) -> tuple[str, str]:
-        """(version, artifact location) of a new version holding `folder`'s files."""
-        run = self._post("runs/create", experiment_id=self.experiment)["run"]["info"]
-        location = f"{run['artifact_uri']}/model"
-        route = "/api/2.0/mlflow-artifacts/artifacts/" + location.removeprefix("mlflow-artifacts:/")
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            relative = path.relative_to(folder).as_posix()
-            put = self.http.put(f"{route}/{relative}", content=path.read_bytes())
-            assert put.status_code == 200, put.text
-        created = self._post(
-            "model-versions/create", name=self.model, source=location, run_id=run["run_id"]
-        )
-        return str(created["model_version"]["version"]), location
-
-    def alias(self, alias: str, version: str) -> None:
-        self._post("registered-models/alias", name=self.model, alias=alias, version=version)
-
-    def close(self) -> None:
-        self.http.request(
-            "DELETE", "/api/2.0/mlflow/registered-models/delete", json={"name": self.model}
-        )
-        self._post("experiments/delete", experiment_id=self.experiment)
-        self.http.close()
 
 
 def _versions(root: Path) -> tuple[Path, Path]:
