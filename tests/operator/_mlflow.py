@@ -6,6 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import onnxruntime
+
+from ocr_runtime.adapters.engines import write_manifest
+from tests.engines.model_dirs import onnx_model_dir
 
 
 class Registry:
@@ -46,3 +50,15 @@ class Registry:
         )
         self._post("experiments/delete", experiment_id=self.experiment)
         self.http.close()
+
+
+def model_versions(root: Path) -> tuple[Path, Path]:
+    """Version 1: the wheel's models; version 2: the same with a capitals dictionary."""
+    first = onnx_model_dir(root / "v1", cls=False, manifest=False)
+    write_manifest(first, "invoices-ppocr", "1")
+    second = onnx_model_dir(root / "v2", cls=False, manifest=False)
+    session = onnxruntime.InferenceSession(str(second / "rec.onnx"))
+    embedded = session.get_modelmeta().custom_metadata_map["character"].splitlines()
+    (second / "dict.txt").write_text("\n".join(ch.upper() for ch in embedded) + "\n")
+    write_manifest(second, "invoices-ppocr", "2")
+    return first, second

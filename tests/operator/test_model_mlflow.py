@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import onnxruntime
 import pytest
 
 from ocr_operator.mlflow_registry import MlflowRegistry
@@ -19,12 +18,11 @@ from ocr_operator.model.model_source import MlflowModelRef, ModelSourceKind, Res
 from ocr_operator.ports import ModelNotFoundError, RegistryUnavailableError
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_operator.render.model import ANNOTATION_MODEL
-from ocr_runtime.adapters.engines import build_engine, resolve_models, write_manifest
+from ocr_runtime.adapters.engines import build_engine, resolve_models
 from ocr_runtime.adapters.model_fetch import fetch_model
 from ocr_runtime.core.settings import Settings
-from tests.engines.model_dirs import onnx_model_dir
 from tests.operator._fakes import spec
-from tests.operator._mlflow import Registry
+from tests.operator._mlflow import Registry, model_versions
 from tests.support.documents import render_document
 
 pytestmark = pytest.mark.integration
@@ -32,23 +30,11 @@ pytestmark = pytest.mark.integration
 LINE = "order 12345 total"
 
 
-def _versions(root: Path) -> tuple[Path, Path]:
-    """Version 1: the wheel's models; version 2: the same with a capitals dictionary."""
-    first = onnx_model_dir(root / "v1", cls=False, manifest=False)
-    write_manifest(first, "invoices-ppocr", "1")
-    second = onnx_model_dir(root / "v2", cls=False, manifest=False)
-    session = onnxruntime.InferenceSession(str(second / "rec.onnx"))
-    embedded = session.get_modelmeta().custom_metadata_map["character"].splitlines()
-    (second / "dict.txt").write_text("\n".join(ch.upper() for ch in embedded) + "\n")
-    write_manifest(second, "invoices-ppocr", "2")
-    return first, second
-
-
 @pytest.fixture(scope="module")
 def registry(mlflow_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     model = f"ocr-it-{uuid.uuid4().hex[:8]}"
     client = Registry(mlflow_url, model)
-    first, second = _versions(tmp_path_factory.mktemp("versions"))
+    first, second = model_versions(tmp_path_factory.mktemp("versions"))
     published = {"1": client.publish(first), "2": client.publish(second)}
     assert [version for version, _ in published.values()] == ["1", "2"]
     client.alias("champion", "1")
