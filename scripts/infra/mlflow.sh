@@ -21,7 +21,8 @@ mlflow_venv() {
   rm -rf "$dir"
   # Its own venv: mlflow's server dependencies stay out of the project's lock.
   "$uv" venv --quiet --python 3.11 "$dir" >"$LOG_DIR/mlflow-install.log" 2>&1 \
-    && VIRTUAL_ENV="$dir" "$uv" pip install --quiet "mlflow==$MLFLOW_VERSION" \
+    && VIRTUAL_ENV="$dir" "$uv" pip install --quiet --compile-bytecode \
+      "mlflow==$MLFLOW_VERSION" \
       >>"$LOG_DIR/mlflow-install.log" 2>&1 \
     || die "mlflow install failed (see $LOG_DIR/mlflow-install.log)"
   touch "$dir/.complete"
