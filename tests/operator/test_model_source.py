@@ -170,6 +170,7 @@ def test_mlflow_source_fetches_the_resolved_version_and_a_new_version_rolls_the_
         "--to", "/models", "--tracking-uri", TRACKING,
     ]  # fmt: skip
     assert first["template"]["metadata"]["annotations"][ANNOTATION_MODEL] == "models:/ocr/3"
+    assert first["template"]["metadata"]["labels"]["ocrserving.io/model-version"] == "3"
     moved = _worker(spec_, _mlflow("4", "mlflow-artifacts:/1/b/artifacts/model"))["spec"]
     assert moved["template"] != first["template"]
     assert moved["template"]["metadata"]["annotations"][ANNOTATION_MODEL] == "models:/ocr/4"

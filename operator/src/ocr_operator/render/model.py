@@ -21,7 +21,7 @@ from ocr_operator.model.model_source import (
     pvc_location,
 )
 from ocr_operator.model.pod import RESERVED_MOUNT_PATH, RESERVED_VOLUME
-from ocr_operator.render._manifest import Manifest
+from ocr_operator.render._manifest import ANNOTATION_MODEL_VERSION, Manifest
 
 MODEL_VOLUME = "ocr-model"
 MODEL_MOUNT_PATH = "/models"
@@ -38,6 +38,10 @@ def with_model(deployment: Manifest, model: ResolvedModel) -> Manifest:
     body = copy.deepcopy(deployment.body)
     template = body["spec"]["template"]
     template["metadata"]["annotations"][ANNOTATION_MODEL] = model.ref
+    if model.source is ModelSourceKind.MLFLOW:
+        # The registry's version, not spec.engine.modelVersion: what the pods really serve.
+        template["metadata"]["labels"][ANNOTATION_MODEL_VERSION] = model.version
+        template["metadata"]["annotations"][ANNOTATION_MODEL_VERSION] = model.version
     pod = template["spec"]
     worker = pod["containers"][0]
     # Before the spec's extra variables, like every variable the operator renders.
