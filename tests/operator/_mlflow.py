@@ -27,8 +27,9 @@ class Registry:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def publish(self, folder: Path) -> tuple[str, str]:
-        """(version, artifact location) of a new version holding `folder`'s files."""
+    def publish(self, folder: Path, *, run_uri: bool = False) -> tuple[str, str]:
+        """(version, artifact location) of a new version holding `folder`'s files; `run_uri`:
+        registered as `runs:/<run id>/model`, as MLflow's own clients often do."""
         run = self._post("runs/create", experiment_id=self.experiment)["run"]["info"]
         location = f"{run['artifact_uri']}/model"
         route = "/api/2.0/mlflow-artifacts/artifacts/" + location.removeprefix("mlflow-artifacts:/")
@@ -36,8 +37,9 @@ class Registry:
             relative = path.relative_to(folder).as_posix()
             put = self.http.put(f"{route}/{relative}", content=path.read_bytes())
             assert put.status_code == 200, put.text
+        source = f"runs:/{run['run_id']}/model" if run_uri else location
         created = self._post(
-            "model-versions/create", name=self.model, source=location, run_id=run["run_id"]
+            "model-versions/create", name=self.model, source=source, run_id=run["run_id"]
         )
         return str(created["model_version"]["version"]), location
 

@@ -110,6 +110,19 @@ async def test_a_pinned_version_resolves_and_unknown_ones_are_not_found(
             await MlflowRegistry().resolve(_ref(mlflow_url, client.model, suffix))
 
 
+async def test_a_version_registered_from_a_run_resolves_to_the_run_artifacts(
+    registry: Any, mlflow_url: str, tmp_path: Path
+) -> None:
+    client, _ = registry
+    folder = tmp_path / "from-run"
+    folder.mkdir()
+    (folder / "MANIFEST.json").write_text('{"name": "m", "version": "r", "files": {}}')
+    version, location = client.publish(folder, run_uri=True)
+    resolved = await MlflowRegistry().resolve(_ref(mlflow_url, client.model, f"/{version}"))
+    assert resolved.location == location  # runs:/<run>/model read back as mlflow-artifacts:/
+    assert location.startswith("mlflow-artifacts:/")
+
+
 async def test_an_unreachable_registry_is_temporary() -> None:
     ref = MlflowModelRef(model_uri="models:/x/champion", tracking_uri="http://127.0.0.1:1")
     with pytest.raises(RegistryUnavailableError, match=r"127\.0\.0\.1:1") as raised:
