@@ -16,9 +16,11 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,11 +29,12 @@ from ocr_operator.health import pod_causes
 from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.mlflow_registry import MlflowRegistry
 from ocr_operator.model import Component, Mode, OCRServingSpec, Reason
-from ocr_operator.model.model_source import MlflowModelRef, ResolvedModel
+from ocr_operator.model.model_source import MlflowModelRef, ResolvedModel, static_resolution
 from ocr_operator.ports import TopicRequest
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_operator.render.model import ANNOTATION_MODEL
 from ocr_runtime.adapters.engines import write_manifest
+from tests.engines.model_dirs import onnx_model_dir
 from tests.node._kube import NODE_SELECTOR, TAINT_KEY, Kube, wait_for
 from tests.operator._examples import example_resource
 from tests.operator._mlflow import Registry, model_versions
@@ -79,7 +82,7 @@ def registry(mlflow_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     client.close()
 
 
-def _spec(namespace: str, tracking: str, model_uri: str) -> OCRServingSpec:
+def _spec(namespace: str, tracking: str, model_uri: str, *, claim: bool = False) -> OCRServingSpec:
     spec: dict[str, Any] = example_resource("standard")["spec"]
     spec.pop("redis")
     spec["api"]["limits"] = {}
@@ -95,7 +98,8 @@ def _spec(namespace: str, tracking: str, model_uri: str) -> OCRServingSpec:
         "tolerations": [toleration],
         "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}},
     }
-    spec["engine"]["model"] = {"mlflow": {"modelUri": model_uri, "trackingUri": tracking}}
+    source = {"mlflow": {"modelUri": model_uri, "trackingUri": tracking}}
+    spec["engine"]["model"] = {"uri": model_uri} if claim else source
     spec["networkPolicy"] = {"enabled": False}
     return OCRServingSpec.model_validate(spec)
 
@@ -143,16 +147,21 @@ async def _resolve(tracking: str, model_uri: str) -> ResolvedModel:
     )
 
 
-def test_the_worker_serves_the_alias_and_a_bad_version_never_replaces_it(
-    kube: Kube, registry: Registry, pod_mlflow_url: str, kafka_bootstrap: str
-) -> None:
-    alias = f"models:/{registry.model}/champion"
-    spec = _spec(kube.namespace, pod_mlflow_url, alias)
+def _prepare(kube: Kube, spec: OCRServingSpec, kafka_bootstrap: str) -> None:
+    """What the stack needs besides the worker: its jobs topic and the database Secret."""
     topic = TopicRequest(spec.kafka.topics.jobs, 1, 1, {})
     asyncio.run(KafkaTopicAdmin().ensure(kafka_bootstrap, [topic]))
     database = {"url": "mysql+aiomysql://ocr:ocr@mariadb.ocr.svc:3306/ocr"}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ocr-database"}}
     kube.apply({**secret, "stringData": database})
+
+
+def test_the_worker_serves_the_alias_and_a_bad_version_never_replaces_it(
+    kube: Kube, registry: Registry, pod_mlflow_url: str, kafka_bootstrap: str
+) -> None:
+    alias = f"models:/{registry.model}/champion"
+    spec = _spec(kube.namespace, pod_mlflow_url, alias)
+    _prepare(kube, spec, kafka_bootstrap)
 
     first = asyncio.run(_resolve(pod_mlflow_url, alias))
     _apply_worker(kube, spec, first)
@@ -185,3 +194,65 @@ def test_the_worker_serves_the_alias_and_a_bad_version_never_replaces_it(
     assert body["model"]["version"] == "2"
     worker = kube.get("deployment", f"{STACK}-worker")
     assert worker["status"].get("availableReplicas") == 1
+
+
+@pytest.fixture
+def claim(kube: Kube) -> Iterator[tuple[str, Path]]:
+    """(claim name, the folder on the node it holds): a hostPath PersistentVolume (the real
+    node is this machine) bound to a claim in the test's namespace."""
+    folder = Path(tempfile.mkdtemp(prefix="ocr-model-claim-", dir="/tmp"))
+    folder.chmod(0o755)  # the pods run as uid 10001
+    volume = f"ocr-model-{uuid.uuid4().hex[:8]}"
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": volume},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadOnlyMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": str(folder), "type": "Directory"},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "models"},
+            "spec": {
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "",
+                "volumeName": volume,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    try:
+        yield "models", folder
+    finally:
+        kube.run("delete", "pvc", "models", "--wait=false")
+        kube.run("delete", "pv", volume, "--wait=false")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_claim_serves_its_folder_read_only(
+    kube: Kube, claim: tuple[str, Path], kafka_bootstrap: str
+) -> None:
+    name, folder = claim
+    onnx_model_dir(folder / "releases" / "7", cls=False, manifest=False)
+    write_manifest(folder / "releases" / "7", "claimed-ppocr", "7")
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    spec = _spec(kube.namespace, "", f"pvc://{name}/releases/7", claim=True)
+    _prepare(kube, spec, kafka_bootstrap)
+    model = static_resolution(spec.engine.model, spec.engine.model_version)
+    assert model is not None
+    _apply_worker(kube, spec, model)
+    kube.wait_ready(f"deployment/{STACK}-worker", timeout=ROLLOUT_S)
+    body = wait_for("the claimed model served", lambda: _served(kube, model.ref))
+    assert (body["model"]["name"], body["model"]["version"]) == ("claimed-ppocr", "7")
+    pod = _worker_pods(kube)[0]["spec"]
+    assert "initContainers" not in pod  # nothing fetched: the claim is mounted
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/models"]["readOnly"] is True
