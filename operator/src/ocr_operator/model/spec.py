@@ -132,7 +132,9 @@ class EngineSpec(WireModel):
     model_version: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$", max_length=63)
     ] = Field(
-        "default", description="Model version, recorded on the pods (label and OCR_MODEL_VERSION)."
+        "default",
+        description="Model version, recorded on the pods (label and OCR_MODEL_VERSION); a "
+        "MANIFEST.json's version wins, and an MLflow model's label is the registry's version.",
     )
     threads: int = Field(0, ge=0, le=256, description="Intra-op threads (0: library default).")
     model: ModelSpec = Field(
