@@ -5,11 +5,13 @@
 # arguments.
 #
 #   scripts/images.sh build     runtime image for $ENGINE (default onnx) and operator image
+#   scripts/images.sh runtime   only the runtime image (then loaded into the node)
 #   scripts/images.sh base      only the local base images
 #   scripts/images.sh status    which images exist, with their sizes
 #
-# Tags: localhost/ocr-runtime:dev-$ENGINE, localhost/ocr-operator:dev. A rebuild after a
-# source-only change reuses the cached dependency layers (podman's layer cache).
+# Tags: localhost/ocr-runtime:dev-$ENGINE, localhost/ocr-operator:dev (RUNTIME_TAG and
+# OPERATOR_TAG override them, e.g. to try a branch without replacing the shared dev images).
+# A rebuild after a source-only change reuses the cached dependency layers (podman's cache).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "${BASH_SOURCE[0]}")/infra/lib.sh"
@@ -18,8 +20,8 @@ set -euo pipefail
 LOG_TAG=images
 
 ENGINE="${ENGINE:-onnx}"
-RUNTIME_TAG="localhost/ocr-runtime:dev-$ENGINE"
-OPERATOR_TAG="localhost/ocr-operator:dev"
+RUNTIME_TAG="${RUNTIME_TAG:-localhost/ocr-runtime:dev-$ENGINE}"
+OPERATOR_TAG="${OPERATOR_TAG:-localhost/ocr-operator:dev}"
 
 base_images() {
   ensure_podman
@@ -71,9 +73,14 @@ main() {
       status
       load_into_node
       ;;
+    runtime)
+      with_lock base_images
+      with_lock build_runtime
+      load_into_node
+      ;;
     base) with_lock base_images ;;
     status) status ;;
-    *) die "usage: $0 [build|base|status]" ;;
+    *) die "usage: $0 [build|runtime|base|status]" ;;
   esac
 }
 

@@ -29,6 +29,7 @@ LOCAL_DIR = REPO_ROOT / ".local"
 ENV_FILE = LOCAL_DIR / "env"
 INFRA_SCRIPT = REPO_ROOT / "scripts" / "infra" / "infra.sh"
 CLUSTER_SCRIPT = REPO_ROOT / "scripts" / "infra" / "cluster.sh"
+MLFLOW_SCRIPT = REPO_ROOT / "scripts" / "infra" / "mlflow.sh"
 DEFAULT_TARGETS_FILE = LOCAL_DIR / "prometheus" / "targets.json"
 
 # Cold starts install packages (infra) or compile Kubernetes (cluster, 15-30 min).
@@ -84,6 +85,7 @@ class _Starter:
 
 _INFRA = _Starter(INFRA_SCRIPT, INFRA_START_TIMEOUT_S)
 _CLUSTER = _Starter(CLUSTER_SCRIPT, CLUSTER_START_TIMEOUT_S)
+_MLFLOW = _Starter(MLFLOW_SCRIPT, INFRA_START_TIMEOUT_S)
 
 
 def _tcp_open(host: str, port: int) -> str | None:
@@ -212,6 +214,14 @@ def redis_url() -> str:
 def prometheus_url() -> str:
     """Prometheus base URL, `http://127.0.0.1:19090` (1 s scrape interval)."""
     return _service_value("PROMETHEUS_URL", _probe_prometheus, _INFRA)
+
+
+@pytest.fixture(scope="session")
+def mlflow_url() -> str:
+    """MLflow tracking server with its model registry, `http://127.0.0.1:15000`."""
+    return _service_value(
+        "MLFLOW_TRACKING_URI", lambda url: _http_ok(url.rstrip("/") + "/health"), _MLFLOW
+    )
 
 
 @pytest.fixture(scope="session")

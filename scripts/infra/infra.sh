@@ -6,6 +6,7 @@
 #   MariaDB (Debian)                              127.0.0.1:13306  user/password/db: ocr
 #   Redis (Debian)                                127.0.0.1:16379
 #   Prometheus (Debian), 1 s scrape of .local/prometheus/targets.json  127.0.0.1:19090
+#   MLflow (PyPI), model registry                 127.0.0.1:15000 (scripts/infra/mlflow.sh)
 # State under .local/ (git-ignored); jars cached in ~/.cache/ocr-serving/kafka-<version>/.
 # Usage: infra.sh up|down|status
 set -euo pipefail
@@ -254,14 +255,18 @@ up() {
   ensure_dirs
   local start s
   start=$(date +%s)
-  # Start everything first, then wait: the JVM warms up while the others start.
+  # Start everything first, then wait: the JVM warms up while the others start. The model
+  # registry lives in a script of its own.
+  "$(dirname "$0")/mlflow.sh" start
   for s in "${SERVICES[@]}"; do "${s}_up"; done
   for s in "${SERVICES[@]}"; do "${s}_wait"; done
   write_env
+  "$(dirname "$0")/mlflow.sh" wait
   log "all services up in $(( $(date +%s) - start )) s; environment in $ENV_FILE"
 }
 
 down() {
+  "$(dirname "$0")/mlflow.sh" down
   stop_all 30 "${SERVICES[@]}"
   # .local/env keeps its (fixed) addresses: fixtures find the services stopped and restart them.
   log "infra stopped"
@@ -270,6 +275,6 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) print_status "${SERVICES[@]}" ;;
+  status) print_status "${SERVICES[@]}" && "$(dirname "$0")/mlflow.sh" status ;;
   *) die "usage: $0 up|down|status" ;;
 esac

@@ -1,4 +1,5 @@
-"""Smoke tests: each local service does real work (Kafka, MariaDB, Redis, Prometheus)."""
+"""Smoke tests: each local service does real work (Kafka, MariaDB, Redis, Prometheus,
+MLflow)."""
 
 from __future__ import annotations
 
@@ -159,3 +160,16 @@ def test_prometheus_scrapes_target_and_answers_promql(
     value = sample["value"]
     assert isinstance(value, list)
     assert float(value[1]) == 84.0
+
+
+def test_mlflow_registry_keeps_a_registered_model(mlflow_url: str) -> None:
+    name = _unique("infra-smoke")
+    with httpx.Client(base_url=mlflow_url.rstrip("/") + "/api/2.0/mlflow", timeout=30) as http:
+        created = http.post("/registered-models/create", json={"name": name})
+        assert created.status_code == 200, created.text
+        try:
+            found = http.get("/registered-models/get", params={"name": name})
+            assert found.status_code == 200, found.text
+            assert found.json()["registered_model"]["name"] == name
+        finally:
+            http.request("DELETE", "/registered-models/delete", json={"name": name})

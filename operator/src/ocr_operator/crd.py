@@ -68,6 +68,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "description": "Time to drain the backlog (lag / consumption rate), seconds.",
     },
     {
+        "name": "Model",
+        "type": "string",
+        "jsonPath": ".status.model.ref",
+        "description": "The model the workers are rolled to (an MLflow alias resolved).",
+        "priority": 1,
+    },
+    {
         "name": "Reason",
         "type": "string",
         "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',

@@ -20,6 +20,8 @@ Body = dict[str, Any]
 # Runtime start failures write this prefix into the termination message (ocr-runtime's
 # engine check), so the operator can name the cause instead of a bare CrashLoopBackOff.
 ENGINE_MISMATCH_MARKER = "engine mismatch"
+# Likewise when the worker, or its fetch-model init container, refuses or cannot get the model.
+MODEL_MARKERS = ("model refused", "model unreachable")
 
 _WAITING_CAUSES = {
     "ErrImagePull": Reason.IMAGE_PULL_BACK_OFF,
@@ -103,7 +105,8 @@ def pod_causes(pods: list[Body]) -> list[Cause]:
         if meta.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
             continue
         name = meta.get("name", "?")
-        for container in status.get("containerStatuses") or []:
+        containers = [*(status.get("initContainerStatuses") or [])]
+        for container in containers + (status.get("containerStatuses") or []):
             cause = _container_cause(name, container)
             if cause is not None:
                 causes.append(cause)
@@ -123,6 +126,9 @@ def _container_cause(pod: str, container: Body) -> Cause | None:
     last = ((container.get("lastState") or {}).get("terminated") or {}).get("message") or ""
     if ENGINE_MISMATCH_MARKER in last:
         return Cause(Reason.ENGINE_MISMATCH, f"pod {pod}: {_first_line(last)}")
+    if reason is not None and any(marker in last for marker in MODEL_MARKERS):
+        where = f"pod {pod} container {container.get('name', '?')}"
+        return Cause(Reason.MODEL_REFUSED, f"{where}: {_first_line(last)}")
     if reason is None:
         return None
     detail = waiting.get("message") or _first_line(last)
@@ -133,6 +139,7 @@ def _container_cause(pod: str, container: Body) -> Cause | None:
 def _severity(cause: Cause) -> int:
     order = [
         Reason.ENGINE_MISMATCH,
+        Reason.MODEL_REFUSED,
         Reason.IMAGE_PULL_BACK_OFF,
         Reason.CONTAINER_CONFIG_ERROR,
         Reason.CRASH_LOOP_BACK_OFF,
@@ -149,7 +156,7 @@ def _first_line(text: str, limit: int = 300) -> str:
     of a traceback (not a frame, not a trailing hint), else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     for line in lines:
-        if ENGINE_MISMATCH_MARKER in line:
+        if any(marker in line for marker in (ENGINE_MISMATCH_MARKER, *MODEL_MARKERS)):
             return line[:limit]
     errors = [line for line in lines if _ERROR_LINE.match(line)]
     return (errors[-1] if errors else lines[-1] if lines else "")[:limit]

@@ -1,6 +1,8 @@
-"""The two ports reconcile talks through: the apiserver and the Kafka topic admin.
+"""The ports reconcile talks through: the apiserver, the Kafka topic admin and the model
+registry.
 
-The real adapters are `apply.KubeClient` and `kafka_topics.KafkaTopicAdmin`; the unit tests
+The real adapters are `apply.KubeClient`, `kafka_topics.KafkaTopicAdmin` and
+`mlflow_registry.MlflowRegistry`; the unit tests
 pass in-memory fakes that mypy checks against these Protocols.
 """
 
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND
+from ocr_operator.model.model_source import MlflowModelRef, ResolvedModel
 from ocr_operator.render import Kind, Manifest
 
 Body = dict[str, Any]
@@ -113,3 +116,28 @@ class TopicAdmin(Protocol):
     async def lag(self, bootstrap: str, group: str, topic: str) -> int:
         """Messages of `topic` not yet committed by `group` (0 for a missing topic)."""
         ...
+
+
+class ModelRegistryError(Exception):
+    """The model registry did not resolve spec.engine.model.mlflow."""
+
+    temporary = False  # True: worth retrying as it is
+
+
+class RegistryUnavailableError(ModelRegistryError):
+    """The registry did not answer (network, server error): try again later; the workers
+    keep the version resolved last."""
+
+    temporary = True
+
+
+class ModelNotFoundError(ModelRegistryError):
+    """The registry has no such model, version or alias: a person must fix the spec or the
+    registry."""
+
+
+class ModelRegistry(Protocol):
+    """Resolves a registered model reference (an alias, or a version) to its version and the
+    location of its files."""
+
+    async def resolve(self, ref: MlflowModelRef) -> ResolvedModel: ...

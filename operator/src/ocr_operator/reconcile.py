@@ -16,6 +16,7 @@ from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.children import ReconcileError, apply_all, ensure_created, prune
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
+from ocr_operator.mlflow_registry import MlflowRegistry
 from ocr_operator.model import (
     Component,
     Mode,
@@ -24,10 +25,20 @@ from ocr_operator.model import (
     Reason,
     resolve_active_mode,
 )
+from ocr_operator.model.model_source import ResolvedModel
 from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling
 from ocr_operator.model.status import ComponentsStatus
+from ocr_operator.model_step import resolve_model
 from ocr_operator.observe import observe
-from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin
+from ocr_operator.ports import (
+    Body,
+    KubeApi,
+    KubeError,
+    ModelRegistry,
+    ModelRegistryError,
+    Owner,
+    TopicAdmin,
+)
 from ocr_operator.render import (
     Instance,
     Kind,
@@ -64,6 +75,7 @@ class ReconcileContext:
     kube: KubeApi
     settings: OperatorSettings
     topics: TopicAdmin = field(default_factory=KafkaTopicAdmin)
+    registry: ModelRegistry = field(default_factory=MlflowRegistry)
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     # When the generated API key Secret of a resource (uid) was last found or created: the
@@ -166,7 +178,12 @@ async def _converge(
         raise ReconcileError(
             topics.failure.reason, topics.failure.message, ctx.settings.error_backoff_seconds
         )
-    job = await _apply_gated(ctx, owner, spec, plan, raw_status)
+    try:
+        model = await resolve_model(ctx.registry, spec, raw_status)
+    except ModelRegistryError as error:  # an unknown alias waits for a person, not for time
+        delay = ctx.settings.error_backoff_seconds * (1 if error.temporary else 4)
+        raise ReconcileError(Reason.MODEL_UNRESOLVED, str(error), delay) from error
+    job = await _apply_gated(ctx, owner, spec, plan, raw_status, model=model)
     migration, migration_message = migration_state(job, pods)
     rollouts = await _rollouts(ctx, spec, instance, plan)
     # Pods listed again, after the Deployments: a pod that a finished rollout replaced is
@@ -179,10 +196,10 @@ async def _converge(
         migration_message=migration_message,
         rollouts=rollouts,
         causes=pod_causes(pods),
-        model_version=spec.engine.model_version,
+        model_version=model.label,
     )
     return await _report(
-        ctx, owner, body, spec, seen=seen, migration_job_name=job["metadata"]["name"]
+        ctx, owner, body, spec, seen=seen, migration_job_name=job["metadata"]["name"], model=model
     )
 
 
@@ -206,13 +223,19 @@ def _check_images(ctx: ReconcileContext, spec: OCRServingSpec) -> None:
 
 
 async def _apply_gated(
-    ctx: ReconcileContext, owner: Owner, spec: OCRServingSpec, plan: Plan, raw_status: Body
+    ctx: ReconcileContext,
+    owner: Owner,
+    spec: OCRServingSpec,
+    plan: Plan,
+    raw_status: Body,
+    *,
+    model: ResolvedModel,
 ) -> Body:
     """The ConfigMap, the migration Job, and only once the Job succeeded the workloads (pods
     of a new image start, or roll, only once its schema is in place). Returns the Job."""
     instance = Instance(owner.name, owner.namespace)
     defaults = ctx.settings.stack_defaults()
-    manifests = render(spec, instance, plan, defaults, replica_caps(raw_status))
+    manifests = render(spec, instance, plan, defaults, replica_caps(raw_status), model=model)
     # The ConfigMap (the migration reads it) and the NetworkPolicies (its pod's egress).
     early = [m for m in manifests if m.kind in (Kind.CONFIG_MAP, Kind.NETWORK_POLICY)]
     backoff = ctx.settings.error_backoff_seconds
@@ -234,6 +257,7 @@ async def _report(
     *,
     seen: Seen,
     migration_job_name: str,
+    model: ResolvedModel,
 ) -> ReconcileOutcome:
     raw_status: Body = body.get("status") or {}
     generation = body["metadata"].get("generation")
@@ -245,6 +269,7 @@ async def _report(
         spec_mode=spec.architecture.mode,
         url=api_url(Instance(owner.name, owner.namespace)),
         migration=migration_job_name,
+        model=model.status(),
         components=_components(seen),
     )
     # Set fields only, components in full: a component that is gone is written as null.
@@ -253,7 +278,7 @@ async def _report(
     fields = status.model_dump(
         mode="json",
         by_alias=True,
-        include={"observed_generation", "active_mode", "spec_mode", "url", "migration"},
+        include={"observed_generation", "active_mode", "spec_mode", "url", "migration", "model"},
     )
     # The scale subresource: what the worker Deployment runs, and how to find its pods.
     fields["workerReplicas"] = worker.desired if worker is not None else 0

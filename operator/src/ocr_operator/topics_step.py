@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from ocr_operator.kafka_topics import KafkaUnavailableError
 from ocr_operator.model import OCRServingSpec, Reason, TopicManagement
 from ocr_operator.ports import Body, KubeApi, KubeError, Owner, TopicAdmin, TopicRequest
-from ocr_operator.render import Instance, Kind, Plan, render, topic_names
+from ocr_operator.render import Instance, Plan, topic_names
+from ocr_operator.render.extras import kafka_topics
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,7 @@ async def _strimzi(
     kube: KubeApi, spec: OCRServingSpec, instance: Instance, plan: Plan, owner: Owner
 ) -> TopicsOutcome:
     waiting: list[str] = []
-    for manifest in render(spec, instance, plan):
-        if manifest.kind is not Kind.KAFKA_TOPIC:
-            continue
+    for manifest in kafka_topics(spec, instance, topic_names(spec, plan)):
         try:
             applied = await kube.apply(manifest, owner)
         except KubeError as error:

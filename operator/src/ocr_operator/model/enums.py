@@ -119,6 +119,8 @@ class Reason(StrEnum):
     OBJECT_NOT_OWNED = "ObjectNotOwned"
     MODEL_LOADING = "ModelLoading"
     MODEL_LOADED = "ModelLoaded"
+    MODEL_UNRESOLVED = "ModelUnresolved"
+    MODEL_REFUSED = "ModelRefused"
 
 
 class TopicDeletion(StrEnum):

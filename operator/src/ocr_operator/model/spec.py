@@ -27,6 +27,7 @@ from ocr_operator.model.enums import (
     TopicManagement,
 )
 from ocr_operator.model.kafka_security import KAFKA_SECURITY_RULE, KafkaSecuritySpec
+from ocr_operator.model.model_source import ModelSpec
 from ocr_operator.model.network import NetworkPolicySpec
 from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
 from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
@@ -133,9 +134,15 @@ class EngineSpec(WireModel):
     model_version: Annotated[
         str, StringConstraints(pattern=r"^[A-Za-z0-9._-]+$", max_length=63)
     ] = Field(
-        "default", description="Model version, recorded on the pods (label and OCR_MODEL_VERSION)."
+        "default",
+        description="Model version, recorded on the pods (label and OCR_MODEL_VERSION); a "
+        "MANIFEST.json's version wins, and an MLflow model's label is the registry's version.",
     )
     threads: int = Field(0, ge=0, le=256, description="Intra-op threads (0: library default).")
+    model: ModelSpec = Field(
+        default_factory=ModelSpec,
+        description="Where the model comes from: unset, the models in the image; uri or mlflow.",
+    )
 
 
 class BatchingSpec(WireModel):

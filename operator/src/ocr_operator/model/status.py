@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, StringConstraints
 from ocr_operator.model._base import WireModel
 from ocr_operator.model.advisor import Advice, ReplicaCap, SignalReading
 from ocr_operator.model.enums import ConditionStatus, ConditionType, Mode
+from ocr_operator.model.model_source import ModelStatus
 
 ShortText = Annotated[str, StringConstraints(max_length=1024)]
 
@@ -126,6 +127,9 @@ class OCRServingStatus(WireModel):
     )
     migration: Annotated[str, StringConstraints(max_length=253)] | None = Field(
         None, description="Migration Job of the current runtime image."
+    )
+    model: ModelStatus | None = Field(
+        None, description="The model the workers are rolled to (spec.engine.model resolved)."
     )
     conditions: list[Condition] = Field(
         default_factory=list, max_length=16, description="Ready, Progressing, Degraded, ..."

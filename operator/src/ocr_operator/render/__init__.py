@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from ocr_contract import TOPIC_SETTINGS, Env, Topic
 from ocr_operator.model import Component, OCRServingSpec, TopicManagement
+from ocr_operator.model.model_source import ResolvedModel, static_resolution
 from ocr_operator.render._manifest import (
     LABEL_COMPONENT,
     LABEL_INSTANCE,
@@ -40,6 +41,7 @@ from ocr_operator.render.images import (
 )
 from ocr_operator.render.kafka_security import kafka_user
 from ocr_operator.render.migration import MIGRATION_COMPONENT, migration_job, migration_job_name
+from ocr_operator.render.model import with_model
 from ocr_operator.render.network import network_policies
 from ocr_operator.render.plan import Observed, Phase, Plan, plan_transition
 from ocr_operator.render.workloads import deployment
@@ -68,10 +70,16 @@ def render(
     plan: Plan,
     defaults: StackDefaults = DEFAULTS,
     caps: Mapping[Component, int] | None = None,
+    *,
+    model: ResolvedModel | None = None,
 ) -> list[Manifest]:
     """Every child the stack should have now, in apply order (the migration Job aside:
     reconcile creates it once per image and gates the workloads on it). `caps`: the
-    advisor's replica caps from status (component -> maxReplicas of its autoscaler)."""
+    advisor's replica caps from status (component -> maxReplicas of its autoscaler).
+    `model`: what spec.engine.model resolved to; needed for an MLflow source."""
+    model = model or static_resolution(spec.engine.model, spec.engine.model_version)
+    if model is None:
+        raise ValueError("spec.engine.model.mlflow: render needs the resolved model version")
     components = [c for c in RENDER_ORDER if c in plan.components]
     # The ConfigMap and the NetworkPolicies come first: the migration Job needs both.
     manifests = [config_map(spec, instance), *network_policies(spec, instance, components)]
@@ -81,7 +89,8 @@ def render(
     if user is not None:
         manifests.append(user)
     for component in components:
-        manifests.append(deployment(spec, instance, component, plan.worker_mode, defaults))
+        manifest = deployment(spec, instance, component, plan.worker_mode, defaults)
+        manifests.append(with_model(manifest, model) if component is Component.WORKER else manifest)
         if component is Component.API:
             manifests.append(api_service(spec, instance))
         for extra in (

@@ -5,7 +5,7 @@ migration Job, each selecting that component's pods for both directions.
   database, Redis (with spec.redis) and DNS.
 - worker, writer: ingress on the probe/metrics port only from the monitoring namespace
   (kubelet probes come from the node, which NetworkPolicy implementations let through);
-  egress to Kafka, the database and DNS.
+  egress to Kafka, the database and DNS; workers also to where their model is fetched from.
 - migrate: no ingress; egress to the database and DNS.
 """
 
@@ -23,6 +23,7 @@ from ocr_operator.render._manifest import (
     pod_labels,
     selector_labels,
 )
+from ocr_operator.render.model import model_egress
 
 DNS_PORT = 53
 MIGRATION = "migrate"
@@ -93,6 +94,8 @@ def network_policies(
         else:
             rule = {"ports": [port], "from": [monitoring]}
             egress = _egress(spec, kafka=True, redis=False)
+            if component is Component.WORKER:
+                egress += model_egress(spec.engine.model)
         out.append(
             _policy(
                 instance,

@@ -20,6 +20,8 @@ EXIT_BAD_SETTINGS = 2
 EXIT_ENGINE_MISMATCH = 3
 # A model folder that must not be served: a file missing, corrupt or unlike its manifest.
 EXIT_MODEL_REFUSED = 4
+# fetch-model could not download the model (network, HTTP error): the kubelet retries.
+EXIT_MODEL_UNREACHABLE = 5
 # Kubernetes shows this file's content as the container's termination message.
 TERMINATION_LOG = Path("/dev/termination-log")
 
@@ -41,9 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     roles = parser.add_subparsers(dest="role", required=True, metavar="ROLE")
     for name, text in ROLES.items():
         roles.add_parser(name, help=text, description=text)
-    from ocr_runtime.bootstrap.evaluate import add_parser  # noqa: PLC0415
+    from ocr_runtime.bootstrap import evaluate, fetch_model  # noqa: PLC0415
 
-    add_parser(roles)
+    evaluate.add_parser(roles)
+    fetch_model.add_parser(roles)
     return parser
 
 
@@ -127,12 +130,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings()
     check_engine(args.role, settings)
     from ocr_runtime.adapters.engines import ModelError  # noqa: PLC0415
+    from ocr_runtime.adapters.model_fetch import ModelUnreachableError  # noqa: PLC0415
 
     try:
         if args.role == "evaluate":
             from ocr_runtime.bootstrap.evaluate import run as evaluate  # noqa: PLC0415
 
             raise SystemExit(evaluate(settings, args))
+        if args.role == "fetch-model":
+            from ocr_runtime.bootstrap.fetch_model import run as fetch  # noqa: PLC0415
+
+            raise SystemExit(fetch(settings, args))
         raise SystemExit(_runner(args.role)(settings))
     except ModelError as exc:
         _stop(f"model refused: {exc}", EXIT_MODEL_REFUSED)
+    except ModelUnreachableError as exc:
+        _stop(f"model unreachable: {exc}", EXIT_MODEL_UNREACHABLE)
