@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
 
@@ -20,3 +22,14 @@ class WireModel(BaseModel):
     def wire(self) -> dict[str, object]:
         """The JSON-ready dict as Kubernetes stores it (aliases, no unset optionals)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# A Kubernetes object name (DNS subdomain).
+ObjectName = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
+]
+
+
+def cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """json_schema_extra carrying CEL rules: (expression, message) pairs."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}

@@ -9,12 +9,12 @@ pydantic validators (the rules never run on thresholds that contradict each othe
 from __future__ import annotations
 
 from string import Template
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from ocr_operator.model._base import WireModel
+from ocr_operator.model._base import WireModel, cel
 
 # Names a query template may use (string.Template syntax: `$namespace`, `${name}`).
 QUERY_VARIABLES = (
@@ -34,13 +34,9 @@ PromQL = Annotated[str, StringConstraints(min_length=1, max_length=_MAX_QUERY_CH
 HttpUrl = Annotated[str, StringConstraints(pattern=r"^https?://[^/\s]+\S*$", max_length=2048)]
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-
-
 class AdvisorThresholds(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         (
             "self.gpuIdlePercent <= self.gpuLowPercent && "
             "self.gpuLowPercent < self.gpuSaturatedPercent",
@@ -219,7 +215,7 @@ class AdvisorQueries(WireModel):
 
 class AdvisorSpec(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         (
             "self.recoveryWindowSeconds >= self.windowSeconds",
             "recoveryWindowSeconds must be at least windowSeconds (the way back is judged "

@@ -5,11 +5,11 @@ never reads them."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from ocr_operator.model._base import WireModel
+from ocr_operator.model._base import WireModel, cel
 
 SecretName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
@@ -55,13 +55,9 @@ class KafkaCaSecretRef(WireModel):
     key: SecretKey = Field("ca.crt", description="Key in the Secret.")
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-
-
 class KafkaSecuritySpec(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         (
             "has(self.usernameSecretRef) == has(self.passwordSecretRef)",
             "kafka.security.usernameSecretRef and passwordSecretRef go together",

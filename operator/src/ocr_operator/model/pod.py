@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from ocr_contract import Env
-from ocr_operator.model._base import WireModel
+from ocr_operator.model._base import WireModel, cel
 
 _QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]"
@@ -86,13 +86,9 @@ RESERVED_ENV = tuple(
 RESERVED_VOLUME, RESERVED_MOUNT_PATH = "tmp", "/tmp"
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-
-
 def _map_list(key: str, *rules: tuple[str, str]) -> dict[str, Any]:
     """A list whose items are unique by `key` (how server-side apply merges it too)."""
-    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key], **_cel(*rules)}
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key], **cel(*rules)}
 
 
 class Resources(WireModel):
@@ -176,7 +172,7 @@ class ResourceFieldRef(WireModel):
 
 class EnvVarSource(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         (
             "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef),"
             " has(self.resourceFieldRef)].filter(x, x).size() == 1",
@@ -197,7 +193,7 @@ class EnvVarSource(
 
 class EnvVar(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         (
             "!(has(self.value) && has(self.valueFrom))",
             "env: value and valueFrom exclude each other",
@@ -248,7 +244,7 @@ POD_RULES = (
 )
 
 
-class PodSettings(WireModel, json_schema_extra=_cel(*POD_RULES)):
+class PodSettings(WireModel, json_schema_extra=cel(*POD_RULES)):
     """What a component passes through to its pods (base of api, worker and writer)."""
 
     resources: Resources = Field(default_factory=Resources, description="Container resources.")

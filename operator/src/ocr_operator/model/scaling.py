@@ -6,15 +6,11 @@ rendering them."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from ocr_operator.model._base import WireModel
-
-
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+from ocr_operator.model._base import WireModel, cel
 
 
 class AutoscalingProvider(StrEnum):
@@ -26,7 +22,7 @@ class AutoscalingProvider(StrEnum):
 
 class CpuAutoscaling(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
     ),
 ):
@@ -42,7 +38,7 @@ class CpuAutoscaling(
 
 class LagAutoscaling(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
     ),
 ):
@@ -63,7 +59,7 @@ class LagAutoscaling(
 
 class WorkerAutoscaling(
     LagAutoscaling,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         ("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas"),
         (
             "self.provider == 'KEDA' || self.minReplicas >= 1",

@@ -7,11 +7,11 @@ clear message before the operator ever sees them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from ocr_operator.model._base import WireModel
+from ocr_operator.model._base import ObjectName, WireModel, cel
 from ocr_operator.model.advisor import AdvisorSpec
 from ocr_operator.model.api import ApiAuth, ApiLimits
 from ocr_operator.model.enums import (
@@ -23,33 +23,21 @@ from ocr_operator.model.enums import (
     PullPolicy,
     ServiceType,
     StackEngine,
-    TopicDeletion,
-    TopicManagement,
 )
-from ocr_operator.model.kafka_security import KAFKA_SECURITY_RULE, KafkaSecuritySpec
+from ocr_operator.model.kafka import KafkaSpec
 from ocr_operator.model.model_source import ModelSpec
 from ocr_operator.model.network import NetworkPolicySpec
 from ocr_operator.model.pod import POD_RULES, PodSettings, ResourceName
 from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling, WorkerAutoscaling
 
-ObjectName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
-]
-TopicName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9._-]+$", max_length=249)]
-GroupName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9._-]+$", max_length=249)]
 LabelText = Annotated[str, StringConstraints(max_length=253)]
 ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=r"^\S+$")]
 ImageTag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$")]
 
 
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    """json_schema_extra carrying CEL rules: (expression, message) pairs."""
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-
-
 class ApiSpec(
     PodSettings,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         *POD_RULES,
         (
             "self.serviceType == 'ClusterIP' || self.auth.mode != 'None'",
@@ -168,83 +156,6 @@ class BatchingSpec(WireModel):
     )
 
 
-class TopicNames(
-    WireModel,
-    json_schema_extra=_cel(
-        (
-            "self.jobs != self.results && self.jobs != self.deadLetter"
-            " && self.results != self.deadLetter",
-            "topics.jobs, topics.results and topics.deadLetter must be three different topics",
-        )
-    ),
-):
-    """Names of the Kafka topics of the stack."""
-
-    jobs: TopicName = Field("ocr-jobs", description="Topic the API publishes jobs to.")
-    results: TopicName = Field("ocr-results", description="Topic of results (Writer mode).")
-    dead_letter: TopicName = Field("ocr-jobs-dlq", description="Topic of poison jobs.")
-    deletion: TopicDeletion = Field(
-        TopicDeletion.RETAIN,
-        description="Retain: KafkaTopic resources (management Strimzi) carry no owner "
-        "reference and outlive the OCRServing (their data may hold unprocessed work); "
-        "Delete: they are garbage-collected with it.",
-    )
-
-
-class KafkaSpec(
-    WireModel,
-    json_schema_extra=_cel(
-        (
-            "self.management != 'Strimzi' || has(self.strimziCluster)",
-            "kafka.strimziCluster is required when kafka.management is Strimzi",
-        ),
-        (
-            "self.consumerGroup != self.writerGroup",
-            "kafka.consumerGroup and kafka.writerGroup must differ",
-        ),
-        KAFKA_SECURITY_RULE,
-    ),
-):
-    """Kafka connection, topics and how topics are managed."""
-
-    bootstrap_servers: Annotated[
-        str,
-        StringConstraints(
-            pattern=r"^[A-Za-z0-9.\-\[\]:]+:[0-9]+(,[A-Za-z0-9.\-\[\]:]+:[0-9]+)*$", max_length=1024
-        ),
-    ] = Field(description="Comma-separated host:port list.")
-    topics: TopicNames = Field(default_factory=TopicNames, description="Topic names.")
-    consumer_group: GroupName = Field("ocr-workers", description="Consumer group of workers.")
-    writer_group: GroupName = Field("ocr-writers", description="Consumer group of writers.")
-    partitions: int = Field(
-        6,
-        ge=1,
-        le=10_000,
-        description="Partitions of each topic; can grow, "
-        "never shrink (a decrease is reported as NotSupported).",
-    )
-    replication_factor: int = Field(
-        1, ge=1, le=10, description="Replicas of each partition (applied at creation)."
-    )
-    config: dict[str, Annotated[str, StringConstraints(max_length=1024)]] = Field(
-        default_factory=dict,
-        description="Topic configuration (e.g. retention.ms), applied at "
-        "creation (Operator) or on the KafkaTopic (Strimzi).",
-    )
-    management: TopicManagement = Field(
-        TopicManagement.OPERATOR,
-        description="Operator: the operator creates topics and grows "
-        "partitions through the Kafka admin API; Strimzi: KafkaTopic resources are rendered; "
-        "External: topics are managed elsewhere.",
-    )
-    strimzi_cluster: ObjectName | None = Field(
-        None, description="Strimzi Kafka cluster name (label strimzi.io/cluster); Strimzi only."
-    )
-    security: KafkaSecuritySpec | None = Field(
-        None, description="TLS and SASL of the stack's Kafka clients; unset: PLAINTEXT."
-    )
-
-
 class SecretKeyRef(WireModel):
     """A key of a Secret in the resource's namespace."""
 
@@ -337,7 +248,7 @@ class ArchitectureSpec(WireModel):
 
 class OCRServingSpec(
     WireModel,
-    json_schema_extra=_cel(
+    json_schema_extra=cel(
         (
             "self.engine.device != 'gpu' || self.worker.gpus >= 1",
             "engine.device gpu needs worker.gpus >= 1",
