@@ -1,5 +1,6 @@
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -14,7 +15,8 @@ from ocr_runtime.application import (
     get_job,
     wait_for_job,
 )
-from ocr_runtime.application.errors import JobNotFound, WaitTimeout
+from ocr_runtime.application.errors import ConflictError, JobNotFound, WaitTimeout
+from ocr_runtime.application.submit import ADD_ATTEMPTS
 from ocr_runtime.domain import (
     InvalidImage,
     Job,
@@ -197,3 +199,35 @@ async def test_completion_signal_wakes_the_waiter_without_polling() -> None:
     assert done.status is JobStatus.FAILED
     assert reads == 2
     assert not completions._waiters  # the watch was removed
+
+
+@dataclass
+class DeadlockingRepository(FakeRepository):
+    """Loses the insert's lock race `losses` times, as InnoDB does under a worker's updates."""
+
+    losses: int = 0
+    inserts: int = 0
+
+    async def add(self, job: Job) -> Job:
+        self.inserts += 1
+        if self.inserts <= self.losses:
+            raise ConflictError("Deadlock found when trying to get lock")
+        return await super().add(job)
+
+
+async def test_a_job_row_that_loses_a_lock_race_is_inserted_again() -> None:
+    repo, blobs = DeadlockingRepository(losses=2), FakeBlobStore()
+    submit = SubmitJob(repo, blobs, FakePublisher(), LIMITS)
+    job = await submit(Upload(png_bytes(50, 20), "image/png"))
+    assert repo.inserts == 3
+    assert repo.jobs[job.job_id].status is JobStatus.QUEUED
+    assert list(blobs.blobs) == [job.blob_id]
+
+
+async def test_a_job_row_that_keeps_losing_is_refused_and_its_image_dropped() -> None:
+    repo, blobs = DeadlockingRepository(losses=100), FakeBlobStore()
+    submit = SubmitJob(repo, blobs, FakePublisher(), LIMITS)
+    with pytest.raises(ConflictError):
+        await submit(Upload(png_bytes(50, 20), "image/png"))
+    assert repo.inserts == ADD_ATTEMPTS
+    assert repo.jobs == {} and blobs.blobs == {}

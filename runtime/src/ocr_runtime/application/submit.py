@@ -11,7 +11,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ocr_runtime.application.errors import IdempotencyKeyReused, QueueUnavailable
+from ocr_runtime.application.errors import ConflictError, IdempotencyKeyReused, QueueUnavailable
 from ocr_runtime.application.images import (
     ImageInfo,
     ImageLimits,
@@ -53,6 +53,11 @@ def _refused_by_queue(job: Job) -> bool:
     return job.error is not None and job.error.code is JobErrorCode.QUEUE_UNAVAILABLE
 
 
+# Inserts of one job row before the API answers 503 (each lost a lock race).
+ADD_ATTEMPTS = 5
+ADD_RETRY_DELAY_S = 0.005
+
+
 class SeparateStores:
     """`JobIntake` over a blob store and a job repository that commit separately (filesystem
     blobs, or any pair without a shared transaction)."""
@@ -64,7 +69,11 @@ class SeparateStores:
     async def store(self, image: bytes, make_job: Callable[[str], Job]) -> Job:
         blob_id = await self._blobs.put(image)
         job = make_job(blob_id)
-        stored = await self._repository.add(job)
+        try:
+            stored = await self._add(job)
+        except BaseException:
+            await self._blobs.delete_many([blob_id])  # no job will ever read it
+            raise
         if stored.job_id != job.job_id:
             # A concurrent request with the same key won the race: keep its job only.
             await self._blobs.delete_many([blob_id])
@@ -72,6 +81,19 @@ class SeparateStores:
 
     async def mark_published(self, job_id: str) -> None:
         await self._repository.mark_published([job_id])
+
+    async def _add(self, job: Job) -> Job:
+        """The insert, again after a lost lock race: a job row can deadlock with a worker's
+        status updates (InnoDB gap locks on the status index), and the server rolls it back.
+        Answering 503 for that would make the client do what this does, slower."""
+        for attempt in range(1, ADD_ATTEMPTS + 1):
+            try:
+                return await self._repository.add(job)
+            except ConflictError:
+                if attempt == ADD_ATTEMPTS:
+                    raise
+                await asyncio.sleep(ADD_RETRY_DELAY_S * attempt)
+        raise AssertionError("unreachable")
 
 
 class SubmitJob:
