@@ -71,8 +71,10 @@ class SeparateStores:
         job = make_job(blob_id)
         try:
             stored = await self._add(job)
-        except BaseException:
-            await self._blobs.delete_many([blob_id])  # no job will ever read it
+        except ConflictError:
+            # rolled back every time: no job will ever read the image (after other errors
+            # the row may have been written, and the outbox would publish it)
+            await self._blobs.delete_many([blob_id])
             raise
         if stored.job_id != job.job_id:
             # A concurrent request with the same key won the race: keep its job only.
