@@ -74,7 +74,7 @@ def _versions() -> dict[str, str]:
 
 def _gpu(device: str) -> str:
     if device != "gpu":
-        return "not measured: no GPU lent to this session"
+        return "not measured: no GPU on this machine"
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],

@@ -108,7 +108,7 @@ def _results() -> dict[str, Any]:
             "load_average_at_start": [0.1, 0.1, 0.1],
             "git_commit": "abc",
             "packages": {"fastapi": "x"},
-            "gpu": "not measured: no GPU lent to this session",
+            "gpu": "not measured: no GPU on this machine",
         },
         "config": {"name": "quick"},
         "duration_s": 60.0,
@@ -136,7 +136,7 @@ def test_summary_reports_missed_targets_and_missing_parts() -> None:
     text = report.render(_results(), notes="Hand-written analysis.")
     assert "| plumbing: batched jobs/s | >= 1000/s | 800.00 jobs/s | **missed** |" in text
     assert "| operator | - | no cluster | **not measured** |" in text
-    assert "not measured: no GPU lent to this session" in text
+    assert "not measured: no GPU on this machine" in text
     assert "| noop-batched/api | 100.0 |" in text
     assert text.rstrip().endswith("Hand-written analysis.")
 
