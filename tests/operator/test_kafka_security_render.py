@@ -180,3 +180,74 @@ def test_rendered_security_env_parses_into_runtime_settings(
     assert settings.kafka_sasl_username == "stack-a"
     assert settings.kafka_sasl_password is not None
     assert settings.kafka_sasl_password.get_secret_value() == "pw"
+
+
+KEDA_WORKERS = {"enabled": True, "provider": "KEDA", "minReplicas": 0, "maxReplicas": 3}
+
+
+def _keda_spec(management: str = "Operator", **security: Any) -> OCRServingSpec:
+    resource: dict[str, Any] = _spec(management, **security).wire()
+    resource["worker"]["autoscaling"] = KEDA_WORKERS
+    return OCRServingSpec.model_validate(resource)
+
+
+def _by_kind(manifests: list[Manifest], kind: Kind) -> list[dict[str, Any]]:
+    return [m.body for m in manifests if m.kind is kind]
+
+
+def test_keda_reads_the_lag_with_the_stack_kafka_user_under_strimzi() -> None:
+    manifests = _steady(_keda_spec("Strimzi", protocol="SASL_SSL", caSecretRef=CA))
+    kinds = [m.kind for m in manifests]
+    assert kinds.index(Kind.TRIGGER_AUTHENTICATION) < kinds.index(Kind.SCALED_OBJECT)
+    [auth] = _by_kind(manifests, Kind.TRIGGER_AUTHENTICATION)
+    assert auth["apiVersion"] == "keda.sh/v1alpha1"
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "password", "name": "demo-kafka", "key": "password"},
+        {"parameter": "ca", "name": CA["name"], "key": "ca.crt"},
+    ]
+    [username] = auth["spec"]["env"]
+    # the variable KEDA reads is a plain value on the scale target's worker container
+    worker = next(p for p in _pods(manifests) if p["containers"][0]["name"] == "worker")
+    assert username["containerName"] == "worker"
+    assert _env(worker)[username["name"]] == "demo-kafka"
+    [scaled] = _by_kind(manifests, Kind.SCALED_OBJECT)
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["metadata"]["sasl"] == "scram_sha512"
+    assert trigger["metadata"]["tls"] == "enable"
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+
+
+def test_keda_takes_the_credentials_the_spec_names() -> None:
+    manifests = _steady(
+        _keda_spec(
+            protocol="SASL_PLAINTEXT",
+            saslMechanism="SCRAM-SHA-256",
+            usernameSecretRef=SECRETS["username"],
+            passwordSecretRef=SECRETS["password"],
+        )
+    )
+    [auth] = _by_kind(manifests, Kind.TRIGGER_AUTHENTICATION)
+    assert auth["spec"] == {
+        "secretTargetRef": [
+            {"parameter": "username", **SECRETS["username"]},
+            {"parameter": "password", **SECRETS["password"]},
+        ]
+    }
+    [scaled] = _by_kind(manifests, Kind.SCALED_OBJECT)
+    metadata = scaled["spec"]["triggers"][0]["metadata"]
+    assert metadata["sasl"] == "scram_sha256" and "tls" not in metadata
+
+
+def test_keda_without_kafka_security_or_without_keda_gets_no_trigger_authentication() -> None:
+    plain = _steady(_keda_spec())
+    assert _by_kind(plain, Kind.TRIGGER_AUTHENTICATION) == []
+    [trigger] = _by_kind(plain, Kind.SCALED_OBJECT)[0]["spec"]["triggers"]
+    assert "authenticationRef" not in trigger and "sasl" not in trigger["metadata"]
+    secured_hpa = _steady(_spec("Strimzi", protocol="SASL_SSL"))
+    assert _by_kind(secured_hpa, Kind.TRIGGER_AUTHENTICATION) == []
+    # TLS with the system CAs: the scaler only needs to be told to use TLS
+    tls_only = _steady(_keda_spec(protocol="SSL"))
+    assert _by_kind(tls_only, Kind.TRIGGER_AUTHENTICATION) == []
+    assert _by_kind(tls_only, Kind.SCALED_OBJECT)[0]["spec"]["triggers"][0]["metadata"]["tls"] == (
+        "enable"
+    )

@@ -30,6 +30,7 @@ EXPECTED_NAMESPACED = (
             ("policy", "poddisruptionbudgets"),
             ("batch", "jobs"),
             ("keda.sh", "scaledobjects"),
+            ("keda.sh", "triggerauthentications"),
             ("networking.k8s.io", "networkpolicies"),
         )
         for verb in CHILD_VERBS

@@ -82,8 +82,8 @@ async def apply_all(
             await kube.apply(manifest, owner)
         except KubeError as error:
             hint = ""
-            if manifest.kind is Kind.SCALED_OBJECT and error.status == 404:
-                hint = " (KEDA is not installed: no keda.sh/v1alpha1 ScaledObject)"
+            if manifest.kind.optional and error.status == 404:
+                hint = f" (KEDA is not installed: no keda.sh/v1alpha1 {manifest.kind.value})"
             raise ReconcileError(
                 Reason.APPLY_FAILED,
                 f"apply {manifest.kind.value}/{manifest.name}: {error.message}{hint}",

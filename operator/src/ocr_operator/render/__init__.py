@@ -39,7 +39,7 @@ from ocr_operator.render.images import (
     engine_variant,
     migration_image,
 )
-from ocr_operator.render.kafka_security import kafka_user
+from ocr_operator.render.kafka_security import kafka_user, trigger_authentication
 from ocr_operator.render.migration import MIGRATION_COMPONENT, migration_job, migration_job_name
 from ocr_operator.render.model import with_model
 from ocr_operator.render.network import network_policies
@@ -85,9 +85,9 @@ def render(
     manifests = [config_map(spec, instance), *network_policies(spec, instance, components)]
     if spec.kafka.management is TopicManagement.STRIMZI:
         manifests += kafka_topics(spec, instance, topic_names(spec, plan))
-    user = kafka_user(spec, instance)
-    if user is not None:
-        manifests.append(user)
+    for kafka_access in (kafka_user(spec, instance), trigger_authentication(spec, instance)):
+        if kafka_access is not None:
+            manifests.append(kafka_access)
     for component in components:
         manifest = deployment(spec, instance, component, plan.worker_mode, defaults)
         manifests.append(with_model(manifest, model) if component is Component.WORKER else manifest)

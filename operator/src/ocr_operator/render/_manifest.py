@@ -33,7 +33,9 @@ class Kind(StrEnum):
     SERVICE = "Service"
     HORIZONTAL_POD_AUTOSCALER = "HorizontalPodAutoscaler"
     POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
-    # KEDA's (spec.worker.autoscaling.provider KEDA); its CRD may be absent from a cluster.
+    # KEDA's (spec.worker.autoscaling.provider KEDA); their CRDs may be absent from a cluster.
+    # The scaler's Kafka credentials first: the ScaledObject names them.
+    TRIGGER_AUTHENTICATION = "TriggerAuthentication"
     SCALED_OBJECT = "ScaledObject"
     # Read only (never rendered, never pruned): the causes of a stuck rollout.
     POD = "Pod"
@@ -51,7 +53,7 @@ class Kind(StrEnum):
     @property
     def optional(self) -> bool:
         """Its CRD may not be installed: listing it then finds nothing to prune."""
-        return self is Kind.SCALED_OBJECT
+        return self in (Kind.SCALED_OBJECT, Kind.TRIGGER_AUTHENTICATION)
 
     @property
     def api_version(self) -> str:
@@ -74,6 +76,7 @@ _API_VERSIONS = {
     Kind.POD: "v1",
     Kind.SECRET: "v1",
     Kind.SCALED_OBJECT: "keda.sh/v1alpha1",
+    Kind.TRIGGER_AUTHENTICATION: "keda.sh/v1alpha1",
     Kind.NETWORK_POLICY: "networking.k8s.io/v1",
 }
 _PLURALS = {
@@ -88,6 +91,7 @@ _PLURALS = {
     Kind.POD: "pods",
     Kind.SECRET: "secrets",
     Kind.SCALED_OBJECT: "scaledobjects",
+    Kind.TRIGGER_AUTHENTICATION: "triggerauthentications",
     Kind.NETWORK_POLICY: "networkpolicies",
 }
 

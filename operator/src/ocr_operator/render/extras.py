@@ -18,6 +18,11 @@ from ocr_operator.render._manifest import (
     selector_labels,
 )
 from ocr_operator.render.env import config_data
+from ocr_operator.render.kafka_security import (
+    keda_kafka_metadata,
+    trigger_authentication,
+    trigger_authentication_name,
+)
 
 SCALE_DOWN_STABILIZATION_SECONDS = 300
 KEDA_POLLING_SECONDS = 15
@@ -104,11 +109,19 @@ def scaled_object(spec: OCRServingSpec, instance: Instance, most: int) -> Manife
                     "offsetResetPolicy": "earliest",
                     # More workers than partitions would idle (the CEL rules say the same).
                     "allowIdleConsumers": "false",
+                    **keda_kafka_metadata(spec),
                 },
+                **_authentication_ref(spec, instance),
             }
         ],
     }
     return make(Kind.SCALED_OBJECT, name, instance, body, Component.WORKER)
+
+
+def _authentication_ref(spec: OCRServingSpec, instance: Instance) -> dict[str, Any]:
+    if trigger_authentication(spec, instance) is None:
+        return {}
+    return {"authenticationRef": {"name": trigger_authentication_name(instance)}}
 
 
 def _behavior() -> dict[str, Any]:

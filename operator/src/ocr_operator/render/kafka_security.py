@@ -7,9 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from ocr_contract import Env
-from ocr_operator.model import OCRServingSpec, TopicManagement
-from ocr_operator.model.kafka_security import KafkaCaSecretRef, KafkaSecuritySpec
-from ocr_operator.render._manifest import Instance, Kind, Manifest, make
+from ocr_operator.model import Component, OCRServingSpec, TopicManagement
+from ocr_operator.model.kafka_security import (
+    KafkaCaSecretRef,
+    KafkaSecurityProtocol,
+    KafkaSecuritySpec,
+    SaslMechanism,
+)
+from ocr_operator.model.scaling import AutoscalingProvider
+from ocr_operator.render._manifest import Instance, Kind, Manifest, component_name, make
 from ocr_operator.render.env import _secret_env
 
 CA_VOLUME = "kafka-ca"
@@ -119,3 +125,64 @@ def _acl(kind: str, name: str, operations: list[str]) -> dict[str, Any]:
 def _ca_ref(spec: OCRServingSpec) -> KafkaCaSecretRef | None:
     security = spec.kafka.security
     return None if security is None else security.ca_secret_ref
+
+
+# KEDA's Kafka scaler names the SASL mechanisms its own way.
+_KEDA_SASL = {
+    SaslMechanism.SCRAM_SHA_512: "scram_sha512",
+    SaslMechanism.SCRAM_SHA_256: "scram_sha256",
+    SaslMechanism.PLAIN: "plaintext",
+}
+_TLS = (KafkaSecurityProtocol.SSL, KafkaSecurityProtocol.SASL_SSL)
+
+
+def keda_kafka_metadata(spec: OCRServingSpec) -> dict[str, str]:
+    """The Kafka scaler's `sasl` and `tls` modes: it reads the lag as the pods do."""
+    security = spec.kafka.security
+    if security is None:
+        return {}
+    modes = {"sasl": _KEDA_SASL[security.sasl_mechanism]} if security.protocol.uses_sasl else {}
+    if security.protocol in _TLS:
+        modes["tls"] = "enable"
+    return modes
+
+
+def trigger_authentication_name(instance: Instance) -> str:
+    return f"{component_name(instance, Component.WORKER)}-kafka"
+
+
+def trigger_authentication(spec: OCRServingSpec, instance: Instance) -> Manifest | None:
+    """KEDA's credentials for the worker's Kafka scaler, from the Secrets the pods use; only
+    with spec.kafka.security and a KEDA-scaled worker."""
+    security = spec.kafka.security
+    scaling = spec.worker.autoscaling
+    if security is None or not scaling.enabled or scaling.provider is not AutoscalingProvider.KEDA:
+        return None
+    secrets: list[dict[str, str]] = []
+    body: dict[str, Any] = {}
+    if security.strimzi_user:
+        user = kafka_user_name(instance)
+        secrets.append({"parameter": "password", "name": user, "key": STRIMZI_PASSWORD_KEY})
+        # Strimzi's user Secret holds no user name; the worker container carries it as a
+        # plain value, which KEDA reads from the scale target.
+        body["env"] = [
+            {
+                "parameter": "username",
+                "name": Env.KAFKA_SASL_USERNAME.value,
+                "containerName": Component.WORKER.value,
+            }
+        ]
+    elif security.username_secret_ref is not None and security.password_secret_ref is not None:
+        for parameter, ref in (
+            ("username", security.username_secret_ref),
+            ("password", security.password_secret_ref),
+        ):
+            secrets.append({"parameter": parameter, "name": ref.name, "key": ref.key})
+    if security.ca_secret_ref is not None:
+        ca = security.ca_secret_ref
+        secrets.append({"parameter": "ca", "name": ca.name, "key": ca.key})
+    if not secrets and not body:
+        return None  # TLS with the system CAs: the scaler needs no credentials
+    body["secretTargetRef"] = secrets
+    name = trigger_authentication_name(instance)
+    return make(Kind.TRIGGER_AUTHENTICATION, name, instance, body, Component.WORKER)
