@@ -119,13 +119,21 @@ class Ingress:
     def __init__(self, model: DeploymentHandle) -> None:
         self._model = model
         self._database: AsyncEngine | None = None
+        self._creating = asyncio.Lock()
         self._running: set[asyncio.Task[Any]] = set()
 
     async def _db(self) -> AsyncEngine:
-        if self._database is None:
-            self._database = _database()
-            async with self._database.begin() as conn:
-                await conn.run_sync(metadata.create_all)
+        """The engine, once the table exists. Kept only after `create_all` finished: Ray
+        cancels a request whose client left, and a readiness probe cancelled halfway used to
+        leave an engine without its table, so every later insert failed."""
+        if self._database is not None:
+            return self._database
+        async with self._creating:
+            if self._database is None:
+                database = _database()
+                async with database.begin() as conn:
+                    await conn.run_sync(metadata.create_all)
+                self._database = database
         return self._database
 
     async def __call__(self, request: Request) -> JSONResponse:
