@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ocr_contract import KafkaSecurityProtocol
 from ocr_operator.model import Component, Mode, OCRServingSpec
 from ocr_operator.render import (
     Instance,
@@ -24,7 +25,6 @@ from ocr_operator.render import (
     plan_transition,
     render,
 )
-from ocr_runtime.core.kafka_security import KafkaSecurityProtocol
 from ocr_runtime.core.settings import Settings
 from tests.operator._examples import ROOT, example_resource
 

@@ -1,4 +1,5 @@
-"""The vocabulary both sides share: modes, runtime roles, engines, devices, components, topics."""
+"""The vocabulary both sides share: modes, runtime roles, engines, devices, components, topics,
+Kafka security protocols and SASL mechanisms."""
 
 from __future__ import annotations
 
@@ -68,3 +69,26 @@ STACK_ENGINES = (EngineKind.ONNX, EngineKind.PADDLE, EngineKind.NOOP)
 class Device(StrEnum):
     CPU = "cpu"
     GPU = "gpu"
+
+
+class KafkaSecurityProtocol(StrEnum):
+    """Kafka's own names (OCR_KAFKA_SECURITY_PROTOCOL), passed to the client unchanged."""
+
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self in (KafkaSecurityProtocol.SSL, KafkaSecurityProtocol.SASL_SSL)
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self in (KafkaSecurityProtocol.SASL_PLAINTEXT, KafkaSecurityProtocol.SASL_SSL)
+
+
+class SaslMechanism(StrEnum):
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"

@@ -18,7 +18,7 @@ from aiokafka.errors import (
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
-from ocr_operator.model.kafka_security import KafkaSecurityProtocol, SaslMechanism
+from ocr_contract import KafkaSecurityProtocol, SaslMechanism
 
 
 class KafkaClientSettings(BaseSettings):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from ocr_contract import KafkaSecurityProtocol, SaslMechanism
 from ocr_runtime.adapters.kafka import KafkaSecurity
-from ocr_runtime.core.kafka_security import KafkaSecurityProtocol, SaslMechanism
 from ocr_runtime.core.settings import Settings
 
 

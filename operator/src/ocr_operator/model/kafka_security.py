@@ -4,11 +4,11 @@ never reads them."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from ocr_contract import KafkaSecurityProtocol, SaslMechanism
 from ocr_operator.model._base import WireModel, cel
 
 SecretName = Annotated[
@@ -17,25 +17,6 @@ SecretName = Annotated[
 SecretKey = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
 
 _SASL = "self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL']"
-
-
-class KafkaSecurityProtocol(StrEnum):
-    """Kafka's own names (the runtime's OCR_KAFKA_SECURITY_PROTOCOL)."""
-
-    PLAINTEXT = "PLAINTEXT"
-    SSL = "SSL"
-    SASL_PLAINTEXT = "SASL_PLAINTEXT"
-    SASL_SSL = "SASL_SSL"
-
-    @property
-    def uses_sasl(self) -> bool:
-        return self in (KafkaSecurityProtocol.SASL_PLAINTEXT, KafkaSecurityProtocol.SASL_SSL)
-
-
-class SaslMechanism(StrEnum):
-    SCRAM_SHA_512 = "SCRAM-SHA-512"
-    SCRAM_SHA_256 = "SCRAM-SHA-256"
-    PLAIN = "PLAIN"
 
 
 class KafkaSecretKeyRef(WireModel):

@@ -6,14 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocr_contract import Env
+from ocr_contract import Env, SaslMechanism
 from ocr_operator.model import Component, OCRServingSpec, TopicManagement
-from ocr_operator.model.kafka_security import (
-    KafkaCaSecretRef,
-    KafkaSecurityProtocol,
-    KafkaSecuritySpec,
-    SaslMechanism,
-)
+from ocr_operator.model.kafka_security import KafkaCaSecretRef, KafkaSecuritySpec
 from ocr_operator.model.scaling import AutoscalingProvider
 from ocr_operator.render._manifest import Instance, Kind, Manifest, component_name, make
 from ocr_operator.render.env import _secret_env
@@ -133,7 +128,6 @@ _KEDA_SASL = {
     SaslMechanism.SCRAM_SHA_256: "scram_sha256",
     SaslMechanism.PLAIN: "plaintext",
 }
-_TLS = (KafkaSecurityProtocol.SSL, KafkaSecurityProtocol.SASL_SSL)
 
 
 def keda_kafka_metadata(spec: OCRServingSpec) -> dict[str, str]:
@@ -142,7 +136,7 @@ def keda_kafka_metadata(spec: OCRServingSpec) -> dict[str, str]:
     if security is None:
         return {}
     modes = {"sasl": _KEDA_SASL[security.sasl_mechanism]} if security.protocol.uses_sasl else {}
-    if security.protocol in _TLS:
+    if security.protocol.uses_tls:
         modes["tls"] = "enable"
     return modes
 

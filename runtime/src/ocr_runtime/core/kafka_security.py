@@ -4,33 +4,11 @@ that reject, at start, a combination that could only fail later on the wire."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 from pydantic import SecretStr
 
-
-class KafkaSecurityProtocol(StrEnum):
-    """Kafka's own names, passed to the client unchanged."""
-
-    PLAINTEXT = "PLAINTEXT"
-    SSL = "SSL"
-    SASL_PLAINTEXT = "SASL_PLAINTEXT"
-    SASL_SSL = "SASL_SSL"
-
-    @property
-    def uses_tls(self) -> bool:
-        return self in (KafkaSecurityProtocol.SSL, KafkaSecurityProtocol.SASL_SSL)
-
-    @property
-    def uses_sasl(self) -> bool:
-        return self in (KafkaSecurityProtocol.SASL_PLAINTEXT, KafkaSecurityProtocol.SASL_SSL)
-
-
-class SaslMechanism(StrEnum):
-    SCRAM_SHA_512 = "SCRAM-SHA-512"
-    SCRAM_SHA_256 = "SCRAM-SHA-256"
-    PLAIN = "PLAIN"
+from ocr_contract import KafkaSecurityProtocol
 
 
 def check_kafka_security(

@@ -12,12 +12,16 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from ocr_contract import ENV_PREFIX, Device, EngineKind, RuntimeMode, unknown_settings
-from ocr_runtime.core.kafka_security import (
+from ocr_contract import (
+    ENV_PREFIX,
+    Device,
+    EngineKind,
     KafkaSecurityProtocol,
+    RuntimeMode,
     SaslMechanism,
-    check_kafka_security,
+    unknown_settings,
 )
+from ocr_runtime.core.kafka_security import check_kafka_security
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 

@@ -23,8 +23,8 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
+from ocr_contract import KafkaSecurityProtocol, SaslMechanism
 from ocr_runtime.application.errors import PermanentError
-from ocr_runtime.core.kafka_security import KafkaSecurityProtocol, SaslMechanism
 from ocr_runtime.core.settings import Settings
 
 _DIAGNOSIS_TIMEOUT_MS = 10_000
