@@ -42,10 +42,13 @@ apt_ensure() {
     printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
     as_root chmod +x "$policy"; created_policy=1
   fi
-  if ! as_root apt-get install -y --no-install-recommends "$@" >"$LOG_DIR/apt.log" 2>&1; then
+  # Another step may be installing at the same moment (scripts/prepare.sh overlaps them):
+  # wait for dpkg's lock instead of failing on it.
+  local apt_install=(apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends)
+  if ! as_root "${apt_install[@]}" "$@" >>"$LOG_DIR/apt.log" 2>&1; then
     log "apt-get install failed; refreshing the package index and retrying"
     as_root apt-get update >>"$LOG_DIR/apt.log" 2>&1 || true
-    as_root apt-get install -y --no-install-recommends "$@" >>"$LOG_DIR/apt.log" 2>&1 \
+    as_root "${apt_install[@]}" "$@" >>"$LOG_DIR/apt.log" 2>&1 \
       || { [ "$created_policy" = 1 ] && as_root rm -f "$policy"; die "apt-get install $* failed (see $LOG_DIR/apt.log)"; }
   fi
   [ "$created_policy" = 1 ] && as_root rm -f "$policy"
