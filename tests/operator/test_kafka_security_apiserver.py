@@ -38,6 +38,7 @@ CREDENTIALS = {
     "passwordSecretRef": {"name": "kafka-credentials", "key": "password"},
 }
 CA = {"caSecretRef": {"name": "events-cluster-ca-cert"}}
+CLIENT_CERT = {"clientCertSecretRef": {"name": "stack-tls"}}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,11 @@ def _dry_run(namespace: str, document: dict[str, Any]) -> str:
         ),
         ({"protocol": "SASL_PLAINTEXT", **CREDENTIALS, **CA}, "Operator", "caSecretRef needs"),
         ({"protocol": "SSL", **CREDENTIALS}, "Operator", "usernameSecretRef needs protocol"),
+        (
+            {"protocol": "SASL_PLAINTEXT", **CREDENTIALS, **CLIENT_CERT},
+            "Operator",
+            "clientCertSecretRef needs protocol SSL or SASL_SSL",
+        ),
     ],
 )
 def test_the_apiserver_refuses_incomplete_security(
@@ -102,6 +108,7 @@ def test_the_apiserver_refuses_incomplete_security(
         ({"protocol": "SASL_SSL", **CREDENTIALS, **CA}, "Operator"),
         ({"protocol": "SASL_SSL", **CA}, "Strimzi"),
         ({"protocol": "SSL", **CA}, "Operator"),
+        ({"protocol": "SSL", **CLIENT_CERT}, "Strimzi"),
     ],
 )
 def test_the_apiserver_accepts_complete_security(
@@ -112,7 +119,7 @@ def test_the_apiserver_accepts_complete_security(
 
 
 def test_rendered_deployments_with_kafka_secrets_pass_the_apiserver(namespace: str) -> None:
-    resource = _resource("secured", {"protocol": "SASL_SSL", **CREDENTIALS, **CA})
+    resource = _resource("secured", {"protocol": "SASL_SSL", **CREDENTIALS, **CA, **CLIENT_CERT})
     spec = OCRServingSpec.model_validate(resource["spec"])
     manifests = render(
         spec, Instance("secured", namespace), plan_transition(spec.architecture.mode, Observed())
@@ -122,6 +129,8 @@ def test_rendered_deployments_with_kafka_secrets_pass_the_apiserver(namespace: s
     for deployment in deployments:
         out = _dry_run(namespace, deployment.body)
         assert "created (server dry run)" in out, out
+        volumes = {v["name"] for v in deployment.body["spec"]["template"]["spec"]["volumes"]}
+        assert {"kafka-ca", "kafka-client-cert"} <= volumes
 
 
 def test_the_rendered_kafka_user_is_applied_owned_by_the_stack(

@@ -251,3 +251,60 @@ def test_keda_without_kafka_security_or_without_keda_gets_no_trigger_authenticat
     assert _by_kind(tls_only, Kind.SCALED_OBJECT)[0]["spec"]["triggers"][0]["metadata"]["tls"] == (
         "enable"
     )
+
+
+CLIENT_CERT = {"name": "stack-a-tls"}
+
+
+def test_a_client_certificate_is_mounted_owner_and_group_only_and_named_in_env() -> None:
+    spec = _spec(protocol="SSL", caSecretRef=CA, clientCertSecretRef=CLIENT_CERT)
+    pods = _pods(_steady(spec))
+    assert len(pods) == 3
+    for pod in pods:
+        env = _env(pod)
+        assert env["OCR_KAFKA_SSL_CERT_FILE"] == "/etc/ocr/kafka-client/tls.crt"
+        assert env["OCR_KAFKA_SSL_KEY_FILE"] == "/etc/ocr/kafka-client/tls.key"
+        volume = next(v for v in pod["volumes"] if v["name"] == "kafka-client-cert")
+        assert volume["secret"] == {
+            "secretName": "stack-a-tls",
+            "items": [
+                {"key": "tls.crt", "path": "tls.crt"},
+                {"key": "tls.key", "path": "tls.key", "mode": 0o440},
+            ],
+        }
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        assert mounts["kafka-client-cert"] == {
+            "name": "kafka-client-cert",
+            "mountPath": "/etc/ocr/kafka-client",
+            "readOnly": True,
+        }
+        # the group of the key's file is the pod's fsGroup, which the runtime user is in
+        context = pod["securityContext"]
+        assert context["fsGroup"] == context["runAsUser"]
+
+
+def test_strimzi_over_tls_trusts_the_cluster_ca_unless_the_spec_names_one() -> None:
+    for protocol in ("SSL", "SASL_SSL"):
+        pod = _pods(_steady(_spec("Strimzi", protocol=protocol)))[0]
+        volume = next(v for v in pod["volumes"] if v["name"] == "kafka-ca")
+        assert volume["secret"]["secretName"] == "events-cluster-ca-cert", protocol
+        assert _env(pod)["OCR_KAFKA_SSL_CA_FILE"] == "/etc/ocr/kafka-ca/ca.crt"
+    named = _pods(_steady(_spec("Strimzi", protocol="SSL", caSecretRef={"name": "mine"})))[0]
+    assert [v["secret"]["secretName"] for v in named["volumes"] if v["name"] == "kafka-ca"] == [
+        "mine"
+    ]
+    # no TLS, or not Strimzi: nothing to trust beyond the image's CAs
+    for spec in (_spec("Strimzi", protocol="SASL_PLAINTEXT"), _spec(protocol="SSL")):
+        pod = _pods(_steady(spec))[0]
+        assert "OCR_KAFKA_SSL_CA_FILE" not in _env(pod)
+        assert all(v["name"] != "kafka-ca" for v in pod["volumes"])
+
+
+def test_keda_presents_the_stack_client_certificate() -> None:
+    manifests = _steady(_keda_spec("Strimzi", protocol="SSL", clientCertSecretRef=CLIENT_CERT))
+    [auth] = _by_kind(manifests, Kind.TRIGGER_AUTHENTICATION)
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "ca", "name": "events-cluster-ca-cert", "key": "ca.crt"},
+        {"parameter": "cert", "name": "stack-a-tls", "key": "tls.crt"},
+        {"parameter": "key", "name": "stack-a-tls", "key": "tls.key"},
+    ]

@@ -36,6 +36,17 @@ class KafkaCaSecretRef(WireModel):
     key: SecretKey = Field("ca.crt", description="Key in the Secret.")
 
 
+class KafkaClientCertSecretRef(WireModel):
+    """The Secret holding the stack's client certificate and key (PEM) for mutual TLS."""
+
+    name: SecretName = Field(
+        description="Secret name (a kubernetes.io/tls Secret, or with Strimzi the Secret of "
+        "a KafkaUser with authentication tls: certKey user.crt, keyKey user.key)."
+    )
+    cert_key: SecretKey = Field("tls.crt", description="Key of the PEM certificate.")
+    key_key: SecretKey = Field("tls.key", description="Key of the PEM private key.")
+
+
 class KafkaSecuritySpec(
     WireModel,
     json_schema_extra=cel(
@@ -50,6 +61,10 @@ class KafkaSecuritySpec(
         (
             "!has(self.caSecretRef) || self.protocol in ['SSL', 'SASL_SSL']",
             "kafka.security.caSecretRef needs protocol SSL or SASL_SSL",
+        ),
+        (
+            "!has(self.clientCertSecretRef) || self.protocol in ['SSL', 'SASL_SSL']",
+            "kafka.security.clientCertSecretRef needs protocol SSL or SASL_SSL",
         ),
     ),
 ):
@@ -75,7 +90,13 @@ class KafkaSecuritySpec(
     ca_secret_ref: KafkaCaSecretRef | None = Field(
         None,
         description="Secret key of the CA bundle (SSL, SASL_SSL), mounted read-only into "
-        "the pods; unset: the image's system CAs.",
+        "the pods; unset: with kafka.management Strimzi the cluster CA Secret "
+        "<strimziCluster>-cluster-ca-cert (key ca.crt), otherwise the image's system CAs.",
+    )
+    client_cert_secret_ref: KafkaClientCertSecretRef | None = Field(
+        None,
+        description="Client certificate and key for mutual TLS (SSL, SASL_SSL), mounted "
+        "read-only into the pods; unset: no client certificate is presented.",
     )
 
     @property

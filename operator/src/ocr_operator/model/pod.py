@@ -80,6 +80,8 @@ RESERVED_ENV = tuple(
         Env.KAFKA_SASL_USERNAME,
         Env.KAFKA_SASL_PASSWORD,
         Env.KAFKA_SSL_CA_FILE,
+        Env.KAFKA_SSL_CERT_FILE,
+        Env.KAFKA_SSL_KEY_FILE,
     )
 )
 # The writable /tmp every component mounts (the root filesystem is read-only).

@@ -1,4 +1,5 @@
-"""`spec.kafka.security` in the pods (Secret-backed env, the CA as a read-only volume) and,
+"""`spec.kafka.security` in the pods (Secret-backed env; the CA and the client certificate as
+read-only volumes) and,
 under Strimzi with SCRAM-SHA-512 and no credentials of its own, the stack's `KafkaUser`
 with ACLs on its own topics and consumer groups only."""
 
@@ -8,7 +9,11 @@ from typing import Any
 
 from ocr_contract import Env, SaslMechanism
 from ocr_operator.model import Component, OCRServingSpec, TopicManagement
-from ocr_operator.model.kafka_security import KafkaCaSecretRef, KafkaSecuritySpec
+from ocr_operator.model.kafka_security import (
+    KafkaCaSecretRef,
+    KafkaClientCertSecretRef,
+    KafkaSecuritySpec,
+)
 from ocr_operator.model.scaling import AutoscalingProvider
 from ocr_operator.render._manifest import Instance, Kind, Manifest, component_name, make
 from ocr_operator.render.env import _secret_env
@@ -16,6 +21,10 @@ from ocr_operator.render.env import _secret_env
 CA_VOLUME = "kafka-ca"
 CA_DIR = "/etc/ocr/kafka-ca"
 CA_FILE = "ca.crt"
+CLIENT_CERT_VOLUME = "kafka-client-cert"
+CLIENT_CERT_DIR = "/etc/ocr/kafka-client"
+CLIENT_CERT_FILE = "tls.crt"
+CLIENT_KEY_FILE = "tls.key"
 # The key of the Secret Strimzi's user operator writes for a SCRAM-SHA-512 KafkaUser.
 STRIMZI_PASSWORD_KEY = "password"
 TOPIC_OPERATIONS = ["Describe", "Read", "Write"]
@@ -38,8 +47,11 @@ def kafka_security_config(spec: OCRServingSpec) -> dict[str, str]:
         Env.KAFKA_SECURITY_PROTOCOL.value: security.protocol.value,
         Env.KAFKA_SASL_MECHANISM.value: security.sasl_mechanism.value,
     }
-    if security.ca_secret_ref is not None:
+    if _ca_ref(spec) is not None:
         data[Env.KAFKA_SSL_CA_FILE.value] = f"{CA_DIR}/{CA_FILE}"
+    if security.client_cert_secret_ref is not None:
+        data[Env.KAFKA_SSL_CERT_FILE.value] = f"{CLIENT_CERT_DIR}/{CLIENT_CERT_FILE}"
+        data[Env.KAFKA_SSL_KEY_FILE.value] = f"{CLIENT_CERT_DIR}/{CLIENT_KEY_FILE}"
     return data
 
 
@@ -63,22 +75,33 @@ def kafka_security_env(spec: OCRServingSpec, instance: Instance) -> list[dict[st
     return env
 
 
-def kafka_ca_volumes(spec: OCRServingSpec) -> list[dict[str, Any]]:
-    ref = _ca_ref(spec)
-    if ref is None:
-        return []
-    return [
-        {
-            "name": CA_VOLUME,
-            "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": CA_FILE}]},
-        }
-    ]
+def kafka_tls_volumes(spec: OCRServingSpec) -> list[dict[str, Any]]:
+    """The CA bundle and the client certificate, each a Secret volume of the keys it needs."""
+    volumes: list[dict[str, Any]] = []
+    ca = _ca_ref(spec)
+    if ca is not None:
+        ca_items = [{"key": ca.key, "path": CA_FILE}]
+        volumes.append({"name": CA_VOLUME, "secret": {"secretName": ca.name, "items": ca_items}})
+    client = _client_cert_ref(spec)
+    if client is not None:
+        items: list[dict[str, Any]] = [
+            {"key": client.cert_key, "path": CLIENT_CERT_FILE},
+            # Files of Secret volumes belong to root and the pod's fsGroup, which the runtime
+            # user is in: group-readable is enough, and no one else needs the key.
+            {"key": client.key_key, "path": CLIENT_KEY_FILE, "mode": 0o440},
+        ]
+        secret = {"secretName": client.name, "items": items}
+        volumes.append({"name": CLIENT_CERT_VOLUME, "secret": secret})
+    return volumes
 
 
-def kafka_ca_mounts(spec: OCRServingSpec) -> list[dict[str, Any]]:
-    if _ca_ref(spec) is None:
-        return []
-    return [{"name": CA_VOLUME, "mountPath": CA_DIR, "readOnly": True}]
+def kafka_tls_mounts(spec: OCRServingSpec) -> list[dict[str, Any]]:
+    mounts = []
+    if _ca_ref(spec) is not None:
+        mounts.append({"name": CA_VOLUME, "mountPath": CA_DIR, "readOnly": True})
+    if _client_cert_ref(spec) is not None:
+        mounts.append({"name": CLIENT_CERT_VOLUME, "mountPath": CLIENT_CERT_DIR, "readOnly": True})
+    return mounts
 
 
 def kafka_user(spec: OCRServingSpec, instance: Instance) -> Manifest | None:
@@ -118,8 +141,20 @@ def _acl(kind: str, name: str, operations: list[str]) -> dict[str, Any]:
 
 
 def _ca_ref(spec: OCRServingSpec) -> KafkaCaSecretRef | None:
+    """The spec's CA; unset under Strimzi over TLS, the cluster CA Strimzi publishes (the
+    system CAs never trust it)."""
     security = spec.kafka.security
-    return None if security is None else security.ca_secret_ref
+    if security is None or security.ca_secret_ref is not None:
+        return None if security is None else security.ca_secret_ref
+    cluster = spec.kafka.strimzi_cluster
+    if security.protocol.uses_tls and spec.kafka.management is TopicManagement.STRIMZI and cluster:
+        return KafkaCaSecretRef(name=f"{cluster}-cluster-ca-cert", key=CA_FILE)
+    return None
+
+
+def _client_cert_ref(spec: OCRServingSpec) -> KafkaClientCertSecretRef | None:
+    security = spec.kafka.security
+    return None if security is None else security.client_cert_secret_ref
 
 
 # KEDA's Kafka scaler names the SASL mechanisms its own way.
@@ -172,9 +207,13 @@ def trigger_authentication(spec: OCRServingSpec, instance: Instance) -> Manifest
             ("password", security.password_secret_ref),
         ):
             secrets.append({"parameter": parameter, "name": ref.name, "key": ref.key})
-    if security.ca_secret_ref is not None:
-        ca = security.ca_secret_ref
+    ca = _ca_ref(spec)
+    if ca is not None:
         secrets.append({"parameter": "ca", "name": ca.name, "key": ca.key})
+    client = _client_cert_ref(spec)
+    if client is not None:
+        secrets.append({"parameter": "cert", "name": client.name, "key": client.cert_key})
+        secrets.append({"parameter": "key", "name": client.name, "key": client.key_key})
     if not secrets and not body:
         return None  # TLS with the system CAs: the scaler needs no credentials
     body["secretTargetRef"] = secrets

@@ -30,9 +30,9 @@ from ocr_operator.render.env import (
 )
 from ocr_operator.render.images import DEFAULTS, StackDefaults, component_image
 from ocr_operator.render.kafka_security import (
-    kafka_ca_mounts,
-    kafka_ca_volumes,
     kafka_security_env,
+    kafka_tls_mounts,
+    kafka_tls_volumes,
 )
 
 RUN_AS_USER = 10001
@@ -150,7 +150,7 @@ def _pod_spec(
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
         "securityContext": dict(POD_SECURITY_CONTEXT),
         "containers": [_container(spec, instance, component, run, image)],
-        "volumes": pod_volumes(part) + kafka_ca_volumes(spec),
+        "volumes": pod_volumes(part) + kafka_tls_volumes(spec),
         **placement(spec, component, defaults),
         **pod_identity(part),
     }
@@ -197,7 +197,7 @@ def _container(
         # there; the operator reads it from the container status into the conditions.
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
-        "volumeMounts": volume_mounts(_component_spec(spec, component)) + kafka_ca_mounts(spec),
+        "volumeMounts": volume_mounts(_component_spec(spec, component)) + kafka_tls_mounts(spec),
     }
 
 
