@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ocr_operator.api_key_step import API_KEY_RECHECK_SECONDS
 from ocr_operator.model import OCRServingSpec
 from ocr_operator.ports import KubeError, Owner
-from ocr_operator.reconcile import API_KEY_RECHECK_SECONDS, reconcile
+from ocr_operator.reconcile import reconcile
 from ocr_operator.render import (
     Instance,
     Kind,

@@ -7,12 +7,12 @@ changed `status.activeMode`. Idempotent: running it twice in a row changes nothi
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
 from ocr_operator.advisor.backpressure import replica_caps
+from ocr_operator.api_key_step import ensure_api_key
 from ocr_operator.children import ReconcileError, apply_all, ensure_created, prune
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
@@ -45,13 +45,11 @@ from ocr_operator.render import (
     Phase,
     Plan,
     StackDefaults,
-    api_key_secret,
     api_url,
     component_image,
     component_name,
     migration_image,
     migration_job,
-    new_api_key,
     plan_transition,
     pod_labels,
     render,
@@ -62,10 +60,6 @@ from ocr_operator.status_write import announce, write, write_failure, write_paus
 from ocr_operator.telemetry import OperatorMetrics
 from ocr_operator.topics_step import ensure_topics_step
 from ocr_operator.verdict import Seen, condition_updates, judge
-
-# How often a generated API key Secret that exists is created again (blind, a no-op unless
-# someone deleted it).
-API_KEY_RECHECK_SECONDS = 300.0
 
 
 @dataclass
@@ -242,7 +236,8 @@ async def _apply_gated(
     await apply_all(ctx.kube, owner, early, backoff=backoff)
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
-        await _ensure_api_key(ctx, owner, spec, instance)
+        seen = ctx.api_keys_seen
+        await ensure_api_key(ctx.kube, owner, spec, instance, seen=seen, backoff=backoff)
         await apply_all(ctx.kube, owner, [m for m in manifests if m not in early], backoff=backoff)
         desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
         await prune(ctx.kube, owner, instance, desired, backoff=backoff)
@@ -317,32 +312,6 @@ async def _ensure_migration(
         what="migration Job",
         backoff=ctx.settings.error_backoff_seconds,
     )
-
-
-async def _ensure_api_key(
-    ctx: ReconcileContext, owner: Owner, spec: OCRServingSpec, instance: Instance
-) -> None:
-    """The generated API key Secret, created once before the API that reads it; an existing
-    Secret of that name (a rotated key, or one a person put there) is left as it is."""
-    manifest = api_key_secret(spec, instance, new_api_key())
-    if manifest is None:
-        return
-    seen = ctx.api_keys_seen.get(owner.uid)
-    if seen is not None and time.monotonic() - seen < API_KEY_RECHECK_SECONDS:
-        return
-    try:
-        await ctx.kube.create(manifest, owner)
-        ctx.api_keys_seen[owner.uid] = time.monotonic()
-    except KubeError as error:
-        hint = ""
-        if error.status == 403:
-            hint = " (the operator may not create Secrets here: name one in spec.api.auth."
-            hint += "apiKeySecretRef)"
-        raise ReconcileError(
-            Reason.API_KEY_UNAVAILABLE,
-            f"create Secret {manifest.name}: {error.message}{hint}",
-            ctx.settings.error_backoff_seconds,
-        ) from error
 
 
 async def _rollouts(
