@@ -239,11 +239,9 @@ class S3Server:
 S3_KEYS = ("OCR_TEST_S3_ACCESS_KEY_ID", "OCR_TEST_S3_SECRET_ACCESS_KEY", "OCR_TEST_S3_BUCKET")
 
 
-@pytest.fixture(scope="session")
-def s3() -> S3Server:
-    """`http://127.0.0.1:15900`, the key pair `s3.sh` generated and the bucket it made."""
-    endpoint = _service_value("OCR_TEST_S3_ENDPOINT", _probe_url, _S3)
-    env = read_local_env()
+def s3_server(endpoint: str, env: Mapping[str, str]) -> S3Server:
+    """The server at `endpoint` with the key pair and bucket of `env` (`.local/env`); fails
+    the test naming the variables `s3.sh up` did not write."""
     missing = [key for key in S3_KEYS if not env.get(key)]
     if missing:
         pytest.fail(f"{', '.join(missing)} missing from {ENV_FILE}: run `{S3_SCRIPT} up`")
@@ -253,6 +251,13 @@ def s3() -> S3Server:
         secret_access_key=env["OCR_TEST_S3_SECRET_ACCESS_KEY"],
         bucket=env["OCR_TEST_S3_BUCKET"],
     )
+
+
+@pytest.fixture(scope="session")
+def s3() -> S3Server:
+    """`http://127.0.0.1:15900`, the key pair `s3.sh` generated and the bucket it made."""
+    endpoint = _service_value("OCR_TEST_S3_ENDPOINT", _probe_url, _S3)
+    return s3_server(endpoint, read_local_env())
 
 
 @pytest.fixture(scope="session")
