@@ -3,6 +3,7 @@ what a retry cannot mend names the setting or the key, the rest is worth a retry
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from ocr_runtime.adapters.sigv4 import (
     S3Credentials,
     canonical_path,
     canonical_query,
+    canonical_request,
     signed_headers,
 )
 from ocr_runtime.core.settings import Settings
@@ -47,6 +49,21 @@ def test_the_published_get_object_example_signs_to_its_signature() -> None:
         "X-Amz-Content-Sha256": EMPTY_PAYLOAD_SHA256,
         "Authorization": EXAMPLE_AUTHORIZATION,
     }
+
+
+def test_the_example_canonical_request_hashes_as_published() -> None:
+    headers = {
+        "Host": "examplebucket.s3.amazonaws.com",
+        "Range": "bytes=0-9",
+        "x-amz-content-sha256": EMPTY_PAYLOAD_SHA256,
+        "x-amz-date": "20130524T000000Z",
+    }
+    url = "https://examplebucket.s3.amazonaws.com/test.txt"
+    names, request = canonical_request("GET", url, headers, EMPTY_PAYLOAD_SHA256)
+    assert names == "host;range;x-amz-content-sha256;x-amz-date"
+    assert hashlib.sha256(request.encode()).hexdigest() == (
+        "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972"
+    )
 
 
 def test_the_signature_covers_the_region_the_clock_and_the_path() -> None:

@@ -42,29 +42,17 @@ def signed_headers(
 ) -> dict[str, str]:
     """`headers` plus Host, X-Amz-Date, X-Amz-Content-Sha256 and the Authorization that signs
     them all, for `method` on `url` at the instant `at`."""
-    parts = urlsplit(url)
     stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     sent = {
         **(headers or {}),
-        "Host": parts.netloc,
+        "Host": urlsplit(url).netloc,
         "X-Amz-Date": stamp,
         "X-Amz-Content-Sha256": payload_sha256,
     }
-    canonical_headers = {name.lower(): " ".join(value.split()) for name, value in sent.items()}
-    names = ";".join(sorted(canonical_headers))
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            canonical_path(parts.path),
-            canonical_query(parts.query),
-            "".join(f"{name}:{canonical_headers[name]}\n" for name in sorted(canonical_headers)),
-            names,
-            payload_sha256,
-        ]
-    )
+    names, request = canonical_request(method, url, sent, payload_sha256)
     scope = f"{stamp[:8]}/{credentials.region}/{SERVICE}/aws4_request"
     string_to_sign = "\n".join(
-        [ALGORITHM, stamp, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
+        [ALGORITHM, stamp, scope, hashlib.sha256(request.encode()).hexdigest()]
     )
     key = signing_key(credentials.secret_access_key, stamp[:8], credentials.region)
     signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
@@ -73,6 +61,25 @@ def signed_headers(
         f"SignedHeaders={names},Signature={signature}"
     )
     return sent
+
+
+def canonical_request(
+    method: str, url: str, headers: Mapping[str, str], payload_sha256: str
+) -> tuple[str, str]:
+    """(the signed header names, `;`-joined; the canonical request) of a request that sends
+    every one of `headers`."""
+    parts = urlsplit(url)
+    canonical = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
+    names = sorted(canonical)
+    lines = [
+        method.upper(),
+        canonical_path(parts.path),
+        canonical_query(parts.query),
+        "".join(f"{name}:{canonical[name]}\n" for name in names),
+        ";".join(names),
+        payload_sha256,
+    ]
+    return ";".join(names), "\n".join(lines)
 
 
 def canonical_path(path: str) -> str:
