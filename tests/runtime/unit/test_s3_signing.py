@@ -105,6 +105,8 @@ def test_the_secret_key_stays_out_of_reprs() -> None:
         (403, "InvalidAccessKeyId", "OCR_MODEL_S3_ACCESS_KEY_ID"),
         (400, "AuthorizationHeaderMalformed", "OCR_MODEL_S3_REGION"),
         (403, "AccessDenied", "access denied"),
+        (403, "RequestTimeTooSkewed", "clock"),
+        (301, "PermanentRedirect", "check OCR_MODEL_S3_ENDPOINT and OCR_MODEL_S3_REGION"),
         (404, "NoSuchKey", "s3://b/m/det.onnx: no such key (HTTP 404 NoSuchKey)"),
         (404, "NoSuchBucket", "no such bucket"),
         (404, "", "s3://b/m/det.onnx: no such key (HTTP 404)"),

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from ocr_contract import Env
 from ocr_runtime.adapters.engines._model_dir import (
     MANIFEST,
     ModelError,
@@ -90,7 +91,7 @@ def _reader(
     if not source.startswith(S3_SCHEME):
         return http_location(source, tracking_uri), _download
     if object_store is None:
-        raise ModelError(f"{source}: an s3:// location needs OCR_MODEL_S3_ENDPOINT")
+        raise ModelError(f"{source}: an s3:// location needs {Env.MODEL_S3_ENDPOINT.value}")
     return source, object_store.download
 
 

@@ -20,21 +20,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+from ocr_contract import Env
 from ocr_runtime.adapters.engines._model_dir import ModelError
-from ocr_runtime.adapters.model_fetch import ModelUnreachableError
+from ocr_runtime.adapters.model_fetch import S3_SCHEME, ModelUnreachableError
 from ocr_runtime.adapters.sigv4 import S3Credentials, signed_headers
 from ocr_runtime.core.settings import Settings
 
-SCHEME = "s3://"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _CHUNK = 1 << 20
 _TIMEOUT_SECONDS = 60.0
 _ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
 
-ENDPOINT_SETTING = "OCR_MODEL_S3_ENDPOINT"
-REGION_SETTING = "OCR_MODEL_S3_REGION"
-ACCESS_KEY_SETTING = "OCR_MODEL_S3_ACCESS_KEY_ID"
-SECRET_KEY_SETTING = "OCR_MODEL_S3_SECRET_ACCESS_KEY"
+ENDPOINT_SETTING = Env.MODEL_S3_ENDPOINT.value
+REGION_SETTING = Env.MODEL_S3_REGION.value
+ACCESS_KEY_SETTING = Env.MODEL_S3_ACCESS_KEY_ID.value
+SECRET_KEY_SETTING = Env.MODEL_S3_SECRET_ACCESS_KEY.value
 
 # S3 error codes a retry cannot mend, with what to fix (the object named by the caller).
 _PERMANENT_CODES = {
@@ -45,6 +45,9 @@ _PERMANENT_CODES = {
     f"{REGION_SETTING}",
     "AccessDenied": f"access denied to the key {ACCESS_KEY_SETTING} (unset: unsigned "
     "requests, which only a public bucket answers)",
+    "RequestTimeTooSkewed": "the server's clock and this node's differ by more than S3 allows",
+    "PermanentRedirect": f"the bucket answers on another endpoint: check {ENDPOINT_SETTING} "
+    f"and {REGION_SETTING}",
     "NoSuchKey": "no such key",
     "NoSuchBucket": "no such bucket",
     "InvalidBucketName": "not a bucket name the server accepts",
@@ -100,8 +103,8 @@ class S3Source:
 
 def split_location(location: str) -> tuple[str, str]:
     """(bucket, key) of `s3://bucket/key`; the key may end in `/` (a folder)."""
-    bucket, _, key = location.removeprefix(SCHEME).partition("/")
-    if not location.startswith(SCHEME) or not _BUCKET.match(bucket) or not key:
+    bucket, _, key = location.removeprefix(S3_SCHEME).partition("/")
+    if not location.startswith(S3_SCHEME) or not _BUCKET.match(bucket) or not key:
         raise ModelError(f"{location}: not s3://<bucket>/<key or folder/>")
     return bucket, key
 
