@@ -154,17 +154,17 @@ def test_locations_need_a_bucket_and_a_key_and_the_settings_an_endpoint(tmp_path
 
 def test_settings_give_the_source_its_endpoint_region_and_keys() -> None:
     assert S3Source.from_settings(Settings()) is None
-    source = S3Source.from_settings(
-        Settings(
-            model_s3_endpoint="http://minio.storage.svc:9000/",
-            model_s3_region="eu-west-1",
-            model_s3_access_key_id="AKID",
-            model_s3_secret_access_key="secret",
-        )
+    settings = Settings(
+        model_s3_endpoint="http://minio.storage.svc:9000/",
+        model_s3_region="eu-west-1",
+        model_s3_access_key_id="AKID",
+        model_s3_secret_access_key="k3y-9f3e",
     )
+    source = S3Source.from_settings(settings)
     assert source == S3Source(
-        "http://minio.storage.svc:9000", S3Credentials("AKID", "secret", "eu-west-1")
+        "http://minio.storage.svc:9000", S3Credentials("AKID", "k3y-9f3e", "eu-west-1")
     )
+    assert "k3y-9f3e" not in repr(settings) and "k3y-9f3e" not in repr(source)
     assert source.url("s3://models/a b/det.onnx") == (
         "http://minio.storage.svc:9000/models/a%20b/det.onnx"
     )
