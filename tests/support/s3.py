@@ -25,7 +25,7 @@ class Bucket:
     def location(self, key: str) -> str:
         return f"s3://{self.server.bucket}/{key}"
 
-    def _send(self, method: str, key: str, body: bytes = b"") -> int:
+    def _send(self, method: str, key: str, body: bytes = b"") -> bytes:
         url = f"{self.server.endpoint}/{self.server.bucket}/{quote(key, safe='/~')}"
         headers = signed_headers(
             method,
@@ -38,11 +38,15 @@ class Bucket:
         )
         request = urllib.request.Request(url, data=body or None, headers=headers, method=method)
         with urllib.request.urlopen(request, timeout=60) as response:
-            return int(response.status)
+            assert response.status in (200, 204), response.status
+            return bytes(response.read())
 
     def put(self, key: str, body: bytes) -> None:
-        assert self._send("PUT", key, body) == 200
+        self._send("PUT", key, body)
         self.written.append(key)
+
+    def get(self, key: str) -> bytes:
+        return self._send("GET", key)
 
     def put_folder(self, folder: Path, prefix: str) -> str:
         """Every file of `folder` under `prefix/`; returns the folder's s3:// location."""
@@ -60,5 +64,5 @@ class Bucket:
 
     def delete_written(self) -> None:
         for key in self.written:
-            assert self._send("DELETE", key) == 204
+            self._send("DELETE", key)
         self.written.clear()
