@@ -30,6 +30,7 @@ ENV_FILE = LOCAL_DIR / "env"
 INFRA_SCRIPT = REPO_ROOT / "scripts" / "infra" / "infra.sh"
 CLUSTER_SCRIPT = REPO_ROOT / "scripts" / "infra" / "cluster.sh"
 MLFLOW_SCRIPT = REPO_ROOT / "scripts" / "infra" / "mlflow.sh"
+S3_SCRIPT = REPO_ROOT / "scripts" / "infra" / "s3.sh"
 DEFAULT_TARGETS_FILE = LOCAL_DIR / "prometheus" / "targets.json"
 
 # Cold starts install packages (infra) or compile Kubernetes (cluster, 15-30 min).
@@ -86,6 +87,7 @@ class _Starter:
 _INFRA = _Starter(INFRA_SCRIPT, INFRA_START_TIMEOUT_S)
 _CLUSTER = _Starter(CLUSTER_SCRIPT, CLUSTER_START_TIMEOUT_S)
 _MLFLOW = _Starter(MLFLOW_SCRIPT, INFRA_START_TIMEOUT_S)
+_S3 = _Starter(S3_SCRIPT, INFRA_START_TIMEOUT_S)
 
 
 def _tcp_open(host: str, port: int) -> str | None:
@@ -222,6 +224,40 @@ def mlflow_url() -> str:
     return _service_value(
         "MLFLOW_TRACKING_URI", lambda url: _http_ok(url.rstrip("/") + "/health"), _MLFLOW
     )
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """The local S3 API (S3Proxy, AWS Signature V4 only), its key pair and a bucket."""
+
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    bucket: str
+
+
+S3_KEYS = ("OCR_TEST_S3_ACCESS_KEY_ID", "OCR_TEST_S3_SECRET_ACCESS_KEY", "OCR_TEST_S3_BUCKET")
+
+
+def s3_server(endpoint: str, env: Mapping[str, str]) -> S3Server:
+    """The server at `endpoint` with the key pair and bucket of `env` (`.local/env`); fails
+    the test naming the variables `s3.sh up` did not write."""
+    missing = [key for key in S3_KEYS if not env.get(key)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing from {ENV_FILE}: run `{S3_SCRIPT} up`")
+    return S3Server(
+        endpoint=endpoint,
+        access_key_id=env["OCR_TEST_S3_ACCESS_KEY_ID"],
+        secret_access_key=env["OCR_TEST_S3_SECRET_ACCESS_KEY"],
+        bucket=env["OCR_TEST_S3_BUCKET"],
+    )
+
+
+@pytest.fixture(scope="session")
+def s3() -> S3Server:
+    """`http://127.0.0.1:15900`, the key pair `s3.sh` generated and the bucket it made."""
+    endpoint = _service_value("OCR_TEST_S3_ENDPOINT", _probe_url, _S3)
+    return s3_server(endpoint, read_local_env())
 
 
 @pytest.fixture(scope="session")

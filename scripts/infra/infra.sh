@@ -7,6 +7,7 @@
 #   Redis (Debian)                                127.0.0.1:16379
 #   Prometheus (Debian), 1 s scrape of .local/prometheus/targets.json  127.0.0.1:19090
 #   MLflow (PyPI), model registry                 127.0.0.1:15000 (scripts/infra/mlflow.sh)
+#   S3Proxy (Maven Central jars), S3 with SigV4    127.0.0.1:15900 (scripts/infra/s3.sh)
 # State under .local/ (git-ignored); jars cached in ~/.cache/ocr-serving/kafka-<version>/.
 # Usage: infra.sh up|down|status
 set -euo pipefail
@@ -255,18 +256,21 @@ up() {
   ensure_dirs
   local start s
   start=$(date +%s)
-  # Start everything first, then wait: the JVM warms up while the others start. The model
-  # registry lives in a script of its own.
+  # Start everything first, then wait: the JVMs warm up while the others start. The model
+  # registry and the S3 server live in scripts of their own.
   "$(dirname "$0")/mlflow.sh" start
+  "$(dirname "$0")/s3.sh" start
   for s in "${SERVICES[@]}"; do "${s}_up"; done
   for s in "${SERVICES[@]}"; do "${s}_wait"; done
   write_env
+  "$(dirname "$0")/s3.sh" wait
   "$(dirname "$0")/mlflow.sh" wait
   log "all services up in $(( $(date +%s) - start )) s; environment in $ENV_FILE"
 }
 
 down() {
   "$(dirname "$0")/mlflow.sh" down
+  "$(dirname "$0")/s3.sh" down
   stop_all 30 "${SERVICES[@]}"
   # .local/env keeps its (fixed) addresses: fixtures find the services stopped and restart them.
   log "infra stopped"
@@ -275,6 +279,12 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) print_status "${SERVICES[@]}" && "$(dirname "$0")/mlflow.sh" status ;;
+  status)
+    # Every component's line, stopped ones included; fails when any is stopped.
+    rc=0
+    print_status "${SERVICES[@]}" || rc=1
+    "$(dirname "$0")/mlflow.sh" status || rc=1
+    "$(dirname "$0")/s3.sh" status || rc=1
+    exit "$rc" ;;
   *) die "usage: $0 up|down|status" ;;
 esac

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _service_value, _Starter, read_local_env
+from tests.conftest import _service_value, _Starter, read_local_env, s3_server
 
 
 def test_read_local_env_parses_export_lines(tmp_path: Path) -> None:
@@ -27,3 +27,14 @@ def test_unreachable_service_fails_with_the_start_attempt(tmp_path: Path) -> Non
     assert "OCR_NO_SUCH_SERVICE missing" in message
     assert "exited 3" in message
     assert "port 1 is taken" in message
+
+
+def test_the_s3_fixture_names_the_variables_it_lacks() -> None:
+    env = {"OCR_TEST_S3_ACCESS_KEY_ID": "AKID", "OCR_TEST_S3_BUCKET": "ocr-models"}
+    with pytest.raises(pytest.fail.Exception) as failed:
+        s3_server("http://127.0.0.1:15900", env)
+    message = str(failed.value)
+    assert "OCR_TEST_S3_SECRET_ACCESS_KEY missing" in message
+    assert "s3.sh up" in message
+    complete = {**env, "OCR_TEST_S3_SECRET_ACCESS_KEY": "secret"}
+    assert s3_server("http://127.0.0.1:15900", complete).secret_access_key == "secret"

@@ -1,5 +1,5 @@
 """Smoke tests: each local service does real work (Kafka, MariaDB, Redis, Prometheus,
-MLflow)."""
+MLflow, S3)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import TargetsSetter
+from tests.conftest import S3Server, TargetsSetter
+from tests.support.s3 import Bucket
 
 pytestmark = pytest.mark.integration
 
@@ -173,3 +174,15 @@ def test_mlflow_registry_keeps_a_registered_model(mlflow_url: str) -> None:
             assert found.json()["registered_model"]["name"] == name
         finally:
             http.request("DELETE", "/registered-models/delete", json={"name": name})
+
+
+def test_s3_keeps_an_object_for_its_key_pair_only(s3: S3Server) -> None:
+    bucket = Bucket(s3)
+    key = f"{_unique('infra-smoke')}.txt"
+    bucket.put(key, b"stored")
+    try:
+        assert bucket.get(key) == b"stored"
+        unsigned = httpx.get(f"{s3.endpoint}/{s3.bucket}/{key}", timeout=30)
+        assert unsigned.status_code == 403, unsigned.text
+    finally:
+        bucket.delete_written()

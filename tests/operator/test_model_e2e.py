@@ -78,7 +78,9 @@ def _apply(namespace: str, resource: dict[str, Any], *, check: bool = True) -> s
 
 def test_the_apiserver_refuses_bad_model_sources_with_readable_messages(namespace: str) -> None:
     cases: dict[str, dict[str, Any]] = {
-        "engine.model.uri must start with https://, http:// or pvc://": {"uri": "s3://b/m.tgz"},
+        "engine.model.uri must start with https://, http://, s3:// or pvc://": {
+            "uri": "ftp://host/m.tgz"
+        },
         "names a .tar.gz or .tgz archive": {"uri": "https://example.com/model.zip"},
         "set uri or mlflow, not both": {
             "uri": "https://example.com/m.tgz",

@@ -68,7 +68,7 @@ def test_good_model_sources_validate(model: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        ({"uri": "s3://bucket/model.tar.gz"}, "must start with https://, http:// or pvc://"),
+        ({"uri": "ftp://host/model.tar.gz"}, "must start with https://, http://, s3:// or pvc://"),
         ({"uri": "https://example.com/model.zip"}, "names a .tar.gz or .tgz archive"),
         ({"uri": "https://example.com"}, "names a .tar.gz or .tgz archive"),
         ({"uri": "pvc://Not_A_Claim/x"}, "pvc://<claim>/<folder in the claim>"),

@@ -63,12 +63,15 @@ def test_an_unknown_mechanism_is_refused() -> None:
         Settings(kafka_sasl_mechanism="GSSAPI")
 
 
+PASSWORD = "pa55-w0rd-9f3e"
+
+
 def test_sasl_ssl_passes_credentials_and_a_verifying_tls_context() -> None:
     settings = Settings(
         kafka_security_protocol="SASL_SSL",
         kafka_sasl_mechanism="SCRAM-SHA-256",
         kafka_sasl_username="stack-a",
-        kafka_sasl_password="secret",
+        kafka_sasl_password=PASSWORD,
     )
     security = KafkaSecurity.from_settings(settings)
     options = security.client_options()
@@ -79,6 +82,7 @@ def test_sasl_ssl_passes_credentials_and_a_verifying_tls_context() -> None:
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-256",
         "sasl_plain_username": "stack-a",
-        "sasl_plain_password": "secret",
+        "sasl_plain_password": PASSWORD,
     }
-    assert "secret" not in repr(security) and "secret" not in repr(settings)
+    # A value no field name contains: the repr must not show it.
+    assert PASSWORD not in repr(security) and PASSWORD not in repr(settings)

@@ -28,6 +28,9 @@ class WireModel(BaseModel):
 ObjectName = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
 ]
+# A Secret of the resource's namespace, and a key in its data.
+SecretName = ObjectName
+SecretKey = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
 
 
 def cel(*rules: tuple[str, str]) -> dict[str, Any]:

@@ -6,17 +6,10 @@ The runtime side is `ocr_runtime.core.settings` (`OCR_API_KEY_HASHES`,
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
 
-from pydantic import Field, StringConstraints
-
-from ocr_operator.model._base import WireModel
+from ocr_operator.model._base import SecretKey, SecretName, WireModel
 from ocr_operator.model.enums import AuthMode
-
-SecretName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
-]
-SecretKey = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
 
 # Keys of the Secret the operator generates (`<name>-api-key`) when auth names none.
 GENERATED_KEY = "api-key"

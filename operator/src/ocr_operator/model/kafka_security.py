@@ -4,17 +4,10 @@ never reads them."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from ocr_contract import KafkaSecurityProtocol, SaslMechanism
-from ocr_operator.model._base import WireModel, cel
-
-SecretName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
-]
-SecretKey = Annotated[str, StringConstraints(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)]
+from ocr_operator.model._base import SecretKey, SecretName, WireModel, cel
 
 _SASL = "self.protocol in ['SASL_PLAINTEXT', 'SASL_SSL']"
 

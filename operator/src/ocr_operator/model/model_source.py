@@ -1,9 +1,10 @@
 """`spec.engine.model`: where the workers' OCR model comes from, and what it resolved to.
 
-Image (nothing set): the models inside the runtime image. `uri`: an http(s) archive or
-folder that an init container fetches, or a PersistentVolumeClaim mounted read-only. `mlflow`:
-a registered model of an MLflow registry; the operator resolves an alias to a version (again
-at every resync), so moving the alias rolls the workers onto the new version.
+Image (nothing set): the models inside the runtime image. `uri`: an http(s) or s3 archive or
+folder that an init container fetches (s3 through the S3 API `s3` names, with the key pair of
+a Secret), or a PersistentVolumeClaim mounted read-only. `mlflow`: a registered model of an
+MLflow registry; the operator resolves an alias to a version (again at every resync), so
+moving the alias rolls the workers onto the new version.
 """
 
 from __future__ import annotations
@@ -15,40 +16,60 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, model_validator
 
-from ocr_operator.model._base import WireModel
+from ocr_operator.model._base import SecretKey, SecretName, WireModel
 
 # (CEL rule, message, Python check): the apiserver and the operator refuse the same specs
 # with the same words.
 _HTTP = re.compile(r"^https?://[^\s/]+/\S*$")
-_HTTP_TARGET = re.compile(r"(\.tar\.gz|\.tgz|/MANIFEST\.json|/)$")
+_FETCHED_TARGET = re.compile(r"(\.tar\.gz|\.tgz|/MANIFEST\.json|/)$")
 _PVC = re.compile(r"^pvc://([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(/\S*)?$")
+# A bucket as S3 names them (3-63 lower-case letters, digits, dots and hyphens), then a key.
+_S3 = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$")
 MODELS_URI = re.compile(
     r"^models:/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]{0,127})"
     r"(?:/(?P<ref>[A-Za-z0-9_-]{1,63})|@(?P<alias>[A-Za-z0-9_-]{1,63}))$"
 )
+S3_SCHEME = "s3://"
+_FETCHED = "(\\\\.tar\\\\.gz|\\\\.tgz|/MANIFEST\\\\.json|/)$"
+
+SCHEME_MESSAGE = "engine.model.uri must start with https://, http://, s3:// or pvc://"
+HTTP_MESSAGE = (
+    "an http(s) engine.model.uri names a .tar.gz or .tgz archive, a MANIFEST.json, or a "
+    "folder ending in / (that holds a MANIFEST.json)"
+)
+S3_MESSAGE = (
+    "an s3 engine.model.uri is s3://<bucket>/<key> naming a .tar.gz or .tgz archive, a "
+    "MANIFEST.json, or a folder ending in / (that holds a MANIFEST.json)"
+)
+PVC_MESSAGE = "a pvc engine.model.uri is pvc://<claim>/<folder in the claim>"
+DOTS_MESSAGE = "engine.model.uri may not contain /../"
+S3_NEEDS_ENDPOINT_MESSAGE = "an s3:// engine.model.uri needs engine.model.s3.endpoint"
+S3_NEEDS_URI_MESSAGE = "engine.model.s3 goes with an s3:// engine.model.uri"
+ONE_SOURCE_MESSAGE = "engine.model: set uri or mlflow, not both (neither: the models in the image)"
 
 _URI_RULES: tuple[tuple[str, str], ...] = (
-    (
-        "!has(self.uri) || self.uri.matches('^(https?|pvc)://')",
-        "engine.model.uri must start with https://, http:// or pvc:// (s3:// is not supported)",
-    ),
+    ("!has(self.uri) || self.uri.matches('^(https?|s3|pvc)://')", SCHEME_MESSAGE),
     (
         "!has(self.uri) || !self.uri.matches('^https?://') || "
         "(self.uri.matches('^https?://[^\\\\s/]+/\\\\S*$') && "
-        "self.uri.matches('(\\\\.tar\\\\.gz|\\\\.tgz|/MANIFEST\\\\.json|/)$'))",
-        "an http(s) engine.model.uri names a .tar.gz or .tgz archive, a MANIFEST.json, or a "
-        "folder ending in / (that holds a MANIFEST.json)",
+        f"self.uri.matches('{_FETCHED}'))",
+        HTTP_MESSAGE,
+    ),
+    (
+        "!has(self.uri) || !self.uri.startsWith('s3://') || "
+        "(self.uri.matches('^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\\\\S+$') && "
+        f"self.uri.matches('{_FETCHED}'))",
+        S3_MESSAGE,
     ),
     (
         "!has(self.uri) || !self.uri.startsWith('pvc://') || "
         "self.uri.matches('^pvc://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/\\\\S*)?$')",
-        "a pvc engine.model.uri is pvc://<claim>/<folder in the claim>",
+        PVC_MESSAGE,
     ),
-    ("!has(self.uri) || !self.uri.contains('/../')", "engine.model.uri may not contain /../"),
-    (
-        "!(has(self.uri) && has(self.mlflow))",
-        "engine.model: set uri or mlflow, not both (neither: the models in the image)",
-    ),
+    ("!has(self.uri) || !self.uri.contains('/../')", DOTS_MESSAGE),
+    ("!has(self.uri) || !self.uri.startsWith('s3://') || has(self.s3)", S3_NEEDS_ENDPOINT_MESSAGE),
+    ("!has(self.s3) || (has(self.uri) && self.uri.startsWith('s3://'))", S3_NEEDS_URI_MESSAGE),
+    ("!(has(self.uri) && has(self.mlflow))", ONE_SOURCE_MESSAGE),
 )
 
 
@@ -103,6 +124,38 @@ class MlflowModelRef(WireModel):
         return match["name"], None, ref or match["alias"]
 
 
+class S3CredentialsSecretRef(WireModel):
+    """The Secret (in the resource's namespace) holding the key pair S3 requests are signed
+    with; the operator never reads it, the init container gets its keys as variables."""
+
+    name: SecretName = Field(description="Secret name.")
+    access_key_id_key: SecretKey = Field(
+        "AWS_ACCESS_KEY_ID", description="Key of the access key id in the Secret."
+    )
+    secret_access_key_key: SecretKey = Field(
+        "AWS_SECRET_ACCESS_KEY", description="Key of the secret access key in the Secret."
+    )
+
+
+class S3ModelAccess(WireModel):
+    """The S3 API an s3:// engine.model.uri is read from, and as whom."""
+
+    endpoint: Annotated[
+        str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=512)
+    ] = Field(
+        description="S3 API endpoint, read path-style (<endpoint>/<bucket>/<key>): "
+        "https://s3.eu-west-1.amazonaws.com, http://minio.storage.svc:9000."
+    )
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][-a-z0-9]*$", max_length=64)] = (
+        Field("us-east-1", description="Region the requests are signed for (SigV4).")
+    )
+    credentials_secret_ref: S3CredentialsSecretRef | None = Field(
+        None,
+        description="Secret holding the access key pair; unset: unsigned requests, which "
+        "only a public bucket answers.",
+    )
+
+
 _SPEC_RULES = {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in _URI_RULES]}
 
 
@@ -112,9 +165,13 @@ class ModelSpec(WireModel, json_schema_extra=_SPEC_RULES):
     uri: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
         None,
         description="https://.../model.tar.gz (or .tgz), https://.../MANIFEST.json or a "
-        "folder https://.../ holding one: fetched by an init container, which checks every "
-        "file against MANIFEST.json. pvc://<claim>/<folder>: the claim mounted read-only. "
-        "The folder is laid out for spec.engine.kind.",
+        "folder https://.../ holding one, or the same as s3://<bucket>/<key> (with s3): "
+        "fetched by an init container, which checks every file against MANIFEST.json. "
+        "pvc://<claim>/<folder>: the claim mounted read-only. The folder is laid out for "
+        "spec.engine.kind.",
+    )
+    s3: S3ModelAccess | None = Field(
+        None, description="The S3 API and credentials of an s3:// uri."
     )
     mlflow: MlflowModelRef | None = Field(
         None, description="A model version or alias of an MLflow model registry."
@@ -122,9 +179,9 @@ class ModelSpec(WireModel, json_schema_extra=_SPEC_RULES):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        problem = uri_problem(self.uri) if self.uri is not None else None
+        problem = source_problem(self.uri, has_s3=self.s3 is not None)
         if problem is None and self.uri is not None and self.mlflow is not None:
-            problem = _URI_RULES[-1][1]
+            problem = ONE_SOURCE_MESSAGE
         if problem is not None:
             raise ValueError(problem)
         return self
@@ -138,14 +195,26 @@ class ModelSpec(WireModel, json_schema_extra=_SPEC_RULES):
 
 def uri_problem(uri: str) -> str | None:
     """The CEL rules' message for a bad `uri`, checked in Python; None when it is fine."""
-    messages = [message for _, message in _URI_RULES]
-    if not uri.startswith(("https://", "http://", "pvc://")):
-        return messages[0]
-    if uri.startswith("http") and not (_HTTP.match(uri) and _HTTP_TARGET.search(uri)):
-        return messages[1]
+    if not uri.startswith(("https://", "http://", S3_SCHEME, "pvc://")):
+        return SCHEME_MESSAGE
+    if uri.startswith("http") and not (_HTTP.match(uri) and _FETCHED_TARGET.search(uri)):
+        return HTTP_MESSAGE
+    if uri.startswith(S3_SCHEME) and not (_S3.match(uri) and _FETCHED_TARGET.search(uri)):
+        return S3_MESSAGE
     if uri.startswith("pvc://") and not _PVC.match(uri):
-        return messages[2]
-    return messages[3] if "/../" in uri else None
+        return PVC_MESSAGE
+    return DOTS_MESSAGE if "/../" in uri else None
+
+
+def source_problem(uri: str | None, *, has_s3: bool) -> str | None:
+    """`uri_problem`, then the CEL rules that pair an s3:// uri with engine.model.s3."""
+    problem = uri_problem(uri) if uri is not None else None
+    is_s3 = uri is not None and uri.startswith(S3_SCHEME)
+    if problem is None and is_s3 and not has_s3:
+        return S3_NEEDS_ENDPOINT_MESSAGE
+    if problem is None and has_s3 and not is_s3:
+        return S3_NEEDS_URI_MESSAGE
+    return problem
 
 
 def pvc_location(uri: str) -> tuple[str, str]:
@@ -184,6 +253,7 @@ class ResolvedModel:
     version: str
     location: str  # what the init container fetches, or the pvc:// uri; "" for the image
     tracking_uri: str | None = None  # MLflow: resolves mlflow-artifacts:/ locations
+    s3: S3ModelAccess | None = None  # s3:// locations: the S3 API and the Secret to sign with
 
     @property
     def ref(self) -> str:
@@ -216,4 +286,4 @@ def static_resolution(spec_model: ModelSpec, model_version: str) -> ResolvedMode
         return ResolvedModel(ModelSourceKind.IMAGE, "image", model_version, "")
     folder = spec_model.uri.removesuffix("MANIFEST.json").rstrip("/")
     name = folder.rsplit("/", 1)[-1]
-    return ResolvedModel(ModelSourceKind.URI, name, model_version, spec_model.uri)
+    return ResolvedModel(ModelSourceKind.URI, name, model_version, spec_model.uri, s3=spec_model.s3)

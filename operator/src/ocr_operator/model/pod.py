@@ -82,6 +82,11 @@ RESERVED_ENV = tuple(
         Env.KAFKA_SSL_CA_FILE,
         Env.KAFKA_SSL_CERT_FILE,
         Env.KAFKA_SSL_KEY_FILE,
+        # spec.engine.model.s3 (the fetch-model init container)
+        Env.MODEL_S3_ENDPOINT,
+        Env.MODEL_S3_REGION,
+        Env.MODEL_S3_ACCESS_KEY_ID,
+        Env.MODEL_S3_SECRET_ACCESS_KEY,
     )
 )
 # The writable /tmp every component mounts (the root filesystem is read-only).

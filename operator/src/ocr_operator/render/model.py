@@ -1,8 +1,10 @@
 """The worker pod's model: an init container that fetches it, or a claim mounted read-only.
 
-Image source: the worker Deployment as rendered. Uri (http) and MLflow: an emptyDir at
+Image source: the worker Deployment as rendered. Uri (http, s3) and MLflow: an emptyDir at
 `OCR_MODEL_DIR` that the init container (`ocr-runtime fetch-model`, the worker's own image)
-fills and checks against the folder's MANIFEST.json before the worker starts. pvc://: the
+fills and checks against the folder's MANIFEST.json before the worker starts; for s3 it gets
+the endpoint and region as values and the key pair from the Secret spec.engine.model.s3
+names (never as literals: the operator does not read the Secret). pvc://: the
 claim's folder mounted read-only there; the worker checks the manifest when it loads.
 The concrete reference goes into a pod-template annotation, so a new version (an MLflow
 alias moved) rolls the workers; maxUnavailable 0 keeps the old ones serving meanwhile.
@@ -19,6 +21,7 @@ from ocr_operator.model.model_source import (
     ModelSourceKind,
     ModelSpec,
     ResolvedModel,
+    S3ModelAccess,
     pvc_location,
 )
 from ocr_operator.model.pod import RESERVED_MOUNT_PATH, RESERVED_VOLUME
@@ -74,8 +77,8 @@ def fetch_args(model: ResolvedModel) -> list[str]:
 
 def fetch_container(worker: dict[str, Any], model: ResolvedModel) -> dict[str, Any]:
     """The init container: the worker's image, settings (OCR_ENGINE names the layout it
-    checks) and security context."""
-    return {
+    checks) and security context; for s3 the variables that reach the bucket."""
+    container: dict[str, Any] = {
         "name": FETCH_CONTAINER,
         "image": worker["image"],
         "imagePullPolicy": worker["imagePullPolicy"],
@@ -92,11 +95,34 @@ def fetch_container(worker: dict[str, Any], model: ResolvedModel) -> dict[str, A
             {"name": MODEL_VOLUME, "mountPath": MODEL_MOUNT_PATH},
         ],
     }
+    if model.s3 is not None:
+        container["env"] = s3_env(model.s3)
+    return container
+
+
+def s3_env(access: S3ModelAccess) -> list[dict[str, Any]]:
+    """OCR_MODEL_S3_*: the endpoint and region as values, the keys from the Secret."""
+    env: list[dict[str, Any]] = [
+        {"name": Env.MODEL_S3_ENDPOINT.value, "value": access.endpoint},
+        {"name": Env.MODEL_S3_REGION.value, "value": access.region},
+    ]
+    ref = access.credentials_secret_ref
+    if ref is not None:
+        for name, key in (
+            (Env.MODEL_S3_ACCESS_KEY_ID, ref.access_key_id_key),
+            (Env.MODEL_S3_SECRET_ACCESS_KEY, ref.secret_access_key_key),
+        ):
+            env.append(
+                {"name": name.value, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": key}}}
+            )
+    return env
 
 
 def model_egress(model: ModelSpec) -> list[dict[str, Any]]:
     """The worker's NetworkPolicy egress rule to where its init container fetches from."""
     url = model.mlflow.tracking_uri if model.mlflow is not None else model.uri
+    if model.s3 is not None:
+        url = model.s3.endpoint
     if url is None or not url.startswith(("http://", "https://")):
         return []
     parts = urlsplit(url)

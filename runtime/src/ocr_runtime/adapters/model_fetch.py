@@ -3,8 +3,9 @@
 Sources: an http(s) `.tar.gz`/`.tgz` archive (MANIFEST.json at its root or in its one
 top-level folder); an http(s) folder, named by its MANIFEST.json or by a URL ending in `/`,
 whose manifest lists the files to download; an `mlflow-artifacts:/` location, the same kind
-of folder served by an MLflow tracking server. Standard library only: the init container
-runs before anything else, in the worker's own image.
+of folder served by an MLflow tracking server; an `s3://bucket/key` archive or
+`s3://bucket/prefix/` folder, read through an `ObjectStore` (`s3_fetch`). Standard library
+only: the init container runs before anything else, in the worker's own image.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
+from ocr_contract import Env
 from ocr_runtime.adapters.engines._model_dir import (
     MANIFEST,
     ModelError,
@@ -25,6 +29,7 @@ from ocr_runtime.adapters.engines._model_dir import (
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 MLFLOW_ARTIFACTS = "mlflow-artifacts:"
+S3_SCHEME = "s3://"
 _ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts/"
 _CHUNK = 1 << 20
 _TIMEOUT_SECONDS = 60.0
@@ -32,6 +37,16 @@ _TIMEOUT_SECONDS = 60.0
 
 class ModelUnreachableError(Exception):
     """A file of the model could not be downloaded (network, HTTP error): worth a retry."""
+
+
+class ObjectStore(Protocol):
+    """Reads the objects of `s3://` locations (an S3 API and the key pair to sign with)."""
+
+    def download(self, location: str, target: Path) -> None: ...
+
+
+# Writes the file at a location (a URL, or s3://bucket/key) to a local path.
+Download = Callable[[str, Path], None]
 
 
 def http_location(source: str, tracking_uri: str | None) -> str:
@@ -44,44 +59,62 @@ def http_location(source: str, tracking_uri: str | None) -> str:
             raise ModelError(f"{source}: an mlflow-artifacts location needs --tracking-uri")
         parsed = urllib.parse.urlparse(source)
         return tracking_uri.rstrip("/") + _ARTIFACTS_ROUTE + parsed.path.lstrip("/")
-    raise ModelError(f"{source}: not an http(s):// or mlflow-artifacts: location")
+    raise ModelError(f"{source}: not an http(s)://, s3:// or mlflow-artifacts: location")
 
 
-def fetch_model(source: str, dest: Path, *, tracking_uri: str | None = None) -> Path:
+def fetch_model(
+    source: str,
+    dest: Path,
+    *,
+    tracking_uri: str | None = None,
+    object_store: ObjectStore | None = None,
+) -> Path:
     """Fill `dest` (emptied first: a retried init container starts over) with the model
     at `source`, every file checked against its MANIFEST.json. Raises `ModelError` for a
-    model that must not be served, `ModelUnreachableError` for one that could not be had."""
-    url = http_location(source, tracking_uri)
+    model that must not be served or cannot be had as configured, `ModelUnreachableError`
+    for one that could not be had now."""
+    location, download = _reader(source, tracking_uri, object_store)
     dest.mkdir(parents=True, exist_ok=True)
     _empty(dest)
-    if urllib.parse.urlparse(url).path.endswith(ARCHIVE_SUFFIXES):
-        _fetch_archive(url, dest)
+    if urllib.parse.urlparse(location).path.endswith(ARCHIVE_SUFFIXES):
+        _fetch_archive(location, dest, download)
     else:
-        _fetch_folder(url, dest)
+        _fetch_folder(location, dest, download)
     verify_manifest(dest)
     return dest
 
 
-def _fetch_folder(url: str, dest: Path) -> None:
-    base = url.removesuffix(MANIFEST).rstrip("/") + "/"
+def _reader(
+    source: str, tracking_uri: str | None, object_store: ObjectStore | None
+) -> tuple[str, Download]:
+    """(the location to read, how to read a file there) for `source`."""
+    if not source.startswith(S3_SCHEME):
+        return http_location(source, tracking_uri), _download
+    if object_store is None:
+        raise ModelError(f"{source}: an s3:// location needs {Env.MODEL_S3_ENDPOINT.value}")
+    return source, object_store.download
+
+
+def _fetch_folder(location: str, dest: Path, download: Download) -> None:
+    base = location.removesuffix(MANIFEST).rstrip("/") + "/"
     manifest = dest / MANIFEST
-    _download(base + MANIFEST, manifest)
+    download(base + MANIFEST, manifest)
     _, _, files = read_manifest(manifest)
     for name in files:
         target = dest / _relative(name, manifest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _download(base + urllib.parse.quote(name), target)
+        download(base + urllib.parse.quote(name), target)
 
 
-def _fetch_archive(url: str, dest: Path) -> None:
+def _fetch_archive(location: str, dest: Path, download: Download) -> None:
     archive = dest / ".download.tar.gz"
-    _download(url, archive)
+    download(location, archive)
     try:
         with tarfile.open(archive, "r:gz") as tar:
             # The "data" filter refuses absolute paths, links out of the folder and devices.
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ModelError(f"{url}: not a readable .tar.gz archive ({exc})") from exc
+        raise ModelError(f"{location}: not a readable .tar.gz archive ({exc})") from exc
     finally:
         archive.unlink(missing_ok=True)
     entries = list(dest.iterdir())

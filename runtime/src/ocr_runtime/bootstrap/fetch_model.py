@@ -13,6 +13,7 @@ from typing import Any
 
 from ocr_runtime.adapters.engines import resolve_models
 from ocr_runtime.adapters.model_fetch import fetch_model
+from ocr_runtime.adapters.s3_fetch import S3Source
 from ocr_runtime.core.settings import EngineKind, Settings
 
 
@@ -22,7 +23,8 @@ def add_parser(roles: Any) -> None:
     parser = roles.add_parser("fetch-model", help=text, description=text)
     parser.add_argument(
         "--from", dest="source", required=True, metavar="URI",
-        help="https://.../model.tar.gz, https://.../MANIFEST.json, https://.../folder/ "
+        help="https://.../model.tar.gz, https://.../MANIFEST.json, https://.../folder/, "
+        "s3://bucket/model.tar.gz, s3://bucket/folder/ (OCR_MODEL_S3_*) "
         "or mlflow-artifacts:/...",
     )  # fmt: skip
     parser.add_argument("--to", dest="dest", type=Path, required=True, help="target folder")
@@ -32,7 +34,12 @@ def add_parser(roles: Any) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    root = fetch_model(args.source, args.dest, tracking_uri=args.tracking_uri)
+    root = fetch_model(
+        args.source,
+        args.dest,
+        tracking_uri=args.tracking_uri,
+        object_store=S3Source.from_settings(settings),
+    )
     if settings.engine in (EngineKind.ONNX, EngineKind.PADDLE):
         # The worker would refuse a folder its engine cannot load: say so before it starts.
         identity = resolve_models(settings.model_copy(update={"model_dir": root})).identity

@@ -129,6 +129,21 @@ class Settings(BaseSettings):
         "cls/; optional MANIFEST.json with name, version and SHA-256 per file). Unset: the "
         "models shipped in the engine's wheel.",
     )
+    model_s3_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="S3 API that fetch-model reads s3:// model sources from, path-style "
+        "(https://s3.eu-west-1.amazonaws.com, http://minio.storage.svc:9000).",
+    )
+    model_s3_region: str = Field(
+        "us-east-1", min_length=1, description="Region S3 requests are signed for."
+    )
+    model_s3_access_key_id: str | None = Field(
+        None, description="S3 access key id (unset with the secret: unsigned requests)."
+    )
+    model_s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 secret access key (with OCR_MODEL_S3_ACCESS_KEY_ID)."
+    )
     engine_threads: int = Field(0, ge=0, description="Intra-op threads (0: library default).")
     model_version: str = Field(
         "default",
@@ -231,6 +246,10 @@ class Settings(BaseSettings):
         for digest in self.api_key_hashes:
             if not _SHA256_HEX.fullmatch(digest):
                 raise ValueError("OCR_API_KEY_HASHES must hold SHA-256 hex digests (64 hex chars)")
+        if (self.model_s3_access_key_id is None) != (self.model_s3_secret_access_key is None):
+            raise ValueError(
+                "OCR_MODEL_S3_ACCESS_KEY_ID and OCR_MODEL_S3_SECRET_ACCESS_KEY go together"
+            )
         if self.sync_timeout_default_s > self.sync_timeout_max_s:
             raise ValueError("OCR_SYNC_TIMEOUT_DEFAULT_S exceeds OCR_SYNC_TIMEOUT_MAX_S")
         check_kafka_security(
