@@ -2,16 +2,20 @@
 the rendered worker Deployment (its fetch-model init container, the emptyDir, OCR_MODEL_DIR)
 runs for real, /readyz reports the model, moving the alias rolls the pod onto the new
 version, and a version whose files do not match its manifest stops the rollout while the
-old pod keeps serving (maxUnavailable 0), with the cause the operator reports.
+old pod keeps serving (maxUnavailable 0), with the cause the operator reports. A claim's
+folder is served mounted read-only, and an s3:// folder is fetched with the key pair of a
+Secret.
 
-The pods reach the registry through a forwarder this module starts on the node's gateway
-(10.90.0.1:15000 -> the host's MLflow). The image must carry `ocr-runtime fetch-model`:
-OCR_TEST_RUNTIME_IMAGE names it (default localhost/ocr-runtime:dev-onnx, from `make images`;
+The pods reach the registry and the S3 API through forwarders this module starts on the
+node's gateway (10.90.0.1:15000 -> the host's MLflow, 10.90.0.1:15900 -> the host's S3Proxy).
+The image must carry `ocr-runtime fetch-model`: OCR_TEST_RUNTIME_IMAGE names it (default
+localhost/ocr-runtime:dev-onnx, from `make images`;
 `RUNTIME_TAG=localhost/ocr-runtime:<tag>-onnx scripts/images.sh runtime` builds another)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -34,33 +38,50 @@ from ocr_operator.ports import TopicRequest
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
 from ocr_operator.render.model import ANNOTATION_MODEL
 from ocr_runtime.adapters.engines import write_manifest
+from tests.conftest import S3Server
 from tests.engines.model_dirs import onnx_model_dir
 from tests.node._kube import NODE_SELECTOR, TAINT_KEY, Kube, wait_for
 from tests.operator._examples import example_resource
 from tests.operator._mlflow import Registry, model_versions
+from tests.support.s3 import Bucket
 
 pytestmark = pytest.mark.e2e
 
 IMAGE = os.environ.get("OCR_TEST_RUNTIME_IMAGE", "localhost/ocr-runtime:dev-onnx")
 GATEWAY = "10.90.0.1"
 FORWARD_PORT = 15000
+S3_FORWARD_PORT = 15900
 STACK = "model"
 ROLLOUT_S = 600.0  # fetch, then load the model on a busy 2-core machine
+
+
+@contextlib.contextmanager
+def _forward(upstream_url: str, port: int) -> Iterator[str]:
+    """A host service as the node's pods reach it: a forwarder on the node's gateway."""
+    upstream = upstream_url.removeprefix("http://").rstrip("/")
+    forward = subprocess.Popen(
+        ["socat", f"TCP-LISTEN:{port},bind={GATEWAY},fork,reuseaddr", f"TCP:{upstream}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        yield f"http://{GATEWAY}:{port}"
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def pod_mlflow_url(mlflow_url: str, real_node: str) -> Iterator[str]:
     """The registry as the node's pods reach it."""
-    upstream = mlflow_url.removeprefix("http://").rstrip("/")
-    forward = subprocess.Popen(
-        ["socat", f"TCP-LISTEN:{FORWARD_PORT},bind={GATEWAY},fork,reuseaddr", f"TCP:{upstream}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        yield f"http://{GATEWAY}:{FORWARD_PORT}"
-    finally:
-        forward.terminate()
-        forward.wait(timeout=10)
+    with _forward(mlflow_url, FORWARD_PORT) as url:
+        yield url
+
+
+@pytest.fixture
+def pod_s3_endpoint(s3: S3Server, real_node: str) -> Iterator[str]:
+    """The local S3 API as the node's pods reach it."""
+    with _forward(s3.endpoint, S3_FORWARD_PORT) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +103,9 @@ def registry(mlflow_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     client.close()
 
 
-def _spec(namespace: str, tracking: str, model_uri: str, *, claim: bool = False) -> OCRServingSpec:
+def _spec(
+    namespace: str, tracking: str, model_uri: str, *, source: dict[str, Any] | None = None
+) -> OCRServingSpec:
     spec: dict[str, Any] = example_resource("standard")["spec"]
     spec.pop("redis")
     spec["api"]["limits"] = {}
@@ -98,8 +121,8 @@ def _spec(namespace: str, tracking: str, model_uri: str, *, claim: bool = False)
         "tolerations": [toleration],
         "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}},
     }
-    source = {"mlflow": {"modelUri": model_uri, "trackingUri": tracking}}
-    spec["engine"]["model"] = {"uri": model_uri} if claim else source
+    mlflow = {"mlflow": {"modelUri": model_uri, "trackingUri": tracking}}
+    spec["engine"]["model"] = mlflow if source is None else source
     spec["networkPolicy"] = {"enabled": False}
     return OCRServingSpec.model_validate(spec)
 
@@ -244,7 +267,8 @@ def test_a_claim_serves_its_folder_read_only(
     write_manifest(folder / "releases" / "7", "claimed-ppocr", "7")
     for path in folder.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    spec = _spec(kube.namespace, "", f"pvc://{name}/releases/7", claim=True)
+    uri = f"pvc://{name}/releases/7"
+    spec = _spec(kube.namespace, "", uri, source={"uri": uri})
     _prepare(kube, spec, kafka_bootstrap)
     model = static_resolution(spec.engine.model, spec.engine.model_version)
     assert model is not None
@@ -256,3 +280,35 @@ def test_a_claim_serves_its_folder_read_only(
     assert "initContainers" not in pod  # nothing fetched: the claim is mounted
     mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
     assert mounts["/models"]["readOnly"] is True
+
+
+def test_a_worker_fetches_its_model_from_s3_signed_with_the_secret_keys(
+    kube: Kube, s3: S3Server, pod_s3_endpoint: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "v5"
+    onnx_model_dir(folder, cls=False, manifest=False)
+    write_manifest(folder, "s3-ppocr", "5")
+    bucket = Bucket(s3)
+    location = bucket.put_folder(folder, f"node-{uuid.uuid4().hex[:8]}/v5")
+    keys = {"AWS_ACCESS_KEY_ID": s3.access_key_id, "AWS_SECRET_ACCESS_KEY": s3.secret_access_key}
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "model-s3"}}
+    kube.apply({**secret, "stringData": keys})
+    access = {"endpoint": pod_s3_endpoint, "credentialsSecretRef": {"name": "model-s3"}}
+    spec = _spec(kube.namespace, "", location, source={"uri": location, "s3": access})
+    _prepare(kube, spec, kafka_bootstrap)
+    model = static_resolution(spec.engine.model, spec.engine.model_version)
+    assert model is not None
+    try:
+        _apply_worker(kube, spec, model)
+        kube.wait_ready(f"deployment/{STACK}-worker", timeout=ROLLOUT_S)
+        body = wait_for("the S3 model served", lambda: _served(kube, model.ref))
+        assert (body["model"]["name"], body["model"]["version"]) == ("s3-ppocr", "5")
+        [init] = _worker_pods(kube)[0]["spec"]["initContainers"]
+        env = {e["name"]: e for e in init["env"]}
+        # the key pair reaches the pod only through the Secret
+        assert "value" not in env["OCR_MODEL_S3_SECRET_ACCESS_KEY"]
+        assert env["OCR_MODEL_S3_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == (
+            "model-s3"
+        )
+    finally:
+        bucket.delete_written()
