@@ -24,9 +24,8 @@ lint: setup  ## ruff, mypy --strict and the import-layer contracts
 test-unit: setup  ## unit tests only: no service needed
 	@$(UV) run --frozen pytest -m "not integration and not e2e" $(PYTEST_ARGS)
 
-test:  ## everything: lint, unit, integration and end-to-end tests
-	@scripts/prepare.sh $(MAKE) --no-print-directory lint
-	@set -a; . .local/env; set +a; $(UV) run --frozen pytest --durations=30 $(PYTEST_ARGS)
+test:  ## everything: lint, unit, integration and end-to-end tests (scripts/test.sh)
+	@scripts/test.sh $(PYTEST_ARGS)
 
 infra-up:  ## Kafka (KRaft), MariaDB, Redis, Prometheus on loopback; writes .local/env
 	@scripts/infra/infra.sh up

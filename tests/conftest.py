@@ -331,3 +331,12 @@ def prometheus_targets(prometheus_url: str) -> Iterator[TargetsSetter]:
 
     yield set_targets
     _write_targets(path, [])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `cluster` every test that reaches the local Kubernetes cluster (the kubeconfig
+    fixture is in its closure), so that `make test` can run the others while the cluster's
+    binaries still compile on a fresh machine."""
+    for item in items:
+        if "kubeconfig" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
