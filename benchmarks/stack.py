@@ -314,6 +314,10 @@ class RayServeStack(System):
                 "RAY_health_check_period_ms": "5000",
                 "RAY_health_check_timeout_ms": "30000",
                 "RAY_health_check_failure_threshold": "20",
+                # Serve kills an HTTP proxy not ready within 5 s, and serve.start() then fails
+                # with ActorDiedError: on two cores busy compiling, the proxy's start took
+                # longer. Startup only; nothing measured waits on it.
+                "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
                 # Ray's workers import the deployments by module name
                 "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")])),
             }

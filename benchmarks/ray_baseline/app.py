@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        serve.start(http_options={"host": "127.0.0.1", "port": args.port})
+        _start_serve(args.port)
         serve.run(
             application(args.max_batch_size, args.batch_wait_s),
             name="ocr",
@@ -215,6 +215,22 @@ def main(argv: list[str] | None = None) -> int:
         serve.shutdown()
         ray.shutdown()
     return 0
+
+
+def _start_serve(port: int, attempts: int = 4) -> None:
+    """serve.start(), again when it gave up on the HTTP proxy: it waits a fixed 60 s for the
+    proxy to be ready, which a loaded 2-core machine can exceed. The controller it started
+    keeps starting the proxy, and the next call connects to that controller."""
+    from ray.exceptions import ActorDiedError  # noqa: PLC0415
+
+    for attempt in range(1, attempts + 1):
+        try:
+            serve.start(http_options={"host": "127.0.0.1", "port": port})
+            return
+        except (TimeoutError, ActorDiedError) as error:
+            if attempt == attempts:
+                raise
+            print(f"serve.start attempt {attempt} failed ({error}); again", flush=True)
 
 
 if __name__ == "__main__":
