@@ -151,15 +151,25 @@ def _relative(name: str, manifest: Path) -> PurePosixPath:
 
 def _download(url: str, target: Path) -> None:
     try:
+        download(urllib.request.Request(url), target, source=url)
+    except urllib.error.HTTPError as exc:
+        raise ModelUnreachableError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+
+
+def download(request: urllib.request.Request, target: Path, *, source: str) -> None:
+    """The body `request` answers, written to `target` in chunks. An HTTP error status
+    passes through as urllib's HTTPError, for the caller to type by its source; no answer
+    at all is `ModelUnreachableError` naming `source` as the user wrote it."""
+    try:
         with (
-            urllib.request.urlopen(url, timeout=_TIMEOUT_SECONDS) as response,
+            urllib.request.urlopen(request, timeout=_TIMEOUT_SECONDS) as response,
             target.open("wb") as out,
         ):
             shutil.copyfileobj(response, out, _CHUNK)
-    except urllib.error.HTTPError as exc:
-        raise ModelUnreachableError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.HTTPError:
+        raise
     except (urllib.error.URLError, OSError) as exc:
-        raise ModelUnreachableError(f"GET {url}: {exc}") from exc
+        raise ModelUnreachableError(f"{request.get_method()} {source}: {exc}") from exc
 
 
 def _empty(folder: Path) -> None:

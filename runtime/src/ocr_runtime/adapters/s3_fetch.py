@@ -12,7 +12,6 @@ failing is `ModelUnreachableError`, worth the kubelet's retry.
 from __future__ import annotations
 
 import re
-import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -22,13 +21,11 @@ from urllib.parse import quote, unquote
 
 from ocr_contract import Env
 from ocr_runtime.adapters.engines._model_dir import ModelError
-from ocr_runtime.adapters.model_fetch import S3_SCHEME, ModelUnreachableError
+from ocr_runtime.adapters.model_fetch import S3_SCHEME, ModelUnreachableError, download
 from ocr_runtime.adapters.sigv4 import S3Credentials, signed_headers
 from ocr_runtime.core.settings import Settings
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_CHUNK = 1 << 20
-_TIMEOUT_SECONDS = 60.0
 _ERROR_CODE = re.compile(rb"<Code>([^<]+)</Code>")
 
 ENDPOINT_SETTING = Env.MODEL_S3_ENDPOINT.value
@@ -90,15 +87,9 @@ class S3Source:
         )
         request = urllib.request.Request(url, headers=headers)
         try:
-            with (
-                urllib.request.urlopen(request, timeout=_TIMEOUT_SECONDS) as response,
-                target.open("wb") as out,
-            ):
-                shutil.copyfileobj(response, out, _CHUNK)
+            download(request, target, source=f"{location} from {self.endpoint}")
         except urllib.error.HTTPError as exc:
             raise s3_error(unquote(location), exc.code, exc.read()) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise ModelUnreachableError(f"GET {location} from {self.endpoint}: {exc}") from exc
 
 
 def split_location(location: str) -> tuple[str, str]:
