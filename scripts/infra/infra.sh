@@ -30,31 +30,12 @@ SERVICES=(kafka mariadb redis prometheus)
 # --- Kafka ---------------------------------------------------------------------------------
 
 kafka_libs() {
-  local dir="$CACHE/kafka-$KAFKA_VERSION"
-  if [ -f "$dir/.complete" ]; then echo "$dir/libs"; return 0; fi
-  command -v java >/dev/null 2>&1 || apt_ensure java openjdk-17-jre-headless
-  command -v mvn >/dev/null 2>&1 || apt_ensure mvn maven
-  log "resolving Kafka $KAFKA_VERSION jars from Maven Central into $dir (once)"
-  mkdir -p "$dir"
-  cat >"$dir/pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.ocr-serving</groupId><artifactId>kafka-dist</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
-  </dependencies>
-</project>
-EOF
-  rm -rf "$dir/libs"
-  mvn -B -q -f "$dir/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$dir/libs" >"$LOG_DIR/kafka-mvn.log" 2>&1 \
-    || die "mvn could not resolve Kafka (see $LOG_DIR/kafka-mvn.log)"
-  touch "$dir/.complete"
-  echo "$dir/libs"
+  local d="<dependency><groupId>org.apache"
+  maven_libs kafka "$KAFKA_VERSION" \
+    "$d.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    $d.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    $d.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+    $d.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>"
 }
 
 kafka_configure() {

@@ -55,6 +55,36 @@ apt_ensure() {
   return 0
 }
 
+# --- Maven -----------------------------------------------------------------------------
+
+# Resolves a Java tool's runtime jars from Maven Central once and prints their folder:
+#   maven_libs NAME VERSION DEPENDENCIES_XML [DEPENDENCY_MANAGEMENT_XML]
+# into $CACHE/NAME-VERSION/libs (a .complete marker says the copy finished).
+maven_libs() {
+  local name="$1" version="$2" dependencies="$3" management="${4:-}"
+  local dir="$CACHE/$name-$version"
+  if [ -f "$dir/.complete" ]; then echo "$dir/libs"; return 0; fi
+  command -v java >/dev/null 2>&1 || apt_ensure java openjdk-17-jre-headless
+  command -v mvn >/dev/null 2>&1 || apt_ensure mvn maven
+  log "resolving $name $version jars from Maven Central into $dir (once)"
+  mkdir -p "$dir"
+  {
+    echo '<project xmlns="http://maven.apache.org/POM/4.0.0">'
+    echo '  <modelVersion>4.0.0</modelVersion>'
+    echo "  <groupId>local.ocr-serving</groupId><artifactId>$name-dist</artifactId><version>1</version>"
+    echo '  <packaging>pom</packaging>'
+    [ -z "$management" ] || echo "  <dependencyManagement><dependencies>$management</dependencies></dependencyManagement>"
+    echo "  <dependencies>$dependencies</dependencies>"
+    echo '</project>'
+  } >"$dir/pom.xml"
+  rm -rf "$dir/libs"
+  mvn -B -q -f "$dir/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$dir/libs" >"$LOG_DIR/$name-mvn.log" 2>&1 \
+    || die "mvn could not resolve $name (see $LOG_DIR/$name-mvn.log)"
+  touch "$dir/.complete"
+  echo "$dir/libs"
+}
+
 # --- processes -------------------------------------------------------------------------
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }

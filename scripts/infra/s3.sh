@@ -25,35 +25,12 @@ S3_REGION=us-east-1
 S3_DIR="$LOCAL/s3"
 
 s3proxy_libs() {
-  local dir="$CACHE/s3proxy-$S3PROXY_VERSION"
-  if [ -f "$dir/.complete" ]; then echo "$dir/libs"; return 0; fi
-  command -v java >/dev/null 2>&1 || apt_ensure java openjdk-17-jre-headless
-  command -v mvn >/dev/null 2>&1 || apt_ensure mvn maven
-  log "resolving S3Proxy $S3PROXY_VERSION jars from Maven Central into $dir (once)"
-  mkdir -p "$dir"
-  cat >"$dir/pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>local.ocr-serving</groupId><artifactId>s3proxy-dist</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencyManagement>
-    <dependencies>
-      <dependency><groupId>tools.jackson</groupId><artifactId>jackson-bom</artifactId><version>$JACKSON_BOM_VERSION</version><type>pom</type><scope>import</scope></dependency>
-      <dependency><groupId>software.amazon.awssdk</groupId><artifactId>bom</artifactId><version>$AWS_SDK_BOM_VERSION</version><type>pom</type><scope>import</scope></dependency>
-      <dependency><groupId>io.opentelemetry</groupId><artifactId>opentelemetry-bom</artifactId><version>$OPENTELEMETRY_BOM_VERSION</version><type>pom</type><scope>import</scope></dependency>
-    </dependencies>
-  </dependencyManagement>
-  <dependencies>
-    <dependency><groupId>org.gaul</groupId><artifactId>s3proxy</artifactId><version>$S3PROXY_VERSION</version></dependency>
-  </dependencies>
-</project>
-EOF
-  rm -rf "$dir/libs"
-  mvn -B -q -f "$dir/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$dir/libs" >"$LOG_DIR/s3proxy-mvn.log" 2>&1 \
-    || die "mvn could not resolve S3Proxy (see $LOG_DIR/s3proxy-mvn.log)"
-  touch "$dir/.complete"
-  echo "$dir/libs"
+  local bom="<type>pom</type><scope>import</scope></dependency>"
+  maven_libs s3proxy "$S3PROXY_VERSION" \
+    "<dependency><groupId>org.gaul</groupId><artifactId>s3proxy</artifactId><version>$S3PROXY_VERSION</version></dependency>" \
+    "<dependency><groupId>tools.jackson</groupId><artifactId>jackson-bom</artifactId><version>$JACKSON_BOM_VERSION</version>$bom
+    <dependency><groupId>software.amazon.awssdk</groupId><artifactId>bom</artifactId><version>$AWS_SDK_BOM_VERSION</version>$bom
+    <dependency><groupId>io.opentelemetry</groupId><artifactId>opentelemetry-bom</artifactId><version>$OPENTELEMETRY_BOM_VERSION</version>$bom"
 }
 
 # The key pair, made once: tests and the runtime sign with it, S3Proxy checks it.
