@@ -8,6 +8,7 @@ skips: a test that needs a service and cannot get it is a failed test.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -306,10 +307,17 @@ def prometheus_targets(prometheus_url: str) -> Iterator[TargetsSetter]:
     """A callable `set_targets(targets, labels=None, timeout=30.0)` that rewrites the scrape
     target list (`host:port` entries, scraped at `/metrics` unless labels set
     `__metrics_path__`) and waits until Prometheus scrapes exactly those and sees them up.
-    The list is emptied again after the test."""
+    The list is emptied again after the test. The file is one per machine and `make test`
+    runs two pytest processes at once, so the fixture holds an exclusive lock on it from
+    setup to teardown: a second test that scrapes waits for the first to end."""
     path = _targets_file()
     path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _targets_setter(prometheus_url, path)
 
+
+def _targets_setter(prometheus_url: str, path: Path) -> Iterator[TargetsSetter]:
     def set_targets(
         targets: Sequence[str],
         labels: Mapping[str, str] | None = None,

@@ -17,7 +17,7 @@ from tests.dataplane.conftest import Stack
 from tests.dataplane.faults import deadlocks_on_success
 from tests.dataplane.support import LOCAL, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.restarts_services]
 
 JOBS = 300
 FAULT_EVERY_S = 5.0
