@@ -188,7 +188,13 @@ kube_controller_manager_up() {
     --use-service-account-credentials=true \
     --service-account-private-key-file="$K/pki/sa.key" --root-ca-file="$K/pki/ca.crt" \
     --cluster-signing-cert-file="$K/pki/ca.crt" --cluster-signing-key-file="$K/pki/ca.key" \
-    --service-cluster-ip-range=10.96.0.0/16 --v=1
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --kube-api-qps=500 --kube-api-burst=1000 \
+    --concurrent-deployment-syncs=20 --concurrent-replicaset-syncs=20 \
+    --concurrent-job-syncs=20 --v=1
+  # Client-side limits lifted, as kwokctl's disableQPSLimits does: at its default 20 requests
+  # per second, 200 stacks (600 Deployments, their ReplicaSets, pods and Jobs) wait minutes
+  # on the controller-manager alone. The apiserver's own flow control still applies.
 }
 
 kube_scheduler_up() {
@@ -277,11 +283,15 @@ wait_default_service_account() {
 }
 
 # stale_flags NAME: true when the running NAME lacks a flag that this script now passes
-# (the apiserver reads its token file and kubelet credentials only when it starts).
+# (a component reads its flags only when it starts).
 stale_flags() {
-  [ "$1" = kube-apiserver ] || return 1
-  tr '\0' ' ' <"/proc/$(cat "$(pid_file "$1")")/cmdline" 2>/dev/null \
-    | grep -q -- '--kubelet-client-certificate=' && return 1
+  local flag
+  case "$1" in
+    kube-apiserver) flag=--kubelet-client-certificate= ;;
+    kube-controller-manager) flag=--kube-api-qps=500 ;;
+    *) return 1 ;;
+  esac
+  tr '\0' ' ' <"/proc/$(cat "$(pid_file "$1")")/cmdline" 2>/dev/null | grep -q -- "$flag" && return 1
   return 0
 }
 

@@ -12,13 +12,16 @@ from typing import Any
 import pypdfium2 as pdfium
 from benchmarks.jobs_db import JobTimes, result_lines
 from benchmarks.loadgen import CONTENT_TYPE, build_bodies, multipart_body, tiny_png
+from benchmarks.operator_bench import reconcile_quantiles
 from benchmarks.profiling import summarise
 from benchmarks.stats import latency_summary_ms, percentile, ratio
 from fastapi import FastAPI, File, UploadFile
 from fastapi.testclient import TestClient
 from PIL import Image
+from prometheus_client import generate_latest
 
 from benchmarks import documents_bench, report
+from ocr_operator.telemetry import OperatorMetrics
 from tests.support.documents import render_corpus
 
 
@@ -191,3 +194,19 @@ def test_summary_names_refused_submissions_apart_from_lost_jobs() -> None:
     results["suites"]["plumbing"]["systems"]["batched"]["refused"] = {"503": 7}
     text = report.render(results)
     assert "batched: 7 submissions refused ({'503': 7}); jobs/s counts the accepted ones." in text
+
+
+def test_reconcile_quantiles_read_the_operators_histogram_of_the_named_resources() -> None:
+    metrics = OperatorMetrics()
+    for i in range(99):
+        metrics.reconciled("bench", f"scale-{i:03d}", 0.2)
+    metrics.reconciled("bench", "scale-099", 7.0)
+    metrics.reconciled("bench", "single", 50.0)  # another resource: not counted
+    text = generate_latest(metrics.registry).decode()
+    passes = reconcile_quantiles(text, "scale-")
+    assert passes == {"count": 100.0, "p50_s": 0.25, "p99_s": 0.25}
+    metrics.reconciled("bench", "scale-100", 7.0)
+    assert (
+        reconcile_quantiles(generate_latest(metrics.registry).decode(), "scale-")["p99_s"] == 10.0
+    )
+    assert math.isnan(reconcile_quantiles("", "scale-")["p99_s"])
