@@ -4,6 +4,7 @@ then the advisor's reaction time (see `advisor_bench`), and the operator's memor
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import subprocess
@@ -16,13 +17,14 @@ import urllib3
 from kubernetes import client, config
 from prometheus_client.parser import text_string_to_metric_families
 
-from benchmarks import advisor_bench, procs
+from benchmarks import advisor_bench, procs, profiling
 from benchmarks.context import Ctx, Target
 from benchmarks.stats import latency_summary_ms
 
 NAMESPACE = "bench-operator"
 GROUP, VERSION, PLURAL = "ocrserving.io", "v1alpha1", "ocrservings"
 CRD_FILE = Path("crds/ocrserving.yaml")
+CONTROL_PLANE = ("kube-apiserver", "etcd", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 class OperatorMissingError(RuntimeError):
@@ -218,8 +220,20 @@ def _one(cluster: Cluster, timeout: float) -> dict[str, Any]:
     }
 
 
-def _many(cluster: Cluster, count: int, timeout: float) -> dict[str, Any]:
+def _control_plane_pids() -> dict[str, int]:
+    """The local cluster's processes (scripts/infra/cluster.sh's pid files)."""
+    run_dir = Path(os.environ.get("OCR_LOCAL_DIR", ".local")) / "run"
+    pids = {}
+    for name in CONTROL_PLANE:
+        with contextlib.suppress(OSError, ValueError):
+            pids[name] = int((run_dir / f"{name}.pid").read_text().strip())
+    return pids
+
+
+def _many(cluster: Cluster, count: int, timeout: float, operator_pid: int) -> dict[str, Any]:
     names = {f"scale-{i:03d}" for i in range(count)}
+    pids = {"operator": operator_pid, **_control_plane_pids()}
+    cpu_before = {name: procs.cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
     for name in sorted(names):
         cluster.create(_resource(name, "External"))
@@ -227,6 +241,7 @@ def _many(cluster: Cluster, count: int, timeout: float) -> dict[str, Any]:
     cluster.node_not_ready_polls = 0
     ready = cluster.wait_ready(names, started, timeout)
     done = max(ready.values()) if len(ready) == count else None
+    cpu = {name: procs.cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
     per = latency_summary_ms(list(ready.values()))
     detail = (
         f"{len(ready)}/{count} Ready; applying took {applied:.1f}s; per resource p50 "
@@ -237,7 +252,9 @@ def _many(cluster: Cluster, count: int, timeout: float) -> dict[str, Any]:
             f"; a kwok node was NotReady in {cluster.node_not_ready_polls} polls (the fake "
             "kubelet missed its heartbeat; its pods are NotReady meanwhile)"
         )
-    return {"seconds": done, "detail": detail}
+    spent = ", ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+    detail += f"; CPU seconds until then: {spent}"
+    return {"seconds": done, "detail": detail, "cpu_seconds": cpu}
 
 
 def run(ctx: Ctx) -> dict[str, Any]:
@@ -255,7 +272,11 @@ def run(ctx: Ctx) -> dict[str, Any]:
     try:
         measurements["apply -> Ready, 1 resource"] = _one(cluster, 180.0)
         cluster.delete_all()
-        many = _many(cluster, count, ctx.config.operator_timeout_s)
+        recording = profiling.start_recording(
+            "operator", operator.pid, 60.0, ctx.results_dir / "profiles" / "operator"
+        )
+        many = _many(cluster, count, ctx.config.operator_timeout_s, operator.pid)
+        many["profile"] = profiling.finish([recording], timeout=90.0)["operator"]
         passes = reconcile_quantiles(httpx.get(metrics_url).text, "scale-")
         many["reconcile"] = passes
         many["rss_mib"] = operator.sample_rss() / 2**20

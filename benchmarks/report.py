@@ -249,11 +249,23 @@ def _operator(suite: dict[str, Any]) -> list[str]:
     out = ["## 4. Operator", ""]
     if suite.get("status") == "not run" or "error" in suite:
         return [*out, f"Not measured: {suite.get('reason', suite.get('error'))}", ""]
+    measurements = suite.get("measurements", {})
     rows = [
         [name, fmt_num(value.get("seconds"), 2), str(value.get("detail", ""))]
-        for name, value in suite.get("measurements", {}).items()
+        for name, value in measurements.items()
     ]
-    return [*out, *md_table(["measurement", "seconds", "detail"], rows)]
+    out += md_table(["measurement", "seconds", "detail"], rows)
+    for name, value in measurements.items():
+        profile = value.get("profile") or {}
+        if profile.get("samples"):
+            shares = "; ".join(f"{f} {pct}%" for f, pct in profile["ours_inclusive_pct"])
+            packages = "; ".join(f"{f} {pct}%" for f, pct in profile["self_by_package_pct"])
+            out += [
+                f'The operator under py-spy during "{name}" ({profile["samples"]} samples): '
+                f"its own functions (inclusive) {shares}. By package (self): {packages}.",
+                "",
+            ]
+    return out
 
 
 def _memory(results: dict[str, Any]) -> list[str]:

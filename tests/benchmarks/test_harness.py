@@ -210,3 +210,22 @@ def test_reconcile_quantiles_read_the_operators_histogram_of_the_named_resources
         reconcile_quantiles(generate_latest(metrics.registry).decode(), "scale-")["p99_s"] == 10.0
     )
     assert math.isnan(reconcile_quantiles("", "scale-")["p99_s"])
+
+
+def test_summary_quotes_the_operators_profile_beside_its_measurements() -> None:
+    results = _results()
+    profile = {
+        "samples": 120,
+        "ours_inclusive_pct": [["reconcile (reconcile.py:95)", 61.5]],
+        "self_by_package_pct": [["kopf", 20.0], ["json", 10.0]],
+    }
+    many = {"seconds": 41.0, "detail": "200/200 Ready", "profile": profile}
+    results["suites"]["operator"] = {
+        "measurements": {"apply -> Ready, 200 resources": many},
+        "targets": [],
+    }
+    text = report.render(results)
+    assert "| apply -> Ready, 200 resources | 41.00 | 200/200 Ready |" in text
+    assert '"apply -> Ready, 200 resources" (120 samples)' in text
+    assert "reconcile (reconcile.py:95) 61.5%" in text
+    assert "By package (self): kopf 20.0%; json 10.0%." in text
