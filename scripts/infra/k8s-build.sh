@@ -2,8 +2,8 @@
 # Builds the Kubernetes control plane (kube-apiserver, kube-controller-manager,
 # kube-scheduler), the real node's kubelet and kube-proxy, etcd 3.6 and kwok from the Go module proxy into
 # ~/.cache/ocr-serving/kubernetes-<version>/bin and ~/.cache/ocr-serving/kwok-<version>/bin.
-# A no-op when the binaries are already cached. Cold: about 13 min on 2 shared cores
-# (10 min Kubernetes + etcd, 3 min kwok); it fills a few GB of Go build and module cache.
+# A no-op when the binaries are already cached. Cold: about 19 min on 2 shared cores (15 min
+# Kubernetes and etcd, 3.5 min kwok); it fills a few GB of Go build and module cache.
 #
 # k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces every k8s.io staging
 # module by ./staging/...), so a throwaway wrapper module requires it and replaces each
@@ -137,9 +137,10 @@ build_node_tools() {
     go build -v -trimpath -ldflags "-s -w" -o "$dir/bin.tmp/" ./coredns ./cri-stop 2>&1 \
       | tee "$dir/build.log" | progress
   )
-  [ -x "$dir/bin.tmp/coredns" ] && [ -x "$dir/bin.tmp/cri-stop" ] \
-    || die "node tools build failed (see $dir/build.log)"
-  rm -rf "$dir/bin" && mv "$dir/bin.tmp" "$dir/bin"
+  if ! [ -x "$dir/bin.tmp/coredns" ] || ! [ -x "$dir/bin.tmp/cri-stop" ]; then
+    die "node tools build failed (see $dir/build.log)"
+  fi
+  rm -rf "${dir:?}/bin" && mv "$dir/bin.tmp" "$dir/bin"
 }
 
 ensure_dirs
