@@ -72,7 +72,7 @@ build_k8s() {
   local src="$K8S_DIR/src" minor="${K8S_VERSION#v1.}" pkg="k8s.io/component-base/version"
   minor="${minor%%.*}"
   mkdir -p "$K8S_DIR/bin"
-  log "building kubernetes $K8S_VERSION + etcd from the Go module proxy (cold: about 10 min on 2 cores)"
+  log "building kubernetes $K8S_VERSION + etcd from the Go module proxy (cold: about 16 min on 2 cores)"
   write_wrapper "$src"
   (
     cd "$src"
