@@ -21,6 +21,8 @@ ETCD_PORT=12379
 ETCD_PEER_PORT=12380
 KWOK_PORT=16447
 FAKE_NODES="${OCR_FAKE_GPU_NODES:-2}"
+# Above a kubelet's default 110: the operator benchmark applies 200 stacks (400 pods) at once.
+PODS_PER_FAKE_NODE=500
 GPUS_PER_NODE=4
 K="$LOCAL/k8s"
 KUBECONFIG_PATH="$LOCAL/kubeconfig"
@@ -251,8 +253,8 @@ metadata:
     node-role.kubernetes.io/gpu-worker: ""
 spec: {}
 status:
-  capacity: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "$GPUS_PER_NODE"}
-  allocatable: {cpu: "32", memory: 256Gi, pods: "110", nvidia.com/gpu: "$GPUS_PER_NODE"}
+  capacity: {cpu: "32", memory: 256Gi, pods: "$PODS_PER_FAKE_NODE", nvidia.com/gpu: "$GPUS_PER_NODE"}
+  allocatable: {cpu: "32", memory: 256Gi, pods: "$PODS_PER_FAKE_NODE", nvidia.com/gpu: "$GPUS_PER_NODE"}
 EOF
   done
 }
@@ -264,7 +266,7 @@ ensure_fake_nodes() {
   for i in $(seq 0 $((FAKE_NODES - 1))); do
     # A create may drop .status; the capacity must be there for the scheduler.
     "${kc[@]}" patch node "kwok-gpu-$i" --subresource=status --type=merge -p \
-      "{\"status\":{\"capacity\":{\"cpu\":\"32\",\"memory\":\"256Gi\",\"pods\":\"110\",\"nvidia.com/gpu\":\"$GPUS_PER_NODE\"},\"allocatable\":{\"cpu\":\"32\",\"memory\":\"256Gi\",\"pods\":\"110\",\"nvidia.com/gpu\":\"$GPUS_PER_NODE\"}}}" \
+      "{\"status\":{\"capacity\":{\"cpu\":\"32\",\"memory\":\"256Gi\",\"pods\":\"$PODS_PER_FAKE_NODE\",\"nvidia.com/gpu\":\"$GPUS_PER_NODE\"},\"allocatable\":{\"cpu\":\"32\",\"memory\":\"256Gi\",\"pods\":\"$PODS_PER_FAKE_NODE\",\"nvidia.com/gpu\":\"$GPUS_PER_NODE\"}}}" \
       >/dev/null
   done
   "${kc[@]}" wait --for=condition=Ready node -l type=kwok --timeout=90s >/dev/null \
