@@ -279,13 +279,14 @@ def run(ctx: Ctx) -> dict[str, Any]:
         many["profile"] = profiling.finish([recording], timeout=90.0)["operator"]
         passes = reconcile_quantiles(httpx.get(metrics_url).text, "scale-")
         many["reconcile"] = passes
-        many["rss_mib"] = operator.sample_rss() / 2**20
+        rss = operator.sample_rss()
+        many["rss_mib"] = rss / 2**20
         many["detail"] += (
             f"; {passes['count']:.0f} reconcile passes, p50 <= {passes['p50_s']}s, p99 <= "
             f"{passes['p99_s']}s (histogram buckets); operator {many['rss_mib']:.0f} MiB"
         )
         measurements[f"apply -> Ready, {count} resources"] = many
-        ctx.memory[f"operator (after {count} resources)"] = operator.sample_rss()
+        ctx.memory[f"operator (after {count} resources)"] = rss
         cluster.delete_all()
         measurements["advisor reaction"] = advisor_bench.measure(
             ctx, cluster.create, cluster.get, _resource
