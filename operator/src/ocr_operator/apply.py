@@ -1,7 +1,7 @@
 """Thin Kubernetes I/O: server-side apply, list, delete, status patch, events.
 
 Uses the kubernetes client's generic request path (no discovery round trips); each call
-runs in a thread because that client is synchronous.
+runs in a thread of the client's own pool because that client is synchronous.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import urllib3
@@ -42,12 +43,17 @@ def _own_path(namespace: str, name: str) -> str:
 class KubeClient:
     """The operator's handful of apiserver calls."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, threads: int = 1) -> None:
         self._api = api_client
+        # A pool of its own, as wide as the client's connection pool: asyncio's default
+        # executor (CPU count + 4 threads) is shared with everything else in the process,
+        # and a call that finds every pooled connection taken waits for one anyway.
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
 
     @classmethod
-    def from_environment(cls) -> KubeClient:
-        """In-cluster service account, else the current KUBECONFIG."""
+    def from_environment(cls, threads: int = 16) -> KubeClient:
+        """In-cluster service account, else the current KUBECONFIG; `threads` apiserver
+        calls at most in flight at once."""
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
@@ -56,14 +62,17 @@ class KubeClient:
             config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=os.environ.get("KUBECONFIG") or None
             )
-        api = client.ApiClient()
+        configuration = client.Configuration.get_default_copy()
+        configuration.connection_pool_maxsize = threads
+        api = client.ApiClient(configuration)
         if not api.configuration.verify_ssl:
             # Said once here instead of a urllib3 warning on every request.
             log.warning("TLS verification of the apiserver is off (insecure-skip-tls-verify)")
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        return cls(api)
+        return cls(api, threads)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._api.close()  # type: ignore[no-untyped-call]
 
     async def apply(
@@ -175,7 +184,10 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> Body:
         """One call by path (also what KubeLease builds on); KubeError when it fails."""
-        return await asyncio.to_thread(self._request_sync, method, path, query, body, content_type)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._pool, self._request_sync, method, path, query, body, content_type
+        )
 
     def _request_sync(
         self,

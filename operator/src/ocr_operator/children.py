@@ -5,6 +5,7 @@ children the active mode no longer uses."""
 from __future__ import annotations
 
 from ocr_operator import FIELD_MANAGER
+from ocr_operator.applied import AppliedMemo
 from ocr_operator.model import Reason
 from ocr_operator.ports import Body, KubeApi, KubeError, Owner
 from ocr_operator.render import Instance, Kind, Manifest, instance_labels
@@ -65,22 +66,25 @@ async def ensure_created(
 
 
 async def apply_all(
-    kube: KubeApi, owner: Owner, manifests: list[Manifest], *, backoff: float
+    kube: KubeApi,
+    owner: Owner,
+    manifests: list[Manifest],
+    *,
+    backoff: float,
+    memo: AppliedMemo | None = None,
 ) -> None:
+    """Server-side apply each manifest; with `memo`, only those that changed since their
+    last successful apply (or whose entry is too old)."""
     for manifest in manifests:
         if manifest.kind is Kind.KAFKA_TOPIC:
             continue  # applied by the topics step
+        if memo is not None and memo.unchanged(owner.uid, manifest):
+            continue
         try:
-            # Never adopt: server-side apply with force would silently take over an object
-            # of that name that someone else created.
-            if manifest.owned:
-                live = await kube.get(manifest.kind, owner.namespace, manifest.name)
-                if live is not None and not owned_by(live, owner.uid):
-                    raise foreign(manifest.kind, live, owner)
-                if live is not None and _releases_replicas(manifest, live):
-                    await kube.apply(_replicas_handoff(manifest, live), owner, HANDOFF)
-            await kube.apply(manifest, owner)
+            await _apply_one(kube, owner, manifest)
         except KubeError as error:
+            if memo is not None:
+                memo.forget(owner.uid, manifest.key)
             hint = ""
             if manifest.kind.optional and error.status == 404:
                 hint = f" (KEDA is not installed: no keda.sh/v1alpha1 {manifest.kind.value})"
@@ -89,6 +93,24 @@ async def apply_all(
                 f"apply {manifest.kind.value}/{manifest.name}: {error.message}{hint}",
                 backoff if error.temporary else backoff * 4,
             ) from error
+        except ReconcileError:
+            if memo is not None:
+                memo.forget(owner.uid, manifest.key)
+            raise
+        if memo is not None:
+            memo.applied(owner.uid, manifest)
+
+
+async def _apply_one(kube: KubeApi, owner: Owner, manifest: Manifest) -> None:
+    # Never adopt: server-side apply with force would silently take over an object of that
+    # name that someone else created.
+    if manifest.owned:
+        live = await kube.get(manifest.kind, owner.namespace, manifest.name)
+        if live is not None and not owned_by(live, owner.uid):
+            raise foreign(manifest.kind, live, owner)
+        if live is not None and _releases_replicas(manifest, live):
+            await kube.apply(_replicas_handoff(manifest, live), owner, HANDOFF)
+    await kube.apply(manifest, owner)
 
 
 def _releases_replicas(manifest: Manifest, live: Body) -> bool:
@@ -121,24 +143,36 @@ async def prune(
     desired: set[tuple[Kind, str]],
     *,
     backoff: float,
+    memo: AppliedMemo | None = None,
 ) -> None:
     """Delete children of this instance that the active mode does not use (and migration
-    Jobs of older images).
+    Jobs of older images); with `memo`, only when the wanted set changed since the last
+    prune (or that prune is too old).
 
     KafkaTopics are never pruned: deleting one makes Strimzi delete the topic's data."""
+    if memo is not None and memo.pruned_for(owner.uid, desired):
+        return
     for kind in [k for k in Kind if k.prunable]:
         try:
-            try:
-                children = await kube.list(kind, instance.namespace, instance_labels(instance))
-            except KubeError as error:
-                if kind.optional and error.status == 404:
-                    continue  # the CRD is not installed: nothing of that kind exists
-                raise
-            for child in children:
-                name = child["metadata"]["name"]
-                if owned_by(child, owner.uid) and (kind, name) not in desired:
-                    await kube.delete(kind, instance.namespace, name)
+            await _prune_kind(kube, owner, instance, kind, desired)
         except KubeError as error:
             raise ReconcileError(
                 Reason.APPLY_FAILED, f"prune {kind.value}: {error.message}", backoff
             ) from error
+    if memo is not None:
+        memo.pruned(owner.uid, desired)
+
+
+async def _prune_kind(
+    kube: KubeApi, owner: Owner, instance: Instance, kind: Kind, desired: set[tuple[Kind, str]]
+) -> None:
+    try:
+        children = await kube.list(kind, instance.namespace, instance_labels(instance))
+    except KubeError as error:
+        if kind.optional and error.status == 404:
+            return  # the CRD is not installed: nothing of that kind exists
+        raise
+    for child in children:
+        name = child["metadata"]["name"]
+        if owned_by(child, owner.uid) and (kind, name) not in desired:
+            await kube.delete(kind, instance.namespace, name)

@@ -22,8 +22,11 @@ import kopf
 
 from ocr_operator import API_GROUP, API_VERSION, PLURAL
 from ocr_operator.apply import KubeClient, KubeError
+from ocr_operator.child_events import ChildWakeups
 from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.reconcile import ReconcileContext, ReconcileOutcome, reconcile
+from ocr_operator.render import LABEL_MANAGED_BY
+from ocr_operator.render._manifest import MANAGED_BY
 from ocr_operator.settings import OperatorSettings
 from ocr_operator.telemetry import OperatorMetrics, ReconcileError
 
@@ -31,12 +34,16 @@ log = logging.getLogger(__name__)
 
 MEMO_KEY = "ocr_reconcile_context"
 _WAKEUP_KEY = "ocr_reconcile_wakeup"
+_CHILDREN_KEY = "ocr_child_wakeups"
 
 # How soon kopf looks again at a daemon of a deleted resource that has not exited yet, and
 # how long it waits for a cancelled one to finish: a reconcile is level-based, so cancelling
 # one mid-way loses nothing.
 _DELETION_POLL_SECONDS = 0.5
 _CANCELLATION_TIMEOUT_SECONDS = 2.0
+# After a wakeup, how long a loop waits for more before it reconciles: a rollout changes a
+# Deployment's status several times within a second, and one pass sees them all.
+COALESCE_SECONDS = 0.5
 
 
 class StopSignal(Protocol):
@@ -74,11 +81,12 @@ def register(
         settings.background.cancellation_polling = _DELETION_POLL_SECONDS
         settings.background.instant_exit_timeout = _DELETION_POLL_SECONDS
         memo[MEMO_KEY] = ReconcileContext(
-            kube=KubeClient.from_environment(),
+            kube=KubeClient.from_environment(operator_settings.kube_threads),
             settings=operator_settings,
             topics=KafkaTopicAdmin(operator_settings.kafka_client_options()),
             metrics=metrics or OperatorMetrics(),
         )
+        memo[_CHILDREN_KEY] = ChildWakeups()
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -92,19 +100,41 @@ def register(
     async def _changed(memo: kopf.Memo, **_: Any) -> None:
         wakeup_of(memo).set()
 
+    if settings.watch_children:
+        children = {"labels": {LABEL_MANAGED_BY: MANAGED_BY}, "registry": registry}
+
+        @kopf.on.event("apps", "v1", "deployments", **children)  # type: ignore[arg-type]
+        @kopf.on.event("batch", "v1", "jobs", **children)  # type: ignore[arg-type]
+        async def _child_event(
+            type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
+        ) -> None:
+            children_of(memo).child_changed(type, body, context_from(memo).applied)
+
     @kopf.daemon(
         *resource, id="reconcile", registry=registry,
         cancellation_timeout=_CANCELLATION_TIMEOUT_SECONDS,
     )  # fmt: skip
     async def _reconcile_loop(
-        name: str, namespace: str | None, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+        name: str,
+        namespace: str | None,
+        uid: str,
+        memo: kopf.Memo,
+        stopped: kopf.DaemonStopped,
+        **_: Any,
     ) -> None:
         context = context_from(memo)
         wakeup = wakeup_of(memo)
-        while not stopped.is_set():
-            wakeup.clear()  # a change made while reconciling wakes the next pass at once
-            delay = await reconcile_pass(context, namespace or "", name)
-            await sleep_until_woken(wakeup, stopped, delay)
+        children_of(memo).register(uid, wakeup)
+        try:
+            while not stopped.is_set():
+                wakeup.clear()  # a change made while reconciling wakes the next pass at once
+                delay = await reconcile_pass(context, namespace or "", name, uid)
+                await sleep_until_woken(wakeup, stopped, delay)
+                if wakeup.is_set():
+                    await stopped.wait(COALESCE_SECONDS)
+        finally:
+            children_of(memo).unregister(uid)
+            context.applied.forget(uid)
 
     operator_settings = settings
 
@@ -117,6 +147,14 @@ def context_from(memo: kopf.Memo) -> ReconcileContext:
     return context
 
 
+def children_of(memo: kopf.Memo) -> ChildWakeups:
+    """The operator's one registry of reconcile loops to wake on their children's events."""
+    wakeups = memo.get(_CHILDREN_KEY)
+    if not isinstance(wakeups, ChildWakeups):
+        wakeups = memo[_CHILDREN_KEY] = ChildWakeups()
+    return wakeups
+
+
 def wakeup_of(memo: kopf.Memo) -> asyncio.Event:
     """The per-resource event that wakes its reconcile loop (kopf gives each resource its
     own copy of the operator's memo, shared by that resource's handlers and daemons)."""
@@ -126,22 +164,32 @@ def wakeup_of(memo: kopf.Memo) -> asyncio.Event:
     return wakeup
 
 
-async def reconcile_pass(context: ReconcileContext, namespace: str, name: str) -> float:
-    """One reconcile, timed and counted; returns the seconds until the next one."""
+async def reconcile_pass(
+    context: ReconcileContext, namespace: str, name: str, uid: str | None = None
+) -> float:
+    """One reconcile, timed and counted; returns the seconds until the next one. After a
+    failed pass, the next one applies every child again (`uid`: whose memo to forget)."""
     started = time.perf_counter()
     try:
-        outcome = await reconcile(context, namespace, name)
+        outcome = await reconcile(context, namespace, name, uid)
     except KubeError as error:
         log.warning("reconcile of %s/%s: apiserver: %s", namespace, name, error)
         context.metrics.reconcile_failed(namespace, name, ReconcileError.APISERVER)
+        _forget(context, uid)
         return context.settings.error_backoff_seconds
     except Exception:  # one failed pass must not end the loop: log it and try again later
         log.exception("reconcile of %s/%s failed", namespace, name)
         context.metrics.reconcile_failed(namespace, name, ReconcileError.INTERNAL)
+        _forget(context, uid)
         return context.settings.error_backoff_seconds
     finally:
         context.metrics.reconciled(namespace, name, time.perf_counter() - started)
     return next_delay(outcome, context.settings)
+
+
+def _forget(context: ReconcileContext, uid: str | None) -> None:
+    if uid is not None:
+        context.applied.forget(uid)
 
 
 def next_delay(outcome: ReconcileOutcome, settings: OperatorSettings) -> float:

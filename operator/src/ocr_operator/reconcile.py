@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.api_key_step import ensure_api_key
+from ocr_operator.applied import AppliedMemo
 from ocr_operator.children import ReconcileError, apply_all, ensure_created, prune
 from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
 from ocr_operator.kafka_topics import KafkaTopicAdmin
@@ -48,6 +49,7 @@ from ocr_operator.render import (
     api_url,
     component_image,
     component_name,
+    instance_labels,
     migration_image,
     migration_job,
     plan_transition,
@@ -59,7 +61,7 @@ from ocr_operator.settings import OperatorSettings
 from ocr_operator.status_write import announce, write, write_failure, write_paused
 from ocr_operator.telemetry import OperatorMetrics
 from ocr_operator.topics_step import ensure_topics_step
-from ocr_operator.verdict import Seen, condition_updates, judge
+from ocr_operator.verdict import Seen, condition_updates, judge, retry_after
 
 
 @dataclass
@@ -75,6 +77,12 @@ class ReconcileContext:
     # When the generated API key Secret of a resource (uid) was last found or created: the
     # operator cannot read Secrets, so it re-creates blind, but not on every resync.
     api_keys_seen: dict[str, float] = field(default_factory=dict)
+    # What was applied last per resource: unchanged children are not applied again until
+    # the entry is `reapply_seconds` old (drift correction).
+    applied: AppliedMemo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.applied = AppliedMemo(max_age=self.settings.reapply_seconds)
 
     def lock(self, uid: str) -> asyncio.Lock:
         """Serialises reconciles (and advisor status writes) of one resource."""
@@ -92,18 +100,24 @@ class ReconcileOutcome:
     message: str
 
 
-async def reconcile(ctx: ReconcileContext, namespace: str, name: str) -> ReconcileOutcome:
-    """Reconcile one OCRServing from its current state in the apiserver."""
-    body = await ctx.kube.get_own(namespace, name)
-    if body is None:
-        return ReconcileOutcome(None, None, False, None, "resource is gone")
-    owner = Owner(name, namespace, body["metadata"]["uid"])
-    async with ctx.lock(owner.uid):
+async def reconcile(
+    ctx: ReconcileContext, namespace: str, name: str, uid: str | None = None
+) -> ReconcileOutcome:
+    """Reconcile one OCRServing from its current state in the apiserver (`uid`, when the
+    caller knows it, spares a read)."""
+    if uid is None:
+        found = await ctx.kube.get_own(namespace, name)
+        if found is None:
+            return ReconcileOutcome(None, None, False, None, "resource is gone")
+        uid = str(found["metadata"]["uid"])
+    async with ctx.lock(uid):
         # Read again under the lock: the advisor may have moved status.activeMode meanwhile.
         body = await ctx.kube.get_own(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return ReconcileOutcome(None, None, False, None, "resource is gone")
-        return await _reconcile(ctx, owner, body)
+        if body["metadata"]["uid"] != uid:  # deleted and created again under that name
+            return ReconcileOutcome(None, None, False, None, "resource was replaced")
+        return await _reconcile(ctx, Owner(name, namespace, uid), body)
 
 
 async def _reconcile(ctx: ReconcileContext, owner: Owner, body: Body) -> ReconcileOutcome:
@@ -233,14 +247,16 @@ async def _apply_gated(
     # The ConfigMap (the migration reads it) and the NetworkPolicies (its pod's egress).
     early = [m for m in manifests if m.kind in (Kind.CONFIG_MAP, Kind.NETWORK_POLICY)]
     backoff = ctx.settings.error_backoff_seconds
-    await apply_all(ctx.kube, owner, early, backoff=backoff)
+    memo = ctx.applied
+    await apply_all(ctx.kube, owner, early, backoff=backoff, memo=memo)
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
         seen = ctx.api_keys_seen
         await ensure_api_key(ctx.kube, owner, spec, instance, seen=seen, backoff=backoff)
-        await apply_all(ctx.kube, owner, [m for m in manifests if m not in early], backoff=backoff)
+        late = [m for m in manifests if m not in early]
+        await apply_all(ctx.kube, owner, late, backoff=backoff, memo=memo)
         desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
-        await prune(ctx.kube, owner, instance, desired, backoff=backoff)
+        await prune(ctx.kube, owner, instance, desired, backoff=backoff, memo=memo)
     return job
 
 
@@ -292,7 +308,9 @@ async def _report(
     await announce(
         ctx.kube, owner, raw_status=raw_status, target=target, plan=seen.plan, verdict=verdict
     )
-    retry = None if verdict.ready and verdict.progressing is None else ctx.settings.wait_seconds
+    settings = ctx.settings
+    watched = settings.resync_seconds if settings.watch_children else None
+    retry = retry_after(verdict, poll=settings.wait_seconds, watched=watched)
     return ReconcileOutcome(target, seen.plan.phase, verdict.ready, retry, verdict.message)
 
 
@@ -317,18 +335,13 @@ async def _ensure_migration(
 async def _rollouts(
     ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, plan: Plan
 ) -> dict[Component, Rollout]:
-    wanted = [c for c in Component if c in plan.components]
+    # One list of the stack's Deployments rather than a read of each.
+    live = await _list(ctx, Kind.DEPLOYMENT, instance, instance_labels(instance))
+    by_name = {d["metadata"]["name"]: d for d in live}
     out: dict[Component, Rollout] = {}
-    for component in wanted:
+    for component in [c for c in Component if c in plan.components]:
         name = component_name(instance, component)
-        try:
-            deployment = await ctx.kube.get(Kind.DEPLOYMENT, instance.namespace, name)
-        except KubeError as error:
-            raise ReconcileError(
-                Reason.APPLY_FAILED, f"read {name}: {error.message}", ctx.settings.wait_seconds
-            ) from error
-        if deployment is None:
-            deployment = {"metadata": {"name": name}, "spec": {"replicas": 1}}
+        deployment = by_name.get(name) or {"metadata": {"name": name}, "spec": {"replicas": 1}}
         out[component] = rollout(component.value, deployment, _floor(spec, component))
     return out
 

@@ -21,6 +21,18 @@ class OperatorSettings(KafkaClientSettings):
         le=3600,
         description="Period of the level-based resync timer (drift correction).",
     )
+    # 300: a child is rarely edited by hand, and a deleted one is noticed at once when the
+    # children are watched; tied to the resync period instead (30 s), a pass that found the
+    # apiserver slow (half a minute per pass at 200 stacks on 2 cores) re-applied everything
+    # on every pass, which slowed the apiserver further.
+    reapply_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="Every child is server-side applied again at least this often, even "
+        "when its rendered manifest did not change (drift correction); in between, a pass "
+        "applies only the children whose manifest changed.",
+    )
     wait_seconds: float = Field(
         5.0,
         ge=0.5,
@@ -30,6 +42,23 @@ class OperatorSettings(KafkaClientSettings):
     )
     error_backoff_seconds: float = Field(
         15.0, ge=1, le=3600, description="Retry delay after a temporary failure (apiserver, Kafka)."
+    )
+    # 16: an apiserver call is mostly waiting (the operator's own CPU per call is a few
+    # hundred microseconds), so a pass of each of a few dozen converging stacks can be in
+    # flight without queueing in the operator, while staying far below the apiserver's own
+    # limit (--max-requests-inflight, 400 by default); each thread costs little memory.
+    kube_threads: int = Field(
+        16,
+        ge=1,
+        le=128,
+        description="Apiserver calls of the reconcile loops in flight at once (threads and "
+        "pooled connections of the operator's Kubernetes client).",
+    )
+    watch_children: bool = Field(
+        False,
+        description="Watch the stacks' Deployments and Jobs and reconcile a stack as soon as "
+        "one of them changes (a rollout or migration finished, a child deleted), instead of "
+        "at the next wait or resync poll only. Needs `watch` on deployments and jobs.",
     )
     kafka_bootstrap: str | None = Field(
         None,

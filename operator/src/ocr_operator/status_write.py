@@ -29,11 +29,29 @@ async def write(
     conditions = merge_conditions(
         list(raw_status.get("conditions") or []), updates, generation, _now()
     )
+    patch = {**fields, "conditions": conditions}
+    if not changes(raw_status, patch):
+        return  # most passes of a converged stack: a write would only cost the apiserver
     try:
-        await kube.patch_status(owner.namespace, owner.name, {**fields, "conditions": conditions})
+        await kube.patch_status(owner.namespace, owner.name, patch)
     except KubeError as error:
         if error.status != 404:  # deleted meanwhile: nothing to report on
             raise
+
+
+def changes(current: Body, patch: Body) -> bool:
+    """Whether a JSON merge patch would change `current` (null deletes a key, objects
+    merge key by key, anything else replaces)."""
+    return any(_changes_key(current, key, value) for key, value in patch.items())
+
+
+def _changes_key(current: Body, key: str, value: object) -> bool:
+    if value is None:
+        return current.get(key) is not None
+    old = current.get(key)
+    if isinstance(value, dict) and isinstance(old, dict):
+        return changes(old, value)
+    return bool(old != value)
 
 
 async def write_paused(

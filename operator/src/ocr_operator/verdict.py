@@ -48,6 +48,23 @@ class Verdict:
     degraded: Cause | None
 
 
+# Waits that end with a change of one of the stack's Deployments or Jobs (a migration Job
+# finished, a rollout available): with those watched, the change wakes the loop itself.
+_WATCHED_WAITS = frozenset({Reason.MIGRATING, Reason.ROLLING_OUT, Reason.SCALING_REPLICAS})
+
+
+def retry_after(verdict: Verdict, *, poll: float, watched: float | None) -> float | None:
+    """When to look again. None once Ready with nothing in progress (the resync). While
+    waiting, every `poll` seconds; or every `watched` seconds (a safety net for a missed
+    event) when the children are watched, the wait is one a child's event ends and nothing
+    is degraded (a crash-looping pod changes no Deployment: it is polled for)."""
+    if verdict.ready and verdict.progressing is None:
+        return None
+    if watched is not None and verdict.progressing in _WATCHED_WAITS and verdict.degraded is None:
+        return watched
+    return poll
+
+
 def judge(seen: Seen) -> Verdict:
     degraded = _degraded(seen)
     waiting = _waiting(seen)

@@ -1,0 +1,186 @@
+"""The memo of applied manifests: a pass applies only the children whose rendered manifest
+changed, the reapply period applies everything again (drift), a failure forgets, and a deleted
+child's event wakes its stack and gets it applied again."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ocr_operator import KIND
+from ocr_operator.applied import AppliedMemo
+from ocr_operator.child_events import ChildWakeups
+from ocr_operator.handlers import reconcile_pass
+from ocr_operator.ports import KubeError, Owner
+from ocr_operator.reconcile import ReconcileContext, reconcile
+from ocr_operator.render import Kind, Manifest
+from ocr_operator.status_write import changes
+from tests.operator._fakes import NAME, NS, UID, FakeKube, context, spec
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _converged(kube: FakeKube) -> tuple[ReconcileContext, Clock]:
+    ctx = context(kube)
+    clock = Clock()
+    ctx.applied = AppliedMemo(max_age=ctx.settings.reapply_seconds, clock=clock)
+    return ctx, clock
+
+
+async def _settle(kube: FakeKube, ctx: ReconcileContext) -> None:
+    await reconcile(ctx, NS, NAME)  # the migration Job
+    await reconcile(ctx, NS, NAME)  # it completed: the workloads follow
+    kube.applied.clear()
+    kube.deleted.clear()
+
+
+async def test_an_unchanged_manifest_is_not_applied_again() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    outcome = await reconcile(ctx, NS, NAME)
+    assert outcome.ready
+    assert kube.applied == []
+
+
+async def test_a_changed_manifest_is_applied_and_only_it() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    kube.resource["spec"]["worker"] = {"replicas": 3}
+    await reconcile(ctx, NS, NAME)
+    assert kube.applied == [(Kind.DEPLOYMENT, "demo-worker")]
+    assert kube.objects[(Kind.DEPLOYMENT, "demo-worker")]["spec"]["replicas"] == 3
+
+
+async def test_the_reapply_period_applies_everything_again() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, clock = _converged(kube)
+    await _settle(kube, ctx)
+    clock.now += ctx.settings.reapply_seconds - 1
+    await reconcile(ctx, NS, NAME)
+    assert kube.applied == []
+    clock.now += 1
+    await reconcile(ctx, NS, NAME)
+    assert (Kind.DEPLOYMENT, "demo-worker") in kube.applied
+    assert (Kind.CONFIG_MAP, "demo-config") in kube.applied
+    kube.applied.clear()
+    await reconcile(ctx, NS, NAME)
+    assert kube.applied == []
+
+
+async def test_a_failed_apply_forgets_the_child() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    kube.resource["spec"]["worker"] = {"replicas": 2}
+    apply = kube.apply
+
+    async def conflict(manifest: Manifest, owner: Owner, field_manager: str = "") -> Any:
+        raise KubeError(409, "the object has been modified")
+
+    kube.apply = conflict  # type: ignore[method-assign]
+    outcome = await reconcile(ctx, NS, NAME)
+    assert not outcome.ready
+    kube.apply = apply  # type: ignore[method-assign]
+    kube.resource["spec"]["worker"] = {}  # back to the manifest applied before the failure
+    await reconcile(ctx, NS, NAME)
+    assert kube.applied == [(Kind.DEPLOYMENT, "demo-worker")]
+
+
+async def test_a_failed_pass_forgets_the_whole_stack() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    get = kube.get
+
+    async def unavailable(kind: Kind, namespace: str, name: str) -> Any:
+        raise KubeError(0, "connection reset")
+
+    kube.get = unavailable  # type: ignore[method-assign]
+    await reconcile_pass(ctx, NS, NAME, UID)
+    kube.get = get  # type: ignore[method-assign]
+    await reconcile(ctx, NS, NAME)
+    assert (Kind.DEPLOYMENT, "demo-worker") in kube.applied
+    assert (Kind.CONFIG_MAP, "demo-config") in kube.applied
+
+
+async def test_prune_runs_when_the_wanted_set_changes_only() -> None:
+    kube = FakeKube(spec("Writer"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    listed: list[Kind] = []
+    list_ = kube.list
+
+    async def counting(kind: Kind, namespace: str, labels: Any) -> Any:
+        listed.append(kind)
+        return await list_(kind, namespace, labels)
+
+    kube.list = counting  # type: ignore[method-assign]
+    await reconcile(ctx, NS, NAME)
+    assert listed == [Kind.POD, Kind.DEPLOYMENT, Kind.POD]  # the pods and rollouts: no prune
+    kube.resource["spec"] = spec("Standard")
+    for _ in range(4):  # workers back to Standard, the writer drained, then removed
+        await reconcile(ctx, NS, NAME)
+    assert (Kind.DEPLOYMENT, "demo-writer") in kube.deleted
+
+
+async def test_a_deleted_child_wakes_its_stack_and_is_applied_again() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    wakeups, wakeup = ChildWakeups(), asyncio.Event()
+    wakeups.register(UID, wakeup)
+    body = kube.objects.pop((Kind.DEPLOYMENT, "demo-worker"))
+    body["kind"] = "Deployment"
+    assert wakeups.child_changed("DELETED", body, ctx.applied)
+    assert wakeup.is_set()
+    await reconcile(ctx, NS, NAME)
+    assert kube.applied == [(Kind.DEPLOYMENT, "demo-worker")]
+
+
+def test_events_of_objects_no_stack_controls_wake_nothing() -> None:
+    wakeups, wakeup = ChildWakeups(), asyncio.Event()
+    wakeups.register(UID, wakeup)
+    memo = AppliedMemo(max_age=30)
+    other = {"kind": "OtherThing", "uid": UID, "controller": True}
+    unowned = {"kind": "Deployment", "metadata": {"name": "x", "ownerReferences": [other]}}
+    assert not wakeups.child_changed("MODIFIED", unowned, memo)
+    ours = {"kind": KIND, "uid": "uid-of-a-stack-gone", "controller": True}
+    gone = {"kind": "Deployment", "metadata": {"name": "x", "ownerReferences": [ours]}}
+    assert not wakeups.child_changed("DELETED", gone, memo)
+    assert not wakeup.is_set()
+    wakeups.unregister(UID)
+    mine = {"kind": "Job", "metadata": {"name": "m", "ownerReferences": [{**ours, "uid": UID}]}}
+    assert not wakeups.child_changed("MODIFIED", mine, memo)
+
+
+async def test_an_unchanged_status_is_not_written_again() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    writes: list[dict[str, Any]] = []
+    patch = kube.patch_status
+
+    async def counting(namespace: str, name: str, status: dict[str, Any]) -> Any:
+        writes.append(status)
+        return await patch(namespace, name, status)
+
+    kube.patch_status = counting  # type: ignore[method-assign]
+    await reconcile(ctx, NS, NAME)
+    assert writes == []
+
+
+def test_merge_patch_changes() -> None:
+    current = {"a": 1, "nested": {"b": 2, "c": 3}}
+    assert not changes(current, {"a": 1, "nested": {"b": 2}, "gone": None})
+    assert changes(current, {"nested": {"c": 4}})
+    assert changes(current, {"a": None})
+    assert changes(current, {"new": {"x": 1}})
+    assert changes({"a": [1]}, {"a": [1, 2]})
