@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks import report_gpu
 from benchmarks.markdown import fmt_cpu, fmt_latency, fmt_num, md_table
 from benchmarks.report_documents import documents_section
 from benchmarks.stats import ratio
@@ -28,15 +29,14 @@ def _machine(results: dict[str, Any]) -> list[str]:
     return ["## Machine", "", *md_table(["", ""], rows)]
 
 
-def _targets(results: dict[str, Any]) -> list[str]:
+def _targets(results: dict[str, Any], gpu: dict[str, Any] | None) -> list[str]:
     rows = []
     for suite in results["suites"].values():
         for t in suite.get("targets", []):
             verdict = "met" if t["met"] else "**missed**"
             rows.append([t["name"], t["goal"], f"{fmt_num(t['value'], 2)} {t['unit']}", verdict])
-    gpu = results["machine"].get("gpu", "")
-    if gpu.startswith("not measured"):
-        rows.append(["engine: batched vs bare (GPU)", "> 1.0x", gpu, "**not measured**"])
+    if results["machine"].get("gpu", "").startswith("not measured"):
+        rows += report_gpu.targets(gpu)
     for name, suite in results["suites"].items():
         if "error" in suite or suite.get("status") == "not run":
             rows.append(
@@ -323,7 +323,8 @@ def _find_profiles(suite: dict[str, Any]) -> list[tuple[str, dict[str, Any], dic
     return found
 
 
-def render(results: dict[str, Any], notes: str = "") -> str:
+def render(results: dict[str, Any], notes: str = "", gpu: dict[str, Any] | None = None) -> str:
+    """`gpu`: the last GPU machine's run (`report_gpu`), shown when this run had no GPU."""
     suites = results["suites"]
     lines = [
         "# Benchmarks",
@@ -340,7 +341,7 @@ def render(results: dict[str, Any], notes: str = "") -> str:
         "database and fresh topics, and a target it misses is re-run under py-spy.",
         "",
     ]
-    lines += _machine(results) + _targets(results)
+    lines += _machine(results) + _targets(results, gpu)
     cores = int(results["machine"].get("cores", 0))
     renderers = {
         "engine": _engine,
@@ -357,6 +358,8 @@ def render(results: dict[str, Any], notes: str = "") -> str:
             lines += [f"## {name}", "", f"Failed: `{suite['error']}`", ""]
             continue
         lines += renderer(suite)
+        if name == "engine" and results["machine"].get("gpu", "").startswith("not measured"):
+            lines += report_gpu.section(gpu)
     lines += _memory(results) + _profiles(results)
     if notes:
         lines += ["## Analysis", "", notes.strip(), ""]
@@ -366,4 +369,4 @@ def render(results: dict[str, Any], notes: str = "") -> str:
 def write(results: dict[str, Any], path: Path, notes_path: Path | None = None) -> None:
     notes = notes_path.read_text() if notes_path is not None and notes_path.exists() else ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(results, notes))
+    path.write_text(render(results, notes, report_gpu.load()))
