@@ -180,10 +180,12 @@ def test_build_engine_follows_settings() -> None:
     assert isinstance(rapid, RapidOcrEngine)
     assert rapid.options.det_batch_size == AUTO_DET_BATCH[Device.GPU]
     assert rapid.options.rec_batch_size == AUTO_REC_BATCH[Device.GPU]
+    assert rapid.options.shape_buckets  # on the GPU only: padding costs compute on a CPU
     tuned = build_engine(Settings(det_batch_size=3, rec_batch_size=17, engine_threads=2))
     assert isinstance(tuned, RapidOcrEngine)
     assert (tuned.options.det_batch_size, tuned.options.rec_batch_size) == (3, 17)
     assert tuned.options.threads == 2
+    assert not tuned.options.shape_buckets
     assert tuned.options.orientation is LineOrientation.UPRIGHT
     turning = build_engine(Settings(line_orientation=LineOrientation.DETECT))
     assert isinstance(turning, RapidOcrEngine)

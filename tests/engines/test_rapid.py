@@ -22,6 +22,8 @@ pytestmark = pytest.mark.slow
 CONFIDENCE_TOLERANCE = 0.05
 # Padding a page for a shared detection run changes the network's view of its border.
 PADDED_BOX_TOLERANCE_PX = 4.0
+# Shape buckets pad a page by up to 127 px more; a box near the border moves a little more.
+BUCKETED_BOX_TOLERANCE_PX = 8.0
 
 
 def _texts(result: OcrResult) -> list[str]:
@@ -130,3 +132,17 @@ def test_line_orientation_detect_reads_an_upside_down_page(
     assert set(UPSIDE_DOWN_LINES) <= turned
     as_is = {normalise(line.text) for line in rapid_engine.recognize_batch([upside_down])[0].lines}
     assert not set(UPSIDE_DOWN_LINES) & as_is  # the default does not turn lines
+
+
+def test_shape_buckets_read_the_same_text_as_one_image_at_a_time(
+    rapid_engine: RapidOcrEngine, corpus: list[RenderedDocument]
+) -> None:
+    """The GPU path (inputs padded to repeating shapes) checked on the CPU."""
+    bucketed = RapidOcrEngine(replace(rapid_engine.options, shape_buckets=True, det_batch_size=4))
+    bucketed.load()
+    images = [corpus[i].image for i in (0, 1, 2, 4)]  # different page sizes
+    batched = bucketed.recognize_batch(images)
+    alone = rapid_engine.recognize_unbatched(images)
+    for mine, reference in zip(batched, alone, strict=True):
+        assert _texts(mine) == _texts(reference)
+        np.testing.assert_allclose(_boxes(mine), _boxes(reference), atol=BUCKETED_BOX_TOLERANCE_PX)

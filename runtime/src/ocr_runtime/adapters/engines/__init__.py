@@ -51,6 +51,9 @@ def build_engine(settings: Settings, models: ModelFiles | None = None) -> OcrEng
                 rec_batch_size=rec_batch,
                 orientation=settings.line_orientation,
                 models=models,
+                # Measured on an H200: each new input shape cost the CUDA provider about a
+                # second, and nearly every page and line batch has its own (`_buckets`).
+                shape_buckets=settings.device is Device.GPU,
             )
         )
     if settings.engine is EngineKind.PADDLE:

@@ -31,6 +31,7 @@ from ocr_runtime.adapters.engines._batching import (
     split,
     to_box,
 )
+from ocr_runtime.adapters.engines._buckets import Buckets, Output, wrap
 from ocr_runtime.adapters.engines._model_dir import ModelError, ModelFiles
 from ocr_runtime.adapters.engines._warmup import warmup_image
 from ocr_runtime.application.ports import Image
@@ -63,6 +64,7 @@ class RapidOcrOptions:
     models: ModelFiles | None = None  # None: the files in the rapidocr wheel
     min_score: float = 0.5  # lines below this recognition confidence are dropped
     orientation: LineOrientation = LineOrientation.UPRIGHT
+    shape_buckets: bool = False  # pad session inputs to repeating shapes (see `_buckets`)
 
 
 @dataclass(slots=True)
@@ -167,6 +169,8 @@ class RapidOcrEngine:
                     raise
                 except Exception as exc:
                     raise ModelError(f"{path}: ONNX Runtime cannot load it ({exc})") from exc
+        if self._options.shape_buckets:
+            self._bucket_sessions(ocr)
         dictionary = self._options.models.dict if self._options.models else None
         if dictionary is not None:
             from rapidocr.ch_ppocr_rec.utils import CTCLabelDecode  # noqa: PLC0415
@@ -174,6 +178,15 @@ class RapidOcrEngine:
             # A dict.txt beside the model wins over the list embedded in rec.onnx.
             ocr.text_rec.postprocess_op = CTCLabelDecode(character_path=dictionary)
         return ocr
+
+    def _bucket_sessions(self, ocr: Any) -> None:
+        # Detection inputs are multiples of 32 already; a step of 128 leaves a page's shape
+        # one of a few dozen. Recognition inputs are 48 px high; widths step by 64.
+        options = self._options
+        wrap(ocr.text_det, Buckets(128, 128, options.det_batch_size), Output.MAP)
+        wrap(ocr.text_rec, Buckets(1, 64, options.rec_batch_size), Output.ROWS)
+        if ocr.use_cls:
+            wrap(ocr.text_cls, Buckets(1, 1, options.rec_batch_size), Output.ROWS)
 
     # --- pipeline steps ---
 
