@@ -2,14 +2,15 @@
 # Local services for integration tests, as our own processes on loopback, non-default ports:
 #   Kafka 4.x KRaft broker (Maven Central jars)  127.0.0.1:19092 (controller 19093; pods of
 #     the real node reach 19094 as kafka.kafka.svc:9092 through node.sh's forwarder;
-#     SASL_SSL with SCRAM-SHA-512 on 19095, see kafka-security.sh)
+#     SASL_SSL with SCRAM-SHA-512 on 19095, and on 19096 for pods as kafka.kafka.svc:9093,
+#     see kafka-security.sh)
 #   MariaDB (Debian)                              127.0.0.1:13306  user/password/db: ocr
 #   Redis (Debian)                                127.0.0.1:16379
 #   Prometheus (Debian), 1 s scrape of .local/prometheus/targets.json  127.0.0.1:19090
 #   MLflow (PyPI), model registry                 127.0.0.1:15000 (scripts/infra/mlflow.sh)
 #   S3Proxy (Maven Central jars), S3 with SigV4    127.0.0.1:15900 (scripts/infra/s3.sh)
 # State under .local/ (git-ignored); jars cached in ~/.cache/ocr-serving/kafka-<version>/.
-# Usage: infra.sh up|down|status
+# Usage: infra.sh up|down|status|restart SERVICE (kafka, mariadb, redis or prometheus)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
@@ -85,7 +86,13 @@ kafka_java() {
 }
 
 kafka_up() {
-  if is_running kafka; then log "kafka already running"; return 0; fi
+  if is_running kafka; then
+    log "kafka already running"
+    # A broker keeps the listeners it started with: one from before PODSECURE lacks it.
+    port_in_use "$KAFKA_POD_SECURE_PORT" || log "WARNING: kafka has no listener on" \
+      "$KAFKA_POD_SECURE_PORT ($KAFKA_POD_SECURE_ADDRESS for pods): \`$0 restart kafka\` adds it"
+    return 0
+  fi
   port_in_use "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by a process that is not ours"
   local libs
   libs="$(kafka_libs)"
@@ -112,7 +119,7 @@ kafka_wait() {
     sleep 0.3
   done
   kafka_security_provision "$(kafka_libs)"
-  log "kafka ready on 127.0.0.1:$KAFKA_PORT (SASL_SSL on $KAFKA_SECURE_PORT)"
+  log "kafka ready on 127.0.0.1:$KAFKA_PORT (SASL_SSL on $KAFKA_SECURE_PORT, for pods on $KAFKA_POD_SECURE_PORT)"
 }
 
 # --- MariaDB -------------------------------------------------------------------------------
@@ -249,6 +256,18 @@ up() {
   log "all services up in $(( $(date +%s) - start )) s; environment in $ENV_FILE"
 }
 
+# restart SERVICE: one service stopped and started again with the configuration written
+# now (a new Kafka listener, say), the others left running.
+restart() {
+  local s="${1:-}"
+  [[ " ${SERVICES[*]} " == *" $s "* ]] || die "usage: $0 restart ${SERVICES[*]}"
+  ensure_dirs
+  stop_all 30 "$s"
+  "${s}_up"
+  "${s}_wait"
+  write_env
+}
+
 down() {
   "$(dirname "$0")/mlflow.sh" down
   "$(dirname "$0")/s3.sh" down
@@ -260,6 +279,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  restart) restart "${2:-}" ;;
   status)
     # Every component's line, stopped ones included; fails when any is stopped.
     rc=0
@@ -267,5 +287,5 @@ case "${1:-}" in
     "$(dirname "$0")/mlflow.sh" status || rc=1
     "$(dirname "$0")/s3.sh" status || rc=1
     exit "$rc" ;;
-  *) die "usage: $0 up|down|status" ;;
+  *) die "usage: $0 up|down|status|restart SERVICE" ;;
 esac

@@ -6,8 +6,8 @@
 # ocr-serving.local/real-node=true:NoSchedule: only pods that tolerate it (and select
 # ocr-serving.local/node=real) run here, so everything written for the kwok nodes keeps
 # landing there. The host's Kafka, MariaDB, Redis and Prometheus are Services with
-# EndpointSlices to forwarders on 10.90.0.1 (kafka.kafka.svc:9092, mariadb.ocr.svc:3306,
-# redis.ocr.svc:6379, prometheus.monitoring.svc:9090).
+# EndpointSlices to forwarders on 10.90.0.1 (kafka.kafka.svc:9092, and :9093 for SASL_SSL,
+# mariadb.ocr.svc:3306, redis.ocr.svc:6379, prometheus.monitoring.svc:9090).
 # Traffic stays on this machine: pods are not routed anywhere but the bridge.
 # State lives under .local/node/; tools are built once into ~/.cache/ocr-serving/.
 # Usage: node.sh up|down|status|load-images|images (the node's image references)
@@ -41,13 +41,14 @@ TEST_IMAGE=localhost/ocr-node-test:busybox
 # name local-port host-target: the host's services as pods reach them on $GATEWAY.
 FORWARDS=(
   "kafka 9092 127.0.0.1:19094"
+  "kafka-secure 9093 127.0.0.1:19096"
   "mariadb 3306 127.0.0.1:13306"
   "redis 6379 127.0.0.1:16379"
   "prometheus 9090 127.0.0.1:19090"
   "apiserver 16443 127.0.0.1:16443"
 )
 # The order they start in; down stops them in reverse.
-COMPONENTS=(containerd kubelet kube-proxy coredns forward-kafka forward-mariadb forward-redis forward-prometheus forward-apiserver)
+COMPONENTS=(containerd kubelet kube-proxy coredns forward-kafka forward-kafka-secure forward-mariadb forward-redis forward-prometheus forward-apiserver)
 
 # shellcheck source=node/network.sh
 . "$NODE_LIB/network.sh"
@@ -92,7 +93,7 @@ up() {
 }
 
 down() {
-  stop_all 10 forward-apiserver forward-prometheus forward-redis forward-mariadb forward-kafka coredns kube-proxy kubelet
+  stop_all 10 forward-apiserver forward-prometheus forward-redis forward-mariadb forward-kafka-secure forward-kafka coredns kube-proxy kubelet
   proxy_cleanup
   runtime_down
   network_down

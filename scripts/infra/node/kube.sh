@@ -173,14 +173,20 @@ forwarders_up() {
   done
 }
 
-# service_objects NAMESPACE NAME PORT PROTOCOL...: a selector-less Service and the
-# EndpointSlice that sends it to the host side of the bridge.
+# service_objects NAMESPACE NAME PORTS PROTOCOL...: a selector-less Service and the
+# EndpointSlice that sends it to the host side of the bridge. PORTS: one port, or several
+# separated by commas (each port's name then carries its number).
 service_objects() {
-  local ns="$1" name="$2" port="$3" proto ports="" slice_ports=""
+  local ns="$1" name="$2" port proto port_name ports="" slice_ports="" numbers
+  IFS=, read -r -a numbers <<<"$3"
   shift 3
-  for proto in "$@"; do
-    ports+="    - {name: ${name}-${proto,,}, port: $port, targetPort: $port, protocol: $proto}"$'\n'
-    slice_ports+="  - {name: ${name}-${proto,,}, port: $port, protocol: $proto}"$'\n'
+  for port in "${numbers[@]}"; do
+    for proto in "$@"; do
+      port_name="$name-${proto,,}"
+      [ "${#numbers[@]}" -eq 1 ] || port_name="$name-$port-${proto,,}"
+      ports+="    - {name: $port_name, port: $port, targetPort: $port, protocol: $proto}"$'\n'
+      slice_ports+="  - {name: $port_name, port: $port, protocol: $proto}"$'\n'
+    done
   done
   cat <<EOF
 ---
@@ -226,7 +232,7 @@ EOF
     printf -- '---\napiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' "$ns"
   done
   CLUSTER_IP="$DNS_IP" service_objects kube-system kube-dns 53 UDP TCP
-  service_objects kafka kafka 9092 TCP
+  service_objects kafka kafka 9092,9093 TCP
   service_objects ocr mariadb 3306 TCP
   service_objects ocr redis 6379 TCP
   service_objects monitoring prometheus 9090 TCP
