@@ -202,6 +202,16 @@ def kafka_secure() -> SecureKafka:
 
 
 @pytest.fixture(scope="session")
+def kafka_secure_for_pods(kafka_secure: SecureKafka) -> str:
+    """`kafka.kafka.svc:9093`: the broker's SASL_SSL listener for the real node's pods
+    (127.0.0.1:19096 on the host, behind node.sh's forwarder), with kafka_secure's CA and
+    user. A broker started before that listener existed fails here with `infra.sh up`'s
+    word on how to add it."""
+    _service_value("KAFKA_SECURE_POD_LISTENER", _probe_host_port, _INFRA)
+    return read_local_env()["KAFKA_SECURE_POD_BOOTSTRAP"]
+
+
+@pytest.fixture(scope="session")
 def mysql_url() -> str:
     """SQLAlchemy async URL of the MariaDB `ocr` database (user `ocr` may create databases)."""
     return _service_value("OCR_DATABASE_URL", _probe_url, _INFRA)
