@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import kopf
+
 from ocr_operator import KIND
 from ocr_operator.applied import AppliedMemo
 from ocr_operator.child_events import ChildWakeups
-from ocr_operator.handlers import reconcile_pass
+from ocr_operator.handlers import reconcile_pass, register
 from ocr_operator.ports import KubeError, Owner
 from ocr_operator.reconcile import ReconcileContext, reconcile
 from ocr_operator.render import Kind, Manifest
+from ocr_operator.settings import OperatorSettings
 from ocr_operator.status_write import changes
 from tests.operator._fakes import NAME, NS, UID, FakeKube, context, spec
 
@@ -184,3 +187,15 @@ def test_merge_patch_changes() -> None:
     assert changes(current, {"a": None})
     assert changes(current, {"new": {"x": 1}})
     assert changes({"a": [1]}, {"a": [1, 2]})
+
+
+def test_children_are_watched_only_when_asked() -> None:
+    def watched(settings: OperatorSettings) -> set[tuple[str | None, str]]:
+        registry = kopf.OperatorRegistry()
+        register(registry, settings)
+        selectors = [h.selector for h in registry._watching.get_all_handlers()]
+        return {(s.group, str(s.any_name)) for s in selectors if s is not None}
+
+    assert watched(OperatorSettings()) == set()
+    both = {("apps", "deployments"), ("batch", "jobs")}
+    assert watched(OperatorSettings(watch_children=True)) == both
