@@ -5,9 +5,9 @@ children changed.
 Every server-side apply costs the apiserver a read, an admission and a comparison even
 when nothing changes, and the ownership check in front of it a GET more; with one pass
 every few seconds per stack while it converges, the unchanged re-applies were most of the
-apiserver's work. An entry older than `max_age` counts as unknown, so each child is still
-applied again at least that often: the drift correction of the level-based resync (someone
-edited or deleted a child) does not depend on the memo staying right.
+apiserver's work. Drift (someone edited or deleted a child) is still corrected: the reconcile
+loop forgets a stack's entries before each resync pass, and an entry older than `max_age`
+counts as unknown for a stack that never gets to one.
 """
 
 from __future__ import annotations

@@ -132,6 +132,9 @@ def register(
                 await sleep_until_woken(wakeup, stopped, delay)
                 if wakeup.is_set():
                     await stopped.wait(COALESCE_SECONDS)
+                elif delay >= context.settings.resync_seconds:
+                    # The resync: every child applied again, whatever the memo says (drift).
+                    context.applied.forget(uid)
         finally:
             children_of(memo).unregister(uid)
             context.applied.forget(uid)

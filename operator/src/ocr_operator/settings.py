@@ -21,17 +21,16 @@ class OperatorSettings(KafkaClientSettings):
         le=3600,
         description="Period of the level-based resync timer (drift correction).",
     )
-    # 300: a child is rarely edited by hand, and a deleted one is noticed at once when the
-    # children are watched; tied to the resync period instead (30 s), a pass that found the
-    # apiserver slow (half a minute per pass at 200 stacks on 2 cores) re-applied everything
-    # on every pass, which slowed the apiserver further.
+    # A settled stack's resync pass applies everything anyway; this bounds one that never
+    # settles. 300 rather than the resync period: passes that found the apiserver slow (over
+    # half a minute each at 200 stacks on 2 cores) then re-applied everything every time.
     reapply_seconds: float = Field(
         300.0,
         ge=1,
         le=86_400,
         description="Every child is server-side applied again at least this often, even "
-        "when its rendered manifest did not change (drift correction); in between, a pass "
-        "applies only the children whose manifest changed.",
+        "when its rendered manifest did not change and no resync pass came (drift "
+        "correction); passes woken by a change or a wait apply only what changed.",
     )
     wait_seconds: float = Field(
         5.0,
