@@ -189,13 +189,13 @@ def test_merge_patch_changes() -> None:
     assert changes({"a": [1]}, {"a": [1, 2]})
 
 
-def test_children_are_watched_only_when_asked() -> None:
+def test_children_are_watched_unless_turned_off() -> None:
     def watched(settings: OperatorSettings) -> set[tuple[str | None, str]]:
         registry = kopf.OperatorRegistry()
         register(registry, settings)
         selectors = [h.selector for h in registry._watching.get_all_handlers()]
         return {(s.group, str(s.any_name)) for s in selectors if s is not None}
 
-    assert watched(OperatorSettings()) == set()
     both = {("apps", "deployments"), ("batch", "jobs")}
-    assert watched(OperatorSettings(watch_children=True)) == both
+    assert watched(OperatorSettings()) == both
+    assert watched(OperatorSettings(watch_children=False)) == set()

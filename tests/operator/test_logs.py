@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ocr_operator.logs import LogFormat, configure_logging
+from ocr_operator.logs import CHILD_EVENT_HANDLER, LogFormat, configure_logging
 
 
 @pytest.fixture
@@ -48,3 +48,17 @@ def test_a_kopf_resource_record_names_its_object_and_drops_kopf_internals(
     record = json.loads(captured.getvalue())
     assert record["object"] == ref
     assert "settings" not in record and "k8s_skip" not in record and "k8s_ref" not in record
+
+
+def test_handled_child_events_are_not_logged_but_their_failures_are(
+    captured: io.StringIO,
+) -> None:
+    kopf_objects = logging.getLogger("kopf.objects.test")
+    kopf_objects.info("Handler %r succeeded.", CHILD_EVENT_HANDLER)
+    kopf_objects.error("Handler %r failed with an exception.", CHILD_EVENT_HANDLER)
+    kopf_objects.info("Handler 'reconcile' succeeded.")
+    messages = [json.loads(line)["message"] for line in captured.getvalue().splitlines()]
+    assert messages == [
+        "Handler 'child-event' failed with an exception.",
+        "Handler 'reconcile' succeeded.",
+    ]

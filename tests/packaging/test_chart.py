@@ -35,6 +35,8 @@ EXPECTED_NAMESPACED = (
         )
         for verb in CHILD_VERBS
     }
+    # Watched: a finished rollout or migration wakes its stack (OCR_OPERATOR_WATCH_CHILDREN).
+    | {("apps", "deployments", "watch"), ("batch", "jobs", "watch")}
     | {("", "pods", "get"), ("", "pods", "list")}
     | {("", "events", "create")}
     # The generated API key Secret: created blind, never read (spec.api.auth).

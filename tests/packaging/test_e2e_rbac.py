@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -239,7 +240,7 @@ def _forbidden_lines(install: Install) -> list[str]:
     return [
         line
         for line in install.log.read_text().splitlines()
-        if "403" in line or "forbidden" in line.lower()
+        if re.search(r"\b403\b", line) or "forbidden" in line.lower()
     ]
 
 

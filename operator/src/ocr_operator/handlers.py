@@ -24,6 +24,7 @@ from ocr_operator import API_GROUP, API_VERSION, PLURAL
 from ocr_operator.apply import KubeClient, KubeError
 from ocr_operator.child_events import ChildWakeups
 from ocr_operator.kafka_topics import KafkaTopicAdmin
+from ocr_operator.logs import CHILD_EVENT_HANDLER
 from ocr_operator.reconcile import ReconcileContext, ReconcileOutcome, reconcile
 from ocr_operator.render import LABEL_MANAGED_BY
 from ocr_operator.render._manifest import MANAGED_BY
@@ -101,7 +102,11 @@ def register(
         wakeup_of(memo).set()
 
     if settings.watch_children:
-        children = {"labels": {LABEL_MANAGED_BY: MANAGED_BY}, "registry": registry}
+        children = {
+            "labels": {LABEL_MANAGED_BY: MANAGED_BY},
+            "registry": registry,
+            "id": CHILD_EVENT_HANDLER,  # its routine success lines are filtered (`logs`)
+        }
 
         @kopf.on.event("apps", "v1", "deployments", **children)  # type: ignore[arg-type]
         @kopf.on.event("batch", "v1", "jobs", **children)  # type: ignore[arg-type]

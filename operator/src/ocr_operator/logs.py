@@ -14,6 +14,9 @@ from pythonjsonlogger.json import JsonFormatter
 
 # kopf's per-object logger adds these to every record; `k8s_ref` becomes `object`.
 _KOPF_ATTRS = frozenset({"k8s_skip", "k8s_ref", "settings"})
+# The id of the handler of the stacks' Deployment and Job events (`handlers.register`).
+CHILD_EVENT_HANDLER = "child-event"
+_CHILD_EVENT_DONE = f"Handler {CHILD_EVENT_HANDLER!r} succeeded."
 
 
 class LogFormat(enum.StrEnum):
@@ -31,6 +34,14 @@ class _OperatorJsonFormatter(JsonFormatter):
             log_record["object"] = ref
 
 
+class _QuietChildEvents(logging.Filter):
+    """kopf logs each handled event at INFO; a rollout changes its Deployment many times
+    a second, and those lines would drown the ones about the stacks. Failures still log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.getMessage() == _CHILD_EVENT_DONE)
+
+
 def configure_logging(level: int, log_format: LogFormat) -> None:
     """One handler on the root logger (idempotent); kopf's and ours go through it."""
     handler = logging.StreamHandler(sys.stderr)
@@ -44,6 +55,7 @@ def configure_logging(level: int, log_format: LogFormat) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_QuietChildEvents())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -54,10 +54,11 @@ class OperatorSettings(KafkaClientSettings):
         "pooled connections of the operator's Kubernetes client).",
     )
     watch_children: bool = Field(
-        False,
+        True,
         description="Watch the stacks' Deployments and Jobs and reconcile a stack as soon as "
         "one of them changes (a rollout or migration finished, a child deleted), instead of "
-        "at the next wait or resync poll only. Needs `watch` on deployments and jobs.",
+        "at the next wait or resync poll only. Needs `watch` on deployments and jobs (the "
+        "chart grants it); false polls instead.",
     )
     kafka_bootstrap: str | None = Field(
         None,
