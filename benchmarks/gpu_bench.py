@@ -21,7 +21,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -32,6 +31,7 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks import procs
 from benchmarks.engine_bench import bare_run, text_agreement
 from benchmarks.images import describe, write_documents
 from benchmarks.loadgen import CONTENT_TYPE, multipart_body
@@ -123,6 +123,8 @@ class AllInOne:
 
     def __init__(self, mode: Mode, device: str, work: Path, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self._name = mode.name
+        self._work = work
         database = work / f"{mode.name}.db"
         database.unlink(missing_ok=True)
         self._env = {
@@ -134,38 +136,21 @@ class AllInOne:
             "OCR_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
             "OCR_LOG_LEVEL": "WARNING",
         }
-        self._log = work / f"{mode.name}.log"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: procs.ManagedProcess | None = None
         self.ready_s = 0.0
 
     def __enter__(self) -> AllInOne:
         argv = [sys.executable, "-m", "ocr_runtime.bootstrap", "all-in-one"]
-        with open(self._log, "wb") as log:
-            self._process = subprocess.Popen(argv, env=self._env, stdout=log, stderr=log)
-        started = time.perf_counter()
-        while not self._ready():
-            if self._process.poll() is not None or time.perf_counter() - started > READY_TIMEOUT_S:
-                raise RuntimeError(f"all-in-one did not become ready; see {self._log}")
-            time.sleep(0.5)
-        self.ready_s = round(time.perf_counter() - started, 1)
+        self._process = procs.start(self._name, argv, self._env, self._work)
+        ready = procs.wait_http_ready(f"{self.url}/readyz", self._process, READY_TIMEOUT_S)
+        self.ready_s = round(ready, 1)
         return self
-
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+            self._process.stop(timeout=30)
 
 
 async def _closed_loop(url: str, bodies: list[bytes], concurrency: int) -> dict[str, Any]:
