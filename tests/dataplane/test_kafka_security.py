@@ -1,17 +1,20 @@
 """The runtime's processes over the broker's SASL_SSL listener (SCRAM-SHA-512): jobs go
 through API, worker and writer (every producer, consumer and admin client of the data
-plane), and a process with a wrong password exits at start with `KafkaAccessDenied`
-instead of retrying."""
+plane), and a process with a wrong password exits at start with `KafkaAccessDenied`,
+never answering Ready, instead of retrying."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
+import httpx
 import pytest
 
 from tests.conftest import SecureKafka
 from tests.dataplane.conftest import Stack
-from tests.dataplane.support import assert_exactly_one_result_each, submit_jobs
+from tests.dataplane.support import RuntimeProcess, assert_exactly_one_result_each, submit_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -41,14 +44,30 @@ def test_writer_mode_runs_end_to_end_over_sasl_ssl(stack: Stack, kafka_secure: S
     assert_exactly_one_result_each(stack.db, ids)
 
 
-def test_a_wrong_password_stops_the_worker_with_a_readable_error(
-    stack: Stack, kafka_secure: SecureKafka
+def _readiness_until_exit(process: RuntimeProcess, patience_s: float) -> tuple[int, set[int]]:
+    """The exit code and every /readyz status the process answered while it ran."""
+    assert process.popen is not None
+    answered: set[int] = set()
+    deadline = time.monotonic() + patience_s
+    while process.popen.poll() is None and time.monotonic() < deadline:
+        # TransportError: the probe server is not listening yet, or already closed.
+        with contextlib.suppress(httpx.TransportError):
+            answered.add(httpx.get(f"{process.url}/readyz", timeout=2.0).status_code)
+        time.sleep(0.05)
+    return process.popen.wait(timeout=5), answered
+
+
+@pytest.mark.parametrize("role", ["worker", "writer"])
+def test_a_wrong_password_stops_the_process_with_a_readable_error_never_ready(
+    stack: Stack, kafka_secure: SecureKafka, role: str
 ) -> None:
-    worker = stack.launch("worker", "standard", **_secure_env(kafka_secure, "not-the-password"))
-    assert worker.popen is not None
-    code = worker.popen.wait(timeout=EXIT_PATIENCE_S)
-    log = worker.tail(80)
+    process = stack.launch(role, "writer", **_secure_env(kafka_secure, "not-the-password"))
+    code, answered = _readiness_until_exit(process, EXIT_PATIENCE_S)
+    log = process.tail(80)
     assert code != 0, log
+    # Its probes answered while it tried to log in, and never Ready: a kubelet probing then
+    # would have counted a pod that cannot consume as available.
+    assert answered == {503}, (answered, log)
     assert "KafkaAccessDenied" in log, log
     assert f"refused the SCRAM-SHA-512 login of user '{kafka_secure.username}'" in log, log
     assert "not-the-password" not in log

@@ -193,6 +193,12 @@ def database_check(storage: Storage) -> Callable[[], Awaitable[bool]]:
     return check
 
 
+async def consumer_not_started() -> bool:
+    """The consumer check until `run_consumer` replaces it: a process whose Kafka login or
+    topic setup is still pending (or is about to fail) must never answer Ready."""
+    return False
+
+
 @contextlib.asynccontextmanager
 async def serving_probes(settings: Settings, checks: ReadinessChecks) -> AsyncIterator[None]:
     """/healthz, /readyz and /metrics from the start (liveness during model load); `checks`

@@ -109,7 +109,10 @@ async def _serve(settings: Settings, models: ModelFiles | None) -> int:
     async def model_loaded() -> bool:
         return engine.loaded
 
-    checks: dict[str, Callable[[], Awaitable[bool]]] = {"model": model_loaded}
+    checks: dict[str, Callable[[], Awaitable[bool]]] = {
+        "model": model_loaded,
+        "consumer": dp.consumer_not_started,
+    }
     try:
         async with contextlib.AsyncExitStack() as stack:
             identity = models.identity if models else None

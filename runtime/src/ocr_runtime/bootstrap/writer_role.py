@@ -32,7 +32,7 @@ async def _serve(settings: Settings) -> int:
     metrics.runtime_info.labels(
         role=ROLE, mode=settings.mode.value, engine="none", model_version="none"
     ).set(1)
-    checks: dict[str, Callable[[], Awaitable[bool]]] = {}
+    checks: dict[str, Callable[[], Awaitable[bool]]] = {"consumer": dp.consumer_not_started}
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(dp.serving_probes(settings, checks))
         await dp.prepare_topics(settings)
