@@ -1,6 +1,6 @@
 """The runtime's processes over the broker's SASL_SSL listener (SCRAM-SHA-512): jobs go
 through API, worker and writer (every producer, consumer and admin client of the data
-plane), and a process with a wrong password exits at start with `KafkaAccessDenied`,
+plane), and a process with a wrong password exits at start with `access denied` (status 6),
 never answering Ready, instead of retrying."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from ocr_runtime.bootstrap.cli import EXIT_ACCESS_DENIED
 from tests.conftest import SecureKafka
 from tests.dataplane.conftest import Stack
 from tests.dataplane.support import RuntimeProcess, assert_exactly_one_result_each, submit_jobs
@@ -64,10 +65,10 @@ def test_a_wrong_password_stops_the_process_with_a_readable_error_never_ready(
     process = stack.launch(role, "writer", **_secure_env(kafka_secure, "not-the-password"))
     code, answered = _readiness_until_exit(process, EXIT_PATIENCE_S)
     log = process.tail(80)
-    assert code != 0, log
+    assert code == EXIT_ACCESS_DENIED, log
     # Its probes answered while it tried to log in, and never Ready: a kubelet probing then
     # would have counted a pod that cannot consume as available.
     assert answered == {503}, (answered, log)
-    assert "KafkaAccessDenied" in log, log
+    assert f"ocr-runtime: access denied: Kafka at {kafka_secure.bootstrap} refused" in log, log
     assert f"refused the SCRAM-SHA-512 login of user '{kafka_secure.username}'" in log, log
     assert "not-the-password" not in log

@@ -3,7 +3,7 @@ spec.kafka points at kafka.kafka.svc:9093 (SCRAM-SHA-512, the CA and the credent
 Secrets) becomes Ready under the operator, reads a document submitted through its API, and
 its pods' connections to the kafka Service, as the host's conntrack table records them, all
 go to 9093, none to the PLAINTEXT 9092. With a wrong password the worker never becomes
-Ready and the stack is Degraded with the broker's refusal.
+Ready and the stack is Degraded (AccessDenied) with the broker's refusal.
 
 The operator runs in-process (KopfRunner) on the host, where it reaches the same broker as
 127.0.0.1:19095 with the same test user; the pods reach 127.0.0.1:19096 through node.sh's
@@ -279,9 +279,10 @@ def test_a_wrong_password_keeps_the_worker_unready_with_the_broker_refusal(
     assert "not-the-password" not in message
     resource = wait_for(lambda: _degraded(namespace, name), f"{name} Degraded", timeout=300)
     degraded = condition(resource, "Degraded")
-    # The kubelet's back-off is what the condition names; the cause is in the pods' messages.
-    assert degraded["reason"] == "CrashLoopBackOff", degraded
+    # The broker's refusal is what the condition names, not the kubelet's back-off.
+    assert degraded["reason"] == "AccessDenied", degraded
     assert f"pod {name}-" in degraded["message"], degraded
+    assert f"access denied: Kafka at {pod_kafka} refused the SCRAM-SHA-512" in degraded["message"]
     assert condition(resource, "Ready")["status"] == "False", resource["status"]
     worker = get("deployment", f"{name}-worker", namespace)
     assert worker is not None

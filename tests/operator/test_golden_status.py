@@ -157,6 +157,36 @@ async def test_engine_mismatch_and_image_pull_failures_are_named() -> None:
     assert condition(kube, "ModelReady")["status"] == "False"
 
 
+async def test_a_refused_kafka_login_is_the_named_cause_not_the_back_off() -> None:
+    kube = FakeKube(spec("Standard"))
+    await _steady(kube)
+    kube.set_deployment_status(WORKER, availableReplicas=0, readyReplicas=0)
+    refused = (
+        "ocr-runtime: access denied: Kafka at kafka.kafka.svc:9093 refused the SCRAM-SHA-512 "
+        "login of user 'ocr': check OCR_KAFKA_SASL_USERNAME and OCR_KAFKA_SASL_PASSWORD"
+    )
+    back_off = "back-off 40s restarting failed container=worker pod=w1_ocr"
+    kube.pods = [
+        _pod("a1", "api", containerStatuses=[
+            {"name": "api", "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                  "message": back_off}},
+             "lastState": {"terminated": {"exitCode": 1, "message": "boom"}}},
+        ]),
+        _pod("w1", "worker", containerStatuses=[
+            {"name": "worker", "state": {"waiting": {"reason": "CrashLoopBackOff",
+                                                     "message": back_off}},
+             "lastState": {"terminated": {"exitCode": 6, "message": refused}}},
+        ]),
+    ]  # fmt: skip
+    await reconcile(context(kube), NS, NAME)
+    degraded = condition(kube, "Degraded")
+    # Ahead of the other pod's plain crash loop, and the broker's refusal, not the back-off.
+    assert degraded["reason"] == "AccessDenied", degraded
+    assert degraded["message"].startswith("pod w1 container worker: "), degraded
+    assert "refused the SCRAM-SHA-512 login of user 'ocr'" in degraded["message"], degraded
+    assert "back-off" not in degraded["message"], degraded
+
+
 async def test_a_rollout_past_its_deadline_is_degraded_not_progressing() -> None:
     kube = FakeKube(spec("Standard"))
     await _steady(kube)

@@ -22,6 +22,8 @@ Body = dict[str, Any]
 ENGINE_MISMATCH_MARKER = "engine mismatch"
 # Likewise when the worker, or its fetch-model init container, refuses or cannot get the model.
 MODEL_MARKERS = ("model refused", "model unreachable")
+# And when a service (Kafka) refused the pod's credentials or certificate.
+ACCESS_DENIED_MARKER = "access denied"
 
 _WAITING_CAUSES = {
     "ErrImagePull": Reason.IMAGE_PULL_BACK_OFF,
@@ -129,6 +131,9 @@ def _container_cause(pod: str, container: Body) -> Cause | None:
     if reason is not None and any(marker in last for marker in MODEL_MARKERS):
         where = f"pod {pod} container {container.get('name', '?')}"
         return Cause(Reason.MODEL_REFUSED, f"{where}: {_first_line(last)}")
+    if reason is not None and ACCESS_DENIED_MARKER in last:
+        where = f"pod {pod} container {container.get('name', '?')}"
+        return Cause(Reason.ACCESS_DENIED, f"{where}: {_first_line(last)}")
     if reason is None:
         return None
     detail = waiting.get("message") or _first_line(last)
@@ -140,6 +145,7 @@ def _severity(cause: Cause) -> int:
     order = [
         Reason.ENGINE_MISMATCH,
         Reason.MODEL_REFUSED,
+        Reason.ACCESS_DENIED,
         Reason.IMAGE_PULL_BACK_OFF,
         Reason.CONTAINER_CONFIG_ERROR,
         Reason.CRASH_LOOP_BACK_OFF,
@@ -156,7 +162,7 @@ def _first_line(text: str, limit: int = 300) -> str:
     of a traceback (not a frame, not a trailing hint), else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     for line in lines:
-        if any(marker in line for marker in (ENGINE_MISMATCH_MARKER, *MODEL_MARKERS)):
+        if any(m in line for m in (ENGINE_MISMATCH_MARKER, *MODEL_MARKERS, ACCESS_DENIED_MARKER)):
             return line[:limit]
     errors = [line for line in lines if _ERROR_LINE.match(line)]
     return (errors[-1] if errors else lines[-1] if lines else "")[:limit]

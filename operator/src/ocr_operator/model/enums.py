@@ -121,6 +121,7 @@ class Reason(StrEnum):
     MODEL_LOADED = "ModelLoaded"
     MODEL_UNRESOLVED = "ModelUnresolved"
     MODEL_REFUSED = "ModelRefused"
+    ACCESS_DENIED = "AccessDenied"
 
 
 class TopicDeletion(StrEnum):

@@ -76,3 +76,8 @@ class ConflictError(TransientError):
 class PermanentError(InfrastructureError):
     """Retrying the same thing fails the same way (a refused value, a constraint, a
     permission error): charge it to the work or isolate the part at fault."""
+
+
+class AccessDenied(PermanentError):  # noqa: N818 (says what happened, like the others)
+    """A service refused this process's credentials or certificate: only a change of
+    configuration helps, so a process that meets it at start stops and says so."""

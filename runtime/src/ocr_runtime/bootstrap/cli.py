@@ -22,6 +22,8 @@ EXIT_ENGINE_MISMATCH = 3
 EXIT_MODEL_REFUSED = 4
 # fetch-model could not download the model (network, HTTP error): the kubelet retries.
 EXIT_MODEL_UNREACHABLE = 5
+# A service (Kafka) refused the process's credentials or certificate: the settings must change.
+EXIT_ACCESS_DENIED = 6
 # Kubernetes shows this file's content as the container's termination message.
 TERMINATION_LOG = Path("/dev/termination-log")
 
@@ -131,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_engine(args.role, settings)
     from ocr_runtime.adapters.engines import ModelError  # noqa: PLC0415
     from ocr_runtime.adapters.model_fetch import ModelUnreachableError  # noqa: PLC0415
+    from ocr_runtime.application.errors import AccessDenied  # noqa: PLC0415
 
     try:
         if args.role == "evaluate":
@@ -146,3 +149,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         _stop(f"model refused: {exc}", EXIT_MODEL_REFUSED)
     except ModelUnreachableError as exc:
         _stop(f"model unreachable: {exc}", EXIT_MODEL_UNREACHABLE)
+    except AccessDenied as exc:
+        _stop(f"access denied: {exc}", EXIT_ACCESS_DENIED)

@@ -24,14 +24,14 @@ from aiokafka.errors import (
 )
 
 from ocr_contract import KafkaSecurityProtocol, SaslMechanism
-from ocr_runtime.application.errors import PermanentError
+from ocr_runtime.application.errors import AccessDenied
 from ocr_runtime.core.settings import Settings
 
 _DIAGNOSIS_TIMEOUT_MS = 10_000
 _REFUSED_LOGIN = (SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError)
 
 
-class KafkaAccessDenied(PermanentError):  # noqa: N818 (says what happened, like the others)
+class KafkaAccessDenied(AccessDenied):
     """The broker refused this process's credentials or certificate: retrying cannot help,
     the configuration must change."""
 
