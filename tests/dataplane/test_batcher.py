@@ -90,7 +90,7 @@ async def test_discard_and_stop_fetching() -> None:
     await batcher.start()
     feed.queue.put_nowait([1, 2, 3, 4])
     await asyncio.sleep(0.1)
-    assert batcher.discard(lambda i: i % 2 == 0) == 2
+    assert await batcher.discard(lambda i: i % 2 == 0) == 2
     await batcher.stop_fetching()
     feed.queue.put_nowait([9])  # no longer fetched
     batch = await batcher.next_batch()
@@ -114,4 +114,64 @@ async def test_buffer_is_bounded() -> None:
     await asyncio.sleep(0.1)
     assert batcher.buffered == 16
     assert sum(pulled) == 16
+    await batcher.aclose()
+
+
+class CountingFeed(Feed):
+    """A Feed that counts its fetches and keep-alive polls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetches = 0
+        self.keep_alives = 0
+
+    async def fetch(self, room: int) -> Sequence[int]:
+        self.fetches += 1
+        return await super().fetch(room)
+
+    async def keep_alive(self) -> None:
+        self.keep_alives += 1
+
+
+async def test_a_full_buffer_keeps_the_source_alive_and_fetches_nothing() -> None:
+    feed = CountingFeed()
+    batcher = MicroBatcher(feed.fetch, max_size=1, max_wait_s=0.0, max_cost=1000,
+                           cost=lambda i: i, buffer_limit=2, keep_alive=feed.keep_alive,
+                           keep_alive_s=0.05)  # fmt: skip
+    await batcher.start()
+    feed.queue.put_nowait([1, 2])
+    for _ in range(100):  # the two items are buffered: the buffer is full
+        if batcher.buffered == 2:
+            break
+        await asyncio.sleep(0.01)
+    fetches = feed.fetches
+    await asyncio.sleep(0.5)  # nobody takes a batch
+    # No fetch while full (Kafka would hand out records there is no room for), yet the
+    # source was polled about every 50 ms, as a consumer group needs.
+    assert feed.fetches == fetches
+    assert feed.keep_alives >= 5, feed.keep_alives
+    batch = await asyncio.wait_for(batcher.next_batch(), 5.0)
+    assert batch is not None
+    assert batch.items == (1,)
+    await batcher.aclose()
+
+
+async def test_discarding_from_a_full_buffer_wakes_the_fetch_at_once() -> None:
+    feed = CountingFeed()
+    batcher = MicroBatcher(feed.fetch, max_size=1, max_wait_s=0.0, max_cost=1000,
+                           cost=lambda i: i, buffer_limit=2, keep_alive=feed.keep_alive,
+                           keep_alive_s=3600.0)  # fmt: skip
+    await batcher.start()
+    feed.queue.put_nowait([1, 2])
+    for _ in range(100):
+        if batcher.buffered == 2:
+            break
+        await asyncio.sleep(0.01)
+    # The revoke of a partition drops its buffered records; the fetch task must not sleep
+    # until some batch is taken (none will be: next_batch waits for the fetch task).
+    assert await batcher.discard(lambda _: True) == 2
+    feed.queue.put_nowait([3])
+    batch = await asyncio.wait_for(batcher.next_batch(), 5.0)
+    assert batch is not None
+    assert batch.items == (3,)
     await batcher.aclose()

@@ -39,9 +39,13 @@ class MemorySource:
         self.commits: list[dict[PartitionKey, int]] = []
         self.on_revoke: RevokeHook | None = None
         self.stopped = False
+        self.keep_alives = 0
 
     async def start(self, on_revoke: RevokeHook) -> None:
         self.on_revoke = on_revoke
+
+    async def keep_alive(self) -> None:
+        self.keep_alives += 1
 
     async def fetch(self, max_records: int) -> Sequence[Delivery]:
         if not self.pending:

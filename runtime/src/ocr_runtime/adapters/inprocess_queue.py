@@ -105,6 +105,9 @@ class InProcessRecordSource:
             self._offset += 1
         return deliveries
 
+    async def keep_alive(self) -> None:
+        return None  # no group to stay in
+
     async def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
         return None
 

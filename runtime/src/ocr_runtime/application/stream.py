@@ -42,6 +42,10 @@ class RecordSource(Protocol):
     async def fetch(self, max_records: int) -> Sequence[Delivery]:
         """Records ready now, or waits briefly (a poll interval) and returns what came."""
 
+    async def keep_alive(self) -> None:
+        """Poll without taking records: a consumer that buffered enough stays a live member
+        of its group (Kafka drops one that has not polled for max.poll.interval.ms)."""
+
     async def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
         """Commit the offset of the next record to read, per partition. Partitions no longer
         assigned are skipped (another member owns them now)."""

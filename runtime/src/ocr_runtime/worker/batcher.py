@@ -4,6 +4,9 @@ Ray Serve's `@serve.batch`.
 
 A background task pulls items from `fetch` into a bounded buffer (the bound keeps the window
 of fetched-but-uncommitted records small); `next_batch()` hands out batches in arrival order.
+While the buffer is full the task calls `keep_alive` every `keep_alive_s` instead: a Kafka
+consumer that stops polling for max.poll.interval.ms is dropped from its group, and slow
+batches behind a full buffer would otherwise stop the polling for that long.
 A batch is returned at once when it is full (count or cost budget reached); otherwise it waits
 until `max_wait` after its first item *arrived*, so an item that already waited while the
 previous batch ran does not wait again.
@@ -25,6 +28,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 _FETCH_ERROR_BACKOFF_S = 1.0
+_KEEP_ALIVE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class MicroBatcher(Generic[T]):
         max_cost: int,
         cost: Callable[[T], int],
         buffer_limit: int | None = None,
+        keep_alive: Callable[[], Awaitable[None]] | None = None,
+        keep_alive_s: float = _KEEP_ALIVE_S,
     ) -> None:
         if max_size < 1 or max_cost < 1 or max_wait_s < 0:
             raise ValueError("max_size and max_cost must be >= 1, max_wait_s >= 0")
@@ -59,6 +65,8 @@ class MicroBatcher(Generic[T]):
         self._max_cost = max_cost
         self._cost = cost
         self._buffer_limit = buffer_limit or max(2 * max_size, 64)
+        self._keep_alive = keep_alive
+        self._keep_alive_s = keep_alive_s
         self._buffer: deque[_Arrival[T]] = deque()
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -105,11 +113,14 @@ class MicroBatcher(Generic[T]):
     def buffered(self) -> int:
         return len(self._buffer)
 
-    def discard(self, drop: Callable[[T], bool]) -> int:
-        """Drop buffered items (for example those of revoked partitions)."""
-        kept = deque(a for a in self._buffer if not drop(a.item))
-        dropped = len(self._buffer) - len(kept)
-        self._buffer = kept
+    async def discard(self, drop: Callable[[T], bool]) -> int:
+        """Drop buffered items (for example those of revoked partitions); the fetch task
+        waiting for room is woken."""
+        async with self._changed:
+            kept = deque(a for a in self._buffer if not drop(a.item))
+            dropped = len(self._buffer) - len(kept)
+            self._buffer = kept
+            self._changed.notify_all()
         return dropped
 
     async def next_batch(self) -> Batch[T] | None:
@@ -158,10 +169,7 @@ class MicroBatcher(Generic[T]):
 
     async def _fetch_loop(self) -> None:
         while self._fetching:
-            async with self._changed:
-                while len(self._buffer) >= self._buffer_limit:
-                    await self._changed.wait()
-                room = self._buffer_limit - len(self._buffer)
+            room = await self._room()
             try:
                 items = await self._fetch(room)
             except asyncio.CancelledError:
@@ -176,3 +184,27 @@ class MicroBatcher(Generic[T]):
             async with self._changed:
                 self._buffer.extend(_Arrival(item, now) for item in items)
                 self._changed.notify_all()
+
+    async def _room(self) -> int:
+        """Free places in the buffer once there are some; `keep_alive` runs meanwhile."""
+        while True:
+            async with self._changed:
+                room = self._buffer_limit - len(self._buffer)
+                if room > 0:
+                    return room
+                try:
+                    await asyncio.wait_for(self._changed.wait(), self._keep_alive_s)
+                    continue
+                except TimeoutError:
+                    pass
+            await self._keep_source_alive()
+
+    async def _keep_source_alive(self) -> None:
+        if self._keep_alive is None:
+            return
+        try:
+            await self._keep_alive()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("keep-alive poll failed; retrying", exc_info=True)

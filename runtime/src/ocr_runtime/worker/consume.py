@@ -113,6 +113,7 @@ class ConsumeLoop(Generic[M]):
             max_wait_s=limits.max_wait_s,
             max_cost=limits.max_cost,
             cost=lambda item: self._cost(item.message) if item.message is not None else 0,
+            keep_alive=source.keep_alive,
         )
         self._tuner: BatchTuner | None = None
         if limits.latency_target_s > 0:
@@ -135,7 +136,7 @@ class ConsumeLoop(Generic[M]):
             with contextlib.suppress(asyncio.CancelledError):
                 await lag_task
             await self._batcher.stop_fetching()
-            self._batcher.discard(lambda _: True)
+            await self._batcher.discard(lambda _: True)
             await self._commits_done()
             await self._commit(None)
             await self._source.stop()
@@ -223,11 +224,11 @@ class ConsumeLoop(Generic[M]):
             await asyncio.wait_for(self._busy.acquire(), self._revoke_wait_s)
         except TimeoutError:
             log.warning("revoke: batch still running after %.1fs; not waiting", self._revoke_wait_s)
-            self._batcher.discard(lambda item: item.delivery.where in partitions)
+            await self._batcher.discard(lambda item: item.delivery.where in partitions)
             self._ledger.forget(partitions)
             return
         try:
-            dropped = self._batcher.discard(lambda item: item.delivery.where in partitions)
+            dropped = await self._batcher.discard(lambda item: item.delivery.where in partitions)
             await self._commits_done()
             await self._commit(partitions)
             self._ledger.forget(partitions)

@@ -98,6 +98,18 @@ class KafkaRecordSource:
             for r in records
         ]
 
+    async def keep_alive(self) -> None:
+        """A poll with every partition paused: it returns no record (nor moves a position)
+        and tells the group coordinator that this member still polls."""
+        consumer = self.consumer
+        paused = consumer.assignment()
+        consumer.pause(*paused)
+        try:
+            await consumer.getmany(timeout_ms=0)
+        finally:
+            # A rebalance meanwhile may have taken some away; new ones start unpaused.
+            consumer.resume(*(paused & consumer.assignment()))
+
     async def commit(self, next_offsets: Mapping[PartitionKey, int]) -> None:
         assigned = self.assigned()
         offsets = {
