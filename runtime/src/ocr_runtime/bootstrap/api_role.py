@@ -19,6 +19,7 @@ from ocr_runtime.adapters.kafka import KafkaJobPublisher, KafkaProducerClient
 from ocr_runtime.adapters.redis_guard import RedisGuard
 from ocr_runtime.adapters.sql import GroupCommitIntake, SqlJobRepository, create_database_engine
 from ocr_runtime.api import create_app
+from ocr_runtime.application.errors import AccessDenied
 from ocr_runtime.application.outbox import OutboxSweeper, SweepReport
 from ocr_runtime.bootstrap._dataplane import producer_options, until_reachable
 from ocr_runtime.bootstrap.storage import build_blob_store
@@ -31,8 +32,10 @@ log = logging.getLogger(__name__)
 ROLE = Role.API
 
 
-def build_app(settings: Settings) -> ASGIApp:
-    """The API with its adapters; resources start and stop in the app's lifespan."""
+def build_app(settings: Settings, refused: list[AccessDenied] | None = None) -> ASGIApp:
+    """The API with its adapters; resources start and stop in the app's lifespan. A refused
+    Kafka login at start is appended to `refused` (uvicorn logs a failed startup and exits
+    without the error)."""
     database = create_database_engine(settings.database_url, pool_size=settings.database_pool_size)
     blobs = build_blob_store(settings, database)
     kafka = KafkaProducerClient(producer_options(settings, ROLE))
@@ -52,7 +55,12 @@ def build_app(settings: Settings) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await until_reachable(kafka.start, "Kafka")
+        try:
+            await until_reachable(kafka.start, "Kafka")
+        except AccessDenied as error:
+            if refused is not None:
+                refused.append(error)
+            raise
         sweeping = asyncio.create_task(sweeper.run(), name="outbox-sweeper")
         try:
             yield
@@ -81,14 +89,22 @@ def build_app(settings: Settings) -> ASGIApp:
 
 
 def run(settings: Settings) -> int:
+    """Serve until SIGTERM; a refused Kafka login at start is raised (the entry point turns
+    it into the `access denied` exit the operator names)."""
     configure_logging(settings.log_level)
-    uvicorn.run(
-        build_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,  # keep the JSON logging configured above
-        access_log=False,
-        # Kubernetes sends SIGTERM, then waits terminationGracePeriodSeconds.
-        timeout_graceful_shutdown=int(settings.drain_seconds),
-    )
+    refused: list[AccessDenied] = []
+    try:
+        uvicorn.run(
+            build_app(settings, refused),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,  # keep the JSON logging configured above
+            access_log=False,
+            # Kubernetes sends SIGTERM, then waits terminationGracePeriodSeconds.
+            timeout_graceful_shutdown=int(settings.drain_seconds),
+        )
+    except SystemExit:
+        if refused:
+            raise refused[0] from None
+        raise
     return 0
