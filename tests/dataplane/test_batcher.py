@@ -133,17 +133,24 @@ class CountingFeed(Feed):
         self.keep_alives += 1
 
 
-async def test_a_full_buffer_keeps_the_source_alive_and_fetches_nothing() -> None:
+async def _full_batcher(*, keep_alive_s: float) -> tuple[CountingFeed, MicroBatcher[int]]:
+    """A started batcher whose buffer (two places) holds two items no one has taken."""
     feed = CountingFeed()
     batcher = MicroBatcher(feed.fetch, max_size=1, max_wait_s=0.0, max_cost=1000,
                            cost=lambda i: i, buffer_limit=2, keep_alive=feed.keep_alive,
-                           keep_alive_s=0.05)  # fmt: skip
+                           keep_alive_s=keep_alive_s)  # fmt: skip
     await batcher.start()
     feed.queue.put_nowait([1, 2])
-    for _ in range(100):  # the two items are buffered: the buffer is full
+    for _ in range(100):
         if batcher.buffered == 2:
             break
         await asyncio.sleep(0.01)
+    assert batcher.buffered == 2
+    return feed, batcher
+
+
+async def test_a_full_buffer_keeps_the_source_alive_and_fetches_nothing() -> None:
+    feed, batcher = await _full_batcher(keep_alive_s=0.05)
     fetches = feed.fetches
     await asyncio.sleep(0.5)  # nobody takes a batch
     # No fetch while full (Kafka would hand out records there is no room for), yet the
@@ -157,16 +164,7 @@ async def test_a_full_buffer_keeps_the_source_alive_and_fetches_nothing() -> Non
 
 
 async def test_discarding_from_a_full_buffer_wakes_the_fetch_at_once() -> None:
-    feed = CountingFeed()
-    batcher = MicroBatcher(feed.fetch, max_size=1, max_wait_s=0.0, max_cost=1000,
-                           cost=lambda i: i, buffer_limit=2, keep_alive=feed.keep_alive,
-                           keep_alive_s=3600.0)  # fmt: skip
-    await batcher.start()
-    feed.queue.put_nowait([1, 2])
-    for _ in range(100):
-        if batcher.buffered == 2:
-            break
-        await asyncio.sleep(0.01)
+    feed, batcher = await _full_batcher(keep_alive_s=3600.0)
     # The revoke of a partition drops its buffered records; the fetch task must not sleep
     # until some batch is taken (none will be: next_batch waits for the fetch task).
     assert await batcher.discard(lambda _: True) == 2
