@@ -171,9 +171,11 @@ async def _resolve(tracking: str, model_uri: str) -> ResolvedModel:
 
 
 def _prepare(kube: Kube, spec: OCRServingSpec, kafka_bootstrap: str) -> None:
-    """What the stack needs besides the worker: its jobs topic and the database Secret."""
-    topic = TopicRequest(spec.kafka.topics.jobs, 1, 1, {})
-    asyncio.run(KafkaTopicAdmin().ensure(kafka_bootstrap, [topic]))
+    """What the stack needs besides the worker: its topics (it is Ready only once it
+    consumes, and it waits for both) and the database Secret."""
+    names = (spec.kafka.topics.jobs, spec.kafka.topics.dead_letter)
+    topics = [TopicRequest(name, 1, 1, {}) for name in names]
+    asyncio.run(KafkaTopicAdmin().ensure(kafka_bootstrap, topics))
     database = {"url": "mysql+aiomysql://ocr:ocr@mariadb.ocr.svc:3306/ocr"}
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ocr-database"}}
     kube.apply({**secret, "stringData": database})
