@@ -248,10 +248,11 @@ def test_mode_switches_under_load_lose_nothing(operator_release: str) -> None:
         for job_id, lines in list(pending.items()):
             status, view = get_json(endpoints.base(), f"/v1/jobs/{job_id}", headers=auth)
             state = view["status"] if status == 200 else f"HTTP {status}"
-            if state == "succeeded" and rows(view) != list(lines):
+            if state == "failed":
+                wrong.append(f"{job_id} failed: {view}")
+            elif state == "succeeded" and rows(view) != list(lines):
                 wrong.append(f"{job_id} read {rows(view)}, not {list(lines)}")
             if state in ("succeeded", "failed"):
-                wrong.extend([f"{job_id} failed: {view}"] if state == "failed" else [])
                 del pending[job_id]
             else:
                 states[state] += 1

@@ -24,6 +24,12 @@ ENGINE_MISMATCH_MARKER = "engine mismatch"
 MODEL_MARKERS = ("model refused", "model unreachable")
 # And when a service (Kafka) refused the pod's credentials or certificate.
 ACCESS_DENIED_MARKER = "access denied"
+# A crash loop whose last message carries one of these markers is named by it.
+_NAMED_CAUSES = (
+    (MODEL_MARKERS, Reason.MODEL_REFUSED),
+    ((ACCESS_DENIED_MARKER,), Reason.ACCESS_DENIED),
+)
+_MARKERS = (ENGINE_MISMATCH_MARKER, *MODEL_MARKERS, ACCESS_DENIED_MARKER)
 
 _WAITING_CAUSES = {
     "ErrImagePull": Reason.IMAGE_PULL_BACK_OFF,
@@ -128,14 +134,12 @@ def _container_cause(pod: str, container: Body) -> Cause | None:
     last = ((container.get("lastState") or {}).get("terminated") or {}).get("message") or ""
     if ENGINE_MISMATCH_MARKER in last:
         return Cause(Reason.ENGINE_MISMATCH, f"pod {pod}: {_first_line(last)}")
-    if reason is not None and any(marker in last for marker in MODEL_MARKERS):
-        where = f"pod {pod} container {container.get('name', '?')}"
-        return Cause(Reason.MODEL_REFUSED, f"{where}: {_first_line(last)}")
-    if reason is not None and ACCESS_DENIED_MARKER in last:
-        where = f"pod {pod} container {container.get('name', '?')}"
-        return Cause(Reason.ACCESS_DENIED, f"{where}: {_first_line(last)}")
     if reason is None:
         return None
+    for markers, named in _NAMED_CAUSES:
+        if any(marker in last for marker in markers):
+            where = f"pod {pod} container {container.get('name', '?')}"
+            return Cause(named, f"{where}: {_first_line(last)}")
     detail = waiting.get("message") or _first_line(last)
     text = f"pod {pod} container {container.get('name', '?')}: {waiting['reason']}"
     return Cause(reason, f"{text}: {detail}" if detail else text)
@@ -162,7 +166,7 @@ def _first_line(text: str, limit: int = 300) -> str:
     of a traceback (not a frame, not a trailing hint), else the last line."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     for line in lines:
-        if any(m in line for m in (ENGINE_MISMATCH_MARKER, *MODEL_MARKERS, ACCESS_DENIED_MARKER)):
+        if any(marker in line for marker in _MARKERS):
             return line[:limit]
     errors = [line for line in lines if _ERROR_LINE.match(line)]
     return (errors[-1] if errors else lines[-1] if lines else "")[:limit]
