@@ -8,7 +8,8 @@ event loop with the server it measures.
 whatever the server does (latency without coordinated omission: each latency counts from the
 moment the request was due, not from when the client got round to it). Multipart bodies are
 built before the clock starts, each with a distinct image, so nothing is deduplicated.
-Prints one JSON object on stdout.
+`--url` may list several URLs separated by commas (several API processes): request i goes
+to URL i mod n, as a Service spreads requests over its pods. Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class Recorder:
 
 
 async def run_closed(
-    url: str, bodies: list[bytes], count: int, concurrency: int, rec: Recorder
+    urls: list[str], bodies: list[bytes], count: int, concurrency: int, rec: Recorder
 ) -> None:
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     timeout = aiohttp.ClientTimeout(total=60)
@@ -106,13 +107,19 @@ async def run_closed(
 
         async def lane() -> None:
             for index in cursor:
-                await rec.post(session, url, bodies[index % len(bodies)])
+                await rec.post(session, urls[index % len(urls)], bodies[index % len(bodies)])
 
         await asyncio.gather(*(lane() for _ in range(concurrency)))
 
 
 async def run_open(
-    url: str, *, bodies: list[bytes], rate: float, duration: float, connections: int, rec: Recorder
+    urls: list[str],
+    *,
+    bodies: list[bytes],
+    rate: float,
+    duration: float,
+    connections: int,
+    rec: Recorder,
 ) -> None:
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -126,7 +133,9 @@ async def run_open(
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(
-                asyncio.create_task(rec.post(session, url, bodies[index % len(bodies)], due))
+                asyncio.create_task(
+                    rec.post(session, urls[index % len(urls)], bodies[index % len(bodies)], due)
+                )
             )
         await asyncio.gather(*tasks)
 
@@ -154,12 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     planned = args.count if args.kind == "closed" else int(args.rate * args.duration)
     bodies = build_bodies(planned, args.images)
     rec = Recorder()
+    urls = [url for url in args.url.split(",") if url]
     cpu_before, wall_before = _cpu_seconds(), time.monotonic()
     if args.kind == "closed":
-        coro = run_closed(args.url, bodies, args.count, args.concurrency, rec)
+        coro = run_closed(urls, bodies, args.count, args.concurrency, rec)
     else:
         coro = run_open(
-            args.url,
+            urls,
             bodies=bodies,
             rate=args.rate,
             duration=args.duration,

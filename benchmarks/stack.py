@@ -42,6 +42,9 @@ class StackSpec:
     partitions: int = 2
     log_level: str = "WARNING"
     extra_env: dict[str, str] = field(default_factory=dict)
+    # API processes, each on its own port; the load generator spreads requests over them
+    # as a Service spreads them over API pods.
+    api_processes: int = 1
 
     def settings(self) -> dict[str, object]:
         return {
@@ -53,8 +56,14 @@ class StackSpec:
             "writers": self.writers if self.mode == "writer" else 0,
             "partitions": self.partitions,
             "log_level": self.log_level,
+            "api_processes": self.api_processes,
             **self.extra_env,
         }
+
+
+def api_name(index: int) -> str:
+    """The name of API process `index`: `api`, then `api-1`, `api-2`..."""
+    return "api" if index == 0 else f"api-{index}"
 
 
 def _base_env() -> dict[str, str]:
@@ -78,6 +87,11 @@ class System:
 
     def python_pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.processes.items()}
+
+    @property
+    def api_urls(self) -> list[str]:
+        """Every API process's base URL (one unless the system runs several)."""
+        return [self.api_url]
 
     def stop_all(self) -> None:
         for proc in reversed(list(self.processes.values())):
@@ -112,6 +126,11 @@ class RuntimeStack(System):
         self.processes = {}
         self.ready_rss = {}
         self.startup_s: dict[str, float] = {}
+        self._api_urls: list[str] = []
+
+    @property
+    def api_urls(self) -> list[str]:
+        return self._api_urls
 
     def _env(self, database_url: str, port: int) -> dict[str, str]:
         env = _base_env()
@@ -164,12 +183,14 @@ class RuntimeStack(System):
         return self
 
     def _start_processes(self, database_url: str) -> None:
-        api, self.api_url = self._launch("api", "api", database_url)
+        apis = [self._launch(api_name(i), "api", database_url)
+                for i in range(self.spec.api_processes)]  # fmt: skip
+        self._api_urls = [url for _, url in apis]
+        self.api_url = self._api_urls[0]
         roles = [(f"worker-{i}", "worker") for i in range(self.spec.workers)]
         if self.spec.mode == "writer":
             roles += [(f"writer-{i}", "writer") for i in range(self.spec.writers)]
-        pending = [(api, self.api_url)]
-        pending += [self._launch(name, role, database_url) for name, role in roles]
+        pending = [*apis, *(self._launch(name, role, database_url) for name, role in roles)]
         for proc, url in pending:
             self.startup_s[proc.name] = round(procs.wait_http_ready(f"{url}/readyz", proc), 2)
         # resident size once ready and idle: the worker's figure with its model loaded

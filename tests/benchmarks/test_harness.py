@@ -10,8 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from benchmarks.jobs_db import JobTimes, result_lines
-from benchmarks.loadgen import CONTENT_TYPE, build_bodies, multipart_body, tiny_png
+from benchmarks.loadgen import (
+    CONTENT_TYPE,
+    Recorder,
+    build_bodies,
+    multipart_body,
+    run_closed,
+    run_open,
+    tiny_png,
+)
 from benchmarks.operator_bench import reconcile_quantiles
 from benchmarks.profiling import summarise
 from benchmarks.stats import latency_summary_ms, percentile, ratio
@@ -229,3 +239,37 @@ def test_summary_quotes_the_operators_profile_beside_its_measurements() -> None:
     assert '"apply -> Ready, 200 resources" (120 samples)' in text
     assert "reconcile (reconcile.py:95) 61.5%" in text
     assert "By package (self): kopf 20.0%; json 10.0%." in text
+
+
+async def test_loadgen_spreads_requests_over_every_url_in_turn() -> None:
+    counts = [0, 0]
+
+    def counting(index: int) -> web.Application:
+        async def upload(_: web.Request) -> web.Response:
+            counts[index] += 1
+            return web.Response(status=202)
+
+        app = web.Application()
+        app.router.add_post("/v1/jobs", upload)
+        return app
+
+    async with TestServer(counting(0)) as first, TestServer(counting(1)) as second:
+        urls = [str(first.make_url("/v1/jobs")), str(second.make_url("/v1/jobs"))]
+        rec = Recorder()
+        await run_closed(urls, [multipart_body(tiny_png(0))], 10, 3, rec)
+        await run_open(urls, bodies=[multipart_body(tiny_png(1))], rate=200.0, duration=0.05,
+                       connections=4, rec=rec)  # fmt: skip
+    assert counts == [10, 10]
+    assert rec.statuses == {"202": 20}
+
+
+def test_summary_lists_the_api_steps_of_each_process_count() -> None:
+    results = _results()
+    lat = {"count": 10, "p50": 5.0, "p95": 9.0, "p99": 12.0, "max": 15.0, "mean": 6.0}
+    step = {"achieved_rps": 500.0, "latency_ms": lat, "statuses": {"202": 9, "503": 1},
+            "cpu_cores": {"api": 0.5}, "api_cpu_ms_per_request": 1.0}  # fmt: skip
+    runs = {"1": {"rates": {"500": step}}, "2": {"rates": {"500": {**step, "statuses": {}}}}}
+    results["suites"]["api"] = {"rates": runs["2"]["rates"], "processes": runs, "targets": []}
+    text = report.render(results)
+    assert "| 1 | 500 | 500.0 | 5.0 | 9.0 | 12.0 | 15.0 | 1 | n/a | 1.00 | api 0.50 |" in text
+    assert "| 2 | 500 | 500.0 | 5.0 | 9.0 | 12.0 | 15.0 | 0 | n/a | 1.00 | api 0.50 |" in text

@@ -26,8 +26,9 @@ from ocr_runtime.adapters.engines._batching import (
     to_box,
 )
 from ocr_runtime.adapters.engines._model_dir import wheel_models
-from ocr_runtime.adapters.engines.paddle import PaddleOcrEngine
+from ocr_runtime.adapters.engines.paddle import PaddleOcrEngine, PaddleOcrOptions, _paddle_ocr
 from ocr_runtime.adapters.engines.rapid import RapidOcrEngine, _Page
+from ocr_runtime.core.cpu import available_cpus
 from ocr_runtime.core.settings import Device, EngineKind, LineOrientation, Settings
 from ocr_runtime.domain import InvalidImage, OcrResult
 
@@ -181,6 +182,7 @@ def test_build_engine_follows_settings() -> None:
     assert rapid.options.det_batch_size == AUTO_DET_BATCH[Device.GPU]
     assert rapid.options.rec_batch_size == AUTO_REC_BATCH[Device.GPU]
     assert rapid.options.shape_buckets  # on the GPU only: padding costs compute on a CPU
+    assert rapid.options.threads == available_cpus()  # the quota, not the host's cores
     tuned = build_engine(Settings(det_batch_size=3, rec_batch_size=17, engine_threads=2))
     assert isinstance(tuned, RapidOcrEngine)
     assert (tuned.options.det_batch_size, tuned.options.rec_batch_size) == (3, 17)
@@ -192,6 +194,23 @@ def test_build_engine_follows_settings() -> None:
     assert turning.options.orientation is LineOrientation.DETECT
     assert isinstance(build_engine(Settings(engine=EngineKind.NOOP)), NoopEngine)
     assert not build_engine(Settings()).loaded
+
+
+def test_paddle_gets_the_quota_of_cpu_threads_not_its_default_ten(tmp_path: Path) -> None:
+    paddle = build_engine(Settings(engine=EngineKind.PADDLE))
+    assert isinstance(paddle, PaddleOcrEngine)
+    assert paddle.options.threads == available_cpus()
+    seen: dict[str, Any] = {}
+
+    def factory(**kwargs: Any) -> None:
+        seen.update(kwargs)
+
+    folders = (tmp_path / "det", tmp_path / "rec", tmp_path / "cls", tmp_path / "dict.txt")
+    _paddle_ocr(factory, folders, use_gpu=False, options=PaddleOcrOptions(threads=3))
+    assert seen["cpu_threads"] == 3
+    seen.clear()
+    _paddle_ocr(factory, folders, use_gpu=False, options=PaddleOcrOptions())
+    assert "cpu_threads" not in seen  # 0: PaddleOCR's own default
 
 
 def test_paddle_model_folders_come_from_settings_or_the_wheel(tmp_path: Path) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ocr_runtime.adapters.sql import DatabaseBlobStore, GroupCommitIntake, SqlJobRepository
@@ -75,3 +76,31 @@ async def test_large_image_is_stored_in_chunks_on_its_own(engine: AsyncEngine) -
     job = await intake.store(image, maker())
     assert await blob_count(engine, [job.blob_id]) == 3
     assert (await DatabaseBlobStore(engine).get_many([job.blob_id]))[job.blob_id] == image
+
+
+class _RefusingMarks(SqlJobRepository):
+    async def mark_published(self, job_ids: Sequence[str]) -> None:
+        raise OperationalError("UPDATE jobs", {}, Exception(2013, "Lost connection"))
+
+
+async def test_outbox_marks_are_written_in_the_background_and_flushed_on_close(
+    engine: AsyncEngine,
+) -> None:
+    intake = GroupCommitIntake(engine)
+    stored = await asyncio.gather(*(intake.store(b"marked", maker()) for _ in range(30)))
+    await asyncio.gather(*(intake.mark_published(job.job_id) for job in stored))
+    await intake.aclose()
+    found = await SqlJobRepository(engine).get_many([job.job_id for job in stored])
+    assert all(not job.unpublished for job in found.values()) and len(found) == 30
+
+
+async def test_a_refused_outbox_mark_fails_no_request_and_leaves_the_job_to_the_sweeper(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    intake = GroupCommitIntake(engine, repository=_RefusingMarks(engine))
+    job = await intake.store(b"unmarked", maker())
+    await intake.mark_published(job.job_id)  # no error reaches the request
+    await intake.aclose()
+    found = await SqlJobRepository(engine).get(job.job_id)
+    assert found is not None and found.unpublished
+    assert "the outbox sweeper will publish them again" in caplog.text

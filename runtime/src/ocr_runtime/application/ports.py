@@ -104,7 +104,9 @@ class JobIntake(Protocol):
         idempotency key exists, return that one and keep nothing of this submission."""
 
     async def mark_published(self, job_id: str) -> None:
-        """Record that the queue acknowledged the job (see `JobRepository.mark_published`)."""
+        """Record that the queue acknowledged the job (see `JobRepository.mark_published`).
+        May return before the mark is written (a lost mark costs one more publish of the
+        job by the outbox sweeper, never a lost job)."""
 
 
 class JobPublisher(Protocol):

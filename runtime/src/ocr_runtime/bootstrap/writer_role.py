@@ -4,10 +4,11 @@ in one database transaction, idempotent on job_id. Scales independently of the w
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+
+import uvloop
 
 from ocr_contract import Role
 from ocr_runtime.adapters.kafka import KafkaDeadLetterPublisher
@@ -24,7 +25,8 @@ ROLE = Role.WRITER
 
 def run(settings: Settings) -> int:
     configure_logging(settings.log_level)
-    return asyncio.run(_serve(settings))
+    # uvloop, as uvicorn gives the API: the loop's own overhead per record is lower.
+    return uvloop.run(_serve(settings))
 
 
 async def _serve(settings: Settings) -> int:

@@ -144,7 +144,12 @@ class Settings(BaseSettings):
     model_s3_secret_access_key: SecretStr | None = Field(
         None, description="S3 secret access key (with OCR_MODEL_S3_ACCESS_KEY_ID)."
     )
-    engine_threads: int = Field(0, ge=0, description="Intra-op threads (0: library default).")
+    engine_threads: int = Field(
+        0,
+        ge=0,
+        description="Inference threads: ONNX Runtime intra-op, Paddle CPU math (0: the "
+        "CPUs of the container's quota, see core/cpu.py).",
+    )
     model_version: str = Field(
         "default",
         description="Model version reported in /readyz and ocr_runtime_info when the model "

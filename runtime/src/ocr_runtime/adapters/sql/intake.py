@@ -49,10 +49,16 @@ class GroupCommitIntake:
     """Queue submissions; one flusher task writes everything queued in one transaction, then
     the next group. Images larger than one chunk are written on their own."""
 
-    def __init__(self, engine: AsyncEngine, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        chunk_bytes: int = CHUNK_BYTES,
+        repository: SqlJobRepository | None = None,
+    ) -> None:
         self._engine = engine
         self._chunk_bytes = chunk_bytes
-        self._repository = SqlJobRepository(engine)
+        self._repository = repository or SqlJobRepository(engine)
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._marks = _GroupedMarks(self._repository)
@@ -68,7 +74,9 @@ class GroupCommitIntake:
         return await asyncio.shield(item.done)
 
     async def mark_published(self, job_id: str) -> None:
-        await self._marks.mark(job_id)
+        # Not awaited: the job is in the queue already, and the mark is only the outbox's
+        # bookkeeping; the request answers without a third database round trip.
+        self._marks.add(job_id)
 
     async def aclose(self) -> None:
         """Wait for the group in flight (shutdown)."""
@@ -156,37 +164,33 @@ class GroupCommitIntake:
 
 
 class _GroupedMarks:
-    """Outbox marks of concurrent submissions share one UPDATE, like their inserts share one
-    transaction: a mark per request would be a commit per request again."""
+    """Outbox marks, written in the background, those that arrive while one UPDATE is in
+    flight together in the next: a mark per request would be a commit per request again. A
+    mark that is never written (the database away, the process killed first) leaves its job
+    to the outbox sweeper, which publishes it once more; workers shrug that off (idempotent
+    on job_id)."""
 
     def __init__(self, repository: SqlJobRepository) -> None:
         self._repository = repository
-        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._pending: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
 
-    async def mark(self, job_id: str) -> None:
-        done = self._waiting.get(job_id)
-        if done is None:
-            done = self._waiting[job_id] = asyncio.get_running_loop().create_future()
+    def add(self, job_id: str) -> None:
+        self._pending.add(job_id)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._drain(), name="outbox-marks")
-        await asyncio.shield(done)
 
     async def _drain(self) -> None:
-        while self._waiting:
-            group, self._waiting = self._waiting, {}
+        while self._pending:
+            group, self._pending = self._pending, set()
             try:
-                await self._repository.mark_published(list(group))
-            except Exception as exc:
-                for future in group.values():
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for future in group.values():
-                    if not future.done():
-                        future.set_result(None)
+                await self._repository.mark_published(sorted(group))
+            except Exception:
+                log.warning("marking %d jobs published failed; the outbox sweeper will "
+                            "publish them again", len(group), exc_info=True)  # fmt: skip
 
     async def aclose(self) -> None:
+        """Write the marks still pending (shutdown)."""
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
 
