@@ -39,6 +39,9 @@ cluster-up:  ## etcd + kube-apiserver + controller-manager + scheduler + kwok GP
 cluster-down:
 	@scripts/infra/cluster.sh down
 
+keda-up:  ## KEDA (kafka, cpu and memory scalers) on the local cluster's real node
+	@scripts/infra/keda.sh up
+
 images:  ## with podman, no Docker: localhost/ocr-runtime:dev-$(ENGINE), localhost/ocr-operator:dev
 	@ENGINE=$(ENGINE) scripts/images.sh build
 

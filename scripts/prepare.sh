@@ -2,7 +2,7 @@
 # Everything `make test` needs: the services of `make infra-up`, the images of `make images`
 # and the cluster of `make cluster-up` (control plane, kwok GPU nodes, the real node).
 #
-# On a fresh machine the Go builds (Kubernetes, etcd, kwok, the node's CoreDNS) keep both
+# On a fresh machine the Go builds (Kubernetes, etcd, kwok, the node's CoreDNS, KEDA) keep both
 # cores busy for about 20 minutes, while the other steps mostly wait on downloads (Debian
 # packages, Maven jars, PyPI wheels). So the Go builds run in the background from the start;
 # the Python workspace, the services and the images run beside them; then the cluster starts
@@ -28,7 +28,8 @@ rm -f "$GO_STATUS"
 started=$SECONDS
 (
   set +e
-  "$REPO_ROOT/scripts/infra/k8s-build.sh" all && "$REPO_ROOT/scripts/infra/k8s-build.sh" node
+  "$REPO_ROOT/scripts/infra/k8s-build.sh" all && "$REPO_ROOT/scripts/infra/k8s-build.sh" node \
+    && "$REPO_ROOT/scripts/infra/k8s-build.sh" keda
   echo "$?" >"$GO_STATUS"
 ) >"$GO_LOG" 2>&1 &
 go_builds=$!

@@ -143,6 +143,27 @@ build_node_tools() {
   rm -rf "${dir:?}/bin" && mv "$dir/bin.tmp" "$dir/bin"
 }
 
+# KEDA's operator (scripts/infra/keda.sh runs it on the real node): its module from the Go
+# module proxy, copied (Go refuses overlays inside its module cache), built with the overlay.
+build_keda() {
+  local dir src
+  dir="$(keda_dir)"
+  [ -x "$dir/bin/keda" ] && { log "KEDA $KEDA_VERSION already built ($dir/bin)"; return 0; }
+  ensure_go
+  log "building KEDA $KEDA_VERSION (kafka, cpu and memory scalers) from the Go module proxy"
+  src="$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  rm -rf "$dir/src" "$dir/overlay" && mkdir -p "$dir" && cp -r "$src" "$dir/src" && chmod -R u+w "$dir/src"
+  python3 "$KEDA_SRC/overlay.py" "$dir/src" "$dir/overlay"
+  (
+    cd "$dir/src"
+    go build -v -overlay "$dir/overlay/overlay.json" -trimpath -ldflags "-s -w" \
+      -o "$dir/bin.tmp/keda" ./cmd/operator 2>&1 | tee "$dir/build.log" | progress
+  )
+  [ -x "$dir/bin.tmp/keda" ] || die "KEDA build failed (see $dir/build.log)"
+  rm -rf "${dir:?}/bin" && mv "$dir/bin.tmp" "$dir/bin"
+}
+
 ensure_dirs
 # Concurrent callers (cluster-up from two shells, a fixture) wait for one build.
 exec 9>"$CACHE/.k8s-build.lock"
@@ -151,6 +172,7 @@ case "${1:-all}" in
   k8s) build_k8s ;;
   kwok) build_kwok ;;
   node) build_node_tools ;;
+  keda) build_keda ;;
   all) build_k8s; build_kwok ;;
-  *) die "usage: $0 [k8s|kwok|node|all]" ;;
+  *) die "usage: $0 [k8s|kwok|node|keda|all]" ;;
 esac

@@ -23,6 +23,17 @@ node_tools_dir() {
   printf '%s/node-tools-%s' "$CACHE" "$key"
 }
 
+# KEDA's operator, built from its module with scripts/infra/keda's overlay (only the scalers
+# a stack uses) and cached under a key of the version and the overlay's sources.
+KEDA_VERSION="${OCR_KEDA_VERSION:-v2.21.0}"
+KEDA_SRC="$REPO_ROOT/scripts/infra/keda"
+keda_dir() {
+  local key
+  key="$( (echo "$KEDA_VERSION"; cd "$KEDA_SRC" && find . -type f \( -name '*.go' -o -name '*.py' \) \
+    | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-12)"
+  printf '%s/keda-%s-%s' "$CACHE" "$KEDA_VERSION" "$key"
+}
+
 ensure_dirs() { mkdir -p "$LOCAL" "$RUN_DIR" "$LOG_DIR" "$CACHE"; }
 
 # Runs a command as root (directly when we are root, through sudo otherwise).

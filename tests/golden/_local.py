@@ -31,6 +31,8 @@ TOOLS_SH = ROOT / "scripts" / "tools.sh"
 CONTAINERD_SOCKET = ROOT / ".local" / "node" / "containerd" / "containerd.sock"
 RUNTIME_IMAGE = "localhost/ocr-runtime:dev-onnx"
 OPERATOR_IMAGE = "localhost/ocr-operator:dev"
+OPERATOR_NS, RELEASE = "ocr-system", "ocr-operator"
+VALUES = ROOT / "examples" / "local" / "operator-values.yaml"
 
 
 def require_real_node() -> None:
@@ -63,6 +65,41 @@ def helm_path() -> str:
     if done.returncode != 0:
         raise AssertionError(f"scripts/tools.sh helm failed: {done.stderr.strip()[-1000:]}")
     return done.stdout.strip().splitlines()[-1]
+
+
+def run_tool(command: list[str], *, check: bool = True) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(command[:3])}: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+@contextlib.contextmanager
+def installed_operator(namespace: str, stack: str) -> Iterator[str]:
+    """The operator installed by its Helm chart on the real node (yields helm's path); on
+    exit the stacks of `namespace` are deleted and the release uninstalled."""
+    require_real_node()
+    require_images(RUNTIME_IMAGE, OPERATOR_IMAGE)
+    helm = helm_path()
+    kubectl("create", "namespace", namespace, check=False)
+    # Helm installs crds/ only when the CRD is absent; other tests may have applied an older one.
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    # A stack left over from an interrupted run is removed while no operator watches it.
+    kubectl("delete", "ocrs", stack, "-n", namespace, "--wait=false", check=False)
+    kubectl(
+        "patch", "ocrs", stack, "-n", namespace, "--type=merge",
+        "-p", '{"metadata":{"finalizers":null}}', check=False,
+    )  # fmt: skip
+    run_tool([
+        helm, "upgrade", "--install", RELEASE, str(ROOT / "charts" / "ocr-operator"),
+        "-n", OPERATOR_NS, "--create-namespace", "-f", str(VALUES), "--wait", "--timeout", "5m",
+    ])  # fmt: skip
+    try:
+        yield helm
+    finally:
+        kubectl("delete", "ocrs", "--all", "-n", namespace, "--wait=true", "--timeout=180s",
+                check=False)  # fmt: skip
+        run_tool([helm, "uninstall", RELEASE, "-n", OPERATOR_NS, "--wait"], check=False)
 
 
 def tag_on_node(source: str, target: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,8 @@ import pytest
 from ocr_operator.kafka_topics import partition_counts
 from tests.golden._local import (
     OPERATOR_IMAGE,
+    OPERATOR_NS,
+    RELEASE,
     RUNTIME_IMAGE,
     ServiceEndpoints,
     Stream,
@@ -31,12 +32,10 @@ from tests.golden._local import (
     bearer,
     documents,
     get_json,
-    helm_path,
+    installed_operator,
     png,
     port_forward,
     post_image,
-    require_images,
-    require_real_node,
     rows,
     tag_on_node,
 )
@@ -48,8 +47,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),
 ]
 
-NS, OPERATOR_NS, RELEASE, STACK = "ocr", "ocr-system", "ocr-operator", "standard"
-VALUES = ROOT / "examples" / "local" / "operator-values.yaml"
+NS, STACK = "ocr", "standard"
 CHILDREN = "deployments,services,configmaps,jobs,horizontalpodautoscalers,poddisruptionbudgets"
 # Loading the model on a shared 2-core machine takes a while; so does a rollout of 2+2 pods.
 READY_TIMEOUT = 900
@@ -59,35 +57,8 @@ FINISH_TIMEOUT = 600
 
 @pytest.fixture(scope="module")
 def operator_release(kubeconfig: Any) -> Iterator[str]:
-    require_real_node()
-    require_images(RUNTIME_IMAGE, OPERATOR_IMAGE)
-    helm = helm_path()
-    kubectl("create", "namespace", NS, check=False)
-    # Helm installs crds/ only when the CRD is absent; other tests may have applied an older one.
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    # A stack left over from an interrupted run is removed while no operator watches it.
-    kubectl("delete", "ocrs", STACK, "-n", NS, "--wait=false", check=False)
-    kubectl(
-        "patch", "ocrs", STACK, "-n", NS, "--type=merge",
-        "-p", '{"metadata":{"finalizers":null}}', check=False,
-    )  # fmt: skip
-    install = [
-        helm, "upgrade", "--install", RELEASE, str(ROOT / "charts" / "ocr-operator"),
-        "-n", OPERATOR_NS, "--create-namespace", "-f", str(VALUES), "--wait", "--timeout", "5m",
-    ]  # fmt: skip
-    _run(install)
-    try:
+    with installed_operator(NS, STACK) as helm:
         yield helm
-    finally:
-        kubectl("delete", "ocrs", "--all", "-n", NS, "--wait=true", "--timeout=180s", check=False)
-        _run([helm, "uninstall", RELEASE, "-n", OPERATOR_NS, "--wait"], check=False)
-
-
-def _run(command: list[str], check: bool = True) -> str:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{' '.join(command[:3])}: {done.stderr.strip()[-2000:]}")
-    return done.stdout
 
 
 def _ready() -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from ocr_operator.model import Component, OCRServingSpec
 from ocr_operator.ports import Body, KubeError
 from ocr_operator.reconcile import reconcile
 from ocr_operator.render import Instance, Kind, Observed, plan_transition, render
+from tests.operator._examples import example_spec
 from tests.operator._fakes import NAME, NS, FakeKube
 from tests.operator._fakes import condition as _condition
 from tests.operator._fakes import context as _context
@@ -74,6 +75,17 @@ def test_the_advisor_cap_lowers_the_scaled_objects_maximum() -> None:
     spec = _model(worker={"autoscaling": KEDA})
     body = _by_key(spec, {Component.WORKER: 2})[(Kind.SCALED_OBJECT, f"{NAME}-worker")]["spec"]
     assert body["maxReplicaCount"] == 2
+
+
+def test_the_scale_to_zero_example_reads_the_lag_of_its_own_topic_and_group() -> None:
+    spec = example_spec("scale-to-zero")
+    body = _by_key(spec)[(Kind.SCALED_OBJECT, f"{NAME}-worker")]["spec"]
+    assert (body["minReplicaCount"], body["maxReplicaCount"]) == (0, 2)
+    (trigger,) = body["triggers"]
+    # Another stack's jobs on a shared topic or group would keep these workers awake.
+    assert trigger["metadata"]["topic"] == "scale-to-zero-jobs"
+    assert trigger["metadata"]["consumerGroup"] == "scale-to-zero-workers"
+    assert trigger["metadata"]["activationLagThreshold"] == "0"
 
 
 def test_hpa_stays_the_default_provider() -> None:
