@@ -49,14 +49,25 @@ WAKE_TIMEOUT = 420
 RESYNC_S = 10
 
 
-@pytest.fixture(scope="module")
-def keda() -> None:
+def _keda(command: str) -> None:
     done = subprocess.run(
-        [str(KEDA_SH), "up"], capture_output=True, text=True, timeout=1800, check=False
+        [str(KEDA_SH), command], capture_output=True, text=True, timeout=1800, check=False
     )
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-        raise AssertionError(f"`scripts/infra/keda.sh up` exited {done.returncode}:\n{tail}")
+        raise AssertionError(f"`scripts/infra/keda.sh {command}` exited {done.returncode}:\n{tail}")
+
+
+@pytest.fixture(scope="module")
+def keda() -> Iterator[None]:
+    """KEDA for this module only: the 2-CPU node has no room for its pod beside the rollouts
+    of the other tests' stacks."""
+    _keda("up")
+    yield
+    # KEDA's finalizer must be lifted by KEDA itself: it goes once the stack's ScaledObject did.
+    wait_for(lambda: get("scaledobject", WORKER, NS) is None, "the ScaledObject deleted",
+             timeout=180)  # fmt: skip
+    _keda("down")
 
 
 @pytest.fixture(scope="module")
