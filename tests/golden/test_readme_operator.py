@@ -2,7 +2,7 @@
 `golden-path` markers run as one bash script on the local cluster and print OCR text.
 
 Runs after the golden path (same namespace and stack name) and leaves the stack running, as a
-person following the README would; the next golden-path run replaces it.
+person following the README would; the scale-to-zero test, next, removes it.
 """
 
 from __future__ import annotations

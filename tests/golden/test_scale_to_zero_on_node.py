@@ -5,7 +5,9 @@ to zero; a job wakes one, which reads it; once idle for the cooldown the workers
 zero, and the operator's resyncs leave that zero alone.
 
 Needs `make cluster-up`, `scripts/infra/node.sh up` and `make images`; KEDA is built and
-installed here when it is missing. Fails (never skips) with what to run.
+installed here when it is missing, and removed afterwards. Other stacks of the namespace
+(the README's test leaves one) are deleted first: the 2-CPU node has room for one. Fails
+(never skips) with what to run.
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ def keda() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def stack(kubeconfig: Any, keda: None) -> Iterator[None]:
     with installed_operator(NS, STACK):
+        # The 2-CPU node holds one stack: the README's test leaves `standard` running.
+        kubectl("delete", "ocrs", "--all", "-n", NS, "--wait=true", "--timeout=140s")
         kubectl("apply", "-n", NS, "-f", str(EXAMPLE))
         autoscaling = {"worker": {"autoscaling": {"cooldownSeconds": COOLDOWN_S}}}
         kubectl("patch", "ocrs", STACK, "-n", NS, "--type=merge",
