@@ -17,7 +17,7 @@ LOG_TAG=keda
 
 NAMESPACE=keda
 DIR="$(keda_dir)"
-IMAGE="localhost/ocr-keda:$KEDA_VERSION-$(basename "$DIR" | rev | cut -d- -f1 | rev)"
+IMAGE="localhost/ocr-keda:$KEDA_VERSION-${DIR##*-}"  # the build's hash: a new build, a new tag
 export KUBECONFIG="${KUBECONFIG:-$LOCAL/kubeconfig}"
 
 kc() { kubectl --request-timeout=60s "$@"; }

@@ -13,14 +13,15 @@ installed here when it is missing, and removed afterwards. Other stacks of the n
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.golden._local import (
+    VALUES,
     api_key,
     bearer,
     documents,
@@ -30,6 +31,7 @@ from tests.golden._local import (
     port_forward,
     post_image,
     rows,
+    run_tool,
 )
 from tests.operator._cluster import condition, get, kubectl, wait_for
 from tests.operator._examples import ROOT
@@ -47,29 +49,20 @@ EXAMPLE = ROOT / "examples" / "scale-to-zero.yaml"
 COOLDOWN_S = 15
 # KEDA polls every 15 s; the woken worker then loads its model on a shared 2-core node.
 WAKE_TIMEOUT = 420
-# The chart values' resync period is 10 s: two of them must pass with the workers at zero.
-RESYNC_S = 10
-
-
-def _keda(command: str) -> None:
-    done = subprocess.run(
-        [str(KEDA_SH), command], capture_output=True, text=True, timeout=1800, check=False
-    )
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
-        raise AssertionError(f"`scripts/infra/keda.sh {command}` exited {done.returncode}:\n{tail}")
+# Two of the operator's resync periods must pass with the workers at zero.
+RESYNC_S = float(yaml.safe_load(VALUES.read_text())["resyncSeconds"])
 
 
 @pytest.fixture(scope="module")
 def keda() -> Iterator[None]:
     """KEDA for this module only: the 2-CPU node has no room for its pod beside the rollouts
     of the other tests' stacks."""
-    _keda("up")
+    run_tool([str(KEDA_SH), "up"])
     yield
     # KEDA's finalizer must be lifted by KEDA itself: it goes once the stack's ScaledObject did.
     wait_for(lambda: get("scaledobject", WORKER, NS) is None, "the ScaledObject deleted",
              timeout=180)  # fmt: skip
-    _keda("down")
+    run_tool([str(KEDA_SH), "down"])
 
 
 @pytest.fixture(scope="module")
