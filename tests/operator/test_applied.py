@@ -101,14 +101,14 @@ async def test_a_failed_pass_forgets_the_whole_stack() -> None:
     kube = FakeKube(spec("Standard"))
     ctx, _ = _converged(kube)
     await _settle(kube, ctx)
-    get = kube.get
+    get_own = kube.get_own
 
-    async def unavailable(kind: Kind, namespace: str, name: str) -> Any:
+    async def unavailable(namespace: str, name: str) -> Any:
         raise KubeError(0, "connection reset")
 
-    kube.get = unavailable  # type: ignore[method-assign]
+    kube.get_own = unavailable  # type: ignore[method-assign]
     await reconcile_pass(ctx, NS, NAME, UID)
-    kube.get = get  # type: ignore[method-assign]
+    kube.get_own = get_own  # type: ignore[method-assign]
     await reconcile(ctx, NS, NAME)
     assert (Kind.DEPLOYMENT, "demo-worker") in kube.applied
     assert (Kind.CONFIG_MAP, "demo-config") in kube.applied
@@ -127,7 +127,7 @@ async def test_prune_runs_when_the_wanted_set_changes_only() -> None:
 
     kube.list = counting  # type: ignore[method-assign]
     await reconcile(ctx, NS, NAME)
-    assert listed == [Kind.POD, Kind.DEPLOYMENT, Kind.POD]  # the pods and rollouts: no prune
+    assert set(listed) == {Kind.DEPLOYMENT, Kind.POD}  # the workloads only: no prune
     kube.resource["spec"] = spec("Standard")
     for _ in range(4):  # workers back to Standard, the writer drained, then removed
         await reconcile(ctx, NS, NAME)
@@ -199,3 +199,75 @@ def test_children_are_watched_unless_turned_off() -> None:
     both = {("apps", "deployments"), ("batch", "jobs")}
     assert watched(OperatorSettings()) == both
     assert watched(OperatorSettings(watch_children=False)) == set()
+
+
+def _counting_lists(kube: FakeKube) -> list[Kind]:
+    listed: list[Kind] = []
+    list_ = kube.list
+
+    async def counting(kind: Kind, namespace: str, labels: Any) -> Any:
+        listed.append(kind)
+        return await list_(kind, namespace, labels)
+
+    kube.list = counting  # type: ignore[method-assign]
+    return listed
+
+
+async def test_a_stack_born_here_is_pruned_without_listing() -> None:
+    kube = FakeKube(spec("Writer"))
+    ctx, _ = _converged(kube)
+    listed = _counting_lists(kube)
+    await reconcile(ctx, NS, NAME)  # the ConfigMap, the policies (the writer's too), the Job
+    assert (Kind.NETWORK_POLICY, "demo-writer") in kube.applied
+    kube.resource["spec"] = spec("Standard")
+    await reconcile(ctx, NS, NAME)  # the Job completed: the workloads, then the first prune
+    assert (Kind.DEPLOYMENT, "demo-worker") in kube.applied
+    # What this process applied and no longer wants is deleted; nothing else can exist.
+    assert kube.deleted == [(Kind.NETWORK_POLICY, "demo-writer")]
+    assert set(listed) == {Kind.DEPLOYMENT, Kind.POD}
+
+
+async def test_a_stack_found_running_is_pruned_by_listing() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    restarted, _ = _converged(kube)  # a new operator process: it knows nothing applied
+    listed = _counting_lists(kube)
+    await reconcile(restarted, NS, NAME)
+    assert {Kind.SERVICE, Kind.CONFIG_MAP, Kind.NETWORK_POLICY} <= set(listed)
+
+
+async def test_a_pruned_child_is_applied_again_when_its_mode_comes_back() -> None:
+    kube = FakeKube(spec("Writer"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    kube.resource["spec"] = spec("Standard")
+    for _ in range(4):  # workers back to Standard, the writer drained, then removed
+        await reconcile(ctx, NS, NAME)
+    assert (Kind.NETWORK_POLICY, "demo-writer") in kube.deleted
+    kube.applied.clear()
+    kube.resource["spec"] = spec("Writer")
+    await reconcile(ctx, NS, NAME)
+    assert (Kind.NETWORK_POLICY, "demo-writer") in kube.applied
+
+
+async def test_passes_beyond_the_bound_wait_for_a_free_slot() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx = context(kube, settings=OperatorSettings(max_passes_in_flight=1))
+    await _settle(kube, ctx)
+    in_flight, most = 0, 0
+    get_own = kube.get_own
+
+    async def slow(namespace: str, name: str) -> Any:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0)  # let the other passes run if nothing holds them back
+        in_flight -= 1
+        return await get_own(namespace, name)
+
+    kube.get_own = slow  # type: ignore[method-assign]
+    # No uid: each pass reads the resource before it takes the resource's own lock.
+    delays = await asyncio.gather(*(reconcile_pass(ctx, NS, NAME) for _ in range(3)))
+    assert most == 1
+    assert all(delay == ctx.settings.resync_seconds for delay in delays)

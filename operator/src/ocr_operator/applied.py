@@ -66,6 +66,31 @@ class AppliedMemo:
     def pruned(self, uid: str, desired: Iterable[ChildKey]) -> None:
         self._record(uid, _PRUNE, desired_digest(desired))
 
+    def created(self, uid: str, key: ChildKey) -> None:
+        """Record a child made once and never applied again (a migration Job), so that a
+        prune that does not list (`take_born`) still knows it exists."""
+        self._record(uid, key, "")
+
+    def born(self, uid: str) -> None:
+        """Record that this process found the stack before anything of it existed: no
+        reported status, no Deployments, no pods."""
+        self._record(uid, _BORN, "")
+
+    def take_born(self, uid: str) -> bool:
+        """True once for a stack `born` in this process (the entry is removed): what
+        carries its owner reference is what this process applied since (`applied_keys`),
+        so its first prune need not list. An entry forgotten before (a failed pass, a
+        resync) leaves that prune to list, which also deletes what an earlier operator
+        process that stopped mid-way may have left."""
+        entries = self._owners.get(uid, {})
+        fresh = self._fresh(uid, _BORN, "")
+        entries.pop(_BORN, None)
+        return fresh
+
+    def applied_keys(self, uid: str) -> set[ChildKey]:
+        """The children applied for `uid` that the memo still holds."""
+        return {key for key in self._owners.get(uid, {}) if isinstance(key, tuple)}
+
     def forget(self, uid: str, key: ChildKey | None = None) -> None:
         """Forget one child (its apply failed, or it was deleted) or, with no key, the whole
         owner (a failed pass, or the OCRServing is gone)."""
@@ -88,3 +113,4 @@ class AppliedMemo:
 
 
 _PRUNE = "prune"
+_BORN = "born"

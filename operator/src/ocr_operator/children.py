@@ -4,8 +4,11 @@ children the active mode no longer uses."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from ocr_operator import FIELD_MANAGER
-from ocr_operator.applied import AppliedMemo
+from ocr_operator.applied import AppliedMemo, ChildKey
 from ocr_operator.model import Reason
 from ocr_operator.ports import Body, KubeApi, KubeError, Owner
 from ocr_operator.render import Instance, Kind, Manifest, instance_labels
@@ -13,6 +16,8 @@ from ocr_operator.render import Instance, Kind, Manifest, instance_labels
 # The field manager that holds a Deployment's replicas for one step when an autoscaler takes
 # them over: the scaler's first write through the scale subresource then takes them from it.
 HANDOFF = f"{FIELD_MANAGER}-replicas-handoff"
+
+T = TypeVar("T")
 
 
 class ReconcileError(Exception):
@@ -72,9 +77,10 @@ async def apply_all(
     *,
     backoff: float,
     memo: AppliedMemo | None = None,
-) -> None:
+) -> list[Manifest]:
     """Server-side apply each manifest; with `memo`, only those that changed since their
-    last successful apply (or whose entry is too old)."""
+    last successful apply (or whose entry is too old). Returns those applied."""
+    applied: list[Manifest] = []
     for manifest in manifests:
         if manifest.kind is Kind.KAFKA_TOPIC:
             continue  # applied by the topics step
@@ -99,6 +105,8 @@ async def apply_all(
             raise
         if memo is not None:
             memo.applied(owner.uid, manifest)
+        applied.append(manifest)
+    return applied
 
 
 async def _apply_one(kube: KubeApi, owner: Owner, manifest: Manifest) -> None:
@@ -140,39 +148,60 @@ async def prune(
     kube: KubeApi,
     owner: Owner,
     instance: Instance,
-    desired: set[tuple[Kind, str]],
+    desired: set[ChildKey],
     *,
     backoff: float,
     memo: AppliedMemo | None = None,
-) -> None:
+) -> set[ChildKey]:
     """Delete children of this instance that the active mode does not use (and migration
     Jobs of older images); with `memo`, only when the wanted set changed since the last
-    prune (or that prune is too old).
+    prune (or that prune is too old), and without listing anything on the first prune of a
+    stack this process saw start from nothing (`AppliedMemo.take_born`). Returns what was
+    deleted.
 
     KafkaTopics are never pruned: deleting one makes Strimzi delete the topic's data."""
     if memo is not None and memo.pruned_for(owner.uid, desired):
-        return
-    for kind in [k for k in Kind if k.prunable]:
-        try:
-            await _prune_kind(kube, owner, instance, kind, desired)
-        except KubeError as error:
-            raise ReconcileError(
-                Reason.APPLY_FAILED, f"prune {kind.value}: {error.message}", backoff
-            ) from error
+        return set()
+    if memo is not None and memo.take_born(owner.uid):
+        # Only what this process applied can exist: delete the unwanted ones, no lists.
+        unwanted = {key for key in memo.applied_keys(owner.uid) - desired if key[0].prunable}
+        for kind, name in sorted(unwanted, key=lambda key: (key[0].value, key[1])):
+            await _pruning(kind, backoff, kube.delete(kind, instance.namespace, name))
+        deleted = unwanted
+    else:
+        deleted = set()
+        for kind in [k for k in Kind if k.prunable]:
+            listed = _prune_kind(kube, owner, instance, kind, desired)
+            deleted |= await _pruning(kind, backoff, listed)
     if memo is not None:
+        for key in deleted:  # applied again, in full, if a later mode wants it back
+            memo.forget(owner.uid, key)
         memo.pruned(owner.uid, desired)
+    return deleted
+
+
+async def _pruning(kind: Kind, backoff: float, step: Awaitable[T]) -> T:
+    try:
+        return await step
+    except KubeError as error:
+        raise ReconcileError(
+            Reason.APPLY_FAILED, f"prune {kind.value}: {error.message}", backoff
+        ) from error
 
 
 async def _prune_kind(
-    kube: KubeApi, owner: Owner, instance: Instance, kind: Kind, desired: set[tuple[Kind, str]]
-) -> None:
+    kube: KubeApi, owner: Owner, instance: Instance, kind: Kind, desired: set[ChildKey]
+) -> set[ChildKey]:
     try:
         children = await kube.list(kind, instance.namespace, instance_labels(instance))
     except KubeError as error:
         if kind.optional and error.status == 404:
-            return  # the CRD is not installed: nothing of that kind exists
+            return set()  # the CRD is not installed: nothing of that kind exists
         raise
+    deleted: set[ChildKey] = set()
     for child in children:
         name = child["metadata"]["name"]
         if owned_by(child, owner.uid) and (kind, name) not in desired:
             await kube.delete(kind, instance.namespace, name)
+            deleted.add((kind, name))
+    return deleted

@@ -177,6 +177,13 @@ async def reconcile_pass(
 ) -> float:
     """One reconcile, timed and counted; returns the seconds until the next one. After a
     failed pass, the next one applies every child again (`uid`: whose memo to forget)."""
+    async with context.slots:
+        return await _timed_pass(context, namespace, name, uid)
+
+
+async def _timed_pass(
+    context: ReconcileContext, namespace: str, name: str, uid: str | None
+) -> float:
     started = time.perf_counter()
     try:
         outcome = await reconcile(context, namespace, name, uid)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ocr_contract import component_run, components, optional_components
 from ocr_operator.kafka_topics import KafkaUnavailableError
 from ocr_operator.model import Component, Mode, OCRServingSpec
-from ocr_operator.ports import Body, KubeApi, TopicAdmin
+from ocr_operator.ports import Body, TopicAdmin
 from ocr_operator.render import (
     LABEL_COMPONENT,
     Instance,
-    Kind,
     Observed,
     component_name,
     setting,
@@ -19,22 +20,25 @@ from ocr_operator.render._manifest import ANNOTATION_MODE
 
 
 async def observe(
-    kube: KubeApi,
     admin: TopicAdmin,
     *,
     bootstrap: str,
     spec: OCRServingSpec,
     instance: Instance,
     target: Mode,
+    deployments: Mapping[str, Body],
     pods: list[Body],
 ) -> Observed:
-    """What plan_transition needs: the live worker Deployment and those of the components
-    only some modes run, whether any worker pod of a template that feeds a component the
-    target does not run still exists (terminating ones included: they may still publish
-    until they are gone) and, only once none does and such a component is on its way out,
-    its group's lag on its input topic, read after that check."""
-    worker = await _deployment(kube, instance, Component.WORKER)
-    optional = {c: await _deployment(kube, instance, c) for c in sorted(optional_components())}
+    """What plan_transition needs, from the stack's live Deployments (by name) and pods: the
+    worker Deployment and those of the components only some modes run, whether any worker
+    pod of a template that feeds a component the target does not run still exists
+    (terminating ones included: they may still publish until they are gone) and, only once
+    none does and such a component is on its way out, its group's lag on its input topic,
+    read after that check."""
+    worker = deployments.get(component_name(instance, Component.WORKER))
+    optional = {
+        c: deployments.get(component_name(instance, c)) for c in sorted(optional_components())
+    }
     present = frozenset(c for c, d in optional.items() if d is not None)
     worker_mode = _deployment_mode(worker)
     want = components(target)
@@ -56,10 +60,6 @@ async def observe(
         workers_settled=settled,
         drain_lag=lag,
     )
-
-
-async def _deployment(kube: KubeApi, instance: Instance, component: Component) -> Body | None:
-    return await kube.get(Kind.DEPLOYMENT, instance.namespace, component_name(instance, component))
 
 
 def _input(spec: OCRServingSpec, component: Component, target: Mode) -> tuple[str, str]:

@@ -81,8 +81,12 @@ class ReconcileContext:
     # the entry is `reapply_seconds` old (drift correction).
     applied: AppliedMemo = field(init=False)
 
+    # Bounds the passes in flight (`max_passes_in_flight`).
+    slots: asyncio.Semaphore = field(init=False)
+
     def __post_init__(self) -> None:
         self.applied = AppliedMemo(max_age=self.settings.reapply_seconds)
+        self.slots = asyncio.Semaphore(self.settings.max_passes_in_flight)
 
     def lock(self, uid: str) -> asyncio.Lock:
         """Serialises reconciles (and advisor status writes) of one resource."""
@@ -162,14 +166,16 @@ async def _converge(
     instance = Instance(owner.name, owner.namespace)
     _check_images(ctx, spec)
     bootstrap = ctx.settings.kafka_bootstrap or spec.kafka.bootstrap_servers
-    pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
+    live, pods = await _workloads(ctx, instance)
+    if not live and not pods and "components" not in raw_status:  # never reported on
+        ctx.applied.born(owner.uid)
     observed = await observe(
-        ctx.kube,
         ctx.topics,
         bootstrap=bootstrap,
         spec=spec,
         instance=instance,
         target=target,
+        deployments=live,
         pods=pods,
     )
     plan = plan_transition(target, observed)
@@ -191,12 +197,11 @@ async def _converge(
     except ModelRegistryError as error:  # an unknown alias waits for a person, not for time
         delay = ctx.settings.error_backoff_seconds * (1 if error.temporary else 4)
         raise ReconcileError(Reason.MODEL_UNRESOLVED, str(error), delay) from error
-    job = await _apply_gated(ctx, owner, spec, plan, raw_status, model=model)
+    job, touched = await _apply_gated(ctx, owner, spec, plan, raw_status, model=model)
     migration, migration_message = migration_state(job, pods)
-    rollouts = await _rollouts(ctx, spec, instance, plan)
-    # Pods listed again, after the Deployments: a pod that a finished rollout replaced is
-    # gone by then, so the stack never reads Ready and Degraded by that old pod at once.
-    pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
+    if touched:  # what this pass applied or deleted shows in a fresh read only
+        live, pods = await _workloads(ctx, instance)
+    rollouts = _rollouts(spec, instance, plan, live)
     seen = Seen(
         plan=plan,
         topics=topics,
@@ -238,9 +243,10 @@ async def _apply_gated(
     raw_status: Body,
     *,
     model: ResolvedModel,
-) -> Body:
+) -> tuple[Body, bool]:
     """The ConfigMap, the migration Job, and only once the Job succeeded the workloads (pods
-    of a new image start, or roll, only once its schema is in place). Returns the Job."""
+    of a new image start, or roll, only once its schema is in place). Returns the Job, and
+    whether a Deployment was applied or deleted."""
     instance = Instance(owner.name, owner.namespace)
     defaults = ctx.settings.stack_defaults()
     manifests = render(spec, instance, plan, defaults, replica_caps(raw_status), model=model)
@@ -250,14 +256,17 @@ async def _apply_gated(
     memo = ctx.applied
     await apply_all(ctx.kube, owner, early, backoff=backoff, memo=memo)
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
-    if migration_state(job, [])[0] is MigrationState.SUCCEEDED:
-        seen = ctx.api_keys_seen
-        await ensure_api_key(ctx.kube, owner, spec, instance, seen=seen, backoff=backoff)
-        late = [m for m in manifests if m not in early]
-        await apply_all(ctx.kube, owner, late, backoff=backoff, memo=memo)
-        desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
-        await prune(ctx.kube, owner, instance, desired, backoff=backoff, memo=memo)
-    return job
+    memo.created(owner.uid, (Kind.JOB, job["metadata"]["name"]))
+    if migration_state(job, [])[0] is not MigrationState.SUCCEEDED:
+        return job, False
+    seen = ctx.api_keys_seen
+    await ensure_api_key(ctx.kube, owner, spec, instance, seen=seen, backoff=backoff)
+    late = [m for m in manifests if m not in early]
+    applied = await apply_all(ctx.kube, owner, late, backoff=backoff, memo=memo)
+    desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
+    deleted = await prune(ctx.kube, owner, instance, desired, backoff=backoff, memo=memo)
+    workloads = {m.key for m in applied if m.kind is Kind.DEPLOYMENT}
+    return job, bool(workloads or any(kind is Kind.DEPLOYMENT for kind, _ in deleted))
 
 
 async def _report(
@@ -332,16 +341,24 @@ async def _ensure_migration(
     )
 
 
-async def _rollouts(
-    ctx: ReconcileContext, spec: OCRServingSpec, instance: Instance, plan: Plan
-) -> dict[Component, Rollout]:
-    # One list of the stack's Deployments rather than a read of each.
+async def _workloads(
+    ctx: ReconcileContext, instance: Instance
+) -> tuple[dict[str, Body], list[Body]]:
+    """The stack's Deployments by name (one list rather than a read of each), then its
+    pods: listed after the Deployments, a pod that a finished rollout replaced is gone
+    already, so the stack never reads Ready and Degraded by that old pod at once."""
     live = await _list(ctx, Kind.DEPLOYMENT, instance, instance_labels(instance))
-    by_name = {d["metadata"]["name"]: d for d in live}
+    pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
+    return {d["metadata"]["name"]: d for d in live}, pods
+
+
+def _rollouts(
+    spec: OCRServingSpec, instance: Instance, plan: Plan, live: dict[str, Body]
+) -> dict[Component, Rollout]:
     out: dict[Component, Rollout] = {}
     for component in [c for c in Component if c in plan.components]:
         name = component_name(instance, component)
-        deployment = by_name.get(name) or {"metadata": {"name": name}, "spec": {"replicas": 1}}
+        deployment = live.get(name) or {"metadata": {"name": name}, "spec": {"replicas": 1}}
         out[component] = rollout(component.value, deployment, _floor(spec, component))
     return out
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,13 +57,18 @@ def register_advisor(
         initial_delay=1.0, cancellation_timeout=5.0,
     )  # fmt: skip
     async def _advise(
-        name: str, namespace: str | None, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+        name: str,
+        namespace: str | None,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        stopped: kopf.DaemonStopped,
+        **_: Any,
     ) -> None:
         while not stopped:
             interval = _IDLE_SECONDS
             try:
                 interval = await evaluate_once(
-                    context_from(memo), prometheus, namespace or "", name, settings
+                    context_from(memo), prometheus, namespace or "", body, settings
                 )
             except asyncio.CancelledError:
                 raise
@@ -75,12 +81,14 @@ async def evaluate_once(
     ctx: ReconcileContext,
     source: PrometheusSource,
     namespace: str,
-    name: str,
+    body: Mapping[str, Any],
     settings: OperatorSettings,
 ) -> float:
-    """One evaluation of one OCRServing; returns the seconds until the next one."""
-    body = await ctx.kube.get_own(namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
+    """One evaluation of one OCRServing; returns the seconds until the next one. `body`:
+    kopf's live copy of the resource, kept current by its watch; what to query comes from
+    it without a read, and the status is read fresh before it is written."""
+    name = str(body["metadata"]["name"])
+    if body["metadata"].get("deletionTimestamp"):
         return _IDLE_SECONDS
     try:
         spec = OCRServingSpec.model_validate(body.get("spec") or {})
