@@ -1,7 +1,7 @@
 """Thin Kubernetes I/O: server-side apply, list, delete, status patch, events.
 
-Uses the kubernetes client's generic request path (no discovery round trips); each call
-runs in a thread of the client's own pool because that client is synchronous.
+Plain HTTP by path on pooled urllib3 connections (no discovery round trips, no client
+models); each call runs in a thread of the client's own pool because urllib3 is synchronous.
 """
 
 from __future__ import annotations
@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import secrets
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
+import kopf
 import urllib3
-from kubernetes import client, config
 
 from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND, PLURAL
+from ocr_operator.kube_login import authorization, connection_info, connection_pool
 from ocr_operator.leader import LeaseRecord
 from ocr_operator.ports import Body, KubeError, Owner
 from ocr_operator.render import Kind, Manifest
@@ -43,37 +45,30 @@ def _own_path(namespace: str, name: str) -> str:
 class KubeClient:
     """The operator's handful of apiserver calls."""
 
-    def __init__(self, api_client: client.ApiClient, threads: int = 1) -> None:
-        self._api = api_client
-        # A pool of its own, as wide as the client's connection pool: asyncio's default
-        # executor (CPU count + 4 threads) is shared with everything else in the process,
-        # and a call that finds every pooled connection taken waits for one anyway.
+    def __init__(self, info: kopf.ConnectionInfo, threads: int = 1) -> None:
+        self._server = info.server.rstrip("/")
+        self._connections = connection_pool(info, threads)
+        self._auth = authorization(info)
+        self._auth_lock = threading.Lock()
+        # A pool of its own, as wide as the connection pool: asyncio's default executor
+        # (CPU count + 4 threads) is shared with everything else in the process, and a call
+        # that finds every pooled connection taken waits for one anyway.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
 
     @classmethod
     def from_environment(cls, threads: int = 16) -> KubeClient:
         """In-cluster service account, else the current KUBECONFIG; `threads` apiserver
         calls at most in flight at once."""
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            # Read KUBECONFIG now: the client library captured it at import time, which may
-            # precede whoever set it (tests, wrappers).
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=os.environ.get("KUBECONFIG") or None
-            )
-        configuration = client.Configuration.get_default_copy()
-        configuration.connection_pool_maxsize = threads
-        api = client.ApiClient(configuration)
-        if not api.configuration.verify_ssl:
+        info = connection_info()
+        if info.insecure:
             # Said once here instead of a urllib3 warning on every request.
             log.warning("TLS verification of the apiserver is off (insecure-skip-tls-verify)")
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        return cls(api, threads)
+        return cls(info, threads)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._api.close()  # type: ignore[no-untyped-call]
+        self._connections.clear()
 
     async def apply(
         self, manifest: Manifest, owner: Owner, field_manager: str = FIELD_MANAGER
@@ -197,23 +192,30 @@ class KubeClient:
         body: Body | None,
         content_type: str,
     ) -> Body:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        _, url, headers, _, _ = self._api.param_serialize(
-            method,
-            path,
-            query_params=list((query or {}).items()),
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
-        try:
-            # The REST client serialises dict bodies itself (JSON is valid apply YAML).
-            response = self._api.call_api(method, url, headers, body, _request_timeout=30)
-            data = response.read()  # type: ignore[no-untyped-call]
-        except Exception as error:  # urllib3 and socket errors: retryable
-            raise KubeError(0, f"{method} {path}: {error}") from error
-        if response.status >= 300:
-            raise KubeError(response.status, _message(data))
+        url = f"{self._server}{path}"
+        if query:
+            url = f"{url}?{urlencode(query)}"
+        payload = json.dumps(body).encode() if body is not None else None
+        status, data = self._send(method, url, payload, content_type)
+        if status == 401:  # a rotated service account token: read it again, once
+            with self._auth_lock:
+                self._auth = authorization(connection_info())
+            status, data = self._send(method, url, payload, content_type)
+        if status >= 300:
+            raise KubeError(status, _message(data))
         return json.loads(data) if data else {}
+
+    def _send(
+        self, method: str, url: str, payload: bytes | None, content_type: str
+    ) -> tuple[int, bytes]:
+        headers = {"Accept": "application/json", "Content-Type": content_type, **self._auth}
+        try:
+            response = self._connections.request(
+                method, url, body=payload, headers=headers, timeout=30.0, retries=False
+            )
+        except Exception as error:  # urllib3 and socket errors: retryable
+            raise KubeError(0, f"{method} {url}: {error}") from error
+        return response.status, response.data
 
 
 class KubeLease:

@@ -24,6 +24,7 @@ from ocr_operator import API_GROUP, API_VERSION, PLURAL
 from ocr_operator.apply import KubeClient, KubeError
 from ocr_operator.child_events import ChildWakeups
 from ocr_operator.kafka_topics import KafkaTopicAdmin
+from ocr_operator.kube_login import connection_info
 from ocr_operator.logs import CHILD_EVENT_HANDLER
 from ocr_operator.reconcile import ReconcileContext, ReconcileOutcome, reconcile
 from ocr_operator.render import LABEL_MANAGED_BY
@@ -65,8 +66,8 @@ def register(
     resource = (API_GROUP, API_VERSION, PLURAL)
 
     @kopf.on.login(registry=registry)
-    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_via_client(**kwargs)
+    def _login(**_: Any) -> kopf.ConnectionInfo:
+        return connection_info()  # the operator's own calls use the same
 
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:

@@ -1,26 +1,23 @@
-"""Reads the advisor's signals from Prometheus through prometheus-api-client.
+"""Reads the advisor's signals from Prometheus's HTTP API (`/api/v1/query`) over pooled
+urllib3 connections.
 
-The client is blocking (requests), so every read runs in a worker thread, off kopf's event
-loop. All queries of one evaluation are evaluated at the same instant (`time=`), so the
-evidence is one consistent snapshot.
+urllib3 is blocking, so every read runs in a worker thread, off kopf's event loop. All
+queries of one evaluation are evaluated at the same instant (`time=`), so the evidence is one
+consistent snapshot.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import functools
 import json
 import math
-import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
+import urllib3
 from urllib3.util.retry import Retry
 
 from ocr_operator.advisor.evidence import FIELDS, Evidence, Observation, Signal
@@ -42,36 +39,32 @@ class UnusableMetricError(Exception):
     """A query answered, but not with one usable number."""
 
 
+class QueryRejectedError(Exception):
+    """Prometheus answered the query with an error (a PromQL parse error, say)."""
+
+
 class PrometheusSource:
     """Reads evidence from Prometheus servers.
 
     Queries run on a small pool of its own, so a slow or black-holed Prometheus can never take
-    the threads the Kubernetes client needs. Each pool thread keeps one client (one HTTP
-    session) per URL: sessions are reused but never shared between threads.
+    the threads the Kubernetes client needs; they share one pool of keep-alive connections.
     """
 
     def __init__(self, *, threads: int = 2, retries: int = 1) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="prometheus")
-        self._local = threading.local()
-        self._retries = retries
+        # Few retries: the next evaluation is the real retry.
+        retry = Retry(
+            total=retries,
+            backoff_factor=0.2,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=("GET",),
+            raise_on_status=False,
+        )
+        self._http = urllib3.PoolManager(maxsize=threads, retries=retry)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _client(self, url: str) -> PrometheusConnect:
-        clients: dict[str, PrometheusConnect] = self._local.__dict__.setdefault("clients", {})
-        client = clients.get(url)
-        if client is None:
-            # Few retries: the next evaluation is the real retry.
-            retry = Retry(
-                total=self._retries,
-                backoff_factor=0.2,
-                status_forcelist=(502, 503, 504),
-                allowed_methods=("GET",),
-            )
-            client = PrometheusConnect(url=url, retry=retry)
-            clients[url] = client
-        return client
+        self._http.clear()
 
     async def observe(
         self, url: str, queries: dict[Signal, str], at: datetime, query_timeout: float
@@ -84,7 +77,6 @@ class PrometheusSource:
     def _observe_blocking(
         self, url: str, queries: dict[Signal, str], at: datetime, query_timeout: float
     ) -> Observation:
-        client = self._client(url)
         values: dict[str, float] = {}
         problems: dict[Signal, str] = {}
         unreachable: str | None = None
@@ -93,21 +85,32 @@ class PrometheusSource:
                 problems[signal] = unreachable
                 continue
             try:
-                raw = client.custom_query(
-                    query,
-                    params={"time": f"{at.timestamp():.3f}", "timeout": f"{query_timeout:g}"},
-                    timeout=query_timeout,
-                )
+                raw = self._query(url, query, at, query_timeout)
                 values[FIELDS[signal]] = _one_number(signal, raw)
             except UnusableMetricError as error:
                 problems[signal] = str(error)
-            except PrometheusApiClientException as error:
-                problems[signal] = f"query rejected: {_prometheus_error(error)}"
-            except requests.RequestException as error:
+            except QueryRejectedError as error:
+                problems[signal] = f"query rejected: {error}"
+            except urllib3.exceptions.HTTPError as error:
                 unreachable = f"Prometheus unreachable: {type(error).__name__}"
                 problems[signal] = unreachable
         evidence = Evidence.model_validate({"at": at, **values})
         return Observation(evidence=evidence, problems=problems)
+
+    def _query(self, url: str, query: str, at: datetime, timeout: float) -> Any:
+        """The `result` of one instant query."""
+        params = {"query": query, "time": f"{at.timestamp():.3f}", "timeout": f"{timeout:g}"}
+        answer = self._http.request(
+            "GET", f"{url.rstrip('/')}/api/v1/query?{urlencode(params)}", timeout=timeout
+        )
+        try:
+            body = json.loads(answer.data)
+        except ValueError:
+            body = {}
+        if answer.status != 200 or body.get("status") != "success":
+            text = body.get("error") or answer.data.decode(errors="replace")
+            raise QueryRejectedError(f"HTTP {answer.status}: {text}"[:_MAX_PROBLEM_CHARS])
+        return body["data"]["result"]
 
 
 def _one_number(signal: Signal, result: Any) -> float:
@@ -143,17 +146,3 @@ def _checked(signal: Signal, value: float) -> float:
     if signal is not Signal.LAG_TREND and value < 0:
         raise UnusableMetricError(f"{value:g} is negative")
     return value
-
-
-def _prometheus_error(error: PrometheusApiClientException) -> str:
-    """Prometheus's own error text (e.g. a PromQL parse error) out of the client's message,
-    which carries the response body as a bytes literal."""
-    text = str(error)
-    match = re.search(r"\((b(['\"]).*\2)\)$", text, re.DOTALL)
-    if match:
-        try:
-            body = json.loads(ast.literal_eval(match.group(1)))
-            text = str(body.get("error", text))
-        except (ValueError, SyntaxError, AttributeError):
-            pass
-    return text[:_MAX_PROBLEM_CHARS]
