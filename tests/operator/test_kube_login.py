@@ -114,7 +114,7 @@ async def test_a_refused_token_is_read_again_once(
     monkeypatch.setenv("KUBECONFIG", str(config))
     kube = KubeClient.from_environment(threads=1)
     try:
-        with pytest.raises(KubeError, match="^401"):
+        with pytest.raises(KubeError, match=r"^401"):
             await kube.request("GET", "/api/v1/namespaces/kube-system")
         _kubeconfig(config, cluster, {"token": token})  # the rotated token
         found = await kube.request("GET", "/api/v1/namespaces/kube-system")
