@@ -43,6 +43,18 @@ async def _settle(kube: FakeKube, ctx: ReconcileContext) -> None:
     kube.deleted.clear()
 
 
+def _counting_lists(kube: FakeKube) -> list[Kind]:
+    listed: list[Kind] = []
+    list_ = kube.list
+
+    async def counting(kind: Kind, namespace: str, labels: Any) -> Any:
+        listed.append(kind)
+        return await list_(kind, namespace, labels)
+
+    kube.list = counting  # type: ignore[method-assign]
+    return listed
+
+
 async def test_an_unchanged_manifest_is_not_applied_again() -> None:
     kube = FakeKube(spec("Standard"))
     ctx, _ = _converged(kube)
@@ -118,14 +130,7 @@ async def test_prune_runs_when_the_wanted_set_changes_only() -> None:
     kube = FakeKube(spec("Writer"))
     ctx, _ = _converged(kube)
     await _settle(kube, ctx)
-    listed: list[Kind] = []
-    list_ = kube.list
-
-    async def counting(kind: Kind, namespace: str, labels: Any) -> Any:
-        listed.append(kind)
-        return await list_(kind, namespace, labels)
-
-    kube.list = counting  # type: ignore[method-assign]
+    listed = _counting_lists(kube)
     await reconcile(ctx, NS, NAME)
     assert set(listed) == {Kind.DEPLOYMENT, Kind.POD}  # the workloads only: no prune
     kube.resource["spec"] = spec("Standard")
@@ -199,18 +204,6 @@ def test_children_are_watched_unless_turned_off() -> None:
     both = {("apps", "deployments"), ("batch", "jobs")}
     assert watched(OperatorSettings()) == both
     assert watched(OperatorSettings(watch_children=False)) == set()
-
-
-def _counting_lists(kube: FakeKube) -> list[Kind]:
-    listed: list[Kind] = []
-    list_ = kube.list
-
-    async def counting(kind: Kind, namespace: str, labels: Any) -> Any:
-        listed.append(kind)
-        return await list_(kind, namespace, labels)
-
-    kube.list = counting  # type: ignore[method-assign]
-    return listed
 
 
 async def test_a_stack_born_here_is_pruned_without_listing() -> None:
