@@ -4,6 +4,8 @@ default queries read it, and the rules decide from what they read."""
 from __future__ import annotations
 
 import asyncio
+import http.server
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -176,3 +178,26 @@ async def test_the_advisor_recommends_batched_from_what_prometheus_shows(
     assert decisions[0].verdict is Verdict.PENDING
     assert decisions[-1].verdict is Verdict.RECOMMEND, decisions[-1].message
     assert decisions[-1].target is Mode.BATCHED
+
+
+async def test_a_prometheus_that_answers_503_reads_as_unreachable() -> None:
+    # What a proxy in front of a Prometheus that is down answers: no query got evaluated.
+    class Unavailable(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        down = await PrometheusSource().observe(
+            url, resolve_queries(SPEC, STACK), datetime.now(UTC), 2.0
+        )
+    finally:
+        server.shutdown()
+    assert set(down.problems) == set(Signal)
+    assert all(p.startswith("Prometheus unreachable") for p in down.problems.values())

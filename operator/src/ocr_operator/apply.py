@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import secrets
-import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -49,7 +48,6 @@ class KubeClient:
         self._server = info.server.rstrip("/")
         self._connections = connection_pool(info, threads)
         self._auth = authorization(info)
-        self._auth_lock = threading.Lock()
         # A pool of its own, as wide as the connection pool: asyncio's default executor
         # (CPU count + 4 threads) is shared with everything else in the process, and a call
         # that finds every pooled connection taken waits for one anyway.
@@ -198,8 +196,7 @@ class KubeClient:
         payload = json.dumps(body).encode() if body is not None else None
         status, data = self._send(method, url, payload, content_type)
         if status == 401:  # a rotated service account token: read it again, once
-            with self._auth_lock:
-                self._auth = authorization(connection_info())
+            self._auth = authorization(connection_info())
             status, data = self._send(method, url, payload, content_type)
         if status >= 300:
             raise KubeError(status, _message(data))

@@ -265,8 +265,8 @@ async def _apply_gated(
     applied = await apply_all(ctx.kube, owner, late, backoff=backoff, memo=memo)
     desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
     deleted = await prune(ctx.kube, owner, instance, desired, backoff=backoff, memo=memo)
-    workloads = {m.key for m in applied if m.kind is Kind.DEPLOYMENT}
-    return job, bool(workloads or any(kind is Kind.DEPLOYMENT for kind, _ in deleted))
+    kinds = {m.kind for m in applied} | {kind for kind, _ in deleted}
+    return job, Kind.DEPLOYMENT in kinds
 
 
 async def _report(

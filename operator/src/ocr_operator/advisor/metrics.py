@@ -52,13 +52,13 @@ class PrometheusSource:
 
     def __init__(self, *, threads: int = 2, retries: int = 1) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="prometheus")
-        # Few retries: the next evaluation is the real retry.
+        # Few retries: the next evaluation is the real retry. A 502 to 504 still there after
+        # them raises MaxRetryError: "unreachable", like a refused connection.
         retry = Retry(
             total=retries,
             backoff_factor=0.2,
             status_forcelist=(502, 503, 504),
             allowed_methods=("GET",),
-            raise_on_status=False,
         )
         self._http = urllib3.PoolManager(maxsize=threads, retries=retry)
 
