@@ -1,4 +1,4 @@
-"""`python -m benchmarks --quick|--full [--only engine,plumbing,api,operator,documents]`.
+"""`python -m benchmarks --quick|--full [--only engine,plumbing,api,operator,documents,pods]`.
 
 Runs the suites in order, keeps going when one fails (its error is recorded), writes
 `bench-results/<stamp>-<mode>.json` plus `bench-results/latest.json`, and renders
@@ -24,6 +24,7 @@ from benchmarks import (
     machine,
     operator_bench,
     plumbing_bench,
+    pods_bench,
     report,
 )
 from benchmarks.config import FULL, QUICK
@@ -36,6 +37,7 @@ SUITES: dict[str, Callable[[Ctx], dict[str, Any]]] = {
     "api": api_bench.run,
     "operator": operator_bench.run,
     "documents": documents_bench.run,
+    "pods": pods_bench.run,
 }
 
 

@@ -10,6 +10,8 @@ moment the request was due, not from when the client got round to it). Multipart
 built before the clock starts, each with a distinct image, so nothing is deduplicated.
 `--url` may list several URLs separated by commas (several API processes): request i goes
 to URL i mod n, as a Service spreads requests over its pods. Prints one JSON object on stdout.
+An API key in the environment (`OCR_BENCH_API_KEY`, kept off the command line) is sent as
+`Authorization: Bearer <key>`, as an authenticated deployed API needs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import resource
 import sys
 import time
@@ -34,6 +37,7 @@ from benchmarks.stats import latency_summary_ms
 
 _BOUNDARY = "benchmarkboundary7d1c"
 CONTENT_TYPE = f"multipart/form-data; boundary={_BOUNDARY}"
+API_KEY_ENV = "OCR_BENCH_API_KEY"
 
 
 # the uploads a run may read from --images, by suffix
@@ -74,15 +78,14 @@ class Recorder:
     lags: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     first_error: str = ""
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": CONTENT_TYPE})
 
     async def post(
         self, session: aiohttp.ClientSession, url: str, body: bytes, due: float | None = None
     ) -> None:
         sent = time.perf_counter()  # uvloop's loop.time() only has millisecond resolution
         try:
-            async with session.post(
-                url, data=body, headers={"Content-Type": CONTENT_TYPE}
-            ) as response:
+            async with session.post(url, data=body, headers=self.headers) as response:
                 await response.read()
                 self.statuses[str(response.status)] += 1
                 if response.status >= 400 and not self.first_error:
@@ -163,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     planned = args.count if args.kind == "closed" else int(args.rate * args.duration)
     bodies = build_bodies(planned, args.images)
     rec = Recorder()
+    key = os.environ.get(API_KEY_ENV)
+    if key:
+        rec.headers["Authorization"] = f"Bearer {key}"
     urls = [url for url in args.url.split(",") if url]
     cpu_before, wall_before = _cpu_seconds(), time.monotonic()
     if args.kind == "closed":

@@ -232,8 +232,10 @@ def _prepare_namespace() -> None:
     _kubectl("apply", "-f", "-", stdin=secret)
 
 
-def _start_operator(ctx: Ctx) -> tuple[procs.ManagedProcess, str]:
-    """The operator and the URL of its /metrics."""
+def start_operator(
+    ctx: Ctx, namespace: str = NAMESPACE, extra_env: dict[str, str] | None = None
+) -> tuple[procs.ManagedProcess, str]:
+    """The operator watching `namespace`, and the URL of its /metrics."""
     port, http_port = procs.free_port(), procs.free_port()
     # Children watched: a stack is reconciled when its Job or Deployments change, not only
     # every wait period (off by default until the chart grants watch on them).
@@ -241,6 +243,7 @@ def _start_operator(ctx: Ctx) -> tuple[procs.ManagedProcess, str]:
         **os.environ,
         "OCR_OPERATOR_PROMETHEUS_URL": ctx.services.prometheus_url,
         "OCR_OPERATOR_WATCH_CHILDREN": os.environ.get("OCR_OPERATOR_WATCH_CHILDREN", "true"),
+        **(extra_env or {}),
     }
     proc = procs.start(
         "operator",
@@ -249,7 +252,7 @@ def _start_operator(ctx: Ctx) -> tuple[procs.ManagedProcess, str]:
             "run",
             "--standalone",
             "-n",
-            NAMESPACE,
+            namespace,
             "--liveness",
             f"http://127.0.0.1:{port}/healthz",
             f"--http=127.0.0.1:{http_port}",
@@ -340,7 +343,7 @@ def run(ctx: Ctx) -> dict[str, Any]:
     _prepare_namespace()
     cluster = Cluster()
     cluster.delete_all()
-    operator, metrics_url = _start_operator(ctx)
+    operator, metrics_url = start_operator(ctx)
     ctx.sampler.processes.append(operator)
     count = ctx.config.operator_resources
     measurements: dict[str, Any] = {}

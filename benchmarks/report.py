@@ -9,6 +9,7 @@ from typing import Any
 from benchmarks import report_gpu
 from benchmarks.markdown import fmt_cpu, fmt_latency, fmt_num, md_table
 from benchmarks.report_documents import documents_section
+from benchmarks.report_pods import pods_section
 from benchmarks.stats import ratio
 
 MIB = 1024 * 1024
@@ -280,7 +281,7 @@ def _operator(suite: dict[str, Any]) -> list[str]:
 def _memory(results: dict[str, Any]) -> list[str]:
     rows = [[name, fmt_num(rss / MIB)] for name, rss in sorted(results.get("memory", {}).items())]
     return [
-        "## 6. Memory (peak resident set size, process and its children)",
+        "## 7. Memory (peak resident set size, process and its children)",
         "",
         "`engine-*/worker-0`: worker with the ONNX models loaded (peak while inferring; "
         "`(ready, idle)`: right after readiness); "
@@ -345,9 +346,10 @@ def render(results: dict[str, Any], notes: str = "", gpu: dict[str, Any] | None 
         "ratios rather than the absolute numbers, which move with the machine's load.",
         "",
         "Run it: `make bench` (quick, about ten minutes on 2 cores) or `make bench-full`; "
-        "`python -m benchmarks --help` lists the options (`--only engine,plumbing,api,operator`, "
-        "`--device gpu`, `--no-profile`). Each suite starts its own processes on a fresh "
-        "database and fresh topics, and a target it misses is re-run under py-spy.",
+        "`python -m benchmarks --help` lists the options (`--only "
+        "engine,plumbing,api,operator,documents,pods`, `--device gpu`, `--no-profile`). "
+        "Each suite starts its own processes on a fresh database and fresh topics, and a "
+        "target it misses is re-run under py-spy.",
         "",
     ]
     lines += _machine(results) + _targets(results, gpu)
@@ -358,6 +360,7 @@ def render(results: dict[str, Any], notes: str = "", gpu: dict[str, Any] | None 
         "api": _api,
         "operator": _operator,
         "documents": documents_section,
+        "pods": pods_section,
     }
     for name, renderer in renderers.items():
         suite = suites.get(name)

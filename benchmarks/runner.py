@@ -4,6 +4,7 @@ database, and attribute CPU to each process while it happens."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import procs
+from benchmarks.loadgen import API_KEY_ENV
 from benchmarks.stack import System
 from benchmarks.stats import ratio
 
@@ -27,13 +29,17 @@ def infra_pids() -> dict[str, int]:
     return found
 
 
-def run_loadgen(args: list[str], timeout: float) -> dict[str, Any]:
+def run_loadgen(args: list[str], timeout: float, api_key: str | None = None) -> dict[str, Any]:
     argv = [sys.executable, "-m", "benchmarks.loadgen", *args]
+    env = {key: value for key, value in os.environ.items() if key != API_KEY_ENV}
+    if api_key:
+        env[API_KEY_ENV] = api_key
     out = subprocess.run(
         argv,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
         check=False,
     )
     if out.returncode != 0:
@@ -57,6 +63,7 @@ def warm_up(system: System, count: int, timeout: float = 120.0) -> None:
             "8",
         ],
         timeout,
+        system.api_key,
     )
     accepted = report["statuses"].get("202", 0)
     if accepted != count:
@@ -73,7 +80,7 @@ def measure_closed(
     """Submit `count` jobs with `concurrency` in flight, wait until all are finished, and
     report throughput from the database's own timestamps."""
     since = system.cutoff()
-    window = procs.CpuWindow({**system.python_pids(), **infra_pids()})
+    window = procs.CpuWindow({**system.measured_pids(), **infra_pids()})
     window.begin()
     started = time.monotonic()
     args = [
@@ -87,7 +94,7 @@ def measure_closed(
     ]
     if images is not None:
         args += ["--images", str(images)]
-    submit = run_loadgen(args, timeout)
+    submit = run_loadgen(args, timeout, system.api_key)
     # wait for what the API accepted; a refusal (503 while a store is busy) is reported as
     # such, not mistaken for a job the pipeline lost
     accepted = submit["statuses"].get("202", 0)

@@ -80,6 +80,8 @@ class System:
     table: JobTable
     processes: dict[str, ManagedProcess]
     ready_rss: dict[str, int]
+    # sent as a bearer token when the system's API is authenticated
+    api_key: str | None = None
 
     def cutoff(self) -> datetime:
         """Rows created after this moment belong to the measurement, not the warm-up."""
@@ -87,6 +89,10 @@ class System:
 
     def python_pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.processes.items()}
+
+    def measured_pids(self) -> dict[str, int]:
+        """The processes whose CPU a pass attributes to this system, by name."""
+        return self.python_pids()
 
     @property
     def api_urls(self) -> list[str]:

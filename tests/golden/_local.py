@@ -134,8 +134,8 @@ def port_forward(namespace: str, target: str, port: int = 80) -> Iterator[str]:
 
 class ServiceEndpoints:
     """The Service's ready endpoints, round robin, as the Service itself would spread requests.
-    Pod IPs on the node's bridge are reachable from this host (cluster IPs are not: no route),
-    and unlike a port-forward (one pod) this survives the API's rolling updates."""
+    Pod IPs on the node's bridge are reachable from this host, and unlike a port-forward (one
+    pod) this survives the API's rolling updates and tells which pod answered."""
 
     def __init__(self, namespace: str, service: str) -> None:
         self.namespace, self.service = namespace, service

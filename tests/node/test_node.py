@@ -5,6 +5,9 @@ names the examples use. Pods run the node's busybox test image."""
 from __future__ import annotations
 
 import shlex
+import subprocess
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -73,6 +76,55 @@ def test_cluster_dns_names_a_cluster_ip_service_that_routes_to_its_pods(kube: Ku
     assert phase == "Succeeded", logs
     assert f"Address: {cluster_ip}" in logs
     assert "BODY=served on the real node" in logs
+
+
+def test_the_host_reaches_a_service_of_the_node_by_its_cluster_ip(kube: Kube) -> None:
+    # As any client in a cluster would (the benchmarks' load generator does): kube-proxy's
+    # rules send the host's connection to a pod on the bridge.
+    _web(kube, "by cluster IP")
+    cluster_ip = kube.get("service", "web")["spec"]["clusterIP"]
+    deadline = time.monotonic() + 60  # until kube-proxy has written the Service's rules
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{cluster_ip}/index.html", timeout=10) as answer:
+                assert answer.read() == b"by cluster IP"
+                return
+        except urllib.error.URLError as error:
+            assert time.monotonic() < deadline, f"{cluster_ip}: {error.reason!r}"
+        time.sleep(1)
+
+
+def test_the_host_is_refused_a_service_that_would_leave_the_machine(kube: Kube) -> None:
+    # Endpoints outside the node's bridge (a kwok pod's address exists nowhere): refused at
+    # once, never routed out to the network, and no hang.
+    kube.apply(
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "elsewhere"},
+         "spec": {"ports": [{"port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "elsewhere-1",
+                      "labels": {"kubernetes.io/service-name": "elsewhere"}},
+         "addressType": "IPv4", "ports": [{"port": 8080, "protocol": "TCP"}],
+         "endpoints": [{"addresses": ["10.244.255.254"], "conditions": {"ready": True}}]},
+    )  # fmt: skip
+    cluster_ip = kube.get("service", "elsewhere")["spec"]["clusterIP"]
+    _wait_for_service_rules(f"{cluster_ip}/32")
+    started = time.monotonic()
+    with pytest.raises(urllib.error.URLError) as refused:
+        urllib.request.urlopen(f"http://{cluster_ip}/", timeout=10)
+    assert isinstance(refused.value.reason, ConnectionRefusedError), refused.value.reason
+    assert time.monotonic() - started < 5
+
+
+def _wait_for_service_rules(address: str) -> None:
+    """Until kube-proxy has written a DNAT for `address` (its rules follow the Service)."""
+    deadline = time.monotonic() + 60
+    while True:
+        rules = subprocess.run(["iptables", "-w", "5", "-t", "nat", "-S", "KUBE-SERVICES"],
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+        if f"-d {address}" in rules:
+            return
+        assert time.monotonic() < deadline, f"kube-proxy wrote no rule for {address}"
+        time.sleep(1)
 
 
 def test_kubectl_logs_exec_and_port_forward_reach_the_node(kube: Kube) -> None:

@@ -50,13 +50,18 @@ guard_rules() {
   ensure_chain filter OCR-NODE-FORWARD FORWARD
   ipt filter -A OCR-NODE-FORWARD -i "$BRIDGE" ! -o "$BRIDGE" "${c[@]}" -j DROP
   ipt filter -A OCR-NODE-FORWARD ! -i "$BRIDGE" -o "$BRIDGE" "${c[@]}" -j DROP
-  # A Service whose endpoints are kwok pods (addresses that exist nowhere) must not send
-  # the host's own connections out to the network.
+  # The host's own connections to a cluster IP: those kube-proxy sends to the node's pods go
+  # through; those it would send out to the network (Services whose endpoints are kwok pods,
+  # addresses that exist nowhere) are refused, and so are those to this host's forwarders
+  # (masqueraded to a loopback source, they would hang: the host uses 127.0.0.1 instead).
+  # Matched on the address after kube-proxy's DNAT: the output interface this chain sees
+  # is the one routed before it (the default route), not the bridge.
   ensure_chain filter OCR-NODE-OUTPUT OUTPUT
-  ipt filter -A OCR-NODE-OUTPUT -o lo "${c[@]}" -j RETURN
-  ipt filter -A OCR-NODE-OUTPUT -o "$BRIDGE" "${c[@]}" -j RETURN
-  ipt filter -A OCR-NODE-OUTPUT -m conntrack --ctstate DNAT --ctorigdst "$SERVICE_CIDR" \
-    "${c[@]}" -j REJECT
+  local service=(-m conntrack --ctstate DNAT --ctorigdst "$SERVICE_CIDR" "${c[@]}")
+  # the refusals themselves (ICMP, related to the refused connection) go out
+  ipt filter -A OCR-NODE-OUTPUT -p icmp "${c[@]}" -j RETURN
+  ipt filter -A OCR-NODE-OUTPUT -d "$GATEWAY" "${service[@]}" -j REJECT
+  ipt filter -A OCR-NODE-OUTPUT ! -d "$POD_CIDR" "${service[@]}" -j REJECT
 }
 
 # kube-proxy prepends its own jumps; ours must stay first.
