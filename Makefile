@@ -48,7 +48,7 @@ images:  ## with podman, no Docker: localhost/ocr-runtime:dev-$(ENGINE), localho
 operator-run: setup  ## the operator against the current KUBECONFIG
 	@$(UV) run --frozen ocr-operator run
 
-bench: setup infra-up cluster-up  ## quick benchmarks (2-core machine), writes docs/benchmarks.md
+bench: setup infra-up cluster-up images  ## quick benchmarks (2-core machine), writes docs/benchmarks.md
 	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --quick
 
 demo: setup infra-up cluster-up images  ## the golden path: operator (Helm) + examples/standard.yaml on the local cluster's real node
@@ -68,7 +68,7 @@ demo: setup infra-up cluster-up images  ## the golden path: operator (Helm) + ex
 simulate: setup  ## the advisor's simulated day: comparison table, docs/advisor.md figures and plot
 	@$(UV) run --frozen python -m ocr_operator.simulate --doc docs/advisor.md --plot docs/advisor-simulated-day.png
 
-bench-full: setup infra-up cluster-up
+bench-full: setup infra-up cluster-up images
 	@set -a; . .local/env; set +a; $(UV) run --frozen python -m benchmarks --full
 
 tools:  ## helm and promtool, built or extracted into ~/.cache/ocr-serving
