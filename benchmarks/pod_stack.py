@@ -81,15 +81,17 @@ class PodSpec:
     partitions: int = 2
     api_replicas: int = 1
 
-    def settings(self) -> dict[str, object]:
+    def settings(self, mode: str | None = None) -> dict[str, object]:
+        """What the stack runs with, in `mode` (default: the mode it is applied in)."""
+        mode = mode or self.mode
         return {
-            "mode": self.mode,
+            "mode": mode,
             "engine": self.engine,
             "batch_max_size": self.batch_max_size,
             "batch_max_wait_ms": self.batch_max_wait_ms,
             "api_replicas": self.api_replicas,
             "workers": 1,
-            "writers": 1 if self.mode == "Writer" else 0,
+            "writers": 1 if mode == "Writer" else 0,
             "partitions": self.partitions,
             "cpu_requests": REQUESTS,
             "memory_limit": MEMORY_LIMIT[self.engine],
