@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ocr_contract import component_run, components, optional_components
+from ocr_operator.health import Rollout, rollout
 from ocr_operator.kafka_topics import KafkaUnavailableError
 from ocr_operator.model import Component, Mode, OCRServingSpec
+from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling
 from ocr_operator.ports import Body, TopicAdmin
 from ocr_operator.render import (
     LABEL_COMPONENT,
     Instance,
     Observed,
+    Plan,
     component_name,
     setting,
     topic_name,
@@ -115,3 +118,25 @@ def _ready(deployment: Body) -> bool:
     wanted = (deployment.get("spec") or {}).get("replicas", 1)
     ready = int((deployment.get("status") or {}).get("readyReplicas", 0))
     return _rolled_out(deployment) and ready >= int(wanted)
+
+
+def component_rollouts(
+    spec: OCRServingSpec, instance: Instance, plan: Plan, live: dict[str, Body]
+) -> dict[Component, Rollout]:
+    """Each planned component's rollout, from its live Deployment (absent: none yet)."""
+    out: dict[Component, Rollout] = {}
+    for component in [c for c in Component if c in plan.components]:
+        name = component_name(instance, component)
+        deployment = live.get(name) or {"metadata": {"name": name}, "spec": {"replicas": 1}}
+        out[component] = rollout(component.value, deployment, _floor(spec, component))
+    return out
+
+
+def _floor(spec: OCRServingSpec, component: Component) -> int | None:
+    """With an autoscaler, its minReplicas available is enough for Ready."""
+    scaling: CpuAutoscaling | LagAutoscaling = spec.api.autoscaling
+    if component is Component.WORKER:
+        scaling = spec.worker.autoscaling
+    elif component is Component.WRITER:
+        scaling = spec.writer.autoscaling
+    return scaling.min_replicas if scaling.enabled else None

@@ -15,7 +15,7 @@ from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.api_key_step import ensure_api_key
 from ocr_operator.applied import AppliedMemo
 from ocr_operator.children import ReconcileError, apply_all, ensure_created, prune
-from ocr_operator.health import MigrationState, Rollout, migration_state, pod_causes, rollout
+from ocr_operator.health import MigrationState, migration_state, pod_causes
 from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.mlflow_registry import MlflowRegistry
 from ocr_operator.model import (
@@ -27,10 +27,9 @@ from ocr_operator.model import (
     resolve_active_mode,
 )
 from ocr_operator.model.model_source import ResolvedModel
-from ocr_operator.model.scaling import CpuAutoscaling, LagAutoscaling
 from ocr_operator.model.status import ComponentsStatus
 from ocr_operator.model_step import resolve_model
-from ocr_operator.observe import observe
+from ocr_operator.observe import component_rollouts, observe
 from ocr_operator.ports import (
     Body,
     KubeApi,
@@ -48,7 +47,6 @@ from ocr_operator.render import (
     StackDefaults,
     api_url,
     component_image,
-    component_name,
     instance_labels,
     migration_image,
     migration_job,
@@ -201,7 +199,7 @@ async def _converge(
     migration, migration_message = migration_state(job, pods)
     if touched:  # what this pass applied or deleted shows in a fresh read only
         live, pods = await _workloads(ctx, instance)
-    rollouts = _rollouts(spec, instance, plan, live)
+    rollouts = component_rollouts(spec, instance, plan, live)
     seen = Seen(
         plan=plan,
         topics=topics,
@@ -350,27 +348,6 @@ async def _workloads(
     live = await _list(ctx, Kind.DEPLOYMENT, instance, instance_labels(instance))
     pods = await _list(ctx, Kind.POD, instance, pod_labels(instance))
     return {d["metadata"]["name"]: d for d in live}, pods
-
-
-def _rollouts(
-    spec: OCRServingSpec, instance: Instance, plan: Plan, live: dict[str, Body]
-) -> dict[Component, Rollout]:
-    out: dict[Component, Rollout] = {}
-    for component in [c for c in Component if c in plan.components]:
-        name = component_name(instance, component)
-        deployment = live.get(name) or {"metadata": {"name": name}, "spec": {"replicas": 1}}
-        out[component] = rollout(component.value, deployment, _floor(spec, component))
-    return out
-
-
-def _floor(spec: OCRServingSpec, component: Component) -> int | None:
-    """With an autoscaler, its minReplicas available is enough for Ready."""
-    scaling: CpuAutoscaling | LagAutoscaling = spec.api.autoscaling
-    if component is Component.WORKER:
-        scaling = spec.worker.autoscaling
-    elif component is Component.WRITER:
-        scaling = spec.writer.autoscaling
-    return scaling.min_replicas if scaling.enabled else None
 
 
 async def _list(
