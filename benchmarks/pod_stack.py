@@ -27,7 +27,7 @@ NAMESPACE = "bench-pods"
 GROUP, VERSION = "ocrserving.io", "v1alpha1"
 NODE = "ocr-node"
 RUNTIME_IMAGE = "localhost/ocr-runtime:dev-onnx"
-NODE_SH = Path("scripts/infra/node.sh")
+NODE_SH = Path(__file__).resolve().parents[1] / "scripts" / "infra" / "node.sh"
 # Where the node's pods reach the host's services (socat forwarders, see node.sh).
 POD_KAFKA = "kafka.kafka.svc:9092"
 POD_MARIADB = ("mariadb.ocr.svc", 3306)

@@ -55,7 +55,8 @@ PASSES = {"noop": ("Standard", "Batched", "Writer"), "onnx": ("Standard", "Batch
 
 
 @contextlib.contextmanager
-def _operator(ctx: Ctx) -> Iterator[None]:
+def operator(ctx: Ctx) -> Iterator[None]:
+    """The operator as a host process, watching the suite's namespace, stopped on exit."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(operator_bench.CRD_FILE))
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     kubectl("apply", "-f", "-", stdin=json.dumps(namespace))
@@ -169,7 +170,7 @@ def run(ctx: Ctx) -> dict[str, Any]:
     images = ctx.results_dir / "images"
     write_documents(ctx.config.engine_images, images)
     passes: dict[str, Any] = {}
-    with _operator(ctx):
+    with operator(ctx):
         for engine in PASSES:
             try:
                 passes.update(_engine_passes(ctx, engine, images))
