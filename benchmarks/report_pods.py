@@ -7,6 +7,21 @@ from typing import Any
 
 from benchmarks.markdown import fmt_latency, fmt_num, md_table
 
+_HEADER = [
+    "pass",
+    "pods / host",
+    "pods / host, database direct",
+    "host jobs/s",
+    "host, database direct, jobs/s",
+    "pods jobs/s",
+    "host job p50 / p95 / p99 ms",
+    "pods job p50 / p95 / p99 ms",
+    "same text as host",
+    "host CPU ms per job (by process)",
+    "pods CPU ms per job (by process)",
+    "pods Ready after apply or switch, s",
+]
+
 
 def _cpu_per_job(result: dict[str, Any]) -> str:
     per_job = result.get("cpu_ms_per_job", {})
@@ -39,20 +54,6 @@ def pods_section(suite: dict[str, Any]) -> list[str]:
     passes = suite["passes"]
     rows = [_row(name, side) for name, side in passes.items() if "pods_to_host" in side]
     failed = [f"- {name}: `{side['error']}`" for name, side in passes.items() if "error" in side]
-    header = [
-        "pass",
-        "pods / host",
-        "pods / host, database direct",
-        "host jobs/s",
-        "host, database direct, jobs/s",
-        "pods jobs/s",
-        "host job p50 / p95 / p99 ms",
-        "pods job p50 / p95 / p99 ms",
-        "same text as host",
-        "host CPU ms per job (by process)",
-        "pods CPU ms per job (by process)",
-        "pods Ready after apply or switch, s",
-    ]
     measured = [side["pods"]["settings"] for side in passes.values() if "pods" in side]
     settings: dict[str, Any] = measured[0] if measured else {}
     return [
@@ -73,6 +74,6 @@ def pods_section(suite: dict[str, Any]) -> list[str]:
         "Pods' "
         f"settings: {settings}.",
         "",
-        *md_table(header, rows),
+        *md_table(_HEADER, rows),
         *([*failed, ""] if failed else []),
     ]
