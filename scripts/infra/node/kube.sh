@@ -164,12 +164,20 @@ EOF
   wait_tcp "$GATEWAY" 53 30 coredns
 }
 
+# Both legs with TCP_NODELAY: socat leaves Nagle's algorithm on, so a request it forwards in
+# two writes waits for the peer's delayed ACK. Through a forwarder without it, a host stack in
+# batched mode moved 375 jobs/s at a p50 of 2 s; with it, 605 jobs/s at 52 ms.
 forwarders_up() {
   local spec name port target
   for spec in "${FORWARDS[@]}"; do
     read -r name port target <<<"$spec"
+    if is_running "forward-$name" \
+      && ! tr '\0' ' ' <"/proc/$(cat "$(pid_file "forward-$name")")/cmdline" | grep -q nodelay; then
+      stop_all 5 "forward-$name" # started by an older version of this script
+    fi
     is_running "forward-$name" && continue
-    start_bg "forward-$name" socat "TCP-LISTEN:$port,bind=$GATEWAY,fork,reuseaddr" "TCP:$target"
+    start_bg "forward-$name" socat "TCP-LISTEN:$port,bind=$GATEWAY,fork,reuseaddr,nodelay" \
+      "TCP:$target,nodelay"
   done
 }
 
