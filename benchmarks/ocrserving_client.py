@@ -1,9 +1,10 @@
-"""The few calls the operator suite makes to the apiserver: create and list OCRServings, and
-wait for them Ready with a watch."""
+"""The suites' calls to the cluster: kubectl for one-off objects, and the operator suite's
+apiserver client (create and list OCRServings, and wait for them Ready with a watch)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any, cast
@@ -24,7 +25,17 @@ def _lines(stream: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
         yield from (line for line in complete if line.strip())
 
 
-def _is_ready(obj: dict[str, Any]) -> bool:
+def kubectl(*args: str, stdin: str | None = None, timeout: float = 120) -> str:
+    out = subprocess.run(
+        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args[:4])}: {out.stderr.strip()[:500]}")
+    return out.stdout
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
     """Ready=True for the current generation (the operator's own definition of all children
     Ready)."""
     status = obj.get("status") or {}
@@ -44,7 +55,7 @@ def _note_ready(
     obj: dict[str, Any], names: set[str], ready: dict[str, float], since: float
 ) -> None:
     name = obj["metadata"]["name"]
-    if name in names and name not in ready and _is_ready(obj):
+    if name in names and name not in ready and is_ready(obj):
         ready[name] = time.monotonic() - since
 
 

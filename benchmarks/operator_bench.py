@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks import advisor_bench, procs, profiling
 from benchmarks.context import Ctx, Target
-from benchmarks.ocrserving_client import GROUP, PLURAL, VERSION, Cluster
+from benchmarks.ocrserving_client import GROUP, PLURAL, VERSION, Cluster, kubectl
 from benchmarks.stats import latency_summary_ms
 
 NAMESPACE = "bench-operator"
@@ -30,15 +29,6 @@ class OperatorMissingError(RuntimeError):
     """The operator, its CRD or the cluster is not there yet."""
 
 
-def _kubectl(*args: str, stdin: str | None = None) -> str:
-    out = subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {out.stderr.strip()[:500]}")
-    return out.stdout
-
-
 def _preflight(ctx: Ctx) -> None:
     if not ctx.services.kubeconfig or not Path(ctx.services.kubeconfig).exists():
         raise OperatorMissingError("KUBECONFIG unset or missing: run `make cluster-up`")
@@ -46,7 +36,7 @@ def _preflight(ctx: Ctx) -> None:
         raise OperatorMissingError(f"{CRD_FILE} missing")
     if importlib.util.find_spec("ocr_operator.cli") is None:
         raise OperatorMissingError("ocr_operator.cli missing")
-    _kubectl("get", "--raw", "/readyz")
+    kubectl("get", "--raw", "/readyz")
 
 
 _BENCH_REQUESTS = {"requests": {"cpu": "50m", "memory": "64Mi"}}
@@ -94,16 +84,16 @@ _CREATE_THREADS = 8
 
 
 def _prepare_namespace() -> None:
-    _kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    _kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}")
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}")
     namespace = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n"
-    _kubectl("apply", "-f", "-", stdin=namespace)
+    kubectl("apply", "-f", "-", stdin=namespace)
     db_url = os.environ.get("OCR_DATABASE_URL", "mysql+aiomysql://ocr:ocr@127.0.0.1/ocr")
     secret = (
         f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: bench-db\n  namespace: "
         f"{NAMESPACE}\nstringData:\n  url: {db_url}\n"
     )
-    _kubectl("apply", "-f", "-", stdin=secret)
+    kubectl("apply", "-f", "-", stdin=secret)
 
 
 def start_operator(

@@ -18,13 +18,14 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from benchmarks import procs
 from benchmarks.jobs_db import JobTable
+from benchmarks.ocrserving_client import GROUP, VERSION, is_ready, kubectl
 from benchmarks.procs import ProcessFailedError
 from benchmarks.services import MariaDb, RunTopics, Services, wait_kafka
 from benchmarks.stack import System
 
 NAMESPACE = "bench-pods"
-GROUP, VERSION = "ocrserving.io", "v1alpha1"
 NODE = "ocr-node"
 RUNTIME_IMAGE = "localhost/ocr-runtime:dev-onnx"
 NODE_SH = Path(__file__).resolve().parents[1] / "scripts" / "infra" / "node.sh"
@@ -41,16 +42,6 @@ MEMORY_LIMIT = {"noop": "512Mi", "onnx": "2Gi"}
 
 class NodeMissingError(RuntimeError):
     """The real node, its images or the cluster is not there: what to run is in the message."""
-
-
-def kubectl(*args: str, stdin: str | None = None, timeout: float = 120) -> str:
-    out = subprocess.run(
-        ["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=timeout,
-        check=False,
-    )  # fmt: skip
-    if out.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args[:4])}: {out.stderr.strip()[:500]}")
-    return out.stdout
 
 
 def require_node() -> None:
@@ -232,11 +223,7 @@ class PodStack(System):
         """Ready in `mode` for the current generation, and no pod of an earlier one left."""
         resource = json.loads(kubectl("get", "ocrs", self.spec.label, "-n", NAMESPACE, "-o",
                                       "json"))  # fmt: skip
-        status = resource.get("status") or {}
-        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
-        if conditions.get("Ready") != "True" or status.get("activeMode") != mode:
-            return False
-        if status.get("observedGeneration") != resource["metadata"]["generation"]:
+        if not is_ready(resource) or (resource.get("status") or {}).get("activeMode") != mode:
             return False
         pods = self._serving_pods()
         return bool(pods) and all(
@@ -302,18 +289,8 @@ def _parent(pid: int) -> int:
 def forwarder_pids() -> dict[str, int]:
     """The socat listeners through which pods reach the host's Kafka and MariaDB (an
     artefact of services bound to loopback here; a cluster's pods reach theirs directly).
-    A listener forks a child per connection, so its tree holds every forwarded byte."""
-    wanted = {"9092": "forward kafka", "3306": "forward mariadb"}
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            argv = (entry / "cmdline").read_bytes().decode().split("\0")
-            if Path(argv[0]).name != "socat" or _parent(int(entry.name)) != 1:
-                continue
-            listen = next((a for a in argv if a.startswith("TCP-LISTEN:")), "")
-            port = listen.removeprefix("TCP-LISTEN:").split(",")[0]
-            if port in wanted:
-                found[wanted[port]] = int(entry.name)
-    return found
+    A listener forks a child per connection, so its tree holds every forwarded byte; the
+    listener is the oldest of its command line."""
+    wanted = {"forward kafka": "TCP-LISTEN:9092,", "forward mariadb": "TCP-LISTEN:3306,"}
+    found = {name: procs.find_pids(fragment) for name, fragment in wanted.items()}
+    return {name: min(pids) for name, pids in found.items() if pids}

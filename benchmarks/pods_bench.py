@@ -19,6 +19,7 @@ from benchmarks.context import Ctx, Target
 from benchmarks.engine_bench import text_agreement
 from benchmarks.images import write_documents
 from benchmarks.jobs_db import DrainTimeoutError
+from benchmarks.ocrserving_client import kubectl
 from benchmarks.pod_stack import (
     NAMESPACE,
     NodeMissingError,
@@ -26,7 +27,6 @@ from benchmarks.pod_stack import (
     PodStack,
     forwarder_pids,
     host_forwarded_database_url,
-    kubectl,
     require_node,
 )
 from benchmarks.procs import ProcessFailedError

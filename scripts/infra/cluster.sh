@@ -293,7 +293,7 @@ stale_flags() {
     kube-controller-manager) flag=--kube-api-qps=500 ;;
     *) return 1 ;;
   esac
-  tr '\0' ' ' <"/proc/$(cat "$(pid_file "$1")")/cmdline" 2>/dev/null | grep -q -- "$flag" && return 1
+  started_with "$1" "$flag" && return 1
   return 0
 }
 

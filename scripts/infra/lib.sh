@@ -115,6 +115,12 @@ is_running() {
   [ "$comm" = "$(cat "$RUN_DIR/$1.comm")" ]
 }
 
+# started_with NAME TEXT: true when the running NAME's command line holds TEXT (a component
+# reads its flags only when it starts, so a running one may lack a flag a script now passes).
+started_with() {
+  tr '\0' ' ' <"/proc/$(cat "$(pid_file "$1")")/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
 # print_status NAME...: one line per component; fails when any of them is stopped.
 print_status() {
   local name rc=0

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from benchmarks.config import QUICK
 from benchmarks.context import Ctx
-from benchmarks.pod_stack import NAMESPACE, PodSpec, PodStack, kubectl, require_node
+from benchmarks.ocrserving_client import kubectl
+from benchmarks.pod_stack import NAMESPACE, PodSpec, PodStack, require_node
 from benchmarks.runner import warm_up
 from benchmarks.services import Services
 

@@ -171,8 +171,7 @@ forwarders_up() {
   local spec name port target
   for spec in "${FORWARDS[@]}"; do
     read -r name port target <<<"$spec"
-    if is_running "forward-$name" \
-      && ! tr '\0' ' ' <"/proc/$(cat "$(pid_file "forward-$name")")/cmdline" | grep -q nodelay; then
+    if is_running "forward-$name" && ! started_with "forward-$name" nodelay; then
       stop_all 5 "forward-$name" # started by an older version of this script
     fi
     is_running "forward-$name" && continue
