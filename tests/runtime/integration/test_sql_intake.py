@@ -94,6 +94,31 @@ async def test_outbox_marks_are_written_in_the_background_and_flushed_on_close(
     assert all(not job.unpublished for job in found.values()) and len(found) == 30
 
 
+class _CountingMarks(SqlJobRepository):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.updates: list[int] = []
+
+    async def mark_published(self, job_ids: Sequence[str]) -> None:
+        self.updates.append(len(job_ids))
+        await super().mark_published(job_ids)
+
+
+async def test_marks_that_arrive_one_by_one_share_an_update(engine: AsyncEngine) -> None:
+    repository = _CountingMarks(engine)
+    # A linger no test could wait out: close must write the marks at once.
+    intake = GroupCommitIntake(engine, repository=repository, marks_linger_s=3600)
+    stored = [await intake.store(b"one by one", maker()) for _ in range(10)]
+    for job in stored:
+        await intake.mark_published(job.job_id)
+        await asyncio.sleep(0)  # each mark in its own turn of the loop, as requests come
+    assert repository.updates == []
+    await asyncio.wait_for(intake.aclose(), 10)
+    assert repository.updates == [10]
+    found = await SqlJobRepository(engine).get_many([job.job_id for job in stored])
+    assert not any(job.unpublished for job in found.values()) and len(found) == 10
+
+
 async def test_a_refused_outbox_mark_fails_no_request_and_leaves_the_job_to_the_sweeper(
     engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,7 +16,7 @@ from ocr_runtime.api import create_app
 from ocr_runtime.application import JobMessage, JobOutcome
 from ocr_runtime.application.errors import TransientError
 from ocr_runtime.core.settings import Settings
-from ocr_runtime.domain import OcrLine, OcrResult
+from ocr_runtime.domain import OcrLine, OcrResult, TextLayer
 from tests.runtime.unit.runtime_fakes import FakeBlobStore, FakePublisher, FakeRepository, png_bytes
 from tests.support.pdfs import (
     blank_pdf,
@@ -117,6 +117,36 @@ async def test_bad_idempotency_key_is_422(stack: Stack) -> None:
         "/v1/jobs", files=image_file(png_bytes()), headers={"Idempotency-Key": "k" * 200}
     )
     assert response.status_code == 422
+    assert stack.nothing_stored()
+
+
+@pytest.mark.parametrize("key", ["", "has space", "caf\u00e9"])
+async def test_idempotency_keys_outside_printable_ascii_are_422(stack: Stack, key: str) -> None:
+    headers = {b"Idempotency-Key": key.encode()}
+    response = await stack.client.post("/v1/jobs", files=image_file(png_bytes()), headers=headers)
+    assert response.status_code == 422, response.text
+    assert "Idempotency-Key" in response.json()["error"]["message"]
+    assert stack.nothing_stored()
+
+
+async def test_text_layer_is_read_from_the_query(stack: Stack) -> None:
+    prefer = await stack.client.post("/v1/jobs?text_layer=prefer", files=image_file(png_bytes()))
+    assert prefer.status_code == 202, prefer.text
+    assert prefer.headers["location"] == f"/v1/jobs/{prefer.json()['job_id']}"
+    (message,) = stack.publisher.messages
+    assert message.text_layer is TextLayer.PREFER
+    bad = await stack.client.post("/v1/jobs?text_layer=always", files=image_file(png_bytes()))
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_parameter"
+    assert "'ignore' or 'prefer'" in bad.json()["error"]["message"]
+    assert len(stack.repo.jobs) == 1
+
+
+async def test_the_api_key_is_checked_before_the_parameters() -> None:
+    digest = hashlib.sha256(KEY.encode()).hexdigest()
+    stack = await make_stack(api_key_hashes=[digest])
+    response = await stack.client.post("/v1/ocr?timeout=-1", files=image_file(png_bytes()))
+    assert response.status_code == 401
     assert stack.nothing_stored()
 
 
@@ -351,6 +381,12 @@ async def test_openapi_documents_the_contract(stack: Stack) -> None:
     assert post["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/JobAccepted"
     )
+    assert {p["name"]: p["in"] for p in post["parameters"]} == {
+        "Idempotency-Key": "header",
+        "text_layer": "query",
+    }
     ocr = spec["paths"]["/v1/ocr"]["post"]
     assert {"200", "413", "415", "422", "504"} <= set(ocr["responses"])
+    timeout = next(p for p in ocr["parameters"] if p["name"] == "timeout")
+    assert timeout["schema"]["maximum"] == Settings().sync_timeout_max_s
     assert "/readyz" in spec["paths"] and "/metrics" in spec["paths"]

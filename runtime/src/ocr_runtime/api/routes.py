@@ -1,21 +1,21 @@
 """Routes. Each handler validates, calls one use case and shapes the answer; the model never
-runs here (the API only queues work). No `from __future__ import annotations`: FastAPI must
-see the route-local `Annotated` metadata (limits taken from the settings)."""
+runs here (the API only queues work). No `from __future__ import annotations`: FastAPI reads
+the handlers' annotations at import."""
 
 import asyncio
 import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from ocr_runtime.api.auth import ApiKeyCheck
 from ocr_runtime.api.errors import error_body
 from ocr_runtime.api.guard import SubmissionGuard, check_rate, duplicate_key
 from ocr_runtime.api.limits import SubmissionSlots
+from ocr_runtime.api.params import submission_parameters, submission_params, wait_seconds
 from ocr_runtime.api.schemas import (
     ERROR_RESPONSES,
     CheckState,
@@ -41,42 +41,33 @@ from ocr_runtime.application.ports import JobPublisher, JobRepository
 from ocr_runtime.core.logging import job_id_var
 from ocr_runtime.core.metrics import METRICS_CONTENT_TYPE, ApiMetrics, render_metrics
 from ocr_runtime.core.settings import Settings
-from ocr_runtime.domain import Job, OcrError, TextLayer
+from ocr_runtime.domain import Job, OcrError
 
 IMAGE_FIELD = "image"
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 _PING_TIMEOUT_S = 2.0
 _UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": [IMAGE_FIELD],
-                    "properties": {
-                        IMAGE_FIELD: {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "An image (JPEG, PNG, WebP, BMP, TIFF, HEIC) or a PDF.",
-                        }
-                    },
-                }
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": [IMAGE_FIELD],
+                "properties": {
+                    IMAGE_FIELD: {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "An image (JPEG, PNG, WebP, BMP, TIFF, HEIC) or a PDF.",
+                    }
+                },
             }
-        },
-    }
+        }
+    },
 }
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$",
-           description="Repeat a request with the same key to get the same job back."),
-]  # fmt: skip
-TextLayerQuery = Annotated[
-    TextLayer,
-    Query(description="PDF pages that carry text: `ignore` it and recognise the pixels, or "
-          "`prefer` it (those pages come back with source `text_layer`; pages without text, "
-          "and other formats, are recognised)."),
-]  # fmt: skip
+
+
+def _upload_doc(parameters: list[dict[str, object]]) -> dict[str, object]:
+    return {"requestBody": _UPLOAD_BODY, "parameters": parameters}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,22 +86,22 @@ class ApiServices:
 
 
 def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
-    router = APIRouter(prefix="/v1", dependencies=[Depends(auth)], tags=["ocr"],
-                       responses=ERROR_RESPONSES)  # fmt: skip
-    # The same dependency as the router's (run once per request): who is calling.
-    Caller = Annotated[str, Depends(auth)]  # noqa: N806
+    """The job routes. The two that submit take only the request (see `api.params`) and
+    check the API key themselves, before reading the body."""
+    router = APIRouter(prefix="/v1", tags=["ocr"], responses=ERROR_RESPONSES)
     settings = services.settings
-    max_wait = settings.sync_timeout_max_s
-    wait_help = f"Seconds to wait (default {settings.sync_timeout_default_s:g})."
+    wait_default = settings.sync_timeout_default_s
 
-    async def submit(request: Request, key: str | None, caller: str, text_layer: TextLayer) -> Job:
+    async def submit(request: Request, caller: str) -> Job:
         try:
+            params = submission_params(request)
             await check_rate(services.guard, caller)
             async with services.slots.hold() if services.slots else contextlib.nullcontext():
                 part = await read_file_field(request, IMAGE_FIELD, settings.max_upload_bytes)
+                key = params.idempotency_key
                 if key is None:
                     key = await duplicate_key(services.guard, caller, part.data)
-                upload = Upload(part.data, part.content_type, key, caller, text_layer)
+                upload = Upload(part.data, part.content_type, key, caller, params.text_layer)
                 del part  # the upload holds the only reference to the bytes
                 job = await services.submit(upload)
         except OcrError as exc:
@@ -120,47 +111,37 @@ def jobs_router(services: ApiServices, auth: ApiKeyCheck) -> APIRouter:
         job_id_var.set(job.job_id)  # the access log line and later logs carry it
         return job
 
-    @router.post("/jobs", status_code=202, response_model=JobAccepted, openapi_extra=_UPLOAD_BODY,
-                 summary="Queue an OCR job")  # fmt: skip
-    async def create_job(
-        request: Request,
-        response: Response,
-        caller: Caller,
-        idempotency_key: IdempotencyKey = None,
-        text_layer: TextLayerQuery = TextLayer.IGNORE,
-    ) -> JobAccepted:
-        job = await submit(request, idempotency_key, caller, text_layer)
-        response.headers["Location"] = f"/v1/jobs/{job.job_id}"
-        return JobAccepted(job_id=job.job_id, status=job.status)
+    @router.post("/jobs", status_code=202, response_model=JobAccepted, summary="Queue an OCR job",
+                 openapi_extra=_upload_doc(submission_parameters()))  # fmt: skip
+    async def create_job(request: Request) -> Response:
+        job = await submit(request, await auth(request))
+        accepted = JobAccepted(job_id=job.job_id, status=job.status)
+        return Response(accepted.model_dump_json(), 202, media_type="application/json",
+                        headers={"Location": f"/v1/jobs/{job.job_id}"})  # fmt: skip
 
-    @router.get("/jobs/{job_id}", response_model=JobView, summary="A job and its result")
+    @router.get("/jobs/{job_id}", response_model=JobView, dependencies=[Depends(auth)],
+                summary="A job and its result")  # fmt: skip
     async def read_job(job_id: str) -> JobView:
         if not _JOB_ID.fullmatch(job_id):
             raise JobNotFound(f"no job {job_id[:64]}")
         job_id_var.set(job_id)
         return job_view(await get_job(services.repository, job_id))
 
-    @router.post("/ocr", response_model=JobView, openapi_extra=_UPLOAD_BODY,
+    ocr_parameters = submission_parameters(
+        wait_default_s=wait_default, wait_max_s=settings.sync_timeout_max_s
+    )
+
+    @router.post("/ocr", response_model=JobView, openapi_extra=_upload_doc(ocr_parameters),
                  summary="OCR an image and wait for the result",
                  responses={504: {"model": ErrorResponse, "description": "Not done in time; "
                                   "the body carries job_id to poll"}})  # fmt: skip
-    async def ocr(
-        request: Request,
-        caller: Caller,
-        wait_s: Annotated[
-            float | None, Query(alias="timeout", gt=0, le=max_wait, description=wait_help)
-        ] = None,
-        idempotency_key: IdempotencyKey = None,
-        text_layer: TextLayerQuery = TextLayer.IGNORE,
-    ) -> JobView:
-        job = await submit(request, idempotency_key, caller, text_layer)
+    async def ocr(request: Request) -> JobView:
+        caller = await auth(request)
+        # Checked before the upload is stored: a bad timeout stores nothing.
+        wait_s = wait_seconds(request, default=wait_default, maximum=settings.sync_timeout_max_s)
+        job = await submit(request, caller)
         try:
-            done = await wait_for_job(
-                services.repository,
-                job.job_id,
-                settings.sync_timeout_default_s if wait_s is None else wait_s,
-                services.completions,
-            )
+            done = await wait_for_job(services.repository, job.job_id, wait_s, services.completions)
         except WaitTimeout:
             services.metrics.sync_timeouts.inc()
             raise

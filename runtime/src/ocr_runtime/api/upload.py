@@ -31,6 +31,8 @@ class _Collector:
     wanted: bytes
     parts: int = 0
     found: FilePart | None = None
+    # Whether the current part is the wanted field, known once its headers are read.
+    _in_wanted: bool = False
     _header_name: bytearray = field(default_factory=bytearray)
     _header_value: bytearray = field(default_factory=bytearray)
     _headers: dict[bytes, bytes] = field(default_factory=dict)
@@ -42,6 +44,7 @@ class _Collector:
             raise BadRequest(f"more than {_MAX_PARTS} form fields")
         self._headers.clear()
         self._data.clear()
+        self._in_wanted = False
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
@@ -54,22 +57,22 @@ class _Collector:
         self._header_name.clear()
         self._header_value.clear()
 
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._in_wanted = options.get(b"name") == self.wanted
+
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._is_wanted():
+        if self._in_wanted:
             self._data += data[start:end]
 
     def on_part_end(self) -> None:
-        if self._is_wanted() and self.found is None:
+        if self._in_wanted and self.found is None:
             raw_type = self._headers.get(b"content-type")
             self.found = FilePart(
                 data=bytes(self._data),
                 content_type=None if raw_type is None else raw_type.decode("latin-1"),
             )
             self._data = bytearray()  # from here on the body is held once, as bytes
-
-    def _is_wanted(self) -> bool:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        return options.get(b"name") == self.wanted
 
 
 def _declared_length(request: Request, limit: int) -> int | None:
@@ -128,4 +131,5 @@ def _callbacks(collector: _Collector) -> Any:
         "on_header_field": collector.on_header_field,
         "on_header_value": collector.on_header_value,
         "on_header_end": collector.on_header_end,
+        "on_headers_finished": collector.on_headers_finished,
     }

@@ -6,6 +6,7 @@ its own, which is what bounded the API: database round trips, not CPU."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -31,6 +32,11 @@ GROUP_MAX_BYTES = CHUNK_BYTES
 # status index); the server rolls the group back, and writing it again is the remedy.
 GROUP_ATTEMPTS = 5
 _RETRY_DELAY_S = 0.005
+# How long outbox marks gather before one UPDATE writes them. Without it, at a few hundred
+# requests a second nearly every mark was a transaction of its own, and those cost the API
+# more CPU than the submissions' inserts (2.2 against 1.8 ms per request at 300/s). Far below
+# the sweeper's republish age: a job is never sent twice for lack of its mark.
+MARKS_LINGER_S = 0.05
 
 
 def _new_future() -> asyncio.Future[Job]:
@@ -55,13 +61,14 @@ class GroupCommitIntake:
         *,
         chunk_bytes: int = CHUNK_BYTES,
         repository: SqlJobRepository | None = None,
+        marks_linger_s: float = MARKS_LINGER_S,
     ) -> None:
         self._engine = engine
         self._chunk_bytes = chunk_bytes
         self._repository = repository or SqlJobRepository(engine)
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._marks = _GroupedMarks(self._repository)
+        self._marks = _GroupedMarks(self._repository, marks_linger_s)
 
     async def store(self, image: bytes, make_job: Callable[[str], Job]) -> Job:
         item = _Pending(make_job(uuid.uuid4().hex), image)
@@ -164,16 +171,18 @@ class GroupCommitIntake:
 
 
 class _GroupedMarks:
-    """Outbox marks, written in the background, those that arrive while one UPDATE is in
-    flight together in the next: a mark per request would be a commit per request again. A
-    mark that is never written (the database away, the process killed first) leaves its job
-    to the outbox sweeper, which publishes it once more; workers shrug that off (idempotent
-    on job_id)."""
+    """Outbox marks, written in the background: those that arrive within `linger_s`, or while
+    one UPDATE is in flight, together in the next; a mark per request would be a commit per
+    request again. A mark that is never written (the database away, the process killed
+    first) leaves its job to the outbox sweeper, which publishes it once more; workers shrug
+    that off (idempotent on job_id)."""
 
-    def __init__(self, repository: SqlJobRepository) -> None:
+    def __init__(self, repository: SqlJobRepository, linger_s: float) -> None:
         self._repository = repository
+        self._linger_s = linger_s
         self._pending: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()
 
     def add(self, job_id: str) -> None:
         self._pending.add(job_id)
@@ -182,6 +191,9 @@ class _GroupedMarks:
 
     async def _drain(self) -> None:
         while self._pending:
+            if not self._closing.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), self._linger_s)
             group, self._pending = self._pending, set()
             try:
                 await self._repository.mark_published(sorted(group))
@@ -190,7 +202,8 @@ class _GroupedMarks:
                             "publish them again", len(group), exc_info=True)  # fmt: skip
 
     async def aclose(self) -> None:
-        """Write the marks still pending (shutdown)."""
+        """Write the marks still pending at once (shutdown)."""
+        self._closing.set()
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
 
