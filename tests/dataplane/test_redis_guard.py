@@ -73,8 +73,8 @@ def test_the_guard_runs_after_auth_keyed_by_the_verified_key(stack: Stack, redis
     key = f"run-{uuid.uuid4().hex}"
     api = guarded_api(stack, redis_url, key, 3)
     redis = Redis.from_url(redis_url)
-    before = set(redis.scan_iter("ocr:rl:*"))
     wait_for_a_fresh_minute()
+    before = set(redis.scan_iter("ocr:rl:*"))
     with httpx.Client(base_url=api.url) as client:
 
         def post(authorization: str, seed: int) -> int:
@@ -84,8 +84,9 @@ def test_the_guard_runs_after_auth_keyed_by_the_verified_key(stack: Stack, redis
 
         strangers = [post(f"Bearer wrong-{n}", n) for n in range(10)]
         assert set(strangers) == {401}
-        # Unauthenticated requests cost no Redis round trip: no bucket was created for them.
-        assert set(redis.scan_iter("ocr:rl:*")) == before
+        # Unauthenticated requests cost no Redis round trip: no bucket was created for them
+        # (older buckets may expire meanwhile).
+        assert set(redis.scan_iter("ocr:rl:*")) <= before
         spellings = [f"Bearer {key}", f"bearer {key}", f"BEARER  {key}", f"bEaReR {key}"]
         answers = [post(spelling, 100 + n) for n, spelling in enumerate(spellings)]
     assert answers == [202, 202, 202, 429]  # one bucket, however the header is spelled
