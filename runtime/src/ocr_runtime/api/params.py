@@ -17,7 +17,10 @@ from ocr_runtime.domain import TextLayer
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 TEXT_LAYER_QUERY = "text_layer"
 TIMEOUT_QUERY = "timeout"
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
+# An Idempotency-Key: printable ASCII, no spaces (it lands in logs and in a database key).
+_KEY_CHARS = r"\x21-\x7e"
+_KEY_MAX = 128
+_IDEMPOTENCY_KEY = re.compile(f"[{_KEY_CHARS}]{{1,{_KEY_MAX}}}")
 _TEXT_LAYERS = {layer.value: layer for layer in TextLayer}
 
 
@@ -32,7 +35,7 @@ def submission_params(request: Request) -> SubmissionParams:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
         raise InvalidParameter(
-            f"header.{IDEMPOTENCY_HEADER}: 1 to 128 printable ASCII characters, no spaces"
+            f"header.{IDEMPOTENCY_HEADER}: 1 to {_KEY_MAX} printable ASCII characters, no spaces"
         )
     raw_layer = request.query_params.get(TEXT_LAYER_QUERY)
     layer = TextLayer.IGNORE if raw_layer is None else _TEXT_LAYERS.get(raw_layer)
@@ -67,8 +70,8 @@ def submission_parameters(
             "in": "header",
             "required": False,
             "description": "Repeat a request with the same key to get the same job back.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 128,
-                       "pattern": r"^[\x21-\x7e]+$"},
+            "schema": {"type": "string", "minLength": 1, "maxLength": _KEY_MAX,
+                       "pattern": f"^[{_KEY_CHARS}]+$"},
         },
         {
             "name": TEXT_LAYER_QUERY,
