@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -83,9 +84,24 @@ def _resource(name: str, topics: str, **arch: str) -> dict[str, Any]:
 _CREATE_THREADS = 8
 
 
+def _wait_established(crd: str, timeout: float) -> None:
+    """`kubectl wait` fails at once, instead of waiting, on a CRD so new that it has no
+    conditions yet ("accessor error: <nil>"): ask again until it is Established."""
+    deadline = time.monotonic() + timeout
+    while not _established(json.loads(kubectl("get", crd, "-o", "json"))):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{crd} not Established after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _established(crd: dict[str, Any]) -> bool:
+    conditions = (crd.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
 def _prepare_namespace() -> None:
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{PLURAL}.{GROUP}")
+    _wait_established(f"crd/{PLURAL}.{GROUP}", timeout=60.0)
     namespace = f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NAMESPACE}\n"
     kubectl("apply", "-f", "-", stdin=namespace)
     db_url = os.environ.get("OCR_DATABASE_URL", "mysql+aiomysql://ocr:ocr@127.0.0.1/ocr")

@@ -102,7 +102,14 @@ up() {
   "$REPO_ROOT/scripts/infra/node.sh" load-images
   kc create namespace "$NAMESPACE" --dry-run=client -o yaml | kc apply -f - >/dev/null
   kc apply --server-side --force-conflicts -f "$DIR/src/config/crd/bases" >/dev/null
-  kc wait --for=condition=Established --timeout=60s -f "$DIR/src/config/crd/bases" >/dev/null
+  # `kubectl wait` fails at once on a CRD too new to have conditions: ask again.
+  local tries=0
+  until kc wait --for=condition=Established --timeout=60s -f "$DIR/src/config/crd/bases" \
+      >/dev/null 2>&1; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 30 ] || die "KEDA's CRDs not Established"
+    sleep 1
+  done
   kc apply --server-side --force-conflicts -f "$DIR/src/config/rbac/role.yaml" >/dev/null
   certificate_secret
   manifests | kc apply --server-side --force-conflicts -f - >/dev/null

@@ -38,8 +38,10 @@ class FakeKube:
         self.handoffs: list[tuple[tuple[Kind, str], Body]] = []
         self.events: list[str] = []
 
-    async def get_own(self, namespace: str, name: str) -> Body | None:
-        return copy.deepcopy(self.resource)
+    async def get_own(
+        self, namespace: str, name: str, live: Mapping[str, Any] | None = None
+    ) -> Body | None:
+        return copy.deepcopy(self.resource)  # always current: `live` is never needed
 
     async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
         merged = {**self.resource["status"], **status}

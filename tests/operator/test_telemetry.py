@@ -77,7 +77,7 @@ async def test_a_reconcile_pass_is_timed_and_an_apiserver_failure_counted() -> N
     ctx = context(kube)
     await reconcile_pass(ctx, NS, NAME)
 
-    async def refuse(namespace: str, name: str) -> None:
+    async def refuse(namespace: str, name: str, live: object = None) -> None:
         raise KubeError(503, "apiserver unavailable")
 
     kube.get_own = refuse  # type: ignore[method-assign]

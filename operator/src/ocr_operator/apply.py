@@ -7,12 +7,14 @@ models); each call runs in a thread of the client's own pool because urllib3 is 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import secrets
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 import kopf
@@ -21,6 +23,7 @@ import urllib3
 from ocr_operator import API_GROUP, API_VERSION, FIELD_MANAGER, KIND, PLURAL
 from ocr_operator.kube_login import authorization, connection_info, connection_pool
 from ocr_operator.leader import LeaseRecord
+from ocr_operator.own_reads import OwnVersions
 from ocr_operator.ports import Body, KubeError, Owner
 from ocr_operator.render import Kind, Manifest
 
@@ -52,6 +55,7 @@ class KubeClient:
         # (CPU count + 4 threads) is shared with everything else in the process, and a call
         # that finds every pooled connection taken waits for one anyway.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
+        self._own_versions = OwnVersions()
 
     @classmethod
     def from_environment(cls, threads: int = 16) -> KubeClient:
@@ -121,23 +125,36 @@ class KubeClient:
             if error.status != 404:
                 raise
 
-    async def get_own(self, namespace: str, name: str) -> Body | None:
+    async def get_own(
+        self, namespace: str, name: str, live: Mapping[str, Any] | None = None
+    ) -> Body | None:
+        """The OCRServing. `live`: kopf's copy of it, kept current by the watch, returned
+        (copied) instead of a read once it shows this client's last status write and read
+        of it (`OwnVersions`)."""
+        if live is not None and self._own_versions.shows(live):
+            return copy.deepcopy(dict(live))
         try:
-            return await self.request("GET", _own_path(namespace, name))
+            body = await self.request("GET", _own_path(namespace, name))
         except KubeError as error:
             if error.status == 404:
                 return None
             raise
+        self._own_versions.returned(body)
+        if live is not None:
+            self._own_versions.shows(live)  # the copy may be this very version
+        return body
 
     async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
         """JSON merge patch of the status subresource (never touches spec)."""
-        return await self.request(
+        written = await self.request(
             "PATCH",
             f"{_own_path(namespace, name)}/status",
             None,
             {"status": status},
             MERGE_CONTENT_TYPE,
         )
+        self._own_versions.returned(written)
+        return written
 
     async def event(self, owner: Owner, warning: bool, reason: str, message: str) -> None:
         """A core/v1 Event on the OCRServing."""

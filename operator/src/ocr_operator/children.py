@@ -77,17 +77,18 @@ async def apply_all(
     *,
     backoff: float,
     memo: AppliedMemo | None = None,
-) -> list[Manifest]:
+) -> dict[ChildKey, Body]:
     """Server-side apply each manifest; with `memo`, only those that changed since their
-    last successful apply (or whose entry is too old). Returns those applied."""
-    applied: list[Manifest] = []
+    last successful apply (or whose entry is too old). Returns those applied, as the
+    apiserver returned them."""
+    applied: dict[ChildKey, Body] = {}
     for manifest in manifests:
         if manifest.kind is Kind.KAFKA_TOPIC:
             continue  # applied by the topics step
         if memo is not None and memo.unchanged(owner.uid, manifest):
             continue
         try:
-            await _apply_one(kube, owner, manifest)
+            applied[manifest.key] = await _apply_one(kube, owner, manifest)
         except KubeError as error:
             if memo is not None:
                 memo.forget(owner.uid, manifest.key)
@@ -105,11 +106,10 @@ async def apply_all(
             raise
         if memo is not None:
             memo.applied(owner.uid, manifest)
-        applied.append(manifest)
     return applied
 
 
-async def _apply_one(kube: KubeApi, owner: Owner, manifest: Manifest) -> None:
+async def _apply_one(kube: KubeApi, owner: Owner, manifest: Manifest) -> Body:
     # Never adopt: server-side apply with force would silently take over an object of that
     # name that someone else created.
     if manifest.owned:
@@ -118,7 +118,7 @@ async def _apply_one(kube: KubeApi, owner: Owner, manifest: Manifest) -> None:
             raise foreign(manifest.kind, live, owner)
         if live is not None and _releases_replicas(manifest, live):
             await kube.apply(_replicas_handoff(manifest, live), owner, HANDOFF)
-    await kube.apply(manifest, owner)
+    return await kube.apply(manifest, owner)
 
 
 def _releases_replicas(manifest: Manifest, live: Body) -> bool:

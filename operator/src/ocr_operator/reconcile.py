@@ -7,7 +7,9 @@ changed `status.activeMode`. Idempotent: running it twice in a row changes nothi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -103,18 +105,24 @@ class ReconcileOutcome:
 
 
 async def reconcile(
-    ctx: ReconcileContext, namespace: str, name: str, uid: str | None = None
+    ctx: ReconcileContext,
+    namespace: str,
+    name: str,
+    uid: str | None = None,
+    *,
+    live: Mapping[str, Any] | None = None,
 ) -> ReconcileOutcome:
     """Reconcile one OCRServing from its current state in the apiserver (`uid`, when the
-    caller knows it, spares a read)."""
+    caller knows it, spares a read; so may `live`, kopf's copy of the resource)."""
     if uid is None:
         found = await ctx.kube.get_own(namespace, name)
         if found is None:
             return ReconcileOutcome(None, None, False, None, "resource is gone")
         uid = str(found["metadata"]["uid"])
     async with ctx.lock(uid):
-        # Read again under the lock: the advisor may have moved status.activeMode meanwhile.
-        body = await ctx.kube.get_own(namespace, name)
+        # Read again under the lock: the advisor may have moved status.activeMode meanwhile
+        # (the live copy stands in only once it shows that write).
+        body = await ctx.kube.get_own(namespace, name, live)
         if body is None or body["metadata"].get("deletionTimestamp"):
             return ReconcileOutcome(None, None, False, None, "resource is gone")
         if body["metadata"]["uid"] != uid:  # deleted and created again under that name
@@ -195,10 +203,9 @@ async def _converge(
     except ModelRegistryError as error:  # an unknown alias waits for a person, not for time
         delay = ctx.settings.error_backoff_seconds * (1 if error.temporary else 4)
         raise ReconcileError(Reason.MODEL_UNRESOLVED, str(error), delay) from error
-    job, touched = await _apply_gated(ctx, owner, spec, plan, raw_status, model=model)
+    job, changed = await _apply_gated(ctx, owner, spec, plan, raw_status, model=model)
     migration, migration_message = migration_state(job, pods)
-    if touched:  # what this pass applied or deleted shows in a fresh read only
-        live, pods = await _workloads(ctx, instance)
+    live = deployments_after_pass(live, changed)
     rollouts = component_rollouts(spec, instance, plan, live)
     seen = Seen(
         plan=plan,
@@ -241,10 +248,10 @@ async def _apply_gated(
     raw_status: Body,
     *,
     model: ResolvedModel,
-) -> tuple[Body, bool]:
+) -> tuple[Body, dict[str, Body | None]]:
     """The ConfigMap, the migration Job, and only once the Job succeeded the workloads (pods
     of a new image start, or roll, only once its schema is in place). Returns the Job, and
-    whether a Deployment was applied or deleted."""
+    the Deployments applied (as the apiserver returned them) or deleted (None), by name."""
     instance = Instance(owner.name, owner.namespace)
     defaults = ctx.settings.stack_defaults()
     manifests = render(spec, instance, plan, defaults, replica_caps(raw_status), model=model)
@@ -256,15 +263,39 @@ async def _apply_gated(
     job = await _ensure_migration(ctx, owner, spec, instance, defaults)
     memo.created(owner.uid, (Kind.JOB, job["metadata"]["name"]))
     if migration_state(job, [])[0] is not MigrationState.SUCCEEDED:
-        return job, False
+        return job, {}
     seen = ctx.api_keys_seen
     await ensure_api_key(ctx.kube, owner, spec, instance, seen=seen, backoff=backoff)
     late = [m for m in manifests if m not in early]
     applied = await apply_all(ctx.kube, owner, late, backoff=backoff, memo=memo)
     desired = {m.key for m in manifests} | {(Kind.JOB, job["metadata"]["name"])}
     deleted = await prune(ctx.kube, owner, instance, desired, backoff=backoff, memo=memo)
-    kinds = {m.kind for m in applied} | {kind for kind, _ in deleted}
-    return job, Kind.DEPLOYMENT in kinds
+    changed: dict[str, Body | None] = {
+        name: None for kind, name in deleted if kind is Kind.DEPLOYMENT
+    }
+    changed |= {name: body for (kind, name), body in applied.items() if kind is Kind.DEPLOYMENT}
+    return job, changed
+
+
+def deployments_after_pass(
+    listed: dict[str, Body], changed: dict[str, Body | None]
+) -> dict[str, Body]:
+    """The stack's Deployments after a pass, without listing them again: those it deleted
+    gone, those whose spec it changed (a new generation) as the apply returned them. The
+    others stay as listed before the pods were (an apply that changed nothing returns the
+    object as it is now, maybe rolled out past what those pods show)."""
+    after = dict(listed)
+    for name, body in changed.items():
+        before = listed.get(name)
+        if body is None:
+            after.pop(name, None)
+        elif before is None or _generation(body) != _generation(before):
+            after[name] = body
+    return after
+
+
+def _generation(body: Body) -> object:
+    return body["metadata"].get("generation")
 
 
 async def _report(

@@ -54,7 +54,7 @@ def register_advisor(
 
     @kopf.daemon(
         API_GROUP, API_VERSION, PLURAL, id="advisor", registry=registry,
-        initial_delay=1.0, cancellation_timeout=5.0,
+        cancellation_timeout=5.0,
     )  # fmt: skip
     async def _advise(
         name: str,
@@ -64,6 +64,10 @@ def register_advisor(
         stopped: kopf.DaemonStopped,
         **_: Any,
     ) -> None:
+        # The first evaluation one interval after the start, not at once: a stack just
+        # created has no window of metrics to judge yet, and stacks created together would
+        # all be evaluated in their first second, while the apiserver is busy creating them.
+        await stopped.wait(interval_of(body))
         while not stopped:
             interval = _IDLE_SECONDS
             try:
@@ -75,6 +79,15 @@ def register_advisor(
             except Exception:  # one bad evaluation must not end the loop: log and go on
                 log.exception("advisor evaluation of %s/%s failed", namespace, name)
             await stopped.wait(interval)
+
+
+def interval_of(body: Mapping[str, Any]) -> float:
+    """The resource's `spec.advisor.intervalSeconds` (an unreadable spec: the idle wait)."""
+    try:
+        spec = OCRServingSpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return _IDLE_SECONDS
+    return float(spec.advisor.interval_seconds)
 
 
 async def evaluate_once(
@@ -113,18 +126,24 @@ async def evaluate_once(
         observation = await source.observe(url, queries, now, advisor.query_timeout_seconds)
     owner = Owner(name, namespace, body["metadata"]["uid"])
     async with ctx.lock(owner.uid):
-        applied = await _record(ctx, owner, now, observation)
+        applied = await _record(ctx, owner, now, observation, live=body)
     if applied:
         await _reconcile_now(ctx, namespace, name)
     return float(advisor.interval_seconds)
 
 
 async def _record(
-    ctx: ReconcileContext, owner: Owner, now: datetime, observation: Observation | None
+    ctx: ReconcileContext,
+    owner: Owner,
+    now: datetime,
+    observation: Observation | None,
+    *,
+    live: Mapping[str, Any],
 ) -> bool:
     """Fold the observation into the freshly read status and write it; True if it moved
-    the active mode or changed the replica cap."""
-    body = await ctx.kube.get_own(owner.namespace, owner.name)
+    the active mode or changed the replica cap. `live`: kopf's copy, which stands in for
+    the read once it shows the last status write (a reconcile's too)."""
+    body = await ctx.kube.get_own(owner.namespace, owner.name, live)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return False
     try:
