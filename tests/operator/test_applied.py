@@ -265,3 +265,60 @@ async def test_passes_beyond_the_bound_wait_for_a_free_slot() -> None:
     delays = await asyncio.gather(*(reconcile_pass(ctx, NS, NAME) for _ in range(3)))
     assert most == 1
     assert all(delay == ctx.settings.resync_seconds for delay in delays)
+
+
+def _counting_job_reads(kube: FakeKube) -> list[str]:
+    read: list[str] = []
+    get = kube.get
+
+    async def counting(kind: Kind, namespace: str, name: str) -> Any:
+        if kind is Kind.JOB:
+            read.append(name)
+        return await get(kind, namespace, name)
+
+    kube.get = counting  # type: ignore[method-assign]
+    return read
+
+
+async def test_a_finished_migration_job_is_read_once_until_the_resync() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    reads = _counting_job_reads(kube)
+    await _settle(kube, ctx)
+    assert len(reads) == 2  # before its create, then finished
+    await reconcile(ctx, NS, NAME)
+    await reconcile(ctx, NS, NAME)
+    assert len(reads) == 2
+    ctx.jobs.forget(UID)  # what the resync pass and a failed pass do
+    await reconcile(ctx, NS, NAME)
+    assert len(reads) == 3
+
+
+async def test_a_running_migration_job_is_read_by_every_pass() -> None:
+    kube = FakeKube(spec("Standard"))
+    kube.job_outcome = None
+    ctx, _ = _converged(kube)
+    reads = _counting_job_reads(kube)
+    for _ in range(3):
+        await reconcile(ctx, NS, NAME)
+    assert len(reads) == 3
+    assert (Kind.DEPLOYMENT, "demo-worker") not in kube.applied
+    kube.job_outcome = "Complete"
+    await reconcile(ctx, NS, NAME)
+    assert (Kind.DEPLOYMENT, "demo-worker") in kube.applied
+
+
+async def test_a_deleted_migration_job_is_made_again() -> None:
+    kube = FakeKube(spec("Standard"))
+    ctx, _ = _converged(kube)
+    await _settle(kube, ctx)
+    job = next(body for (kind, _), body in kube.objects.items() if kind is Kind.JOB)
+    owned = {**job, "metadata": {**job["metadata"], "ownerReferences": [_owner_reference()]}}
+    del kube.objects[(Kind.JOB, job["metadata"]["name"])]
+    ctx.jobs.job_event("DELETED", owned)
+    await reconcile(ctx, NS, NAME)
+    assert (Kind.JOB, job["metadata"]["name"]) in kube.applied
+
+
+def _owner_reference() -> dict[str, Any]:
+    return {"kind": "OCRServing", "name": NAME, "uid": UID, "controller": True}

@@ -1,6 +1,6 @@
 """When kopf's live copy of an OCRServing stands in for a read of it (`OwnVersions`), how a
-pass's Deployments follow its own applies without a second list, and what wakes a stack's
-loop (its spec, not its status)."""
+pass's Deployments follow its own applies without a second list, what the operator keeps of
+the watched migration Jobs, and what wakes a stack's loop (its spec, not its status)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 
+from ocr_operator.child_events import MigrationJobs
 from ocr_operator.handlers import NoDiffBase, spec_changed
 from ocr_operator.own_reads import OwnVersions
 from ocr_operator.reconcile import deployments_after_pass
@@ -100,3 +101,47 @@ def test_no_diff_base_is_built_kept_or_read() -> None:
     patch = kopf.Patch()
     storage.store(body=live, patch=patch, essence=storage.build(body=live))
     assert not patch
+
+
+def job(name: str, condition: str | None, owner: str = "a") -> dict[str, Any]:
+    conditions = [{"type": condition, "status": "True"}] if condition else []
+    return {
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "ownerReferences": [{"kind": "OCRServing", "uid": owner, "controller": True}],
+            "managedFields": [{"manager": "kube-controller-manager"}],
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "migrate"}]}}},
+        "status": {"conditions": conditions, "succeeded": 1},
+    }
+
+
+def test_the_watch_keeps_the_latest_state_of_each_job_and_only_what_a_pass_reads() -> None:
+    jobs = MigrationJobs()
+    jobs.job_event("ADDED", job("m-1", None))
+    assert jobs.get("a", "m-1") == {"metadata": {"name": "m-1"}, "status": {"conditions": []}}
+    jobs.job_event("MODIFIED", job("m-1", "Complete"))
+    known = jobs.get("a", "m-1")
+    assert known is not None and known["status"]["conditions"][0]["type"] == "Complete"
+    assert jobs.get("a", "m-2") is None  # another image's Job: read
+    assert jobs.get("b", "m-1") is None
+
+
+def test_a_deleted_job_and_a_forgotten_stack_are_read_again() -> None:
+    jobs = MigrationJobs()
+    jobs.job_event("ADDED", job("m-1", "Complete"))
+    jobs.job_event("ADDED", job("m-2", None))
+    jobs.job_event("DELETED", job("m-1", "Complete"))
+    assert jobs.get("a", "m-1") is None
+    assert jobs.get("a", "m-2") is not None
+    jobs.forget("a")
+    assert jobs.get("a", "m-2") is None
+
+
+def test_a_job_no_ocrserving_controls_is_not_kept() -> None:
+    jobs = MigrationJobs()
+    foreign = job("m-1", "Complete")
+    foreign["metadata"]["ownerReferences"] = [{"kind": "CronJob", "uid": "a", "controller": True}]
+    jobs.job_event("ADDED", foreign)
+    assert jobs.get("a", "m-1") is None

@@ -117,7 +117,10 @@ def register(
         async def _child_event(
             type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
         ) -> None:
-            children_of(memo).child_changed(type, body, context_from(memo).applied)
+            context = context_from(memo)
+            if body.get("kind") == "Job":  # known before the pass it wakes runs
+                context.jobs.job_event(type, body)
+            children_of(memo).child_changed(type, body, context.applied)
 
     @kopf.daemon(
         *resource, id="reconcile", registry=registry,
@@ -144,11 +147,14 @@ def register(
                 if wakeup.is_set():
                     await stopped.wait(COALESCE_SECONDS)
                 elif delay >= context.settings.resync_seconds:
-                    # The resync: every child applied again, whatever the memo says (drift).
+                    # The resync: every child applied again, whatever the memo says (drift),
+                    # and the migration Job read again.
                     context.applied.forget(uid)
+                    context.jobs.forget(uid)
         finally:
             children_of(memo).unregister(uid)
             context.applied.forget(uid)
+            context.jobs.forget(uid)
 
     operator_settings = settings
 
@@ -250,6 +256,7 @@ async def _timed_pass(
 def _forget(context: ReconcileContext, uid: str | None) -> None:
     if uid is not None:
         context.applied.forget(uid)
+        context.jobs.forget(uid)
 
 
 def next_delay(outcome: ReconcileOutcome, settings: OperatorSettings) -> float:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.api_key_step import ensure_api_key
 from ocr_operator.applied import AppliedMemo
+from ocr_operator.child_events import MigrationJobs
 from ocr_operator.children import ReconcileError, apply_all, ensure_created, prune
 from ocr_operator.health import MigrationState, migration_state, pod_causes
 from ocr_operator.kafka_topics import KafkaTopicAdmin
@@ -80,6 +81,9 @@ class ReconcileContext:
     # What was applied last per resource: unchanged children are not applied again until
     # the entry is `reapply_seconds` old (drift correction).
     applied: AppliedMemo = field(init=False)
+
+    # The stacks' migration Jobs as last seen (watched, read or created).
+    jobs: MigrationJobs = field(default_factory=MigrationJobs)
 
     # Bounds the passes in flight (`max_passes_in_flight`).
     slots: asyncio.Semaphore = field(init=False)
@@ -359,15 +363,22 @@ async def _ensure_migration(
     instance: Instance,
     defaults: StackDefaults,
 ) -> Body:
-    """The migration Job of the current image, created once (its template is immutable)."""
+    """The migration Job of the current image, created once (its template is immutable);
+    read only when neither the watch since the last resync nor a read found it finished."""
     manifest = migration_job(spec, instance, defaults)
-    return await ensure_created(
+    known = ctx.jobs.get(owner.uid, manifest.name)
+    if known is not None:
+        return known
+    job = await ensure_created(
         ctx.kube,
         owner,
         manifest,
         what="migration Job",
         backoff=ctx.settings.error_backoff_seconds,
     )
+    if migration_state(job, [])[0] is not MigrationState.RUNNING:
+        ctx.jobs.remember(owner.uid, job)  # a finished Job stays as it is until deleted
+    return job
 
 
 async def _workloads(
