@@ -114,7 +114,11 @@ load_images() {
     stamp="$IMAGES_DIR/loaded/$(printf '%s' "$ref" | tr '/:' '__')"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$id" ] && has_image "$ref"; then continue; fi
     log "loading $ref (${id:0:12}) from podman into the node"
+    # Once more on failure: containerd's garbage collector may remove a parent snapshot
+    # while an import unpacks onto it ("parent snapshot ... does not exist"); a second
+    # import unpacks again from the content it already holds.
     podman save --format docker-archive "$ref" | ctr_k8s images import - >/dev/null \
+      || podman save --format docker-archive "$ref" | ctr_k8s images import - >/dev/null \
       || die "could not load $ref into the node's containerd"
     echo "$id" >"$stamp"
     n=$((n + 1))
