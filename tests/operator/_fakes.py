@@ -43,6 +43,9 @@ class FakeKube:
     ) -> Body | None:
         return copy.deepcopy(self.resource)  # always current: `live` is never needed
 
+    def forget_own(self, uid: str) -> None:
+        return None  # `get_own` keeps nothing
+
     async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
         merged = {**self.resource["status"], **status}
         self.resource["status"] = {k: v for k, v in merged.items() if v is not None}

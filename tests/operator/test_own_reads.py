@@ -10,8 +10,8 @@ import kopf
 
 from ocr_operator.child_events import MigrationJobs
 from ocr_operator.handlers import NoDiffBase, spec_changed
+from ocr_operator.observe import deployments_after_pass
 from ocr_operator.own_reads import OwnVersions
-from ocr_operator.reconcile import deployments_after_pass
 
 
 def body(uid: str, version: str, **fields: Any) -> dict[str, Any]:

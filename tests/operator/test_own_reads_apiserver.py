@@ -67,6 +67,12 @@ def test_the_live_copy_stands_in_until_a_status_write_it_does_not_show(namespace
             assert from_copy(await kube.get_own(namespace, "live", marked(written)))
             # No copy at all: always a read.
             assert not from_copy(await kube.get_own(namespace, "live"))
+            # After another write, a stale copy stands in only once the resource is forgotten.
+            await kube.patch_status(namespace, "live", {"url": "http://again"})
+            assert not from_copy(await kube.get_own(namespace, "live", marked(written)))
+            await kube.patch_status(namespace, "live", {"url": "http://third"})
+            kube.forget_own(str(created["metadata"]["uid"]))
+            assert from_copy(await kube.get_own(namespace, "live", marked(written)))
         finally:
             kube.close()
 

@@ -144,6 +144,10 @@ class KubeClient:
             self._own_versions.shows(live)  # the copy may be this very version
         return body
 
+    def forget_own(self, uid: str) -> None:
+        """The OCRServing is gone, or no longer this process's to reconcile."""
+        self._own_versions.forget(uid)
+
     async def patch_status(self, namespace: str, name: str, status: Body) -> Body:
         """JSON merge patch of the status subresource (never touches spec)."""
         written = await self.request(

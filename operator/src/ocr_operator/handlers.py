@@ -32,7 +32,7 @@ from ocr_operator.kafka_topics import KafkaTopicAdmin
 from ocr_operator.kube_login import connection_info
 from ocr_operator.logs import CHILD_EVENT_HANDLER
 from ocr_operator.reconcile import ReconcileContext, ReconcileOutcome, reconcile
-from ocr_operator.render import LABEL_MANAGED_BY
+from ocr_operator.render import LABEL_MANAGED_BY, Kind
 from ocr_operator.render._manifest import MANAGED_BY
 from ocr_operator.settings import OperatorSettings
 from ocr_operator.telemetry import OperatorMetrics, ReconcileError
@@ -118,7 +118,7 @@ def register(
             type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
         ) -> None:
             context = context_from(memo)
-            if body.get("kind") == "Job":  # known before the pass it wakes runs
+            if body.get("kind") == Kind.JOB.value:  # known before the pass it wakes runs
                 context.jobs.job_event(type, body)
             children_of(memo).child_changed(type, body, context.applied)
 
@@ -155,6 +155,7 @@ def register(
             children_of(memo).unregister(uid)
             context.applied.forget(uid)
             context.jobs.forget(uid)
+            context.kube.forget_own(uid)
 
     operator_settings = settings
 

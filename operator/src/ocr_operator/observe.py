@@ -140,3 +140,24 @@ def _floor(spec: OCRServingSpec, component: Component) -> int | None:
     elif component is Component.WRITER:
         scaling = spec.writer.autoscaling
     return scaling.min_replicas if scaling.enabled else None
+
+
+def deployments_after_pass(
+    listed: dict[str, Body], changed: dict[str, Body | None]
+) -> dict[str, Body]:
+    """The stack's Deployments after a pass, without listing them again: those it deleted
+    gone, those whose spec it changed (a new generation) as the apply returned them. The
+    others stay as listed before the pods were (an apply that changed nothing returns the
+    object as it is now, maybe rolled out past what those pods show)."""
+    after = dict(listed)
+    for name, body in changed.items():
+        before = listed.get(name)
+        if body is None:
+            after.pop(name, None)
+        elif before is None or _generation(body) != _generation(before):
+            after[name] = body
+    return after
+
+
+def _generation(body: Body) -> object:
+    return body["metadata"].get("generation")

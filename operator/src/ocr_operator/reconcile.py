@@ -32,7 +32,7 @@ from ocr_operator.model import (
 from ocr_operator.model.model_source import ResolvedModel
 from ocr_operator.model.status import ComponentsStatus
 from ocr_operator.model_step import resolve_model
-from ocr_operator.observe import component_rollouts, observe
+from ocr_operator.observe import component_rollouts, deployments_after_pass, observe
 from ocr_operator.ports import (
     Body,
     KubeApi,
@@ -82,7 +82,7 @@ class ReconcileContext:
     # the entry is `reapply_seconds` old (drift correction).
     applied: AppliedMemo = field(init=False)
 
-    # The stacks' migration Jobs as last seen (watched, read or created).
+    # The stacks' migration Jobs as the watch showed them, or a read found them finished.
     jobs: MigrationJobs = field(default_factory=MigrationJobs)
 
     # Bounds the passes in flight (`max_passes_in_flight`).
@@ -279,27 +279,6 @@ async def _apply_gated(
     }
     changed |= {name: body for (kind, name), body in applied.items() if kind is Kind.DEPLOYMENT}
     return job, changed
-
-
-def deployments_after_pass(
-    listed: dict[str, Body], changed: dict[str, Body | None]
-) -> dict[str, Body]:
-    """The stack's Deployments after a pass, without listing them again: those it deleted
-    gone, those whose spec it changed (a new generation) as the apply returned them. The
-    others stay as listed before the pods were (an apply that changed nothing returns the
-    object as it is now, maybe rolled out past what those pods show)."""
-    after = dict(listed)
-    for name, body in changed.items():
-        before = listed.get(name)
-        if body is None:
-            after.pop(name, None)
-        elif before is None or _generation(body) != _generation(before):
-            after[name] = body
-    return after
-
-
-def _generation(body: Body) -> object:
-    return body["metadata"].get("generation")
 
 
 async def _report(
