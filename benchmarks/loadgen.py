@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import uvloop
 from PIL import Image
 
+from benchmarks.http_client import ConnectionPool, HttpError, Target
 from benchmarks.stats import latency_summary_ms
 
 _BOUNDARY = "benchmarkboundary7d1c"
@@ -78,19 +78,30 @@ class Recorder:
     lags: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     first_error: str = ""
-    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": CONTENT_TYPE})
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def requests_for(self, urls: list[str]) -> list[tuple[Target, dict[int, bytes]]]:
+        """Per URL: where it goes, and a cache of request heads by body length."""
+        return [(Target.parse(url), {}) for url in urls]
 
     async def post(
-        self, session: aiohttp.ClientSession, url: str, body: bytes, due: float | None = None
+        self,
+        pool: ConnectionPool,
+        destination: tuple[Target, dict[int, bytes]],
+        body: bytes,
+        due: float | None = None,
     ) -> None:
+        target, heads = destination
+        head = heads.get(len(body))
+        if head is None:
+            head = heads[len(body)] = target.request_head(CONTENT_TYPE, len(body), self.headers)
         sent = time.perf_counter()  # uvloop's loop.time() only has millisecond resolution
         try:
-            async with session.post(url, data=body, headers=self.headers) as response:
-                await response.read()
-                self.statuses[str(response.status)] += 1
-                if response.status >= 400 and not self.first_error:
-                    self.first_error = (await response.text())[:300]
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, answer = await pool.post(target, head + body)
+            self.statuses[str(status)] += 1
+            if status >= 400 and not self.first_error:
+                self.first_error = answer[:300].decode("utf-8", "replace")
+        except (HttpError, TimeoutError) as exc:
             self.statuses[type(exc).__name__] += 1
             self.first_error = self.first_error or repr(exc)[:300]
         finished = time.perf_counter()
@@ -103,16 +114,18 @@ class Recorder:
 async def run_closed(
     urls: list[str], bodies: list[bytes], count: int, concurrency: int, rec: Recorder
 ) -> None:
-    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        cursor = iter(range(count))
+    pool = ConnectionPool(limit=concurrency, timeout_s=60)
+    destinations = rec.requests_for(urls)
+    cursor = iter(range(count))
 
-        async def lane() -> None:
-            for index in cursor:
-                await rec.post(session, urls[index % len(urls)], bodies[index % len(bodies)])
+    async def lane() -> None:
+        for index in cursor:
+            await rec.post(pool, destinations[index % len(urls)], bodies[index % len(bodies)])
 
+    try:
         await asyncio.gather(*(lane() for _ in range(concurrency)))
+    finally:
+        pool.close()
 
 
 async def run_open(
@@ -124,23 +137,23 @@ async def run_open(
     connections: int,
     rec: Recorder,
 ) -> None:
-    connector = aiohttp.TCPConnector(limit=connections)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        total = int(rate * duration)
-        origin = time.perf_counter() + 0.05
-        tasks = []
+    pool = ConnectionPool(limit=connections, timeout_s=30)
+    destinations = rec.requests_for(urls)
+    total = int(rate * duration)
+    origin = time.perf_counter() + 0.05
+    tasks = []
+    try:
         for index in range(total):
             due = origin + index / rate
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(
-                asyncio.create_task(
-                    rec.post(session, urls[index % len(urls)], bodies[index % len(bodies)], due)
-                )
-            )
+            destination = destinations[index % len(urls)]
+            body = bodies[index % len(bodies)]
+            tasks.append(asyncio.create_task(rec.post(pool, destination, body, due)))
         await asyncio.gather(*tasks)
+    finally:
+        pool.close()
 
 
 def _cpu_seconds() -> float:

@@ -16,11 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ocr_runtime
 from ocr_runtime.api.auth import ApiKeyCheck
+from ocr_runtime.api.direct import DirectRoutes, direct_routes
 from ocr_runtime.api.errors import error_body, handle_ocr_error, handle_validation_error
 from ocr_runtime.api.guard import SubmissionGuard
 from ocr_runtime.api.limits import SLOTS_PER_CPU, SubmissionSlots, decode_pool
 from ocr_runtime.api.middleware import RequestContextMiddleware
-from ocr_runtime.api.routes import ApiServices, jobs_router, ops_router
+from ocr_runtime.api.routes import DIRECT_ROUTES, ApiServices, jobs_router, ops_router
 from ocr_runtime.application import (
     ImageLimits,
     JobCompletions,
@@ -109,11 +110,14 @@ def create_app(
         lifespan=app_lifespan,
     )
     app.state.registry = registry
-    app.include_router(jobs_router(services, ApiKeyCheck(settings.api_key_hashes)))
+    jobs = jobs_router(services, ApiKeyCheck(settings.api_key_hashes))
+    app.include_router(jobs)
     app.include_router(ops_router(services))
     app.add_exception_handler(OcrError, handle_ocr_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    # Innermost of ours: the request id, the access log and the 500 guard still wrap it.
+    app.add_middleware(DirectRoutes, routes=direct_routes(jobs, DIRECT_ROUTES))
     app.add_middleware(_CatchAll)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -46,6 +46,8 @@ from ocr_runtime.domain import Job, OcrError
 IMAGE_FIELD = "image"
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 _PING_TIMEOUT_S = 2.0
+# Served by `api.direct`, past FastAPI's per-request machinery: the submission hot path.
+DIRECT_ROUTES = frozenset({("POST", "/v1/jobs")})
 _UPLOAD_BODY = {
     "required": True,
     "content": {
