@@ -62,7 +62,9 @@ async def _no_revoke(_keys: frozenset[PartitionKey]) -> None:
 async def _publish_and_consume(settings: Settings) -> list[Delivery]:
     await prepare_topics(settings)
     client = KafkaProducerClient(producer_options(settings, "api"))
-    source = record_source(settings, settings.jobs_topic, settings.consumer_group, "worker")
+    source = record_source(
+        settings, settings.jobs_topic, settings.consumer_group, "worker", batch_wait_ms=0
+    )
     try:
         await until_reachable(client.start, "Kafka")
         await KafkaJobPublisher(client, settings.jobs_topic).publish(
@@ -116,6 +118,6 @@ async def test_an_untrusted_broker_certificate_is_a_permanent_readable_error(
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(kafka_secure.cert_file.read_bytes())
     settings = _settings(kafka_secure).model_copy(update={"kafka_ssl_ca_file": other_ca})
-    source = record_source(settings, "sec-unused", "sec-unused", "worker")
+    source = record_source(settings, "sec-unused", "sec-unused", "worker", batch_wait_ms=0)
     with pytest.raises(KafkaAccessDenied, match="OCR_KAFKA_SSL_CA_FILE"):
         await until_reachable(lambda: source.start(_no_revoke), "Kafka")

@@ -171,7 +171,26 @@ async def wait_for_topics(
         await sleep(poll_s)
 
 
-def record_source(settings: Settings, topic: str, group: str, role: str) -> KafkaRecordSource:
+# A batching consumer lets the broker hold a fetch until about this much has arrived (some
+# 25 job messages) or the batch wait has passed: at 500 jobs/s an answer per arriving
+# record cost the broker a fifth of a core and the worker a sixth of its CPU.
+BATCH_FETCH_MIN_BYTES = 8 * 1024
+# Without a batch wait: answered as soon as anything arrives, long-polled while idle.
+IMMEDIATE_FETCH = (1, 100)
+
+
+def fetch_limits(batch_wait_ms: int) -> tuple[int, int]:
+    """(fetch_min_bytes, fetch_max_wait_ms) of a consumer whose batches wait up to
+    `batch_wait_ms` to fill: the fetch waits no longer than a batch would."""
+    if batch_wait_ms <= 0:
+        return IMMEDIATE_FETCH
+    return BATCH_FETCH_MIN_BYTES, batch_wait_ms
+
+
+def record_source(
+    settings: Settings, topic: str, group: str, role: str, *, batch_wait_ms: int
+) -> KafkaRecordSource:
+    min_bytes, max_wait_ms = fetch_limits(batch_wait_ms)
     return KafkaRecordSource(
         ConsumerOptions(
             bootstrap=settings.kafka_bootstrap,
@@ -180,6 +199,8 @@ def record_source(settings: Settings, topic: str, group: str, role: str) -> Kafk
             client_id=client_id(role),
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.kafka_session_timeout_ms // 5),
+            fetch_min_bytes=min_bytes,
+            fetch_max_wait_ms=max_wait_ms,
             security=KafkaSecurity.from_settings(settings),
         )
     )

@@ -197,12 +197,15 @@ def _consume_loop(
         engine_calls=engine_calls(settings),
         flush_after_s=STANDARD_FLUSH_S,
     )
+    limits = batch_limits(settings)
+    source = dp.record_source(settings, settings.jobs_topic, settings.consumer_group, ROLE,
+                              batch_wait_ms=round(limits.max_wait_s * 1000))  # fmt: skip
     return ConsumeLoop(
-        dp.record_source(settings, settings.jobs_topic, settings.consumer_group, ROLE),
+        source,
         decode=JobMessage.from_delivery,
         cost=lambda message: message.pixels,
         handle=handler,
-        limits=batch_limits(settings),
+        limits=limits,
         metrics=metrics,
         group=settings.consumer_group,
         revoke_wait_s=settings.drain_seconds,

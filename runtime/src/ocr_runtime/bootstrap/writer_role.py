@@ -48,7 +48,13 @@ async def _serve(settings: Settings) -> int:
             metrics,
         )
         loop = ConsumeLoop(
-            dp.record_source(settings, settings.results_topic, settings.writer_group, ROLE),
+            dp.record_source(
+                settings,
+                settings.results_topic,
+                settings.writer_group,
+                ROLE,
+                batch_wait_ms=settings.writer_batch_max_wait_ms,
+            ),
             decode=JobOutcome.from_delivery,
             cost=lambda _: 1,
             handle=handler,

@@ -29,6 +29,9 @@ class ConsumerOptions:
     heartbeat_interval_ms: int = 2_000
     max_poll_interval_ms: int = 300_000
     max_partition_fetch_bytes: int = 1024 * 1024
+    # The broker answers a fetch once it has this many bytes or this wait has passed.
+    fetch_min_bytes: int = 1
+    fetch_max_wait_ms: int = 100
     security: KafkaSecurity = PLAINTEXT
 
 
@@ -56,6 +59,10 @@ class KafkaRecordSource:
         self._committed: dict[PartitionKey, int] = {}
 
     @property
+    def options(self) -> ConsumerOptions:
+        return self._options
+
+    @property
     def consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             raise RuntimeError("Kafka consumer not started")
@@ -73,7 +80,8 @@ class KafkaRecordSource:
             heartbeat_interval_ms=o.heartbeat_interval_ms,
             max_poll_interval_ms=o.max_poll_interval_ms,
             max_partition_fetch_bytes=o.max_partition_fetch_bytes,
-            fetch_max_wait_ms=100,
+            fetch_min_bytes=o.fetch_min_bytes,
+            fetch_max_wait_ms=o.fetch_max_wait_ms,
             **o.security.client_options(),
         )
         await o.security.started(o.bootstrap, consumer.start, consumer.stop)
