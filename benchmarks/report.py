@@ -270,9 +270,13 @@ def _operator(suite: dict[str, Any]) -> list[str]:
         if profile.get("samples"):
             shares = "; ".join(f"{f} {pct}%" for f, pct in profile["ours_inclusive_pct"])
             packages = "; ".join(f"{f} {pct}%" for f, pct in profile["self_by_package_pct"])
+            seconds = profile.get("pass_seconds")
+            second = "" if seconds is None else f", all Ready in {fmt_num(seconds, 1)} s under it"
             out += [
-                f'The operator under py-spy during "{name}" ({profile["samples"]} samples): '
-                f"its own functions (inclusive) {shares}. By package (self): {packages}.",
+                f'The operator under py-spy during a second pass of "{name}" '
+                f"({profile['samples']} samples{second}; the measured pass above ran without "
+                f"the sampler): its own functions (inclusive) {shares}. By package (self): "
+                f"{packages}.",
                 "",
             ]
     return out
