@@ -29,7 +29,7 @@ from ocr_operator.advisor.queries import StackRef, resolve_queries
 from ocr_operator.advisor.report import build_report
 from ocr_operator.apply import Body, KubeError, Owner
 from ocr_operator.handlers import context_from
-from ocr_operator.model import OCRServingSpec
+from ocr_operator.model import ConditionType, OCRServingSpec
 from ocr_operator.reconcile import ReconcileContext, reconcile
 from ocr_operator.settings import OperatorSettings
 
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # When the spec cannot be read at all (the reconcile reports why), look again this often.
 _IDLE_SECONDS = 30.0
+# How often a stack not yet Ready is looked at again (in kopf's copy: no request).
+_READY_POLL_SECONDS = 1.0
 
 
 def register_advisor(
@@ -64,10 +66,13 @@ def register_advisor(
         stopped: kopf.DaemonStopped,
         **_: Any,
     ) -> None:
-        # The first evaluation one interval after the start, not at once: a stack just
-        # created has no window of metrics to judge yet, and stacks created together would
-        # all be evaluated in their first second, while the apiserver is busy creating them.
+        # The first evaluation one interval after the start and once the stack has been
+        # Ready: a stack still being created has no window of metrics to judge, and 200
+        # stacks created together would otherwise all be queried and written while the
+        # apiserver is busy creating them. `body` is kopf's live copy: waiting reads nothing.
         await stopped.wait(interval_of(body))
+        while not stopped and not has_been_ready(body):
+            await stopped.wait(_READY_POLL_SECONDS)
         while not stopped:
             interval = _IDLE_SECONDS
             try:
@@ -79,6 +84,18 @@ def register_advisor(
             except Exception:  # one bad evaluation must not end the loop: log and go on
                 log.exception("advisor evaluation of %s/%s failed", namespace, name)
             await stopped.wait(interval)
+
+
+def has_been_ready(body: Mapping[str, Any]) -> bool:
+    """Whether the stack serves, or has served since its last change of mode: Ready is
+    True, or the advisor reported on it before (an operator restart, a transition)."""
+    status = body.get("status") or {}
+    if status.get("advisor"):
+        return True
+    return any(
+        c.get("type") == ConditionType.READY.value and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
 
 
 def interval_of(body: Mapping[str, Any]) -> float:

@@ -74,7 +74,7 @@ class ConditionType(StrEnum):
     TOPICS_READY = "TopicsReady"
     MIGRATED = "Migrated"
     MODEL_READY = "ModelReady"
-    # Owned by the advisor (issue 6); listed so that the CRD enum accepts them.
+    # Owned by the advisor; listed so that the CRD enum accepts them.
     ADVISOR_AVAILABLE = "AdvisorAvailable"
     TRANSITION_RECOMMENDED = "TransitionRecommended"
 
