@@ -24,8 +24,9 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class DirectRoutes:
-    """ASGI middleware: an exact (method, path) of `routes` goes straight to its endpoint;
-    everything else, including errors other than `OcrError`, takes the usual way."""
+    """ASGI middleware: an exact (method, path) of `routes` goes straight to its endpoint,
+    and everything else on to the app. An error other than `OcrError` propagates to the
+    middleware around this one (the 500 guard), as it would from the app."""
 
     def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], APIRoute]) -> None:
         self._app = app
