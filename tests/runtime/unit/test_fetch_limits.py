@@ -6,9 +6,8 @@ from ocr_runtime.bootstrap._dataplane import (
     BATCH_FETCH_MIN_BYTES,
     IMMEDIATE_FETCH,
     fetch_limits,
-    record_source,
 )
-from ocr_runtime.bootstrap.worker_role import batch_limits
+from ocr_runtime.bootstrap.worker_role import _job_source
 from ocr_runtime.core.settings import Mode, Settings
 
 
@@ -23,7 +22,5 @@ def test_a_batching_consumer_lets_the_broker_gather_for_at_most_the_batch_wait()
 
 def test_the_worker_consumer_follows_its_mode() -> None:
     for mode, expected in ((Mode.STANDARD, (1, 100)), (Mode.BATCHED, (BATCH_FETCH_MIN_BYTES, 35))):
-        settings = Settings(mode=mode, batch_max_wait_ms=35)
-        wait_ms = round(batch_limits(settings).max_wait_s * 1000)
-        options = record_source(settings, "t", "g", "worker", batch_wait_ms=wait_ms).options
+        options = _job_source(Settings(mode=mode, batch_max_wait_ms=35)).options
         assert (options.fetch_min_bytes, options.fetch_max_wait_ms) == expected, mode

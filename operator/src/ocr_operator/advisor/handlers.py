@@ -66,13 +66,7 @@ def register_advisor(
         stopped: kopf.DaemonStopped,
         **_: Any,
     ) -> None:
-        # The first evaluation one interval after the start and once the stack has been
-        # Ready: a stack still being created has no window of metrics to judge, and 200
-        # stacks created together would otherwise all be queried and written while the
-        # apiserver is busy creating them. `body` is kopf's live copy: waiting reads nothing.
-        await stopped.wait(interval_of(body))
-        while not stopped and not has_been_ready(body):
-            await stopped.wait(_READY_POLL_SECONDS)
+        await _until_first_evaluation(body, stopped)
         while not stopped:
             interval = _IDLE_SECONDS
             try:
@@ -84,6 +78,16 @@ def register_advisor(
             except Exception:  # one bad evaluation must not end the loop: log and go on
                 log.exception("advisor evaluation of %s/%s failed", namespace, name)
             await stopped.wait(interval)
+
+
+async def _until_first_evaluation(body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
+    """One interval after the start, and once the stack has been Ready: a stack still being
+    created has no window of metrics to judge, and 200 stacks created together would
+    otherwise all be queried and written while the apiserver is busy creating them. `body`
+    is kopf's live copy: waiting reads nothing."""
+    await stopped.wait(interval_of(body))
+    while not stopped and not has_been_ready(body):
+        await stopped.wait(_READY_POLL_SECONDS)
 
 
 def has_been_ready(body: Mapping[str, Any]) -> bool:

@@ -24,6 +24,7 @@ from ocr_runtime.adapters.engines import ModelFiles, build_engine, engine_models
 from ocr_runtime.adapters.kafka import (
     KafkaDeadLetterPublisher,
     KafkaProducerClient,
+    KafkaRecordSource,
     KafkaResultPublisher,
 )
 from ocr_runtime.application import (
@@ -197,16 +198,21 @@ def _consume_loop(
         engine_calls=engine_calls(settings),
         flush_after_s=STANDARD_FLUSH_S,
     )
-    limits = batch_limits(settings)
-    source = dp.record_source(settings, settings.jobs_topic, settings.consumer_group, ROLE,
-                              batch_wait_ms=round(limits.max_wait_s * 1000))  # fmt: skip
     return ConsumeLoop(
-        source,
+        _job_source(settings),
         decode=JobMessage.from_delivery,
         cost=lambda message: message.pixels,
         handle=handler,
-        limits=limits,
+        limits=batch_limits(settings),
         metrics=metrics,
         group=settings.consumer_group,
         revoke_wait_s=settings.drain_seconds,
     )
+
+
+def _job_source(settings: Settings) -> KafkaRecordSource:
+    """The jobs topic's consumer, whose fetches wait no longer than a batch would."""
+    return dp.record_source(
+        settings, settings.jobs_topic, settings.consumer_group, ROLE,
+        batch_wait_ms=round(batch_limits(settings).max_wait_s * 1000),
+    )  # fmt: skip
