@@ -24,3 +24,9 @@ def test_the_worker_consumer_follows_its_mode() -> None:
     for mode, expected in ((Mode.STANDARD, (1, 100)), (Mode.BATCHED, (BATCH_FETCH_MIN_BYTES, 35))):
         options = _job_source(Settings(mode=mode, batch_max_wait_ms=35)).options
         assert (options.fetch_min_bytes, options.fetch_max_wait_ms) == expected, mode
+
+
+def test_a_worker_tuning_to_a_latency_target_is_answered_at_once() -> None:
+    settings = Settings(mode=Mode.BATCHED, batch_max_wait_ms=35, batch_latency_target_ms=200)
+    options = _job_source(settings).options
+    assert (options.fetch_min_bytes, options.fetch_max_wait_ms) == IMMEDIATE_FETCH

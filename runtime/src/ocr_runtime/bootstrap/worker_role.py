@@ -211,8 +211,10 @@ def _consume_loop(
 
 
 def _job_source(settings: Settings) -> KafkaRecordSource:
-    """The jobs topic's consumer, whose fetches wait no longer than a batch would."""
-    return dp.record_source(
-        settings, settings.jobs_topic, settings.consumer_group, ROLE,
-        batch_wait_ms=round(batch_limits(settings).max_wait_s * 1000),
-    )  # fmt: skip
+    """The jobs topic's consumer, whose fetches wait no longer than a batch would. With a
+    latency target the tuner picks the wait from what it measures, and a wait at the broker
+    is outside that: such a consumer is answered at once."""
+    limits = batch_limits(settings)
+    wait_s = 0.0 if limits.latency_target_s else limits.max_wait_s
+    return dp.record_source(settings, settings.jobs_topic, settings.consumer_group, ROLE,
+                            batch_wait_ms=round(wait_s * 1000))  # fmt: skip
