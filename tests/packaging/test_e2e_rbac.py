@@ -236,11 +236,15 @@ def _await(install: Install, probe: Callable[[], object], what: str) -> None:
         raise AssertionError(f"{error}\n{_diagnostics(install)}") from None
 
 
+# A log line's clock time, whose milliseconds can read 403 ("21:02:13,403").
+_CLOCK = re.compile(r"\d{2}:\d{2}:\d{2}[,.]\d+")
+
+
 def _forbidden_lines(install: Install) -> list[str]:
     return [
         line
         for line in install.log.read_text().splitlines()
-        if re.search(r"\b403\b", line) or "forbidden" in line.lower()
+        if re.search(r"\b403\b", _CLOCK.sub("", line)) or "forbidden" in line.lower()
     ]
 
 
