@@ -6,21 +6,15 @@ changed `status.activeMode`. Idempotent: running it twice in a row changes nothi
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from ocr_operator.advisor.backpressure import replica_caps
 from ocr_operator.api_key_step import ensure_api_key
-from ocr_operator.applied import AppliedMemo
-from ocr_operator.child_events import MigrationJobs
 from ocr_operator.children import ReconcileError, apply_all, ensure_created, prune
 from ocr_operator.health import MigrationState, migration_state, pod_causes
-from ocr_operator.kafka_topics import KafkaTopicAdmin
-from ocr_operator.mlflow_registry import MlflowRegistry
 from ocr_operator.model import (
     Component,
     Mode,
@@ -35,17 +29,14 @@ from ocr_operator.model_step import resolve_model
 from ocr_operator.observe import component_rollouts, deployments_after_pass, observe
 from ocr_operator.ports import (
     Body,
-    KubeApi,
     KubeError,
-    ModelRegistry,
     ModelRegistryError,
     Owner,
-    TopicAdmin,
 )
+from ocr_operator.reconcile_context import ReconcileContext, ReconcileOutcome
 from ocr_operator.render import (
     Instance,
     Kind,
-    Phase,
     Plan,
     StackDefaults,
     api_url,
@@ -58,54 +49,11 @@ from ocr_operator.render import (
     render,
     selector_labels,
 )
-from ocr_operator.settings import OperatorSettings
 from ocr_operator.status_write import announce, write, write_failure, write_paused
-from ocr_operator.telemetry import OperatorMetrics
 from ocr_operator.topics_step import ensure_topics_step
 from ocr_operator.verdict import Seen, condition_updates, judge, retry_after
 
-
-@dataclass
-class ReconcileContext:
-    """Long-lived dependencies of reconcile (one per operator process)."""
-
-    kube: KubeApi
-    settings: OperatorSettings
-    topics: TopicAdmin = field(default_factory=KafkaTopicAdmin)
-    registry: ModelRegistry = field(default_factory=MlflowRegistry)
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
-    # When the generated API key Secret of a resource (uid) was last found or created: the
-    # operator cannot read Secrets, so it re-creates blind, but not on every resync.
-    api_keys_seen: dict[str, float] = field(default_factory=dict)
-    # What was applied last per resource: unchanged children are not applied again until
-    # the entry is `reapply_seconds` old (drift correction).
-    applied: AppliedMemo = field(init=False)
-
-    # The stacks' migration Jobs as the watch showed them, or a read found them finished.
-    jobs: MigrationJobs = field(default_factory=MigrationJobs)
-
-    # Bounds the passes in flight (`max_passes_in_flight`).
-    slots: asyncio.Semaphore = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.applied = AppliedMemo(max_age=self.settings.reapply_seconds)
-        self.slots = asyncio.Semaphore(self.settings.max_passes_in_flight)
-
-    def lock(self, uid: str) -> asyncio.Lock:
-        """Serialises reconciles (and advisor status writes) of one resource."""
-        return self.locks.setdefault(uid, asyncio.Lock())
-
-
-@dataclass(frozen=True)
-class ReconcileOutcome:
-    """What happened; `retry_after` is set while waiting or after a temporary failure."""
-
-    active_mode: Mode | None
-    phase: Phase | None
-    ready: bool
-    retry_after: float | None
-    message: str
+__all__ = ["ReconcileContext", "ReconcileOutcome", "reconcile"]
 
 
 async def reconcile(

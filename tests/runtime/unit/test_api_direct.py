@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ocr_runtime.api.direct import DirectRoutes, direct_routes
+from ocr_runtime.api.direct import DirectFastAPI, direct_routes
 from ocr_runtime.api.errors import Unauthorized
 from tests.runtime.unit.runtime_fakes import png_bytes
 from tests.runtime.unit.test_api import image_file, make_stack
@@ -15,9 +16,22 @@ from tests.runtime.unit.test_api import image_file, make_stack
 FASTAPI_SCOPE_KEY = "fastapi_middleware_astack"
 
 
-def _app() -> tuple[FastAPI, list[bool]]:
+class _Tag:
+    """Middleware marking the requests it saw, in the order they came."""
+
+    def __init__(self, app: ASGIApp, seen: list[str], name: str) -> None:
+        self._app, self._seen, self._name = app, seen, name
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self._seen.append(f"{self._name} {scope['path']}")
+        await self._app(scope, receive, send)
+
+
+def _app() -> tuple[FastAPI, list[bool], list[str]]:
     """Two routes of one endpoint shape; only POST /direct is served directly."""
     saw_fastapi: list[bool] = []
+    passed: list[str] = []
     router = APIRouter()
 
     async def endpoint(request: Request) -> Response:
@@ -28,14 +42,16 @@ def _app() -> tuple[FastAPI, list[bool]]:
 
     router.add_api_route("/direct", endpoint, methods=["POST"])
     router.add_api_route("/framework", endpoint, methods=["POST"])
-    app = FastAPI()
+    app = DirectFastAPI()
     app.include_router(router)
-    app.add_middleware(DirectRoutes, routes=direct_routes(router, {("POST", "/direct")}))
-    return app, saw_fastapi
+    app.add_middleware(_Tag, seen=passed, name="stack")
+    routes = direct_routes(router, {("POST", "/direct")})
+    app.serve_directly(routes, wrap=lambda inner: _Tag(inner, passed, "wrap"))
+    return app, saw_fastapi, passed
 
 
 async def test_only_the_named_route_skips_fastapi_and_both_answer_the_same() -> None:
-    app, saw_fastapi = _app()
+    app, saw_fastapi, passed = _app()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         direct = await client.post("/direct")
@@ -45,10 +61,12 @@ async def test_only_the_named_route_skips_fastapi_and_both_answer_the_same() -> 
     assert (framework.status_code, framework.content) == (202, b"ok")
     assert saw_fastapi == [False, True]
     assert wrong_method.status_code == 405  # not an exact match: FastAPI answers
+    # The direct request passed only its own middleware, the others only the app's stack.
+    assert passed == ["wrap /direct", "stack /framework", "stack /direct"]
 
 
 async def test_an_ocr_error_on_the_direct_route_answers_the_api_error_shape() -> None:
-    app, _ = _app()
+    app, _, _ = _app()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post("/direct", headers={"x-fail": "1"})

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ocr_runtime
 from ocr_runtime.api.auth import ApiKeyCheck
-from ocr_runtime.api.direct import DirectRoutes, direct_routes
+from ocr_runtime.api.direct import DirectFastAPI, direct_routes
 from ocr_runtime.api.errors import error_body, handle_ocr_error, handle_validation_error
 from ocr_runtime.api.guard import SubmissionGuard
 from ocr_runtime.api.limits import SLOTS_PER_CPU, SubmissionSlots, decode_pool
@@ -103,7 +103,7 @@ def create_app(
         finally:
             decoder.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(
+    app = DirectFastAPI(
         title="OCR runtime",
         version=ocr_runtime.__version__,
         description="Queue OCR jobs, poll their results, or OCR synchronously.",
@@ -116,10 +116,13 @@ def create_app(
     app.add_exception_handler(OcrError, handle_ocr_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    # Innermost of ours: the request id, the access log and the 500 guard still wrap it.
-    app.add_middleware(DirectRoutes, routes=direct_routes(jobs, DIRECT_ROUTES))
     app.add_middleware(_CatchAll)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # The same request id, access log and 500 guard wrap a submission served directly.
+    app.serve_directly(
+        direct_routes(jobs, DIRECT_ROUTES),
+        wrap=lambda inner: RequestContextMiddleware(_CatchAll(inner), metrics=metrics),
+    )
     return app
 
 

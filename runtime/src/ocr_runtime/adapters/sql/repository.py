@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -18,59 +18,22 @@ from ocr_runtime.adapters.sql._mapping import (
     from_db_time,
     job_from_row,
     job_to_row,
-    result_to_json,
     to_db_time,
 )
+from ocr_runtime.adapters.sql.finish import Finish, finish_statement
+from ocr_runtime.adapters.sql.finish import chunks as finish_chunks
 from ocr_runtime.adapters.sql.tables import jobs
 from ocr_runtime.application.messages import JobOutcome
 from ocr_runtime.domain import Job, JobErrorCode, JobStatus, statuses_allowing
 
 # Bound parameters per statement stay far below SQLite's limit (32766).
 CHUNK = 500
-# Bytes of values per statement: a quarter of MariaDB's default max_allowed_packet (16 MiB),
-# and one row at most 12 MiB (a MEDIUMTEXT holds 16 MiB; the packet must carry the SQL too).
-STATEMENT_MAX_BYTES = 4 * 1024 * 1024
-ROW_MAX_BYTES = 12 * 1024 * 1024
-_ROW_OVERHEAD_BYTES = 256
 _T = TypeVar("_T")
 
 
 def _chunks(items: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _outcome_bytes(outcome: JobOutcome) -> int:
-    # The values travel twice in the UPDATE's CASE (id and value), plus SQL around them.
-    body = result_to_json(outcome.result) if outcome.result is not None else ""
-    message = outcome.error.message if outcome.error is not None else ""
-    return len(body.encode()) + len(message.encode()) + _ROW_OVERHEAD_BYTES
-
-
-def _chunks_by_bytes(outcomes: Sequence[JobOutcome]) -> Iterator[Sequence[JobOutcome]]:
-    """Chunks of at most CHUNK outcomes and STATEMENT_MAX_BYTES of values each, so that no
-    statement exceeds the server's max_allowed_packet (a bigger one makes MariaDB drop the
-    connection, which looks transient and would be retried forever). One result above
-    ROW_MAX_BYTES can never be written: refused before it is sent."""
-    chunk: list[JobOutcome] = []
-    size = 0
-    for outcome in outcomes:
-        row = _outcome_bytes(outcome)
-        if row > ROW_MAX_BYTES:
-            raise ResultTooLargeError(
-                f"job {outcome.job_id}: result of {row} bytes exceeds {ROW_MAX_BYTES}"
-            )
-        if chunk and (len(chunk) == CHUNK or size + row > STATEMENT_MAX_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(outcome)
-        size += row
-    if chunk:
-        yield chunk
-
-
-class ResultTooLargeError(ValueError):
-    """A result no statement can carry (permanent: the same result is refused again)."""
 
 
 def _values(statuses: frozenset[JobStatus]) -> list[str]:
@@ -161,13 +124,16 @@ class SqlJobRepository:
         first: dict[str, JobOutcome] = {}
         for outcome in outcomes:
             first.setdefault(outcome.job_id, outcome)  # first outcome of a job wins
-        succeeded = [o for o in first.values() if o.result is not None]
-        failed = [o for o in first.values() if o.result is None and o.error is not None]
+        ended = [o for o in first.values() if o.result is not None or o.error is not None]
+        rows = [Finish.of(o) for o in ended]
+        succeeded = [r for r in rows if r.error_code is None]
+        failed = [r for r in rows if r.error_code is not None]
         changed = 0
         async with self._engine.begin() as conn:
             for target, group in ((JobStatus.SUCCEEDED, succeeded), (JobStatus.FAILED, failed)):
-                for chunk in _chunks_by_bytes(group):
-                    changed += await self._finish(conn, target, chunk)
+                for chunk in finish_chunks(group):
+                    statement, params = finish_statement(target, chunk)
+                    changed += int((await conn.execute(statement, params)).rowcount)
         return changed
 
     async def requeue(self, job_ids: Sequence[str]) -> None:
@@ -264,43 +230,3 @@ class SqlJobRepository:
             for row in rows:
                 found[row.job_id] = job_from_row(row)
         return found
-
-    @staticmethod
-    async def _finish(
-        conn: AsyncConnection, target: JobStatus, outcomes: Sequence[JobOutcome]
-    ) -> int:
-        """One UPDATE for many jobs: per-job values through CASE on job_id; jobs already
-        terminal are filtered out by the WHERE, so the first terminal outcome wins."""
-        ids = [o.job_id for o in outcomes]
-        values: dict[str, Any] = {
-            "status": target.value,
-            "finished_at": _case(
-                {o.job_id: to_db_time(o.finished_at) for o in outcomes}, jobs.c.finished_at
-            ),
-        }
-        if target is JobStatus.SUCCEEDED:
-            values["result"] = _case(
-                {o.job_id: result_to_json(o.result) for o in outcomes if o.result is not None},
-                jobs.c.result,
-            )
-            values["error_code"] = None
-            values["error_message"] = None
-        else:
-            errors = {o.job_id: o.error for o in outcomes if o.error is not None}
-            values["error_code"] = _case(
-                {k: e.code.value for k, e in errors.items()}, jobs.c.error_code
-            )
-            values["error_message"] = _case(
-                {k: e.message[:MAX_ERROR_MESSAGE] for k, e in errors.items()},
-                jobs.c.error_message,
-            )
-        allowed = _values(statuses_allowing(target))
-        result = await conn.execute(
-            jobs.update().where(jobs.c.job_id.in_(ids), jobs.c.status.in_(allowed)).values(values)
-        )
-        return int(result.rowcount)
-
-
-def _case(by_job: dict[str, Any], column: sa.Column[Any]) -> sa.Case[Any]:
-    whens = {job_id: sa.literal(value, column.type) for job_id, value in by_job.items()}
-    return sa.case(whens, value=jobs.c.job_id, else_=column)
