@@ -31,12 +31,15 @@ class SubmissionSlots:
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
-        try:
-            await asyncio.wait_for(self._semaphore.acquire(), self._wait_s)
-        except TimeoutError:
-            raise Overloaded(
-                f"{self.capacity} uploads are in progress; retry shortly", RETRY_AFTER_S
-            ) from None
+        if self._semaphore.locked():
+            try:
+                await asyncio.wait_for(self._semaphore.acquire(), self._wait_s)
+            except TimeoutError:
+                raise Overloaded(
+                    f"{self.capacity} uploads are in progress; retry shortly", RETRY_AFTER_S
+                ) from None
+        else:  # a free slot is taken at once: no task and timer as wait_for would make
+            await self._semaphore.acquire()
         self.in_use += 1
         try:
             yield
