@@ -11,6 +11,7 @@ class BenchConfig:
     engine_images: int  # distinct rendered documents in the engine comparison
     plumbing_jobs: int  # jobs per system in the capacity comparison
     plumbing_concurrency: int  # requests in flight from the load generator
+    plumbing_passes: int  # closed-loop passes per system; the row is the fastest
     warmup_jobs: int
     api_rates: tuple[int, ...]  # arrival rates of the open-loop API test, requests/s
     api_seconds: float  # duration of each rate step
@@ -27,6 +28,7 @@ QUICK = BenchConfig(
     engine_images=10,
     plumbing_jobs=3000,
     plumbing_concurrency=64,
+    plumbing_passes=3,
     warmup_jobs=100,
     api_rates=(200, 500, 1000),
     api_seconds=8.0,
@@ -38,6 +40,7 @@ FULL = BenchConfig(
     engine_images=40,
     plumbing_jobs=20000,
     plumbing_concurrency=128,
+    plumbing_passes=1,
     warmup_jobs=500,
     api_rates=(200, 500, 1000),
     api_seconds=30.0,
