@@ -1,4 +1,4 @@
-"""Sizes of a quick run (a 2-core machine, about twelve minutes) and a full run."""
+"""Sizes of a quick run (a 2-core machine, about twenty minutes) and a full run."""
 
 from __future__ import annotations
 

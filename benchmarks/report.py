@@ -353,7 +353,7 @@ def render(results: dict[str, Any], notes: str = "", gpu: dict[str, Any] | None 
         "logs, profiles). Every comparison ran side by side in this one run; read the "
         "ratios rather than the absolute numbers, which move with the machine's load.",
         "",
-        "Run it: `make bench` (quick, about twelve minutes on 2 cores) or `make bench-full`; "
+        "Run it: `make bench` (quick, about twenty minutes on 2 cores) or `make bench-full`; "
         "`python -m benchmarks --help` lists the options (`--only "
         "engine,plumbing,api,operator,documents,pods`, `--device gpu`, `--no-profile`). "
         "Each suite starts its own processes on a fresh database and fresh topics, and a "
