@@ -20,14 +20,12 @@ from ocr_runtime.adapters.sql._mapping import (
     job_to_row,
     to_db_time,
 )
-from ocr_runtime.adapters.sql.finish import Finish, finish_statement
+from ocr_runtime.adapters.sql.finish import CHUNK, Finish, finish_statement
 from ocr_runtime.adapters.sql.finish import chunks as finish_chunks
 from ocr_runtime.adapters.sql.tables import jobs
 from ocr_runtime.application.messages import JobOutcome
 from ocr_runtime.domain import Job, JobErrorCode, JobStatus, statuses_allowing
 
-# Bound parameters per statement stay far below SQLite's limit (32766).
-CHUNK = 500
 _T = TypeVar("_T")
 
 
