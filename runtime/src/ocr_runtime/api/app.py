@@ -32,6 +32,7 @@ from ocr_runtime.application.errors import TransientError
 from ocr_runtime.application.model import ModelIdentity
 from ocr_runtime.application.ports import BlobStore, JobIntake, JobPublisher, JobRepository
 from ocr_runtime.core.cpu import available_cpus
+from ocr_runtime.core.heap import freeze_startup_heap
 from ocr_runtime.core.metrics import ApiMetrics, register_model_ready
 from ocr_runtime.core.settings import Settings
 from ocr_runtime.domain import OcrError
@@ -96,9 +97,11 @@ def create_app(
     async def app_lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             if lifespan is None:
+                freeze_startup_heap()
                 yield
                 return
             async with lifespan():
+                freeze_startup_heap()
                 yield
         finally:
             decoder.shutdown(wait=False, cancel_futures=True)

@@ -29,6 +29,7 @@ from ocr_runtime.adapters.kafka import (
 from ocr_runtime.adapters.sql import SqlJobRepository, create_database_engine
 from ocr_runtime.application.ports import BlobStore
 from ocr_runtime.bootstrap.storage import build_blob_store
+from ocr_runtime.core.heap import freeze_startup_heap
 from ocr_runtime.core.settings import Mode, Settings
 from ocr_runtime.worker import ConsumeLoop, DataPlaneMetrics, ProbeServer, RetryPolicy, probe_app
 from ocr_runtime.worker.probes import ReadinessChecks
@@ -249,6 +250,7 @@ async def run_consumer(
         return loop.ready
 
     checks["consumer"] = consuming
+    freeze_startup_heap()
     task = asyncio.create_task(loop.run(stop), name="consume-loop")
     try:
         await asyncio.wait(

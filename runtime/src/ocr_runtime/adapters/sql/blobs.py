@@ -10,11 +10,14 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ocr_runtime.adapters.failures import boundary
-from ocr_runtime.adapters.sql.repository import _chunks
+from ocr_runtime.adapters.sql.repository import _chunks, ids_in
 from ocr_runtime.adapters.sql.tables import blob_chunks
 
 # Below MariaDB's default max_allowed_packet (16 MiB) even when escaped as text.
 CHUNK_BYTES = 4 * 1024 * 1024
+# Built once, like the repository's per-batch statements: a batch binds its ids only.
+_SELECT = blob_chunks.select().where(ids_in(blob_chunks.c.blob_id))
+_DELETE = blob_chunks.delete().where(ids_in(blob_chunks.c.blob_id))
 
 
 @boundary
@@ -40,9 +43,7 @@ class DatabaseBlobStore:
         parts: defaultdict[str, list[tuple[int, bytes]]] = defaultdict(list)
         async with self._engine.connect() as conn:
             for chunk in _chunks(list(dict.fromkeys(blob_ids))):
-                rows = await conn.execute(
-                    blob_chunks.select().where(blob_chunks.c.blob_id.in_(chunk))
-                )
+                rows = await conn.execute(_SELECT, {"ids": list(chunk)})
                 for row in rows:
                     parts[row.blob_id].append((row.seq, bytes(row.data)))
         return {
@@ -53,4 +54,4 @@ class DatabaseBlobStore:
     async def delete_many(self, blob_ids: Sequence[str]) -> None:
         async with self._engine.begin() as conn:
             for chunk in _chunks(list(dict.fromkeys(blob_ids))):
-                await conn.execute(blob_chunks.delete().where(blob_chunks.c.blob_id.in_(chunk)))
+                await conn.execute(_DELETE, {"ids": list(chunk)})

@@ -44,6 +44,41 @@ _CLAIMABLE = _values(statuses_allowing(JobStatus.RUNNING))
 _REQUEUEABLE = _values(statuses_allowing(JobStatus.QUEUED))
 
 
+def ids_in(column: sa.Column[str]) -> sa.ColumnElement[bool]:
+    """`column IN :ids`, the list bound at execution (`{"ids": [...]}`)."""
+    return column.in_(sa.bindparam("ids", expanding=True))
+
+
+def _start(statuses: list[str]) -> sa.Update:
+    return (
+        jobs.update()
+        .where(ids_in(jobs.c.job_id), jobs.c.status.in_(statuses))
+        .values(
+            status=JobStatus.RUNNING.value,
+            attempts=jobs.c.attempts + 1,
+            started_at=sa.bindparam("now", type_=jobs.c.started_at.type),
+        )
+    )
+
+
+# The workers' per-batch statements, built once: SQLAlchemy keys its cache of compiled
+# statements on the statement object, and one built per call paid a cache-key traversal and
+# its coercions every batch (a third of a claim's CPU on MariaDB).
+_SELECT = jobs.select().where(ids_in(jobs.c.job_id))
+_CLAIM = _start(_CLAIMABLE)
+_MARK_RUNNING = _start(_STARTABLE)
+_REQUEUE = (
+    jobs.update()
+    .where(ids_in(jobs.c.job_id), jobs.c.status.in_(_REQUEUEABLE))
+    .values(status=JobStatus.QUEUED.value)
+)
+_MARK_PUBLISHED = (
+    jobs.update()
+    .where(ids_in(jobs.c.job_id), jobs.c.published_at.is_(None))
+    .values(published_at=sa.bindparam("now", type_=jobs.c.published_at.type))
+)
+
+
 @boundary
 class SqlJobRepository:
     def __init__(self, engine: AsyncEngine) -> None:
@@ -93,13 +128,7 @@ class SqlJobRepository:
         now = to_db_time(datetime.now(UTC))
         async with self._engine.begin() as conn:
             for chunk in _chunks(list(dict.fromkeys(job_ids))):
-                await conn.execute(
-                    jobs.update()
-                    .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_STARTABLE))
-                    .values(
-                        status=JobStatus.RUNNING.value, attempts=jobs.c.attempts + 1, started_at=now
-                    )
-                )
+                await conn.execute(_MARK_RUNNING, {"ids": list(chunk), "now": now})
             return await self._select(conn, job_ids)
 
     async def claim(self, job_ids: Sequence[str]) -> dict[str, Job]:
@@ -109,13 +138,7 @@ class SqlJobRepository:
             found = await self._select(conn, job_ids)
             queued = [j for j, job in found.items() if job.status is JobStatus.QUEUED]
             for chunk in _chunks(queued):
-                await conn.execute(
-                    jobs.update()
-                    .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_CLAIMABLE))
-                    .values(
-                        status=JobStatus.RUNNING.value, attempts=jobs.c.attempts + 1, started_at=now
-                    )
-                )
+                await conn.execute(_CLAIM, {"ids": list(chunk), "now": now})
         return found
 
     async def record_outcomes(self, outcomes: Sequence[JobOutcome]) -> int:
@@ -137,11 +160,7 @@ class SqlJobRepository:
     async def requeue(self, job_ids: Sequence[str]) -> None:
         async with self._engine.begin() as conn:
             for chunk in _chunks(list(dict.fromkeys(job_ids))):
-                await conn.execute(
-                    jobs.update()
-                    .where(jobs.c.job_id.in_(chunk), jobs.c.status.in_(_REQUEUEABLE))
-                    .values(status=JobStatus.QUEUED.value)
-                )
+                await conn.execute(_REQUEUE, {"ids": list(chunk)})
 
     async def record_progress(self, progress: Mapping[str, tuple[int, int]]) -> None:
         async with self._engine.begin() as conn:
@@ -157,11 +176,7 @@ class SqlJobRepository:
         now = to_db_time(datetime.now(UTC))
         async with self._engine.begin() as conn:
             for chunk in _chunks(sorted(set(job_ids))):
-                await conn.execute(
-                    jobs.update()
-                    .where(jobs.c.job_id.in_(chunk), jobs.c.published_at.is_(None))
-                    .values(published_at=now)
-                )
+                await conn.execute(_MARK_PUBLISHED, {"ids": list(chunk), "now": now})
 
     async def abandon(self, outcome: JobOutcome) -> bool:
         assert outcome.error is not None, "only a failure abandons a job"
@@ -224,7 +239,7 @@ class SqlJobRepository:
     async def _select(conn: AsyncConnection, job_ids: Sequence[str]) -> dict[str, Job]:
         found: dict[str, Job] = {}
         for chunk in _chunks(list(dict.fromkeys(job_ids))):
-            rows = await conn.execute(jobs.select().where(jobs.c.job_id.in_(chunk)))
+            rows = await conn.execute(_SELECT, {"ids": list(chunk)})
             for row in rows:
                 found[row.job_id] = job_from_row(row)
         return found
