@@ -4,13 +4,20 @@ change or a stop cuts short (the e2e deletion tests prove the kopf side)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 
-from ocr_operator.handlers import next_delay, sleep_until_woken
+from ocr_operator.handlers import (
+    GC_THRESHOLDS,
+    next_delay,
+    sleep_until_woken,
+    tune_garbage_collector,
+)
 from ocr_operator.reconcile import ReconcileOutcome
 from ocr_operator.settings import OperatorSettings
 
 SETTINGS = OperatorSettings(resync_seconds=30, wait_seconds=1, error_backoff_seconds=15)
 A_LONG_TIME = 3600.0
+CPYTHON_YOUNG_THRESHOLD = 700  # gc.get_threshold()[0] of a fresh interpreter
 
 
 def outcome(retry_after: float | None) -> ReconcileOutcome:
@@ -59,3 +66,15 @@ def test_a_stop_wakes_the_sleeping_loop() -> None:
         return wakeup.is_set()
 
     assert asyncio.run(scenario()) is False
+
+
+def test_once_started_the_collector_skips_the_startup_heap_and_collects_young_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > CPYTHON_YOUNG_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,3 +62,15 @@ def progressing_blocks_advisor(conditions: list[dict[str, Any]]) -> bool:
                 and item.get("reason") != Reason.SCALING_REPLICAS.value
             )
     return False
+
+
+def has_been_ready(body: Mapping[str, Any]) -> bool:
+    """Whether the stack serves, or has served since its last change of mode: Ready is
+    True, or the advisor reported on it before (an operator restart, a transition)."""
+    status = body.get("status") or {}
+    if status.get("advisor"):
+        return True
+    return any(
+        c.get("type") == ConditionType.READY.value and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )

@@ -28,8 +28,9 @@ from ocr_operator.advisor.policy import Action
 from ocr_operator.advisor.queries import StackRef, resolve_queries
 from ocr_operator.advisor.report import build_report
 from ocr_operator.apply import Body, KubeError, Owner
-from ocr_operator.handlers import context_from
-from ocr_operator.model import ConditionType, OCRServingSpec
+from ocr_operator.conditions import has_been_ready
+from ocr_operator.handlers import context_from, served_of, sleep_until_woken
+from ocr_operator.model import OCRServingSpec
 from ocr_operator.reconcile import ReconcileContext, reconcile
 from ocr_operator.settings import OperatorSettings
 
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 
 # When the spec cannot be read at all (the reconcile reports why), look again this often.
 _IDLE_SECONDS = 30.0
-# How often a stack not yet Ready is looked at again (in kopf's copy: no request).
-_READY_POLL_SECONDS = 1.0
 
 
 def register_advisor(
@@ -66,7 +65,7 @@ def register_advisor(
         stopped: kopf.DaemonStopped,
         **_: Any,
     ) -> None:
-        await _until_first_evaluation(body, stopped)
+        await _until_first_evaluation(body, memo, stopped)
         while not stopped:
             interval = _IDLE_SECONDS
             try:
@@ -80,26 +79,16 @@ def register_advisor(
             await stopped.wait(interval)
 
 
-async def _until_first_evaluation(body: kopf.Body, stopped: kopf.DaemonStopped) -> None:
+async def _until_first_evaluation(
+    body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped
+) -> None:
     """One interval after the start, and once the stack has been Ready: a stack still being
     created has no window of metrics to judge, and 200 stacks created together would
-    otherwise all be queried and written while the apiserver is busy creating them. `body`
-    is kopf's live copy: waiting reads nothing."""
+    otherwise all be queried and written while the apiserver is busy creating them. The
+    resource's events signal it (`served_of`): waiting reads nothing and polls nothing."""
     await stopped.wait(interval_of(body))
-    while not stopped and not has_been_ready(body):
-        await stopped.wait(_READY_POLL_SECONDS)
-
-
-def has_been_ready(body: Mapping[str, Any]) -> bool:
-    """Whether the stack serves, or has served since its last change of mode: Ready is
-    True, or the advisor reported on it before (an operator restart, a transition)."""
-    status = body.get("status") or {}
-    if status.get("advisor"):
-        return True
-    return any(
-        c.get("type") == ConditionType.READY.value and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
+    if not stopped and not has_been_ready(body):
+        await sleep_until_woken(served_of(memo), stopped, seconds=None)
 
 
 def interval_of(body: Mapping[str, Any]) -> float:
