@@ -219,7 +219,7 @@ def tune_garbage_collector() -> None:
     patch and its views) that only the collector frees; with CPython's threshold of 700,
     the events still in flight at each young collection were promoted, and with 200 stacks
     converging full collections ran every few seconds, 100 to 400 ms each, every reconcile
-    waiting (5 of the operator's 25 CPU seconds)."""
+    waiting (7.7 of the operator's 27 CPU seconds)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
