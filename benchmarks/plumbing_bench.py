@@ -11,7 +11,7 @@ from benchmarks import db_paths
 from benchmarks.context import Ctx, Target
 from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.procs import ProcessFailedError
-from benchmarks.runner import measure_closed, warm_up
+from benchmarks.runner import fastest_pass, measure_closed, warm_up
 from benchmarks.stack import CeleryStack, RayServeStack, RuntimeStack, StackSpec, System
 from benchmarks.stats import ratio
 
@@ -68,18 +68,13 @@ def _measure(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
 
 
 def _fastest_pass(ctx: Ctx, system: System) -> dict[str, Any]:
-    """The fastest of the config's passes, with every pass's jobs/s beside it. A pass lasts
-    seconds, and on a shared machine a neighbour's burst only ever slows one down: the
-    fastest pass is the closest reading of what the system can carry, and every system
-    (Celery and Ray Serve too) is read the same way."""
     cfg = ctx.config
-    passes = [
-        measure_closed(system, cfg.plumbing_jobs, cfg.plumbing_concurrency, cfg.drain_timeout_s)
-        for _ in range(cfg.plumbing_passes)
-    ]
-    fastest = max(passes, key=lambda p: float(p["jobs_per_s"]))
-    fastest["passes_jobs_per_s"] = [p["jobs_per_s"] for p in passes]
-    return fastest
+    return fastest_pass(
+        lambda: measure_closed(
+            system, cfg.plumbing_jobs, cfg.plumbing_concurrency, cfg.drain_timeout_s
+        ),
+        cfg.plumbing_passes,
+    )
 
 
 def _or_error(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
