@@ -53,7 +53,7 @@ def _measure(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
     with system:
         ctx.watch(system)
         warm_up(system, cfg.warmup_jobs)
-        result = _fastest_pass(ctx, system)
+        result = fastest_plumbing_pass(ctx, system)
         result["startup_s"] = getattr(system, "startup_s", {})
         print(
             f"[bench]   {system.label}: {result['jobs_per_s']} jobs/s (passes "
@@ -67,7 +67,8 @@ def _measure(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
     return result
 
 
-def _fastest_pass(ctx: Ctx, system: System) -> dict[str, Any]:
+def fastest_plumbing_pass(ctx: Ctx, system: System) -> dict[str, Any]:
+    """The config's closed-loop passes of the zero-cost engine, read by the fastest."""
     cfg = ctx.config
     return fastest_pass(
         lambda: measure_closed(

@@ -20,6 +20,7 @@ from benchmarks.engine_bench import text_agreement
 from benchmarks.images import write_documents
 from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.ocrserving_client import kubectl
+from benchmarks.plumbing_bench import fastest_plumbing_pass
 from benchmarks.pod_stack import (
     NAMESPACE,
     NodeMissingError,
@@ -100,12 +101,7 @@ def _pass(ctx: Ctx, system: System, engine: str, images: Path) -> dict[str, Any]
     cfg = ctx.config
     if engine == "noop":
         warm_up(system, cfg.warmup_jobs)
-        result = fastest_pass(
-            lambda: measure_closed(
-                system, cfg.plumbing_jobs, cfg.plumbing_concurrency, cfg.drain_timeout_s
-            ),
-            cfg.plumbing_passes,
-        )
+        result = fastest_plumbing_pass(ctx, system)
     else:
         warm_up(system, 2)
         count = len(list(images.glob("*.png")))
