@@ -341,7 +341,12 @@ def _targets_setter(prometheus_url: str, path: Path) -> Iterator[TargetsSetter]:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
-            done, state = _targets_state(prometheus_url, wanted)
+            try:
+                done, state = _targets_state(prometheus_url, wanted)
+            except OSError as error:
+                # One slow answer on a loaded machine is one poll lost, not the wait: the
+                # deadline still bounds it, and the last error is what the failure reports.
+                done, state = False, f"reading {prometheus_url}: {error!r}"
             if done:
                 return
             time.sleep(0.25)
