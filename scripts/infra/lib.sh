@@ -102,14 +102,22 @@ pid_file() { echo "$RUN_DIR/$1.pid"; }
 
 # True when the pid recorded for NAME is alive, not a zombie, and still runs the program we
 # started (a pid reused by an unrelated process after a reboot is not ours).
-is_running() {
-  local f pid state comm
+# pid_alive NAME: the pid in NAME's pid file exists and is not a zombie, whatever it runs
+# (just after start_bg it may still be the forked shell, before setsid execs the service).
+pid_alive() {
+  local f pid state
   f="$(pid_file "$1")"
   [ -f "$f" ] || return 1
   pid="$(cat "$f")"
   [ -n "$pid" ] || return 1
   state="$(ps -o stat= -p "$pid" 2>/dev/null)" || return 1
-  [ -n "$state" ] && [ "${state:0:1}" != "Z" ] || return 1
+  [ -n "$state" ] && [ "${state:0:1}" != "Z" ]
+}
+
+is_running() {
+  local pid comm
+  pid_alive "$1" || return 1
+  pid="$(cat "$(pid_file "$1")")"
   [ -f "$RUN_DIR/$1.comm" ] || return 0
   comm="$(ps -o comm= -p "$pid" 2>/dev/null)" || return 1
   [ "$comm" = "$(cat "$RUN_DIR/$1.comm")" ]
@@ -194,7 +202,7 @@ wait_tcp() {
   local host="$1" port="$2" timeout="$3" name="$4" deadline
   deadline=$(( $(date +%s) + timeout ))
   until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
-    if [ -n "$name" ] && ! is_running "$name"; then
+    if [ -n "$name" ] && ! pid_alive "$name"; then
       tail -n 30 "$LOG_DIR/$name.log" >&2 || true
       die "$name exited before listening on $host:$port (log: $LOG_DIR/$name.log)"
     fi
