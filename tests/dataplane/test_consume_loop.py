@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from ocr_runtime.application import BatchReport, JobMessage, JobOutcome
@@ -128,6 +129,7 @@ def build(
     engine_calls: EngineCalls = EngineCalls.WHOLE_BATCH,
     flush_after_s: float = 0.02,
     metrics: DataPlaneMetrics | None = None,
+    commit_interval_s: float = 0.0,
 ) -> ConsumeLoop[JobMessage]:
     metrics = metrics or DataPlaneMetrics(CollectorRegistry())
     handler = InferenceHandler(
@@ -150,6 +152,7 @@ def build(
         metrics=metrics,
         group="g",
         revoke_wait_s=1.0,
+        commit_interval_s=commit_interval_s,
     )
 
 
@@ -325,6 +328,51 @@ async def test_batches_go_on_while_a_commit_is_in_flight_and_stop_commits_the_re
     stop.set()
     await asyncio.wait_for(task, 5.0)
     assert max(c[PartitionKey(TOPIC, 0)] for c in source.commits) == 5
+
+
+async def run_batches(
+    loop: ConsumeLoop[JobMessage], processor: FakeProcessor, n: int
+) -> tuple[asyncio.Task[None], asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    for _ in range(500):
+        if len(processor.batches) == n:
+            break
+        await asyncio.sleep(0.01)
+    assert len(processor.batches) == n
+    return task, stop
+
+
+async def test_batches_within_the_commit_interval_share_a_commit_and_stop_commits_at_once() -> None:
+    """The first batch is committed at once; those finished within the interval after it
+    wait for one commit, which stopping makes at once instead of an hour later."""
+    source = MemorySource([job(n) for n in range(5)])
+    processor = FakeProcessor()
+    loop = build(source, processor, Letters(), Sink(), size=1, commit_interval_s=3600.0)
+    task, stop = await run_batches(loop, processor, 5)
+    await asyncio.sleep(0.05)
+    assert len(source.commits) == 1 and source.commits[0][PartitionKey(TOPIC, 0)] < 5
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
+    assert len(source.commits) == 2 and source.commits[-1] == {PartitionKey(TOPIC, 0): 5}
+
+
+async def test_a_revoke_commits_at_once_whatever_the_commit_interval() -> None:
+    source = MemorySource([job(n) for n in range(3)])
+    processor = FakeProcessor()
+    loop = build(source, processor, Letters(), Sink(), size=1, commit_interval_s=3600.0)
+    task, stop = await run_batches(loop, processor, 3)
+    hook = source.on_revoke
+    assert hook is not None
+    await asyncio.wait_for(hook(frozenset({PartitionKey(TOPIC, 0)})), 2.0)
+    assert source.commits[-1] == {PartitionKey(TOPIC, 0): 3}
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
+
+
+def test_a_negative_commit_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="commit_interval_s"):
+        build(MemorySource([]), FakeProcessor(), Letters(), Sink(), commit_interval_s=-1.0)
 
 
 class GroupingSink(Sink):

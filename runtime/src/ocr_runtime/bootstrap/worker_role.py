@@ -207,6 +207,7 @@ def _consume_loop(
         metrics=metrics,
         group=settings.consumer_group,
         revoke_wait_s=settings.drain_seconds,
+        commit_interval_s=settings.commit_interval_ms / 1000,
     )
 
 

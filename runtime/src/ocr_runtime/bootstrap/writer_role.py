@@ -66,6 +66,7 @@ async def _serve(settings: Settings) -> int:
             metrics=metrics,
             group=settings.writer_group,
             revoke_wait_s=settings.drain_seconds,
+            commit_interval_s=settings.commit_interval_ms / 1000,
         )
         return await dp.run_consumer(loop, settings, metrics, checks)
     return 1  # unreachable: the context manager does not swallow exceptions

@@ -204,6 +204,15 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100, description="Attempts before a job is dead.")
     retry_backoff_ms: int = Field(200, ge=0, description="First retry delay, doubled each time.")
     drain_seconds: float = Field(25.0, gt=0, description="Longest graceful shutdown.")
+    commit_interval_ms: int = Field(
+        200,
+        ge=0,
+        le=60_000,
+        description="Shortest time between two Kafka offset commits of a worker or writer; "
+        "the batches finished meanwhile share one commit (revoke and shutdown commit at "
+        "once). A crash redelivers at most this much, which workers skip as finished. "
+        "0: a commit after every batch.",
+    )
 
     # --- API limits and auth ---
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1, description="Largest upload (413).")

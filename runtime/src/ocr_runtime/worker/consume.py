@@ -1,11 +1,12 @@
 """The consume loop shared by the inference worker and the writer.
 
 Fetch in bulk -> decode -> micro-batch -> handle (the handler returns once the batch's
-effect is durable) -> commit the next offsets, in the background while the next batch runs.
-Offsets are committed only after that, and on partition revoke (the revoke hook first waits
-for the in-flight batch and commit). On stop (SIGTERM) the loop stops fetching, finishes the
-batch in flight, commits and leaves the group; records that were fetched but not started are
-dropped and will be redelivered to whoever owns them next.
+effect is durable) -> commit the next offsets, in the background while the next batch runs,
+at most once per commit interval. Offsets are committed only after that, and on partition
+revoke (the revoke hook first waits for the in-flight batch and commits at once). On stop
+(SIGTERM) the loop stops fetching, finishes the batch in flight, commits and leaves the
+group; records that were fetched but not started are dropped and will be redelivered to
+whoever owns them next.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,7 +95,12 @@ class ConsumeLoop(Generic[M]):
         metrics: DataPlaneMetrics,
         group: str,
         revoke_wait_s: float,
+        commit_interval_s: float = 0.0,
     ) -> None:
+        """`commit_interval_s`: the shortest time between two offset commits; the batches
+        finished meanwhile share the next one. 0: a commit after every batch."""
+        if commit_interval_s < 0:
+            raise ValueError("commit_interval_s must be >= 0")
         self._source = source
         self._decode = decode
         self._cost = cost
@@ -106,6 +113,12 @@ class ConsumeLoop(Generic[M]):
         # Commits run beside the next batch: a commit is a broker round trip that standard
         # mode (one job per batch) used to wait for after every job.
         self._committer: asyncio.Task[None] | None = None
+        # Each commit is a write to the broker's group coordinator, and at one per batch
+        # (dozens a second) those writes were a large share of the broker's CPU. A crash
+        # redelivers at most an interval's records, which workers skip (finished already).
+        self._commit_interval_s = commit_interval_s
+        self._committed_at = -math.inf
+        self._commit_now = asyncio.Event()  # revoke and stop: no waiting for the interval
         self._lag_labels: set[PartitionKey] = set()
         self._batcher: MicroBatcher[Decoded[M]] = MicroBatcher(
             self._fetch,
@@ -194,20 +207,30 @@ class ConsumeLoop(Generic[M]):
         self._metrics.batch_wait_limit.set(limits.max_wait_s)
 
     async def _commit_all(self) -> None:
-        """Commit what is durable, then what became durable meanwhile; stop at a failure
-        (the offsets stay in the ledger for the next batch's commit)."""
-        while self._ledger.pending() and await self._commit(None):
-            pass
+        """Commit what is durable, then what became durable meanwhile, each commit once the
+        interval since the last has passed; stop at a failure (the offsets stay in the
+        ledger for the next batch's commit)."""
+        while self._ledger.pending():
+            wait_s = self._committed_at + self._commit_interval_s - time.monotonic()
+            if wait_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._commit_now.wait(), wait_s)
+            if not await self._commit(None):
+                return
 
     async def _commits_done(self) -> None:
+        """The commit in the background, finished now instead of at its interval."""
         if self._committer is not None:
+            self._commit_now.set()
             await asyncio.gather(self._committer, return_exceptions=True)
+            self._commit_now.clear()
 
     async def _commit(self, only: frozenset[PartitionKey] | None) -> bool:
         """Whether the commit succeeded (or there was nothing to commit)."""
         offsets = self._ledger.take(only)
         if not offsets:
             return True
+        self._committed_at = time.monotonic()
         try:
             await self._source.commit(offsets)
         except Exception:
