@@ -175,7 +175,7 @@ apiserver_ready() {
 wait_apiserver() {
   local deadline=$(( $(date +%s) + 120 ))
   until apiserver_ready; do
-    is_running kube-apiserver || { tail -n 30 "$LOG_DIR/kube-apiserver.log" >&2; die "kube-apiserver exited (see $LOG_DIR/kube-apiserver.log)"; }
+    pid_alive kube-apiserver || { tail -n 30 "$LOG_DIR/kube-apiserver.log" >&2; die "kube-apiserver exited (see $LOG_DIR/kube-apiserver.log)"; }
     [ "$(date +%s)" -lt "$deadline" ] || die "kube-apiserver not ready after 120 s"
     sleep 0.5
   done
@@ -278,7 +278,7 @@ ensure_fake_nodes() {
 wait_default_service_account() {
   local deadline=$(( $(date +%s) + 60 ))
   until kubectl --kubeconfig="$KUBECONFIG_PATH" get serviceaccount default -n default >/dev/null 2>&1; do
-    is_running kube-controller-manager || die "kube-controller-manager exited (see $LOG_DIR/kube-controller-manager.log)"
+    pid_alive kube-controller-manager || die "kube-controller-manager exited (see $LOG_DIR/kube-controller-manager.log)"
     [ "$(date +%s)" -lt "$deadline" ] || die "no default ServiceAccount after 60 s"
     sleep 0.5
   done

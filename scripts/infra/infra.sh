@@ -114,7 +114,7 @@ kafka_wait() {
   wait_tcp 127.0.0.1 "$KAFKA_PORT" 120 kafka
   local deadline=$(( $(date +%s) + 120 ))
   until grep -q 'Kafka Server started' "$LOG_DIR/kafka.log"; do
-    is_running kafka || die "kafka exited (see $LOG_DIR/kafka.log)"
+    pid_alive kafka || die "kafka exited (see $LOG_DIR/kafka.log)"
     [ "$(date +%s)" -lt "$deadline" ] || die "kafka not started after 120 s"
     sleep 0.3
   done

@@ -100,10 +100,9 @@ maven_libs() {
 
 pid_file() { echo "$RUN_DIR/$1.pid"; }
 
-# True when the pid recorded for NAME is alive, not a zombie, and still runs the program we
-# started (a pid reused by an unrelated process after a reboot is not ours).
 # pid_alive NAME: the pid in NAME's pid file exists and is not a zombie, whatever it runs
-# (just after start_bg it may still be the forked shell, before setsid execs the service).
+# (just after start_bg it may still be the forked shell, before setsid execs the service):
+# what a wait for a service just started asks.
 pid_alive() {
   local f pid state
   f="$(pid_file "$1")"
@@ -114,6 +113,8 @@ pid_alive() {
   [ -n "$state" ] && [ "${state:0:1}" != "Z" ]
 }
 
+# is_running NAME: pid_alive, and the pid still runs the program we started (a pid reused by
+# an unrelated process after a reboot is not ours): what deciding whether to start asks.
 is_running() {
   local pid comm
   pid_alive "$1" || return 1

@@ -56,7 +56,7 @@ wait_ready() {
   wait_tcp 127.0.0.1 "$MLFLOW_PORT" 240 mlflow
   deadline=$(( $(date +%s) + 60 ))
   until curl -fsS "$MLFLOW_URL/health" >/dev/null 2>&1; do
-    is_running mlflow || die "mlflow exited (see $LOG_DIR/mlflow.log)"
+    pid_alive mlflow || die "mlflow exited (see $LOG_DIR/mlflow.log)"
     [ "$(date +%s)" -lt "$deadline" ] || die "mlflow not healthy after 60 s"
     sleep 0.3
   done

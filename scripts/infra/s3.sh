@@ -99,7 +99,7 @@ wait_ready() {
   deadline=$(( $(date +%s) + 60 ))
   until curl -fsS -o /dev/null --aws-sigv4 "aws:amz:$S3_REGION:s3" \
       -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" --user "$(s3_access_key):$(s3_secret_key)" "$S3_ENDPOINT/$S3_BUCKET?list-type=2" 2>/dev/null; do
-    is_running s3proxy || die "s3proxy exited (see $LOG_DIR/s3proxy.log)"
+    pid_alive s3proxy || die "s3proxy exited (see $LOG_DIR/s3proxy.log)"
     [ "$(date +%s)" -lt "$deadline" ] || die "s3proxy does not list $S3_BUCKET after 60 s (see $LOG_DIR/s3proxy.log)"
     sleep 0.3
   done

@@ -28,3 +28,32 @@ def test_env_set_merges_keys_written_by_each_script(tmp_path: Path) -> None:
     lines = (tmp_path / "env").read_text(encoding="utf-8").splitlines()
     assert all(line.startswith("export ") for line in lines)
     assert len(lines) == 3
+
+
+def _status(script: str, local_dir: Path) -> str:
+    env = {**os.environ, "OCR_LOCAL_DIR": str(local_dir), "OCR_CACHE_DIR": str(local_dir / "c")}
+    done = subprocess.run(
+        ["bash", "-uo", "pipefail", "-c", f". {LIB}; {script}"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_a_service_whose_shell_has_not_yet_exec_d_it_is_alive_but_not_yet_running(
+    tmp_path: Path,
+) -> None:
+    """Just after `start_bg` the pid may still be the forked shell: a wait for the service
+    asks `pid_alive` (true), a decision to start it asks `is_running` (false: another
+    program), and neither holds once the pid is gone."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shell = subprocess.Popen(["sleep", "30"])
+    try:
+        (run_dir / "svc.pid").write_text(f"{shell.pid}\n", encoding="utf-8")
+        (run_dir / "svc.comm").write_text("etcd\n", encoding="utf-8")
+        probe = "pid_alive svc && echo alive; is_running svc && echo running; true"
+        assert _status(probe, tmp_path) == "alive"
+    finally:
+        shell.kill()
+        shell.wait()
+    assert _status(probe, tmp_path) == ""
