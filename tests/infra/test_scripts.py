@@ -11,9 +11,14 @@ from tests.conftest import REPO_ROOT, read_local_env
 LIB = REPO_ROOT / "scripts" / "infra" / "lib.sh"
 
 
-def _bash(script: str, local_dir: Path) -> None:
+def _bash(script: str, local_dir: Path) -> str:
+    """Runs `script` with lib.sh sourced and .local at `local_dir`; returns its stdout."""
     env = {**os.environ, "OCR_LOCAL_DIR": str(local_dir), "OCR_CACHE_DIR": str(local_dir / "c")}
-    subprocess.run(["bash", "-euo", "pipefail", "-c", f". {LIB}; {script}"], env=env, check=True)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", f". {LIB}; {script}"],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return done.stdout.strip()
 
 
 def test_env_set_merges_keys_written_by_each_script(tmp_path: Path) -> None:
@@ -30,15 +35,6 @@ def test_env_set_merges_keys_written_by_each_script(tmp_path: Path) -> None:
     assert len(lines) == 3
 
 
-def _status(script: str, local_dir: Path) -> str:
-    env = {**os.environ, "OCR_LOCAL_DIR": str(local_dir), "OCR_CACHE_DIR": str(local_dir / "c")}
-    done = subprocess.run(
-        ["bash", "-uo", "pipefail", "-c", f". {LIB}; {script}"],
-        env=env, check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
 def test_a_service_whose_shell_has_not_yet_exec_d_it_is_alive_but_not_yet_running(
     tmp_path: Path,
 ) -> None:
@@ -52,8 +48,8 @@ def test_a_service_whose_shell_has_not_yet_exec_d_it_is_alive_but_not_yet_runnin
         (run_dir / "svc.pid").write_text(f"{shell.pid}\n", encoding="utf-8")
         (run_dir / "svc.comm").write_text("etcd\n", encoding="utf-8")
         probe = "pid_alive svc && echo alive; is_running svc && echo running; true"
-        assert _status(probe, tmp_path) == "alive"
+        assert _bash(probe, tmp_path) == "alive"
     finally:
         shell.kill()
         shell.wait()
-    assert _status(probe, tmp_path) == ""
+    assert _bash(probe, tmp_path) == ""
