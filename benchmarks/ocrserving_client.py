@@ -143,8 +143,17 @@ class Cluster:
                 return
 
     def delete_all(self, timeout: float = 180.0) -> None:
+        """Delete every OCRServing of the namespace and wait until they are gone. Each holds
+        the operator's finalizer, so this needs the operator running; one still there after
+        `timeout` fails the suite instead of being measured beside the next pass."""
         for obj in self.items():
             self._call("DELETE", f"{self._collection}/{obj['metadata']['name']}")
         deadline = time.monotonic() + timeout
-        while self.items() and time.monotonic() < deadline:
+        while (left := self.items()) and time.monotonic() < deadline:
             time.sleep(1.0)
+        if left:
+            names = ", ".join(sorted(obj["metadata"]["name"] for obj in left)[:5])
+            raise RuntimeError(
+                f"{len(left)} OCRServings still present {timeout:.0f} s after their deletion "
+                f"({names}...): is the operator running and releasing its finalizer?"
+            )

@@ -235,12 +235,14 @@ def run(ctx: Ctx) -> dict[str, Any]:
         return {"status": "not run", "reason": str(exc)}
     _prepare_namespace()
     cluster = Cluster(NAMESPACE)
-    cluster.delete_all()
     operator, metrics_url = start_operator(ctx)
     ctx.sampler.processes.append(operator)
     count = ctx.config.operator_resources
     measurements: dict[str, Any] = {}
     try:
+        # Left by an interrupted run: gone before anything is measured, and only the
+        # operator can let them go (its finalizer).
+        cluster.delete_all()
         measurements["apply -> Ready, 1 resource"] = _one(cluster, 180.0)
         cluster.delete_all()
         many = _many(cluster, count, ctx.config.operator_timeout_s, operator.pid)
