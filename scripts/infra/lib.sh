@@ -130,6 +130,11 @@ started_with() {
   tr '\0' ' ' <"/proc/$(cat "$(pid_file "$1")")/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 
+# started_in_env NAME VAR=VALUE: true when the running NAME was started with that variable.
+started_in_env() {
+  tr '\0' '\n' <"/proc/$(cat "$(pid_file "$1")")/environ" 2>/dev/null | grep -qx -- "$2"
+}
+
 # print_status NAME...: one line per component; fails when any of them is stopped.
 print_status() {
   local name rc=0

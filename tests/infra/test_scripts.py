@@ -53,3 +53,23 @@ def test_a_service_whose_shell_has_not_yet_exec_d_it_is_alive_but_not_yet_runnin
         shell.kill()
         shell.wait()
     assert _bash(probe, tmp_path) == ""
+
+
+def test_started_in_env_reads_the_running_process_environment(tmp_path: Path) -> None:
+    """A component reads GOGC only when it starts: one started without this script's value
+    is stale, one started with it is not."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    service = subprocess.Popen(["sleep", "30"], env={**os.environ, "GOGC": "400"})
+    try:
+        (run_dir / "svc.pid").write_text(f"{service.pid}\n", encoding="utf-8")
+        probe = (
+            "started_in_env svc GOGC=400 && echo with; "
+            "started_in_env svc GOGC=40 && echo prefix; "
+            "started_in_env svc GOGC=100 && echo other; true"
+        )
+        assert _bash(probe, tmp_path) == "with"
+    finally:
+        service.kill()
+        service.wait()
+    assert _bash("started_in_env svc GOGC=400 && echo with; true", tmp_path) == ""
