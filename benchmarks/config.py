@@ -17,6 +17,7 @@ class BenchConfig:
     api_seconds: float  # duration of each rate step
     operator_resources: int  # OCRServing objects applied at once
     profile_seconds: float  # py-spy window when a target is missed
+    engine_passes: int = 2  # passes per side of the engine comparison; read by the fastest
     document_pages: int = 20  # pages of the PDF in the documents comparison
     document_copies: int = 2  # uploads of that PDF, all in flight at once
     drain_timeout_s: float = 300.0

@@ -215,6 +215,51 @@ def test_summary_renders_the_documents_section_with_pages_per_second() -> None:
     assert "(pages per result: [20])" in text
 
 
+def test_summary_reads_each_engine_side_by_its_fastest_pass_with_every_pass_beside_it() -> None:
+    lat = {"count": 10, "p50": 900.0, "p95": 1500.0, "p99": 1600.0}
+    side = {
+        "images_per_s": 1.3,
+        "passes_jobs_per_s": [1.1, 1.3],
+        "same_text_as_bare": 1.0,
+        "job_latency_ms": lat,
+        "cpu_cores": {"worker-0": 0.9},
+    }
+    results = _results()
+    results["suites"] = {
+        "engine": {
+            "images": {
+                "count": 10,
+                "mean_megapixels": 0.4,
+                "min_size": [1, 1],
+                "max_size": [2, 2],
+            },
+            "bare_runs": [
+                {"images_per_s": 1.0, "per_image_ms": lat},
+                {"images_per_s": 1.2, "per_image_ms": lat},
+            ],
+            "bare_images_per_s": 1.2,
+            "worker": {
+                "batched": side,
+                "standard": {**side, "passes_jobs_per_s": [1.3]},
+                "Ray Serve, batched": {
+                    **side,
+                    "images_per_s": 1.0,
+                    "passes_jobs_per_s": [0.9, 1.0],
+                },
+            },
+            "ratio_to_bare": {"batched": 1.083, "standard": 1.083, "Ray Serve, batched": 0.833},
+            "ratio_to_ray": {"batched": 1.3, "standard": 1.3, "Ray Serve, batched": 1.0},
+            "targets": [],
+        }
+    }
+    text = report.render(results)
+    assert "read by its fastest" in text
+    assert "| worker, batched | 1.08 | 1.30 | 1.30 (passes 1.10 / 1.30) | 100.0% |" in text
+    assert "| worker, standard | 1.08 | 1.30 | 1.30 | 100.0% |" in text
+    assert "| Ray Serve, batched | 0.83 | 1.00 | 1.00 (passes 0.90 / 1.00) | 100.0% |" in text
+    assert "runs before / after: 1.00 / 1.20" in text
+
+
 def test_summary_names_refused_submissions_apart_from_lost_jobs() -> None:
     results = _results()
     results["suites"]["plumbing"]["systems"]["batched"]["refused"] = {"503": 7}
