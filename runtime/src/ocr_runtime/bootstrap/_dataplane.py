@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ocr_contract import Role
 from ocr_runtime.adapters.failures import is_transient
 from ocr_runtime.adapters.kafka import (
     ConsumerOptions,
@@ -90,8 +91,15 @@ async def until_reachable(
 
 
 def producer_options(settings: Settings, role: str) -> ProducerOptions:
+    """Only the API lingers: its requests each publish one job, and at a few hundred a second
+    an immediate send was a produce request per job, which cost the broker about as much CPU
+    as the API's own work on the job (0.65 to 0.88 ms a job at 500/s; 0.29 to 0.34 with 5 ms).
+    A worker or writer sends a whole batch at once, which a linger would only delay."""
     return ProducerOptions(
-        settings.kafka_bootstrap, client_id(role), security=KafkaSecurity.from_settings(settings)
+        settings.kafka_bootstrap,
+        client_id(role),
+        linger_ms=settings.kafka_job_linger_ms if role == Role.API else 0,
+        security=KafkaSecurity.from_settings(settings),
     )
 
 

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         "useful worker and writer replicas).",
     )
     kafka_replication: int = Field(1, ge=1, le=10, description="Replicas of created topics.")
+    kafka_job_linger_ms: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="How long the API's producer gathers job messages into one request "
+        "(Kafka 4.0's default linger); workers and writers send each batch at once.",
+    )
     kafka_session_timeout_ms: int = Field(
         10_000,
         ge=6_000,
