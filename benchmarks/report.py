@@ -104,9 +104,12 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
     )
     concurrency = suite.get("concurrency", "?")
     counts = ", ".join(f"{name} {sys['jobs']}" for name, sys in systems.items())
+    fronts = suite.get("api_processes", 1)
     out.append(
         f"Jobs per pass: {counts}; "
-        f"{concurrency} requests in flight. Settings: "
+        f"{concurrency} requests in flight, spread over {fronts} HTTP front process(es) of "
+        "every system (our API processes, as a default OCRServing's API pods; uvicorn workers "
+        "of Celery's FastAPI; Ray Serve ingress replicas). Settings: "
         + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in systems.items())
     )
     out.append("")

@@ -57,7 +57,7 @@ def warm_up(system: System, count: int, timeout: float = 120.0) -> None:
         [
             "closed",
             "--url",
-            f"{system.api_url}/v1/jobs",
+            system.jobs_url,
             "--count",
             str(count),
             "--concurrency",
@@ -87,7 +87,7 @@ def measure_closed(
     args = [
         "closed",
         "--url",
-        f"{system.api_url}/v1/jobs",
+        system.jobs_url,
         "--count",
         str(count),
         "--concurrency",

@@ -99,6 +99,12 @@ class System:
         """Every API process's base URL (one unless the system runs several)."""
         return [self.api_url]
 
+    @property
+    def jobs_url(self) -> str:
+        """The submission URL of every API process, as the load generator's `--url` takes
+        them (comma-separated; request i goes to process i modulo their number)."""
+        return ",".join(f"{url}/v1/jobs" for url in self.api_urls)
+
     def stop_all(self) -> None:
         for proc in reversed(list(self.processes.values())):
             proc.stop()
@@ -217,8 +223,13 @@ class RuntimeStack(System):
 class CeleryStack(System):
     """Seed 003's design: FastAPI -> Celery on Redis -> result in MariaDB."""
 
-    def __init__(self, services: Services, log_dir: Path, label: str = "celery") -> None:
+    def __init__(
+        self, services: Services, log_dir: Path, label: str = "celery", *, api_processes: int = 1
+    ) -> None:
+        """`api_processes`: uvicorn workers of the FastAPI front (one port, as uvicorn's
+        `--workers` shares its socket)."""
         self.services, self.label = services, label
+        self.api_processes = api_processes
         self.log_dir = log_dir / label
         self.db = MariaDb(services.database_url)
         self.database = "bench_celery"
@@ -255,6 +266,8 @@ class CeleryStack(System):
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(self.api_processes),
             ],
             env,
             self.log_dir,
@@ -306,9 +319,11 @@ class RayServeStack(System):
         engine: str,
         max_batch_size: int,
         batch_wait_s: float,
+        ingress_replicas: int = 1,
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.services, self.label = services, label
+        self.ingress_replicas = ingress_replicas
         self.log_dir = log_dir / label
         self.db = MariaDb(services.database_url)
         self.database = f"bench_{label.replace('-', '_')}"
@@ -325,6 +340,7 @@ class RayServeStack(System):
             "max_batch_size": self.max_batch_size,
             "batch_wait_timeout_s": self.batch_wait_s,
             "model max_ongoing_requests": 2 * self.max_batch_size,
+            "ingress replicas": self.ingress_replicas,
             **self.extra_env,
         }
 
@@ -366,6 +382,8 @@ class RayServeStack(System):
             str(self.max_batch_size),
             "--batch-wait-s",
             str(self.batch_wait_s),
+            "--ingress-replicas",
+            str(self.ingress_replicas),
         ]
         self.processes["ray"] = procs.start("ray", argv, self._env(database_url), self.log_dir)
         try:

@@ -165,7 +165,7 @@ class Ingress:
         return JSONResponse({"job_id": job_id, "status": "queued"}, status_code=202)
 
 
-def application(max_batch_size: int, batch_wait_s: float) -> Any:
+def application(max_batch_size: int, batch_wait_s: float, ingress_replicas: int = 1) -> Any:
     model = serve.deployment(
         Model,
         max_ongoing_requests=2 * max_batch_size,
@@ -176,6 +176,7 @@ def application(max_batch_size: int, batch_wait_s: float) -> Any:
         # an async front that only does I/O: Ray's default of 5 would queue the load
         # generator's requests in the proxy
         max_ongoing_requests=1024,
+        num_replicas=ingress_replicas,
         ray_actor_options={"num_cpus": 0},
     )
     return ingress.bind(model)
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--max-batch-size", type=int, default=8)
     parser.add_argument("--batch-wait-s", type=float, default=0.02)
+    parser.add_argument("--ingress-replicas", type=int, default=1)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     import ray  # noqa: PLC0415
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _start_serve(args.port)
         serve.run(
-            application(args.max_batch_size, args.batch_wait_s),
+            application(args.max_batch_size, args.batch_wait_s, args.ingress_replicas),
             name="ocr",
             route_prefix="/",
             blocking=False,

@@ -25,6 +25,7 @@ def test_ray_serve_baseline_finishes_every_job_and_shuts_down_cleanly(tmp_path: 
         engine="noop",
         max_batch_size=8,
         batch_wait_s=0.02,
+        ingress_replicas=2,  # as the plumbing suite runs it
     )
     with stack:
         tree = procs.process_tree(stack.processes["ray"].pid)
