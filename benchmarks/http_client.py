@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 from urllib.parse import urlsplit
@@ -140,15 +142,32 @@ def _dechunk(raw: bytes) -> bytes:
     return bytes(body)
 
 
-class ConnectionPool:
-    """Keep-alive connections to several targets, at most `limit` open at once."""
+# uvicorn closes a keep-alive connection idle for 5 s: a request written on it at that moment
+# is lost with the connection ("connection closed"). After a stall the pool holds more
+# connections than the rate needs, and the older ones sit idle until a burst takes them up;
+# so a client stops reusing a connection before the server's keep-alive ends.
+IDLE_LIMIT_S = 4.0
 
-    def __init__(self, limit: int, timeout_s: float) -> None:
-        self._idle: dict[Target, collections.deque[_Connection]] = collections.defaultdict(
-            collections.deque
+
+class ConnectionPool:
+    """Keep-alive connections to several targets, at most `limit` open at once; one idle for
+    `idle_limit_s` is closed instead of reused."""
+
+    def __init__(
+        self,
+        limit: int,
+        timeout_s: float,
+        *,
+        idle_limit_s: float = IDLE_LIMIT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._idle: dict[Target, collections.deque[tuple[float, _Connection]]] = (
+            collections.defaultdict(collections.deque)
         )
         self._slots = asyncio.Semaphore(limit)
         self._timeout_s = timeout_s
+        self._idle_limit_s = idle_limit_s
+        self._clock = clock
         self._open: set[_Connection] = set()
 
     async def post(self, target: Target, request: bytes) -> tuple[int, bytes]:
@@ -161,16 +180,17 @@ class ConnectionPool:
                 self._discard(connection)
                 raise
             if connection.reusable:
-                self._idle[target].append(connection)
+                self._idle[target].append((self._clock(), connection))
             else:
                 self._discard(connection)
             return answer
 
     async def _connection(self, target: Target) -> _Connection:
         idle = self._idle[target]
+        oldest_allowed = self._clock() - self._idle_limit_s
         while idle:
-            connection = idle.pop()
-            if connection.reusable:
+            since, connection = idle.pop()
+            if connection.reusable and since >= oldest_allowed:
                 return connection
             self._discard(connection)
         try:

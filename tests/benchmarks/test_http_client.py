@@ -96,6 +96,23 @@ async def test_connection_close_is_honoured_and_the_next_request_reconnects() ->
     assert answered == (202, b"2::b")  # a second connection: the first was closed
 
 
+async def test_a_connection_idle_too_long_is_replaced_not_reused() -> None:
+    now = [100.0]
+    server = await _server()
+    try:
+        target = Target.parse(str(server.make_url("/echo")))
+        pool = ConnectionPool(limit=1, timeout_s=5, idle_limit_s=4.0, clock=lambda: now[0])
+        first = await pool.post(target, _request(target, b"a"))
+        now[0] += 3.9  # within the limit: the same connection
+        second = await pool.post(target, _request(target, b"b"))
+        now[0] += 4.1  # past it: the server may be closing it, so a new one
+        third = await pool.post(target, _request(target, b"c"))
+        pool.close()
+    finally:
+        await server.close()
+    assert [first, second, third] == [(202, b"1::a"), (202, b"1::b"), (202, b"2::c")]
+
+
 async def test_a_slow_answer_times_out_and_an_unreachable_port_is_an_http_error() -> None:
     server = await _server()
     try:
