@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -35,6 +34,7 @@ from tests.advisor.test_advisor_e2e import (
 from tests.operator._cluster import get, install_crds, kubectl
 from tests.operator._cluster import wait_for as wait_briefly
 from tests.operator._examples import ROOT
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -82,12 +82,6 @@ class Replica:
         return "\n".join(self.log.read_text().splitlines()[-30:])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def namespace(kubeconfig: Path) -> Iterator[str]:
     install_crds(str(ROOT / "crds"))
@@ -128,7 +122,7 @@ def start_replica(
     identity: str, namespace: str, lease: str, env: dict[str, str], work: Path
 ) -> Replica:
     """`ocr-operator run --leader-elect` as the chart runs it, on this machine."""
-    port, log = _free_port(), work / f"{identity}.log"
+    port, log = free_port(), work / f"{identity}.log"
     command = [
         str(Path(sys.executable).parent / "ocr-operator"), "run", "--standalone",
         f"--namespace={namespace}", "--leader-elect", f"--lease-name={lease}",

@@ -8,7 +8,6 @@ import asyncio
 import io
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,8 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from PIL import Image
 
+from tests.support.ports import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOCAL = REPO_ROOT / ".local"
 LOG_DIR = LOCAL / "logs" / "dataplane"
@@ -33,12 +34,6 @@ INFRA_SCRIPT = REPO_ROOT / "scripts" / "infra" / "infra.sh"
 
 START_TIMEOUT_S = 90.0
 DONE_TIMEOUT_S = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: object, timeout: float, what: str, interval: float = 0.1) -> None:

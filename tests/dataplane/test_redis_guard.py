@@ -12,7 +12,8 @@ import pytest
 from redis import Redis
 
 from tests.dataplane.conftest import Stack
-from tests.dataplane.support import RuntimeProcess, free_port, png
+from tests.dataplane.support import RuntimeProcess, png
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
