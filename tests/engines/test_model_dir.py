@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from ocr_runtime.core.settings import LineOrientation, Settings
 from ocr_runtime.worker import DataPlaneMetrics, probe_app
 from tests.engines.model_dirs import NAME, VERSION, expected_checksum, onnx_model_dir, truncate
 from tests.support.documents import render_document
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -162,18 +162,11 @@ def test_dict_txt_beside_the_model_wins_over_the_embedded_list(
     assert [line.text for line in page.lines] == [LINE.upper()]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _run_worker(folder: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "OCR_MODEL_DIR": str(folder),
-        "OCR_HTTP_PORT": str(_free_port()),
+        "OCR_HTTP_PORT": str(free_port()),
         "OCR_KAFKA_BOOTSTRAP": "127.0.0.1:1",  # never reached: the model fails first
         "OCR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/ocr.db",
     }

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import os
-import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ import pytest
 
 from ocr_runtime.adapters.sigv4 import S3Credentials, signed_headers
 from tests.conftest import REPO_ROOT, read_local_env
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -54,12 +54,6 @@ class Instance:
 
     def env(self) -> dict[str, str]:
         return read_local_env(self.local / "env")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:
@@ -111,7 +105,7 @@ def _listeners(port: int) -> list[str]:
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[Instance]:
-    server = Instance(tmp_path / "local", _free_port())
+    server = Instance(tmp_path / "local", free_port())
     yield server
     server.run("down")
 

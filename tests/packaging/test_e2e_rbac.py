@@ -11,7 +11,6 @@ import copy
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -27,6 +26,7 @@ from tests.conftest import kubeconfig_server_and_token
 from tests.packaging._kube import Kubectl, condition, private_copy, unique, wait_for
 from tests.packaging.conftest import CHART_DIR, REPO_ROOT, run
 from tests.packaging.test_chart import EXPECTED_CLUSTER, EXPECTED_NAMESPACED, LEASE, NAMESPACES
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -42,12 +42,6 @@ class Install:
     account: str  # system:serviceaccount:<ns>:<name>
     as_account: Kubectl  # the ServiceAccount's own token
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _token_kubeconfig(admin_config: Path, token: str, path: Path) -> Path:
@@ -130,7 +124,7 @@ def install(
     token = admin.ok("create", "token", account, "-n", operator_ns, "--duration=2h").strip()
     sa_config = _token_kubeconfig(kubeconfig, token, work / "operator.kubeconfig")
 
-    health_port = _free_port()
+    health_port = free_port()
     command, chart_env = _operator_command(deployment, health_port)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OCR_")},

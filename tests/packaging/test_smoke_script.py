@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.packaging.conftest import REPO_ROOT, run
+from tests.support.ports import free_port
 
 SMOKE = REPO_ROOT / "scripts" / "smoke_test.sh"
 START_TIMEOUT_S = 180.0
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ready(url: str) -> bool:
@@ -42,7 +36,7 @@ def _ready(url: str) -> bool:
 @pytest.fixture(scope="module")
 def all_in_one(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("all-in-one")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "OCR_HTTP_PORT": str(port),
@@ -89,7 +83,7 @@ def test_smoke_test_fails_when_the_text_is_not_recognised(all_in_one: str) -> No
 
 
 def test_smoke_test_fails_when_nothing_listens() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     done = run([SMOKE, url], timeout=60)
     assert done.returncode == 1
     assert f"SMOKE TEST FAILED: GET /healthz: cannot connect to {url}" in done.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from tests.support.pdfs import text_pdf
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -31,12 +31,6 @@ class Server:
     base_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_ready(server: Server) -> None:
@@ -57,7 +51,7 @@ def _wait_ready(server: Server) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("all-in-one")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "OCR_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'ocr.db'}",
