@@ -12,11 +12,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baselines import RayServeStack
 from benchmarks.context import Ctx, Target
 from benchmarks.images import describe, write_documents
 from benchmarks.procs import ProcessFailedError
 from benchmarks.runner import fastest_pass, measure_closed, warm_up
-from benchmarks.stack import RayServeStack, RuntimeStack, StackSpec, System
+from benchmarks.stack import RuntimeStack, StackSpec, System
 from benchmarks.stats import ratio
 
 STANDARD_GOAL = 0.95

@@ -8,11 +8,12 @@ import math
 from typing import Any
 
 from benchmarks import db_paths
+from benchmarks.baselines import CeleryStack, RayServeStack
 from benchmarks.context import Ctx, Target
 from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.procs import ProcessFailedError
 from benchmarks.runner import fastest_pass, measure_closed, warm_up
-from benchmarks.stack import CeleryStack, RayServeStack, RuntimeStack, StackSpec, System
+from benchmarks.stack import RuntimeStack, StackSpec, System
 from benchmarks.stats import ratio
 
 CAPACITY_GOAL = 1000.0  # jobs/s, batched and writer mode, 2 cores

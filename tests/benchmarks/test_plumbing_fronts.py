@@ -8,9 +8,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from benchmarks.baselines import CeleryStack
 from benchmarks.runner import measure_closed
 from benchmarks.services import Services
-from benchmarks.stack import CeleryStack, RuntimeStack, StackSpec
+from benchmarks.stack import RuntimeStack, StackSpec
 
 from benchmarks import procs
 

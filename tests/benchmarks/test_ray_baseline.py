@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from benchmarks.baselines import RayServeStack
 from benchmarks.runner import measure_closed
 from benchmarks.services import Services
-from benchmarks.stack import RayServeStack
 
 from benchmarks import procs
 
