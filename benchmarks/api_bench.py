@@ -2,9 +2,13 @@
 load-generating process, with a batched noop worker draining the queue behind the API.
 
 Measured with one API process and with two, requests spread over both as a Service spreads
-them over the two API pods a default OCRServing runs (`spec.api.replicas: 2`): one process
-uses one core at most, and this machine has two, shared with the worker, Kafka and MariaDB.
-The target is read on the two-process stack."""
+them over the two API pods a default OCRServing runs (`spec.api.replicas: 2`). The target is
+read on one process: a default OCRServing's two API pods prefer different nodes (pod
+anti-affinity), so a node runs one, and this machine is one node of two cores shared with
+the worker, Kafka and MariaDB. One process is not CPU-bound at the goal's rate (about 0.7 of
+a core), and a second on the same two cores cost more CPU per request in every run (1.8 to
+2.0 ms against 1.3 to 1.5: each process's groups and Kafka batches are half as large, and
+one more process waits for a core), so it lowers no tail here; both are reported."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from benchmarks.stack import RuntimeStack, StackSpec
 GOAL_RATE = 500
 GOAL_P99_MS = 50.0
 API_PROCESSES = (1, 2)
-TARGET_PROCESSES = 2
+TARGET_PROCESSES = 1  # per node; see the module's docstring
 
 
 def _jobs_urls(stack: RuntimeStack) -> str:
@@ -117,7 +121,7 @@ def run(ctx: Ctx) -> dict[str, Any]:
     at_goal = chosen["rates"].get(str(GOAL_RATE), {}).get("latency_ms", {}).get("p99", float("nan"))
     met = at_goal < GOAL_P99_MS
     target = Target(
-        f"API: p99 at {GOAL_RATE}/s ({TARGET_PROCESSES} API processes)",
+        f"API: p99 at {GOAL_RATE}/s ({TARGET_PROCESSES} API process per node)",
         f"< {GOAL_P99_MS:.0f} ms",
         at_goal,
         met,

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from benchmarks.engine_bench import text_agreement
 from benchmarks.images import write_documents
 from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.ocrserving_client import kubectl
-from benchmarks.plumbing_bench import fastest_plumbing_pass
 from benchmarks.pod_stack import (
     NAMESPACE,
     NodeMissingError,
@@ -31,7 +30,7 @@ from benchmarks.pod_stack import (
     require_node,
 )
 from benchmarks.procs import ProcessFailedError
-from benchmarks.runner import fastest_pass, measure_closed, warm_up
+from benchmarks.runner import fastest_interleaved, measure_closed, warm_up
 from benchmarks.stack import RuntimeStack, StackSpec, System
 from benchmarks.stats import ratio
 from ocr_operator.render.auth import api_key_digest, new_api_key
@@ -95,50 +94,68 @@ def _host(ctx: Ctx, mode: str, engine: str, key: str, *, forwarded: bool) -> Run
     return stack
 
 
-def _pass(ctx: Ctx, system: System, engine: str, images: Path) -> dict[str, Any]:
-    """The fastest of the config's passes (as the plumbing suite reads every system), on
-    both sides alike; the engine pass sends every document at once, as the engine suite."""
+def _warm(ctx: Ctx, system: System, engine: str) -> None:
+    warm_up(system, ctx.config.warmup_jobs if engine == "noop" else 2)
+
+
+def _one_pass(ctx: Ctx, system: System, engine: str, images: Path) -> Callable[[], dict[str, Any]]:
+    """One closed-loop pass: the plumbing suite's for the zero-cost engine; for the engine,
+    every document at once, as the engine suite."""
     cfg = ctx.config
     if engine == "noop":
-        warm_up(system, cfg.warmup_jobs)
-        result = fastest_plumbing_pass(ctx, system)
-    else:
-        warm_up(system, 2)
-        count = len(list(images.glob("*.png")))
-        result = fastest_pass(lambda: _engine_pass(ctx, system, count, images),
-                              cfg.plumbing_passes)  # fmt: skip
-    print(f"[bench]   {system.label}: {result['jobs_per_s']} jobs/s "
-          f"(passes {result['passes_jobs_per_s']})", flush=True)  # fmt: skip
-    return result
+        return lambda: measure_closed(system, cfg.plumbing_jobs, cfg.plumbing_concurrency,
+                                      cfg.drain_timeout_s)  # fmt: skip
+    count = len(list(images.glob("*.png")))
+
+    def engine_pass() -> dict[str, Any]:
+        since = system.cutoff()
+        result = measure_closed(system, count, count, cfg.drain_timeout_s, images)
+        result["texts"] = system.table.result_texts(since)
+        return result
+
+    return engine_pass
 
 
-def _engine_pass(ctx: Ctx, system: System, count: int, images: Path) -> dict[str, Any]:
-    since = system.cutoff()
-    result = measure_closed(system, count, count, ctx.config.drain_timeout_s, images)
-    result["texts"] = system.table.result_texts(since)
-    return result
+def _host_variants(engine: str) -> dict[str, bool]:
+    """Host stacks by name, and whether they reach MariaDB through the pods' forwarder:
+    `host`, the pods' comparison; `host_direct` (plumbing only), as the plumbing suite."""
+    return {"host": True, "host_direct": False} if engine == "noop" else {"host": True}
 
 
-def _host_passes(ctx: Ctx, mode: str, engine: str, key: str, images: Path) -> dict[str, Any]:
-    """`host`: through the forwarder, the pods' comparison; `host_direct` (plumbing only):
-    straight to MariaDB, as the plumbing suite measures."""
-    variants = {"host": True, "host_direct": False} if engine == "noop" else {"host": True}
-    sides: dict[str, Any] = {}
-    for name, forwarded in variants.items():
-        stack = _host(ctx, mode, engine, key, forwarded=forwarded)
-        try:
-            with stack:
-                sides[name] = _pass(ctx, stack, engine, images)
-        except (ProcessFailedError, DrainTimeoutError) as exc:
-            sides[name] = {"error": str(exc)[:300], "jobs_per_s": math.nan}
-        sides[name]["settings"] = stack.spec.settings()
-    return sides
+def _measure_mode(
+    ctx: Ctx, pods: PodStack, mode: str, *, engine: str, key: str, images: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(host sides, pods) for one mode, each read by its fastest pass. The host stacks run
+    beside the pods' stack, and the sides take turns pass by pass (`fastest_interleaved`):
+    all of them up and warm, each measured while the others idle."""
+    hosts: dict[str, dict[str, Any]] = {}
+    systems: dict[str, System] = {}
+    with contextlib.ExitStack() as opened:
+        for name, forwarded in _host_variants(engine).items():
+            stack = _host(ctx, mode, engine, key, forwarded=forwarded)
+            hosts[name] = {"settings": stack.spec.settings()}
+            try:
+                systems[name] = opened.enter_context(stack)
+                _warm(ctx, stack, engine)
+            except (ProcessFailedError, DrainTimeoutError) as exc:
+                hosts[name] |= {"error": str(exc)[:300], "jobs_per_s": math.nan}
+                systems.pop(name, None)
+        _warm(ctx, pods, engine)
+        systems["pods"] = pods
+        measures = {name: _one_pass(ctx, each, engine, images) for name, each in systems.items()}
+        results = fastest_interleaved(measures, ctx.config.plumbing_passes)
+    for name, result in results.items():
+        print(f"[bench]   {systems[name].label}: {result['jobs_per_s']} jobs/s "
+              f"(passes {result.get('passes_jobs_per_s')})", flush=True)  # fmt: skip
+    measured = results.pop("pods")
+    for name, result in results.items():
+        hosts[name] |= result
+    return hosts, measured
 
 
 def _engine_passes(ctx: Ctx, engine: str, images: Path) -> dict[str, dict[str, Any]]:
-    """For each mode of `engine`: host processes, then pods. The pods' stack is applied once
-    and moved from one mode to the next by a patch, as users do; it sits idle while the host
-    processes run."""
+    """For each mode of `engine`: host processes beside pods. The pods' stack is applied once
+    and moved from one mode to the next by a patch, as users do."""
     modes = PASSES[engine]
     spec = PodSpec(label=engine, mode=modes[0], engine=engine,
                    batch_max_size=PLUMBING_BATCH if engine == "noop" else 8)  # fmt: skip
@@ -147,8 +164,7 @@ def _engine_passes(ctx: Ctx, engine: str, images: Path) -> dict[str, dict[str, A
     with PodStack(ctx.services, spec, READY_TIMEOUT_S) as pods:
         for index, mode in enumerate(modes):
             ready_s = pods.switch(mode) if index else pods.startup_s["apply -> Ready"]
-            hosts = _host_passes(ctx, mode, engine, key, images)
-            measured = _pass(ctx, pods, engine, images)
+            hosts, measured = _measure_mode(ctx, pods, mode, engine=engine, key=key, images=images)
             measured["settings"] = spec.settings(mode)
             measured["ready_s"] = ready_s
             out[f"{'plumbing' if engine == 'noop' else 'engine'} {mode.lower()}"] = _compare(

@@ -75,13 +75,13 @@ def pods_section(suite: dict[str, Any]) -> list[str]:
         "to the next by a patch of `spec.architecture.mode`. Pods cannot reach services bound "
         "to this host's loopback: they reach Kafka and MariaDB through socat forwarders "
         "(`forward kafka`, `forward mariadb`, counted in their CPU), an artefact of this "
-        "machine, not of pods. So each pods pass follows the same stack as host processes "
+        "machine, not of pods. So the pods run beside the same stack as host processes "
         "(same settings, same API key) whose database connections pass the same forwarder: "
         "pods / host is what running in pods costs, and the target. For the plumbing passes "
-        "the host stack also runs with its database direct, as section 2 measures it. Each side "
-        "runs the same number of passes and is read by its fastest, as section 2 reads "
-        "every system. "
-        "Pods' "
+        "the host stack also runs with its database direct, as section 2 measures it. The "
+        "sides take turns, a pass of each per round, so that a slow minute of the machine "
+        "falls on both; each side runs the same number of passes and is read by its fastest, "
+        "as section 2 reads every system. Pods' "
         f"settings: {settings}.",
         "",
         *md_table(_HEADER, rows),

@@ -4,16 +4,19 @@ database, and attribute CPU to each process while it happens."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from benchmarks import procs
+from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.loadgen import API_KEY_ENV
+from benchmarks.procs import ProcessFailedError
 from benchmarks.stack import System
 from benchmarks.stats import ratio
 
@@ -131,7 +134,30 @@ def fastest_pass(measure: Callable[[], dict[str, Any]], passes: int) -> dict[str
     lasts seconds, and on a shared machine a neighbour's burst only ever slows one down: the
     fastest pass is the closest reading of what a system can carry, and every system is read
     the same way."""
-    results = [measure() for _ in range(max(passes, 1))]
+    return _fastest([measure() for _ in range(max(passes, 1))])
+
+
+def fastest_interleaved(
+    measures: Mapping[str, Callable[[], dict[str, Any]]], passes: int
+) -> dict[str, dict[str, Any]]:
+    """`fastest_pass` of several systems whose passes take turns (a pass of each, then the
+    next round): the machine's speed drifts over minutes, and this way a slow minute falls on
+    every side of a comparison instead of on whichever ran then. A system whose pass fails
+    (it stopped, or did not drain) gets its error instead, and the others go on."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in measures}
+    failed: dict[str, dict[str, Any]] = {}
+    for _ in range(max(passes, 1)):
+        for name, measure in measures.items():
+            if name in failed:
+                continue
+            try:
+                runs[name].append(measure())
+            except (ProcessFailedError, DrainTimeoutError) as exc:
+                failed[name] = {"error": str(exc)[:300], "jobs_per_s": math.nan}
+    return {name: failed.get(name) or _fastest(runs[name]) for name in measures}
+
+
+def _fastest(results: list[dict[str, Any]]) -> dict[str, Any]:
     fastest = max(results, key=lambda result: float(result["jobs_per_s"]))
     fastest["passes_jobs_per_s"] = [result["jobs_per_s"] for result in results]
     return fastest

@@ -12,7 +12,7 @@ from typing import Any
 import pypdfium2 as pdfium
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from benchmarks.jobs_db import JobTimes, result_lines
+from benchmarks.jobs_db import DrainTimeoutError, JobTimes, result_lines
 from benchmarks.loadgen import (
     CONTENT_TYPE,
     Recorder,
@@ -24,7 +24,7 @@ from benchmarks.loadgen import (
 )
 from benchmarks.operator_bench import reconcile_quantiles
 from benchmarks.profiling import summarise
-from benchmarks.runner import fastest_pass
+from benchmarks.runner import fastest_interleaved, fastest_pass
 from benchmarks.stats import latency_summary_ms, percentile, ratio
 from fastapi import FastAPI, File, UploadFile
 from fastapi.testclient import TestClient
@@ -57,6 +57,42 @@ def test_a_system_is_read_by_its_fastest_pass_with_every_pass_beside_it() -> Non
     assert fastest["pass"] == 2
     assert fastest["passes_jobs_per_s"] == [641.3, 810.1, 691.1]
     assert fastest_pass(lambda: {"jobs_per_s": 5.0}, 0)["passes_jobs_per_s"] == [5.0]
+
+
+def test_interleaved_systems_take_turns_and_each_is_read_by_its_fastest_pass() -> None:
+    order: list[str] = []
+    rates = {"host": iter([1.2, 1.4, 1.1]), "pods": iter([1.3, 1.0, 1.25])}
+
+    def measure(name: str) -> Any:
+        def one() -> dict[str, Any]:
+            order.append(name)
+            return {"jobs_per_s": next(rates[name])}
+
+        return one
+
+    read = fastest_interleaved({"host": measure("host"), "pods": measure("pods")}, 3)
+    assert order == ["host", "pods"] * 3
+    assert read["host"]["jobs_per_s"] == 1.4
+    assert read["host"]["passes_jobs_per_s"] == [1.2, 1.4, 1.1]
+    assert read["pods"]["passes_jobs_per_s"] == [1.3, 1.0, 1.25]
+
+
+def test_an_interleaved_system_whose_pass_fails_drops_out_with_its_error() -> None:
+    order: list[str] = []
+
+    def stuck() -> dict[str, Any]:
+        order.append("stuck")
+        raise DrainTimeoutError("12 of 3000 jobs left after 300 s")
+
+    def fine() -> dict[str, Any]:
+        order.append("fine")
+        return {"jobs_per_s": 900.0}
+
+    read = fastest_interleaved({"stuck": stuck, "fine": fine}, 2)
+    assert order == ["stuck", "fine", "fine"]
+    assert "12 of 3000 jobs left" in read["stuck"]["error"]
+    assert math.isnan(read["stuck"]["jobs_per_s"])
+    assert read["fine"]["passes_jobs_per_s"] == [900.0, 900.0]
 
 
 def test_latency_summary_is_in_milliseconds() -> None:
