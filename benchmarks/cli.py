@@ -26,6 +26,7 @@ from benchmarks import (
     plumbing_bench,
     pods_bench,
     report,
+    warm,
 )
 from benchmarks.config import FULL, QUICK
 from benchmarks.context import Ctx
@@ -53,6 +54,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--no-profile",
         action="store_true",
         help="skip the py-spy pass that follows a missed target",
+    )
+    parser.add_argument(
+        "--no-broker-warmup",
+        action="store_true",
+        help="measure without first warming Kafka's JIT (`benchmarks/warm.py`): for a broker "
+        "that has just carried load",
     )
     parser.add_argument(
         "--device",
@@ -90,6 +97,15 @@ def _run_suite(name: str, ctx: Ctx) -> dict[str, Any]:
     return result
 
 
+def _warm_broker(ctx: Ctx) -> dict[str, Any]:
+    print("[bench] broker warm-up ...", flush=True)
+    try:
+        return warm.run(ctx, ctx.config.broker_warmup_jobs)
+    except Exception as exc:
+        traceback.print_exc()
+        return {"error": f"{type(exc).__name__}: {exc}"[:500]}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     if args.render_only:
@@ -122,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         device=args.device,
     )
     with ctx.sampler:
+        if not args.no_broker_warmup and warm.USES_BROKER.intersection(names):
+            results["broker_warmup"] = _warm_broker(ctx)
         for name in names:
             results["suites"][name] = _run_suite(name, ctx)
     results["memory"] = ctx.memory

@@ -21,6 +21,7 @@ class BenchConfig:
     document_pages: int = 20  # pages of the PDF in the documents comparison
     document_copies: int = 2  # uploads of that PDF, all in flight at once
     drain_timeout_s: float = 300.0
+    broker_warmup_jobs: int = 36_000  # through Kafka before the suites (`benchmarks/warm.py`)
     operator_timeout_s: float = 240.0  # longest wait for the many resources to be Ready
 
 

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report_gpu
+from benchmarks import report_gpu, warm
 from benchmarks.markdown import fmt_cpu, fmt_latency, fmt_num, md_table
 from benchmarks.report_documents import documents_section
 from benchmarks.report_engine import engine_section
@@ -22,6 +22,7 @@ def _machine(results: dict[str, Any]) -> list[str]:
         ["Memory", f"{m['memory_gib']} GiB"],
         ["Kernel / Python", f"{m['kernel']} / {m['python']}"],
         ["Load average at start", " / ".join(str(v) for v in m["load_average_at_start"])],
+        ["Broker warm-up", warm.summary_line(results.get("broker_warmup"))],
         ["GPU", m["gpu"]],
         ["Commit", m["git_commit"]],
         ["Packages", ", ".join(f"{k} {v}" for k, v in m["packages"].items())],
@@ -283,9 +284,11 @@ def render(results: dict[str, Any], notes: str = "", gpu: dict[str, Any] | None 
         "",
         "Run it: `make bench` (quick, about twenty minutes on 2 cores) or `make bench-full`; "
         "`python -m benchmarks --help` lists the options (`--only "
-        "engine,plumbing,api,operator,documents,pods`, `--device gpu`, `--no-profile`). "
-        "Each suite starts its own processes on a fresh database and fresh topics, and a "
-        "target it misses is re-run under py-spy.",
+        "engine,plumbing,api,operator,documents,pods`, `--device gpu`, `--no-profile`, "
+        "`--no-broker-warmup`). Kafka is warmed first (its JIT compiles its hot paths over "
+        "the first minutes of load; `benchmarks/warm.py`). Each suite starts its own "
+        "processes on a fresh database and fresh topics, and a target it misses is re-run "
+        "under py-spy.",
         "",
     ]
     lines += _machine(results) + _targets(results, gpu)
