@@ -88,15 +88,15 @@ def _measure(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:
     return result
 
 
+def plumbing_pass(ctx: Ctx, system: System) -> dict[str, Any]:
+    """One closed-loop pass of the zero-cost engine at the config's size."""
+    cfg = ctx.config
+    return measure_closed(system, cfg.plumbing_jobs, cfg.plumbing_concurrency, cfg.drain_timeout_s)
+
+
 def fastest_plumbing_pass(ctx: Ctx, system: System) -> dict[str, Any]:
     """The config's closed-loop passes of the zero-cost engine, read by the fastest."""
-    cfg = ctx.config
-    return fastest_pass(
-        lambda: measure_closed(
-            system, cfg.plumbing_jobs, cfg.plumbing_concurrency, cfg.drain_timeout_s
-        ),
-        cfg.plumbing_passes,
-    )
+    return fastest_pass(lambda: plumbing_pass(ctx, system), ctx.config.plumbing_passes)
 
 
 def _or_error(ctx: Ctx, system: System, goal: float) -> dict[str, Any]:

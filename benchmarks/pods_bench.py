@@ -20,6 +20,7 @@ from benchmarks.engine_bench import text_agreement
 from benchmarks.images import write_documents
 from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.ocrserving_client import kubectl
+from benchmarks.plumbing_bench import PLUMBING_BATCH, plumbing_pass
 from benchmarks.pod_stack import (
     NAMESPACE,
     NodeMissingError,
@@ -36,7 +37,6 @@ from benchmarks.stats import ratio
 from ocr_operator.render.auth import api_key_digest, new_api_key
 
 OVERHEAD_GOAL = 0.90  # pods / host processes, jobs/s or images/s (< 10% overhead)
-PLUMBING_BATCH = 64  # as the plumbing suite
 READY_TIMEOUT_S = 300.0
 # The operator as the chart configures it for the local cluster (examples/local): stack pods
 # on the real node, from the images `make images` built.
@@ -103,8 +103,7 @@ def _one_pass(ctx: Ctx, system: System, engine: str, images: Path) -> Callable[[
     every document at once, as the engine suite."""
     cfg = ctx.config
     if engine == "noop":
-        return lambda: measure_closed(system, cfg.plumbing_jobs, cfg.plumbing_concurrency,
-                                      cfg.drain_timeout_s)  # fmt: skip
+        return lambda: plumbing_pass(ctx, system)
     count = len(list(images.glob("*.png")))
 
     def engine_pass() -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.context import Ctx
+from benchmarks.plumbing_bench import PLUMBING_API_PROCESSES, PLUMBING_BATCH
 from benchmarks.runner import measure_closed, warm_up
 from benchmarks.stack import RuntimeStack, StackSpec
 
@@ -22,7 +23,11 @@ USES_BROKER = frozenset({"engine", "plumbing", "api", "documents", "pods"})
 # Every Kafka path the suites use: job and result topics, long-polled fetches, producer
 # batches and offset commits, from two API processes as in the plumbing suite.
 _SPEC = StackSpec(
-    label="broker-warmup", mode="writer", engine="noop", batch_max_size=64, api_processes=2
+    label="broker-warmup",
+    mode="writer",
+    engine="noop",
+    batch_max_size=PLUMBING_BATCH,
+    api_processes=PLUMBING_API_PROCESSES,
 )
 PASS_JOBS = 3000
 
