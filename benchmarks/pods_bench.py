@@ -142,7 +142,7 @@ def _measure_mode(
         _warm(ctx, pods, engine)
         systems["pods"] = pods
         measures = {name: _one_pass(ctx, each, engine, images) for name, each in systems.items()}
-        results = fastest_interleaved(measures, ctx.config.plumbing_passes)
+        results = fastest_interleaved(measures, ctx.config.pods_passes)
     for name, result in results.items():
         print(f"[bench]   {systems[name].label}: {result['jobs_per_s']} jobs/s "
               f"(passes {result.get('passes_jobs_per_s')})", flush=True)  # fmt: skip
