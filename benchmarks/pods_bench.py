@@ -31,7 +31,7 @@ from benchmarks.pod_stack import (
     require_node,
 )
 from benchmarks.procs import ProcessFailedError
-from benchmarks.runner import fastest_interleaved, measure_closed, warm_up
+from benchmarks.runner import fastest_interleaved, interleaved_ratio, measure_closed, warm_up
 from benchmarks.stack import RuntimeStack, StackSpec, System
 from benchmarks.stats import ratio
 from ocr_operator.render.auth import api_key_digest, new_api_key
@@ -176,7 +176,10 @@ def _compare(hosts: dict[str, Any], pods: dict[str, Any]) -> dict[str, Any]:
     compared: dict[str, Any] = {**hosts, "pods": pods}
     for name, host in hosts.items():
         suffix = name.removeprefix("host")
-        compared[f"pods_to_host{suffix}"] = round(ratio(pods["jobs_per_s"], host["jobs_per_s"]), 3)
+        compared[f"pods_to_host{suffix}"] = interleaved_ratio(pods, host)
+        compared[f"fastest_pods_to_host{suffix}"] = round(
+            ratio(pods["jobs_per_s"], host["jobs_per_s"]), 3
+        )
     host_texts = hosts["host"].pop("texts", None)
     pods_texts = pods.pop("texts", None)
     if host_texts is not None and pods_texts is not None:

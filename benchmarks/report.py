@@ -59,8 +59,12 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         "",
         "Closed loop from a separate load-generator process; jobs/s = jobs / (first "
         "created_at -> last finished_at) read from the database; latency is created_at -> "
-        "finished_at per job. Each system runs several passes in a row; its row is the "
-        "fastest (a neighbour's burst only slows a pass down), every pass's jobs/s beside it. "
+        "finished_at per job. Each system runs several passes; its row is the fastest (a "
+        "neighbour's burst only slows a pass down), every pass's jobs/s beside it. Batched "
+        "and writer mode each run beside Celery, their passes and Celery's taking turns, and "
+        "their ratio to Celery is the median of the rounds' ratios: the machine's speed "
+        "drifts over minutes, and so both sides of a round share its minute. Celery's row "
+        "is its fastest pass of both pairings. "
         "CPU ceiling = cores / (CPU time of one job summed over every "
         "process, load generator included): the rate this machine could carry with no other "
         "tenant, a figure that does not move with the machine's load.",
@@ -114,6 +118,15 @@ def _plumbing(suite: dict[str, Any], cores: int) -> list[str]:
         + "; ".join(f"{name}: {sys.get('settings')}" for name, sys in systems.items())
     )
     out.append("")
+    fastest = suite.get("ratio_to_celery_fastest", {})
+    if any(name in fastest for name in ("batched", "writer")):
+        read = ", ".join(
+            f"{n} {fmt_num(fastest[n], 2)}" for n in ("batched", "writer") if n in fastest
+        )
+        out += [
+            f"Ratio to Celery of the fastest passes alone (not the target's reading): {read}.",
+            "",
+        ]
     out += [
         f"{name}: {sum(sys['refused'].values())} submissions refused ({sys['refused']}); "
         "jobs/s counts the accepted ones.\n"

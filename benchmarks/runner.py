@@ -18,7 +18,7 @@ from benchmarks.jobs_db import DrainTimeoutError
 from benchmarks.loadgen import API_KEY_ENV
 from benchmarks.procs import ProcessFailedError
 from benchmarks.stack import System
-from benchmarks.stats import ratio
+from benchmarks.stats import paired_ratio, ratio
 
 # Command-line fragments that identify the infrastructure's own processes.
 INFRA_PROCESSES = {"kafka": "kafka.Kafka", "mariadb": "mariadbd", "redis": "redis-server"}
@@ -155,6 +155,16 @@ def fastest_interleaved(
             except (ProcessFailedError, DrainTimeoutError) as exc:
                 failed[name] = {"error": str(exc)[:300], "jobs_per_s": math.nan}
     return {name: failed.get(name) or _fastest(runs[name]) for name in measures}
+
+
+def interleaved_ratio(numerator: dict[str, Any], denominator: dict[str, Any]) -> float:
+    """How two sides of `fastest_interleaved` compare: the median of their rounds' ratios
+    (`paired_ratio`), or the ratio of their rows where either lacks its passes (one failed)."""
+    ours = numerator.get("passes_jobs_per_s") or []
+    theirs = denominator.get("passes_jobs_per_s") or []
+    if ours and len(ours) == len(theirs):
+        return round(paired_ratio(ours, theirs), 3)
+    return round(ratio(numerator["jobs_per_s"], denominator["jobs_per_s"]), 3)
 
 
 def _fastest(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -41,3 +41,19 @@ def ratio(numerator: float, denominator: float) -> float:
     if denominator <= 0 or math.isnan(denominator) or math.isnan(numerator):
         return math.nan
     return numerator / denominator
+
+
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """Median over rounds of one side's pass divided by the other's pass of the same round.
+    Two sides whose passes took turns shared each round's minute of the machine; a ratio of
+    their fastest passes instead compares whichever minutes were fastest for each, and one
+    outlying pass (a quiet minute on one side only) decides it."""
+    rounds = [ratio(a, b) for a, b in zip(numerators, denominators, strict=True)]
+    rounds = [value for value in rounds if not math.isnan(value)]
+    if not rounds:
+        return math.nan
+    ordered = sorted(rounds)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pypdfium2 as pdfium
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from benchmarks.jobs_db import DrainTimeoutError, JobTimes, result_lines
@@ -24,8 +25,8 @@ from benchmarks.loadgen import (
 )
 from benchmarks.operator_bench import reconcile_quantiles
 from benchmarks.profiling import summarise
-from benchmarks.runner import fastest_interleaved, fastest_pass
-from benchmarks.stats import latency_summary_ms, percentile, ratio
+from benchmarks.runner import fastest_interleaved, fastest_pass, interleaved_ratio
+from benchmarks.stats import latency_summary_ms, paired_ratio, percentile, ratio
 from fastapi import FastAPI, File, UploadFile
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -374,3 +375,27 @@ def test_summary_lists_the_api_steps_of_each_process_count() -> None:
     text = report.render(results)
     assert "| 1 | 500 | 500.0 | 5.0 | 9.0 | 12.0 | 15.0 | 1 | n/a | 1.00 | api 0.50 |" in text
     assert "| 2 | 500 | 500.0 | 5.0 | 9.0 | 12.0 | 15.0 | 0 | n/a | 1.00 | api 0.50 |" in text
+
+
+def test_a_paired_ratio_is_the_median_of_each_rounds_ratio() -> None:
+    # the fastest passes alone would read 1.4 / 1.0 = 1.4: one quiet minute on one side
+    assert paired_ratio([1.4, 1.0, 1.2], [1.0, 1.0, 1.0]) == pytest.approx(1.2)
+    assert paired_ratio([2.0, 3.0], [1.0, 1.0]) == pytest.approx(2.5)
+    assert math.isnan(paired_ratio([1.0], [0.0]))
+
+
+def test_interleaved_sides_are_compared_round_by_round_unless_one_lacks_its_passes() -> None:
+    ours = {"jobs_per_s": 1400.0, "passes_jobs_per_s": [1400.0, 1000.0, 1100.0]}
+    theirs = {"jobs_per_s": 300.0, "passes_jobs_per_s": [300.0, 200.0, 250.0]}
+    assert interleaved_ratio(ours, theirs) == pytest.approx(4.667, abs=1e-3)
+    assert interleaved_ratio(ours, {"jobs_per_s": 280.0}) == pytest.approx(5.0)
+
+
+def test_summary_shows_the_celery_ratio_of_the_fastest_passes_beside_the_paired_one() -> None:
+    results = _results()
+    results["suites"]["plumbing"]["ratio_to_celery_fastest"] = {"batched": 4.42, "celery": 1.0}
+    text = report.render(results)
+    assert (
+        "Ratio to Celery of the fastest passes alone (not the target's reading): batched 4.42."
+        in text
+    )

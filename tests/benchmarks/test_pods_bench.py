@@ -97,12 +97,13 @@ def test_the_report_puts_pods_beside_host_processes_and_names_what_failed() -> N
                 "pods": pods,
                 "pods_to_host": 0.9,
                 "pods_to_host_direct": 0.75,
+                "fastest_pods_to_host": 0.92,
             },
             "onnx (not measured)": {"error": "onnx not Ready in Standard after 300 s"},
         }
     }
     text = "\n".join(pods_section(suite))
-    row = "| plumbing batched | 0.90 | 0.75 | 500.0 | 600.0 | 450.0 | 500.0 / 430.0, 450.0 |"
+    row = "| plumbing batched | 0.90 | 0.75 | 0.92 | 500.0 | 600.0 | 450.0 | 500.0 / 430.0, 450.0 |"
     assert f"{row} 10.0 / 20.0 / 30.0 |" in text
     assert "| 12.5 |" in text
     assert "- onnx (not measured): `onnx not Ready in Standard after 300 s`" in text
